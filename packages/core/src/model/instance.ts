@@ -1,0 +1,31 @@
+/**
+ * What a supervisor reports (spec §1.2, §3): one unit or process.
+ */
+import { Schema } from "effect"
+
+export const SupervisorKind = Schema.Literal("systemd", "pm2")
+export type SupervisorKind = typeof SupervisorKind.Type
+
+/**
+ * How an operation addresses one instance.
+ * - systemd: `name` + `suffix` (null for a singleton) make the unit name; `pmId` is null.
+ * - pm2: `name` is the process name; `pmId` picks one process, or null for
+ *   every process of that name (pm2 has no suffixes, so `suffix` is null).
+ */
+export const InstanceRef = Schema.Struct({
+  name: Schema.String,
+  suffix: Schema.NullOr(Schema.String),
+  pmId: Schema.NullOr(Schema.Int),
+})
+export type InstanceRef = typeof InstanceRef.Type
+
+/** A discovered instance. */
+export const Instance = Schema.Struct({
+  ...InstanceRef.fields,
+  running: Schema.Boolean,
+})
+export type Instance = typeof Instance.Type
+
+/** `name@suffix` on systemd, `name#pm_id` on pm2, the bare name otherwise (§1.2). */
+export const displayInstance = (ref: InstanceRef): string =>
+  ref.suffix !== null ? `${ref.name}@${ref.suffix}` : ref.pmId !== null ? `${ref.name}#${ref.pmId}` : ref.name

@@ -1,0 +1,5 @@
+/**
+ * @tamanu-lifecycle/testing: fake layers for the SDK's services and the
+ * real-component harnesses shared by tests, the demo and the benchmarks.
+ */
+export * from "./harness/prerequisites.js"

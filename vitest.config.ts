@@ -1,0 +1,40 @@
+import { fileURLToPath } from "node:url"
+import { defineConfig } from "vitest/config"
+
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url))
+
+const alias = {
+  "@tamanu-lifecycle/core": src("core"),
+  "@tamanu-lifecycle/testing": src("testing"),
+  "@tamanu-lifecycle/cli": src("cli"),
+}
+
+// Two projects: `unit` (pure code and fake layers, milliseconds) and
+// `integration` (real systemd, pm2, Caddy, PostgreSQL; files named *.it.test.ts).
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: "unit",
+          include: ["packages/*/src/**/*.test.ts"],
+          exclude: ["packages/*/src/**/*.it.test.ts", "**/node_modules/**", "**/dist/**"],
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: "integration",
+          include: ["packages/*/src/**/*.it.test.ts"],
+          exclude: ["**/node_modules/**", "**/dist/**"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // Real daemons share the machine: one file at a time keeps them from starving each other.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+})
