@@ -29,3 +29,9 @@ export type Instance = typeof Instance.Type
 /** `name@suffix` on systemd, `name#pm_id` on pm2, the bare name otherwise (§1.2). */
 export const displayInstance = (ref: InstanceRef): string =>
   ref.suffix !== null ? `${ref.name}@${ref.suffix}` : ref.pmId !== null ? `${ref.name}#${ref.pmId}` : ref.name
+
+/** Discovered instances gathered under the expectation they belong to (§1.2). */
+export interface ExpectationGroup<E = import("./expectation.js").Expectation> {
+  readonly expectation: E
+  readonly instances: ReadonlyArray<Instance>
+}
