@@ -1,7 +1,14 @@
 /**
  * @tamanu-lifecycle/core: the SDK. One export line per concern.
  */
+
+export * from "./host/errors.js"
+export * from "./host/TamanuHost.js"
 export * from "./model/expectation.js"
+export * from "./model/hostFacts.js"
 export * from "./model/instance.js"
+export * from "./probe/Prober.js"
+export * from "./probe/ProbeTargets.js"
+export * from "./proxy/Proxy.js"
 export * from "./supervisor/errors.js"
 export * from "./supervisor/Supervisor.js"

@@ -2,6 +2,7 @@
  * What a supervisor reports (spec §1.2, §3): one unit or process.
  */
 import { Schema } from "effect"
+import type { Expectation } from "./expectation.js"
 
 export const SupervisorKind = Schema.Literal("systemd", "pm2")
 export type SupervisorKind = typeof SupervisorKind.Type
@@ -30,8 +31,18 @@ export type Instance = typeof Instance.Type
 export const displayInstance = (ref: InstanceRef): string =>
   ref.suffix !== null ? `${ref.name}@${ref.suffix}` : ref.pmId !== null ? `${ref.name}#${ref.pmId}` : ref.name
 
+/** systemd unit name: `<name>.service` or `<name>@<suffix>.service` (§1.2). */
+export const unitName = (ref: Pick<InstanceRef, "name" | "suffix">): string =>
+  ref.suffix === null ? `${ref.name}.service` : `${ref.name}@${ref.suffix}.service`
+
 /** Discovered instances gathered under the expectation they belong to (§1.2). */
-export interface ExpectationGroup<E = import("./expectation.js").Expectation> {
-  readonly expectation: E
+export interface ExpectationGroup {
+  readonly expectation: Expectation
+  /** Instances the expectation admits (§1.2). */
   readonly instances: ReadonlyArray<Instance>
+  /**
+   * systemd only: bare singleton units (`name.service`) of an expectation that
+   * is now templated. They never satisfy it; restart retires them last (§7.6).
+   */
+  readonly leftovers: ReadonlyArray<Instance>
 }

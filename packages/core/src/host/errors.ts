@@ -1,0 +1,21 @@
+/**
+ * Host-context failures (spec §12): each names the file or the places searched.
+ */
+import { Schema } from "effect"
+
+export class NoTamanuRoot extends Schema.TaggedError<NoTamanuRoot>()("NoTamanuRoot", {
+  searched: Schema.Array(Schema.String),
+}) {}
+
+export class ConfigUnreadable extends Schema.TaggedError<ConfigUnreadable>()("ConfigUnreadable", {
+  file: Schema.String,
+  message: Schema.String,
+  line: Schema.NullOr(Schema.Int),
+  column: Schema.NullOr(Schema.Int),
+}) {}
+
+export class ConfigMissingDb extends Schema.TaggedError<ConfigMissingDb>()("ConfigMissingDb", {
+  root: Schema.String,
+}) {}
+
+export type HostError = NoTamanuRoot | ConfigUnreadable | ConfigMissingDb

@@ -1,0 +1,16 @@
+/**
+ * Where to probe an instance for readiness (spec §8): the podman container's
+ * address on systemd, the process's PORT on pm2. `None` means no probe URL
+ * could be built; the caller warns and falls back to the cooldown.
+ */
+import { Context, type Effect, type Option } from "effect"
+import type { InstanceRef } from "../model/instance.js"
+
+export interface ProbeTargetsShape {
+  readonly urlFor: (ref: InstanceRef) => Effect.Effect<Option.Option<string>>
+}
+
+export class ProbeTargets extends Context.Tag("@tamanu-lifecycle/core/ProbeTargets")<
+  ProbeTargets,
+  ProbeTargetsShape
+>() {}
