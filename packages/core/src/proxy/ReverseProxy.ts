@@ -4,16 +4,19 @@
  */
 import { Context, type Effect } from "effect"
 
-export interface ProxyReloadResult {
+export interface ReloadResult {
   /** Whether Caddy took the reload. */
   readonly reloaded: boolean
   /** What went wrong, for the operator (empty when all went well). */
   readonly warnings: ReadonlyArray<string>
 }
 
-export interface ProxyShape {
+export interface ReverseProxyShape {
   /** Reload Caddy and flush the DNS cache (Linux), or POST the Caddyfile (Windows). */
-  readonly reload: Effect.Effect<ProxyReloadResult>
+  readonly reload: Effect.Effect<ReloadResult>
 }
 
-export class Proxy extends Context.Tag("@tamanu-lifecycle/core/Proxy")<Proxy, ProxyShape>() {}
+export class ReverseProxy extends Context.Tag("@tamanu-lifecycle/core/ReverseProxy")<
+  ReverseProxy,
+  ReverseProxyShape
+>() {}
