@@ -1,0 +1,61 @@
+/**
+ * Progress events the operations publish (architecture.md): an embedding
+ * program follows along by providing its own `Progress` layer; the CLI renders
+ * them for a person. The default layer drops them.
+ */
+import { Context, Data, Effect, Layer, PubSub, type Queue, type Scope } from "effect"
+
+export type ProgressEvent = Data.TaggedEnum<{
+  /** The plan an operation is about to carry out (also what `--dry-run` prints). */
+  PlanComputed: { readonly command: string; readonly steps: number; readonly text: string }
+  /** One batched supervisor call going out. */
+  BatchStarted: { readonly action: string; readonly instances: ReadonlyArray<string> }
+  /** Waiting until instances reach a state. */
+  Waiting: { readonly wanted: "running" | "stopped"; readonly instances: ReadonlyArray<string> }
+  /** A rolling restart takes this instance down now. */
+  InstanceRestarting: { readonly instance: string; readonly index: number; readonly total: number }
+  /** The supervisor reports the instance running again. */
+  InstanceRunning: { readonly instance: string; readonly afterMillis: number }
+  /** The readiness probe answered. */
+  ProbeReady: { readonly instance: string; readonly url: string; readonly afterMillis: number }
+  /** No probe URL could be built for this instance. */
+  ProbeSkipped: { readonly instance: string; readonly reason: string }
+  /** Caddy was asked to reload (best effort). */
+  ProxyReloaded: { readonly reloaded: boolean; readonly warnings: ReadonlyArray<string> }
+  /** Waiting a fixed time between instances because no probe was possible. */
+  Cooldown: { readonly millis: number }
+  /** Something an operator should read, not a failure. */
+  Warning: { readonly message: string }
+  /** Informational line (e.g. nothing to do, waiting for the database). */
+  Info: { readonly message: string }
+  /** The operation ended. */
+  Done: { readonly command: string; readonly ok: boolean; readonly elapsedMillis: number }
+}>
+
+export const ProgressEvent = Data.taggedEnum<ProgressEvent>()
+
+export interface ProgressShape {
+  readonly emit: (event: ProgressEvent) => Effect.Effect<void>
+}
+
+export class Progress extends Context.Tag("@tamanu-lifecycle/core/Progress")<Progress, ProgressShape>() {
+  /** Drops every event: for programs that only want the result. */
+  static readonly Silent: Layer.Layer<Progress> = Layer.succeed(Progress, { emit: () => Effect.void })
+
+  /** Calls `f` for every event, e.g. to log them in an embedding program. */
+  static readonly callback = (f: (event: ProgressEvent) => void): Layer.Layer<Progress> =>
+    Layer.succeed(Progress, { emit: (event) => Effect.sync(() => f(event)) })
+
+  /** Publishes every event to a PubSub that any number of fibers can subscribe to. */
+  static readonly pubsub = (hub: PubSub.PubSub<ProgressEvent>): Layer.Layer<Progress> =>
+    Layer.succeed(Progress, { emit: (event) => PubSub.publish(hub, event) })
+}
+
+/** Emit an event through whatever Progress layer is provided. */
+export const emit = (event: ProgressEvent): Effect.Effect<void, never, Progress> =>
+  Effect.flatMap(Progress, (p) => p.emit(event))
+
+/** Subscribe to a Progress PubSub within a scope (helper for embedders). */
+export const subscribe = (
+  hub: PubSub.PubSub<ProgressEvent>,
+): Effect.Effect<Queue.Dequeue<ProgressEvent>, never, Scope.Scope> => PubSub.subscribe(hub)
