@@ -1,0 +1,232 @@
+/**
+ * How `status` judges one expectation against what the supervisor reports
+ * (spec §4), the `--json` document, and the plain text of the table cells.
+ * All pure: the CLI only adds colour and layout.
+ */
+import { Schema } from "effect"
+import type { Expectation } from "./expectation.js"
+import { minCount } from "./expectation.js"
+import type { ExpectationGroup, Instance, SupervisorKind } from "./instance.js"
+import { displayInstance, unitName } from "./instance.js"
+
+export const Outcome = Schema.Literal("up", "short", "down", "absent", "forbidden", "unknown")
+export type Outcome = typeof Outcome.Type
+
+export interface Classification {
+  readonly outcome: Outcome
+  /**
+   * Running instances that count: for Up/Unknown the admitted instances only
+   * (a leftover never satisfies an expectation); for Down also the leftovers,
+   * since any running process of a Down service is a violation.
+   */
+  readonly running: number
+  readonly minCount: number
+  /** No unit or process of the expectation is loaded at all. */
+  readonly missing: boolean
+  /** Down on systemd: unit names still enabled though not running (they would come back at boot). */
+  readonly enabledUnits: ReadonlyArray<string>
+}
+
+/** The unit names a Down expectation must not leave enabled, loaded or not (§5.1). */
+const requiredUnitNames = (e: Expectation): ReadonlyArray<string> => {
+  switch (e.instances._tag) {
+    case "Single":
+      return [unitName({ name: e.name, suffix: null })]
+    case "Named":
+      return e.instances.suffixes.map((suffix) => unitName({ name: e.name, suffix }))
+    // `@1..@n` is open-ended: only loaded units can be checked.
+    case "NumericAtLeast":
+      return []
+  }
+}
+
+const countRunning = (instances: ReadonlyArray<Instance>): number => instances.filter((i) => i.running).length
+
+/**
+ * Classify one expectation (§4). `enabled` is keyed by systemd unit name
+ * (`unitName(ref)`); a unit absent from it counts as disabled. pm2 has no
+ * "enabled", so there a stopped process of a Down service is absent.
+ */
+export const classify = (
+  group: ExpectationGroup,
+  enabled: ReadonlyMap<string, boolean>,
+  supervisor: SupervisorKind,
+): Classification => {
+  const e = group.expectation
+  const min = minCount(e.instances)
+  switch (e.state) {
+    case "Up":
+    case "Unknown": {
+      const running = countRunning(group.instances)
+      const missing = group.instances.length === 0
+      const outcome: Outcome =
+        e.state === "Unknown" ? "unknown" : running >= min ? "up" : running > 0 ? "short" : "down"
+      return { outcome, running, minCount: min, missing, enabledUnits: [] }
+    }
+    case "Down": {
+      const present = [...group.instances, ...group.leftovers]
+      const running = countRunning(present)
+      const enabledUnits =
+        supervisor === "systemd"
+          ? [
+              ...new Set([
+                ...present.filter((i) => !i.running).map(unitName),
+                ...requiredUnitNames(e).filter((u) => !present.some((i) => unitName(i) === u)),
+              ]),
+            ].filter((u) => enabled.get(u) === true)
+          : []
+      const outcome: Outcome = running > 0 || enabledUnits.length > 0 ? "forbidden" : "absent"
+      return { outcome, running, minCount: min, missing: present.length === 0, enabledUnits }
+    }
+  }
+}
+
+/** Outcomes that make `status` exit 1. `unknown` is shown as a warning, not a failure. */
+export const isFailure = (outcome: Outcome): boolean =>
+  outcome === "short" || outcome === "down" || outcome === "forbidden"
+
+/**
+ * Legacy expectations only exist to catch leftovers: while they comply they
+ * are noise, so they show only when they fail, with `--all`, or when the
+ * operator named services explicitly.
+ */
+export const visibleInStatus = (
+  group: ExpectationGroup,
+  outcome: Outcome,
+  options: { readonly all: boolean; readonly namesGiven: boolean },
+): boolean => !group.expectation.legacy || options.all || options.namesGiven || isFailure(outcome)
+
+/** The Expected column: `up`, `up ×2`, `absent`, `unknown`. */
+export const expectedCell = (e: Expectation): string => {
+  switch (e.state) {
+    case "Up": {
+      const n = minCount(e.instances)
+      return n === 1 ? "up" : `up ×${n}`
+    }
+    case "Down":
+      return "absent"
+    case "Unknown":
+      return "unknown"
+  }
+}
+
+const stateWord = (i: Instance): string => (i.running ? "running" : "stopped")
+
+/** The Actual column: what the supervisor reports, in the words of §4. */
+export const actualCell = (group: ExpectationGroup, c: Classification, supervisor: SupervisorKind): string => {
+  const ratio = `${c.running}/${c.minCount} running`
+  const main = ((): string => {
+    switch (c.outcome) {
+      case "up":
+        return c.minCount === 1 && c.running === 1 ? "running" : ratio
+      case "short":
+        return ratio
+      case "down":
+        return c.missing ? "missing" : "stopped"
+      case "absent":
+        return c.missing ? "not loaded" : supervisor === "systemd" ? "stopped, disabled" : "stopped"
+      case "forbidden":
+        if (c.running > 0) return c.running === 1 ? "running (forbidden)" : `${c.running} running (forbidden)`
+        return c.missing ? "enabled, not loaded" : "enabled, stopped"
+      case "unknown":
+        return c.running > 0
+          ? c.running === 1
+            ? "running"
+            : `${c.running} running`
+          : c.missing
+            ? "not loaded"
+            : "stopped"
+    }
+  })()
+  // Down already counts leftovers in `running`; elsewhere they are worth naming, as restart retires them.
+  const leftovers =
+    group.expectation.state === "Down"
+      ? []
+      : group.leftovers.map((l) => `leftover ${displayInstance(l)} ${stateWord(l)}`)
+  return [main, ...leftovers].join("; ")
+}
+
+/**
+ * Per-instance lines under a row, when the Actual cell alone does not say
+ * which instance is in which state (several present and not all fine, or
+ * leftovers beside the instances). Empty otherwise.
+ */
+export const instanceLines = (group: ExpectationGroup, c: Classification): ReadonlyArray<string> => {
+  const present = [...group.instances, ...group.leftovers]
+  const allFine = c.outcome === "up" || c.outcome === "absent" || c.outcome === "unknown"
+  if (present.length <= 1 || (allFine && group.leftovers.length === 0)) return []
+  return [
+    ...group.instances.map((i) => `${displayInstance(i)} ${stateWord(i)}`),
+    ...group.leftovers.map((l) => `${displayInstance(l)} ${stateWord(l)} (leftover)`),
+  ]
+}
+
+/** The `--json` document (§4). Snake_case names match the tool this replaces; keep them. */
+export const StatusJsonInstance = Schema.Struct({
+  /** Base name (unit base name or pm2 process name). */
+  name: Schema.String,
+  /** systemd suffix, null for a singleton and on pm2. */
+  instance: Schema.NullOr(Schema.String),
+  pm_id: Schema.NullOr(Schema.Int),
+  running: Schema.Boolean,
+})
+export type StatusJsonInstance = typeof StatusJsonInstance.Type
+
+export const StatusJsonExpectation = Schema.Struct({
+  name: Schema.String,
+  expected_state: Schema.Literal("up", "down", "unknown"),
+  running: Schema.Int.pipe(Schema.nonNegative()),
+  min_count: Schema.Int.pipe(Schema.positive()),
+  status: Outcome,
+  reason: Schema.String,
+  legacy: Schema.Boolean,
+  behind_caddy: Schema.Boolean,
+  criticality: Schema.Literal("critical", "background"),
+  /** Admitted instances, then leftovers. */
+  instances: Schema.Array(StatusJsonInstance),
+})
+export type StatusJsonExpectation = typeof StatusJsonExpectation.Type
+
+export const StatusJson = Schema.Struct({
+  /**
+   * True when any outcome is a failure (short, down or forbidden), i.e.
+   * exactly when status exits 1. The name comes from the old tool, which only
+   * had "short"; a script testing it should keep failing on every unmet
+   * expectation, not only on partial capacity.
+   */
+  any_short: Schema.Boolean,
+  expectations: Schema.Array(StatusJsonExpectation),
+})
+export type StatusJson = typeof StatusJson.Type
+
+export interface StatusRow {
+  readonly group: ExpectationGroup
+  readonly classification: Classification
+}
+
+const jsonInstance = (i: Instance): StatusJsonInstance => ({
+  name: i.name,
+  instance: i.suffix,
+  pm_id: i.pmId,
+  running: i.running,
+})
+
+/** The `--json` document for the rows given (the caller decides which rows are shown). */
+export const statusReport = (rows: ReadonlyArray<StatusRow>): StatusJson => ({
+  any_short: rows.some((r) => isFailure(r.classification.outcome)),
+  expectations: rows.map(({ group, classification: c }) => {
+    const e = group.expectation
+    return {
+      name: e.name,
+      expected_state: e.state === "Up" ? "up" : e.state === "Down" ? "down" : "unknown",
+      running: c.running,
+      min_count: c.minCount,
+      status: c.outcome,
+      reason: e.reason,
+      legacy: e.legacy,
+      behind_caddy: e.behindCaddy,
+      criticality: e.criticality === "Critical" ? "critical" : "background",
+      instances: [...group.instances, ...group.leftovers].map(jsonInstance),
+    }
+  }),
+})
