@@ -1,0 +1,153 @@
+/**
+ * The live `TamanuHost`: root and config from the filesystem, the portal
+ * flag from PostgreSQL. Explicit options win over the environment
+ * (`TAMANU_ROOT`, `TAMANU_KIND`, `TAMANU_DATABASE_URL`, `NODE_ENV`), which
+ * wins over the search and the config.
+ */
+import * as os from "node:os"
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { type Duration, Effect, Config as EnvConfig, Layer, Option } from "effect"
+import type { HostFacts, ServerKind } from "../model/hostFacts.js"
+import type { SupervisorKind } from "../model/instance.js"
+import { detectKind, fhirWorkerEnabled, loadConfig } from "./config.js"
+import { databaseTarget, type PortalReading, readPatientPortal } from "./database.js"
+import type { HostError } from "./errors.js"
+import { findRoot } from "./findRoot.js"
+import { type HostContext, TamanuHost, type TamanuHostShape } from "./TamanuHost.js"
+
+export interface TamanuHostOptions {
+  /** `--root`; else `TAMANU_ROOT`; else the known roots. */
+  readonly root?: string | undefined
+  /** `--kind`; else `TAMANU_KIND`; else from config. */
+  readonly kind?: ServerKind | undefined
+  /** Else `TAMANU_DATABASE_URL`; else built from config `db`. */
+  readonly databaseUrl?: string | undefined
+  /** Else `NODE_ENV`; unset means `production`. */
+  readonly nodeEnv?: string | undefined
+  /** Else the OS home directory (developer roots live under it). */
+  readonly home?: string | undefined
+  /** Else `process.platform`. */
+  readonly platform?: NodeJS.Platform | undefined
+  /** Tests only: where the known absolute roots are looked up (see `findRoot`). */
+  readonly fsRoot?: string | undefined
+}
+
+const env = (name: string) =>
+  EnvConfig.string(name).pipe(
+    EnvConfig.option,
+    Effect.map(Option.filter((v) => v !== "")),
+    Effect.map(Option.getOrUndefined),
+    Effect.orElseSucceed(() => undefined),
+  )
+
+const kindFromEnv = Effect.gen(function* () {
+  const raw = yield* env("TAMANU_KIND")
+  if (raw === undefined) return undefined
+  if (raw === "central" || raw === "facility") return raw
+  yield* Effect.logWarning(`ignoring TAMANU_KIND=${raw}: expected central or facility`)
+  return undefined
+})
+
+/** The context plus what only the live layer knows (which files, why this kind). */
+export interface LiveHostContext extends HostContext {
+  readonly configFiles: ReadonlyArray<string>
+  readonly kindReason: string
+}
+
+/** Builds the service over any `FileSystem`; see `TamanuHostLive` for the Node one. */
+export const makeTamanuHost = (options: TamanuHostOptions = {}) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const root = options.root ?? (yield* env("TAMANU_ROOT"))
+    const kind = options.kind ?? (yield* kindFromEnv)
+    const databaseUrl = options.databaseUrl ?? (yield* env("TAMANU_DATABASE_URL"))
+    const nodeEnv = options.nodeEnv ?? (yield* env("NODE_ENV"))
+
+    const load: Effect.Effect<LiveHostContext, HostError> = Effect.gen(function* () {
+      const found = yield* findRoot({
+        root,
+        home: options.home ?? os.homedir(),
+        platform: options.platform ?? process.platform,
+        fsRoot: options.fsRoot,
+      })
+      const loaded = yield* loadConfig(found.path, nodeEnv)
+      const decision = detectKind(loaded.config, kind)
+      return {
+        root: found.path,
+        version: found.version,
+        config: loaded.config,
+        kind: decision.kind,
+        kindReason: decision.reason,
+        fhirWorkerEnabled: fhirWorkerEnabled(loaded.config),
+        configFiles: loaded.files,
+      }
+    }).pipe(Effect.provideService(FileSystem.FileSystem, fs))
+
+    const context = yield* Effect.cached(load)
+
+    /** The full reading (with the reason), for callers that show why the flag is unknown. */
+    const portalReading = (wait: Duration.Duration): Effect.Effect<PortalReading> =>
+      context.pipe(
+        Effect.either,
+        Effect.flatMap((ctx) =>
+          ctx._tag === "Right"
+            ? readPatientPortal(databaseTarget(ctx.right.root, ctx.right.config, databaseUrl), wait)
+            : databaseUrl !== undefined
+              ? readPatientPortal(databaseTarget("", null, databaseUrl), wait)
+              : Effect.succeed<PortalReading>({
+                  enabled: null,
+                  reason: `no database to ask: ${ctx.left._tag}`,
+                  warnings: [],
+                }),
+        ),
+      )
+
+    const patientPortal = (wait: Duration.Duration) =>
+      portalReading(wait).pipe(
+        Effect.tap((r) => Effect.forEach(r.warnings, (w) => Effect.logWarning(w), { discard: true })),
+        Effect.tap((r) =>
+          r.enabled === null ? Effect.logWarning(`patient portal flag unknown: ${r.reason}`) : Effect.void,
+        ),
+        Effect.map((r) => r.enabled),
+      )
+
+    const service: TamanuHostShape & { readonly portalReading: typeof portalReading } = {
+      context,
+      patientPortal,
+      portalReading,
+    }
+    return service
+  })
+
+/** `TamanuHost` over a provided `FileSystem`. */
+export const TamanuHostLayer = (
+  options: TamanuHostOptions = {},
+): Layer.Layer<TamanuHost, never, FileSystem.FileSystem> => Layer.effect(TamanuHost, makeTamanuHost(options))
+
+/** `TamanuHost` on the real filesystem and database; the context is read once and cached. */
+export const TamanuHostLive = (options: TamanuHostOptions = {}): Layer.Layer<TamanuHost> =>
+  TamanuHostLayer(options).pipe(Layer.provide(NodeFileSystem.layer))
+
+/**
+ * The facts `expected()` needs. The DB is only asked when an expectation
+ * depends on it (the patient portal: systemd, central); elsewhere the flag
+ * is reported as null (not read).
+ */
+export const hostFacts = (
+  supervisor: SupervisorKind,
+  portalTemplateInstalled: boolean,
+  dbWait: Duration.Duration,
+): Effect.Effect<HostFacts, HostError, TamanuHost> =>
+  Effect.gen(function* () {
+    const host = yield* TamanuHost
+    const ctx = yield* host.context
+    const needsDb = supervisor === "systemd" && ctx.kind === "central"
+    return {
+      supervisor,
+      kind: ctx.kind,
+      fhirWorkerEnabled: ctx.fhirWorkerEnabled,
+      patientPortal: needsDb ? yield* host.patientPortal(dbWait) : null,
+      portalTemplateInstalled: supervisor === "systemd" && portalTemplateInstalled,
+    }
+  })
