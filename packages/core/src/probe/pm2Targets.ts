@@ -1,0 +1,40 @@
+/**
+ * Probe URLs on pm2 (spec §8): `http://127.0.0.1:<PORT>/` from the PORT in
+ * the process's pm2 environment. No PORT, an unknown process, or a daemon
+ * that cannot be asked: no URL, and the caller falls back to the cooldown.
+ */
+import { Effect, Layer, Option } from "effect"
+import type { InstanceRef } from "../model/instance.js"
+import { makePm2Client, type Pm2Options } from "../supervisor/pm2.js"
+import type { Pm2Process } from "../supervisor/pm2Parse.js"
+import { ProbeTargets, type ProbeTargetsShape } from "./ProbeTargets.js"
+
+/**
+ * The process a ref names: its pm_id, or with `pmId: null` the only process of
+ * that name (with several, which one to probe is not decidable: none).
+ */
+export const pm2ProbeUrl = (processes: ReadonlyArray<Pm2Process>, ref: InstanceRef): Option.Option<string> => {
+  const candidates = processes.filter((p) => p.name === ref.name && (ref.pmId === null || p.pmId === ref.pmId))
+  const only = candidates.length === 1 ? candidates[0] : undefined
+  return only === undefined || only.port === null ? Option.none() : Option.some(`http://127.0.0.1:${only.port}/`)
+}
+
+export const makePm2ProbeTargets = (options: Pm2Options = {}): ProbeTargetsShape => {
+  const client = makePm2Client(options)
+  return {
+    urlFor: (ref) =>
+      client.processes.pipe(
+        Effect.map((processes) => pm2ProbeUrl(processes, ref)),
+        Effect.tapError((error) =>
+          Effect.logWarning(
+            `no probe URL for ${ref.name}: ${error._tag === "SupervisorUnavailable" ? error.message : error.stderr}`,
+          ),
+        ),
+        Effect.orElseSucceed(() => Option.none<string>()),
+      ),
+  }
+}
+
+/** ProbeTargets reading PORT from the pm2 daemon of `options.pm2Home`. One RPC per lookup. */
+export const Pm2ProbeTargetsLive = (options: Pm2Options = {}): Layer.Layer<ProbeTargets> =>
+  Layer.sync(ProbeTargets, () => makePm2ProbeTargets(options))

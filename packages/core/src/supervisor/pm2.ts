@@ -1,0 +1,271 @@
+/**
+ * The pm2 supervisor (spec §3, §5-§7): talks to the pm2 daemon that is
+ * already running for PM2_HOME over its RPC socket, the way pm2's own CLI
+ * does (`pm2-axon` req/rep, methods exposed by `pm2/lib/Daemon.js`).
+ *
+ * Why the socket and not the pm2 CLI or `pm2.connect`: both of those start a
+ * daemon when none answers, and a lifecycle tool must never do that (§12);
+ * they are also 100-1000x slower per list (figures in docs/pm2.md). The RPC
+ * method names and argument shapes have been stable across pm2 2.x-7.x, so
+ * this works with whichever pm2 the host's daemon runs.
+ */
+import * as os from "node:os"
+import { Chunk, Duration, Effect, Either, Layer, type Scope, Stream } from "effect"
+import axon, { type AxonSocket } from "pm2-axon"
+import rpc from "pm2-axon-rpc"
+import type { Instance, InstanceRef } from "../model/instance.js"
+import { SupervisorCallFailed, type SupervisorError, SupervisorUnavailable } from "./errors.js"
+import {
+  alreadyStarted,
+  logEventLines,
+  type Pm2Process,
+  type Pm2Sockets,
+  parseProcessList,
+  pm2Sockets,
+  resolvePm2Home,
+  resolveTargets,
+} from "./pm2Parse.js"
+import { Supervisor, type SupervisorShape } from "./Supervisor.js"
+
+export interface Pm2Options {
+  /** Defaults to pm2's own rule: env `PM2_HOME`, else `~/.pm2`. */
+  readonly pm2Home?: string
+  /** Called once per RPC sent to the daemon; benchmarks count discovery calls with it. */
+  readonly onCall?: (method: string) => void
+  /** Limit for one RPC; a stop waits for the process's own kill timeout, so be generous. Default 60 s. */
+  readonly callTimeout?: Duration.DurationInput
+  /** Limit for reaching the socket; a live local daemon answers in milliseconds. Default 5 s. */
+  readonly connectTimeout?: Duration.DurationInput
+}
+
+/** One open RPC connection to the daemon. */
+export interface Pm2Connection {
+  /** One RPC; failures carry the method, the arguments and the daemon's message. */
+  readonly call: (method: string, ...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, SupervisorCallFailed>
+  /** Tamanu's processes (`getMonitorData`, one RPC). */
+  readonly processes: Effect.Effect<ReadonlyArray<Pm2Process>, SupervisorCallFailed>
+}
+
+/** A handle on the daemon of one PM2_HOME; each use opens (and closes) its own connection. */
+export interface Pm2Client {
+  readonly pm2Home: string
+  readonly sockets: Pm2Sockets
+  /** Connect, or fail with SupervisorUnavailable when no daemon answers. Never starts one. */
+  readonly connect: Effect.Effect<Pm2Connection, SupervisorUnavailable, Scope.Scope>
+  /** Tamanu's processes in one connection and one RPC. */
+  readonly processes: Effect.Effect<ReadonlyArray<Pm2Process>, SupervisorError>
+}
+
+const describeArg = (arg: unknown): string => (typeof arg === "string" ? arg : (JSON.stringify(arg) ?? String(arg)))
+
+const callFailed = (method: string, args: ReadonlyArray<unknown>, message: string) =>
+  new SupervisorCallFailed({
+    supervisor: "pm2",
+    command: ["pm2", method, ...args.map(describeArg)],
+    stderr: message,
+    exitCode: null,
+  })
+
+const errorMessage = (error: unknown): string =>
+  error instanceof Error ? error.message : typeof error === "string" ? error : JSON.stringify(error)
+
+/** The handle for these options. Reads `PM2_HOME` and the platform once. */
+export const makePm2Client = (options: Pm2Options = {}): Pm2Client => {
+  const pm2Home = options.pm2Home ?? resolvePm2Home(process.env, os.homedir())
+  const sockets = pm2Sockets(process.platform, pm2Home, process.env)
+  const callTimeout = Duration.decode(options.callTimeout ?? Duration.minutes(1))
+  const connectTimeout = Duration.decode(options.connectTimeout ?? Duration.seconds(5))
+  const unavailable = (detail?: string) =>
+    new SupervisorUnavailable({
+      supervisor: "pm2",
+      message: `pm2 is not running (PM2_HOME=${pm2Home})${detail === undefined ? "" : `: ${detail}`}`,
+    })
+
+  const open = Effect.async<AxonSocket, SupervisorUnavailable>((resume) => {
+    const sock = axon.socket("req")
+    // No reconnect loop: a refused or missing socket closes at once, and that is the answer.
+    sock.set("retry timeout", 0)
+    const onConnect = () => {
+      sock.off("close", onClose)
+      sock.off("error", onError)
+      resume(Effect.succeed(sock))
+    }
+    const onClose = () => {
+      sock.off("connect", onConnect)
+      sock.off("error", onError)
+      resume(Effect.fail(unavailable()))
+    }
+    const onError = (error: Error) => {
+      sock.off("connect", onConnect)
+      sock.off("close", onClose)
+      sock.close()
+      resume(Effect.fail(unavailable(error.message)))
+    }
+    sock.once("connect", onConnect)
+    sock.once("close", onClose)
+    sock.once("error", onError)
+    sock.connect(sockets.rpc)
+    return Effect.sync(() => sock.close())
+  }).pipe(
+    Effect.timeoutFail({
+      duration: connectTimeout,
+      onTimeout: () => unavailable(`no answer on ${sockets.rpc} within ${Duration.format(connectTimeout)}`),
+    }),
+  )
+
+  const connect = Effect.acquireRelease(open, (sock) => Effect.sync(() => sock.close())).pipe(
+    Effect.map((sock): Pm2Connection => {
+      const client = new rpc.Client(sock)
+      const call = (method: string, ...args: ReadonlyArray<unknown>) =>
+        Effect.async<unknown, SupervisorCallFailed>((resume) => {
+          options.onCall?.(method)
+          const onClose = () => resume(Effect.fail(callFailed(method, args, "the pm2 daemon closed the connection")))
+          sock.once("close", onClose)
+          client.call(method, ...args, (error: unknown, data: unknown) => {
+            sock.off("close", onClose)
+            resume(
+              error === null || error === undefined
+                ? Effect.succeed(data)
+                : Effect.fail(callFailed(method, args, errorMessage(error))),
+            )
+          })
+          return Effect.sync(() => sock.off("close", onClose))
+        }).pipe(
+          Effect.timeoutFail({
+            duration: callTimeout,
+            onTimeout: () => callFailed(method, args, `no answer within ${Duration.format(callTimeout)}`),
+          }),
+        )
+      const processes = call("getMonitorData", {}).pipe(
+        Effect.flatMap((data) =>
+          Either.match(parseProcessList(data), {
+            onLeft: (problem) => Effect.fail(callFailed("getMonitorData", [], `unexpected answer: ${problem}`)),
+            onRight: Effect.succeed,
+          }),
+        ),
+      )
+      return { call, processes }
+    }),
+  )
+
+  return {
+    pm2Home,
+    sockets,
+    connect,
+    processes: Effect.scoped(Effect.flatMap(connect, (c) => c.processes)),
+  }
+}
+
+/**
+ * Run one RPC per pm_id on one connection, concurrently (as pm2's CLI does),
+ * and report every failure of the batch in one SupervisorCallFailed.
+ */
+const eachId = (
+  conn: Pm2Connection,
+  method: string,
+  ids: ReadonlyArray<number>,
+  argFor: (id: number) => unknown,
+): Effect.Effect<void, SupervisorCallFailed> =>
+  Effect.forEach(ids, (id) => Effect.either(conn.call(method, argFor(id))), { concurrency: 8 }).pipe(
+    Effect.flatMap((results) => {
+      const failures = results.flatMap((r, i) => (Either.isLeft(r) ? [`pm_id ${ids[i]}: ${r.left.stderr}`] : []))
+      return failures.length === 0
+        ? Effect.void
+        : Effect.fail(
+            callFailed(
+              method,
+              ids.map((id) => argFor(id)),
+              failures.join("; "),
+            ),
+          )
+    }),
+  )
+
+const noSuchName = (method: string, names: ReadonlyArray<string>) =>
+  callFailed(method, names, `no pm2 process named ${names.map((n) => JSON.stringify(n)).join(", ")}`)
+
+/** The Supervisor over an existing daemon. */
+export const makePm2Supervisor = (options: Pm2Options = {}): SupervisorShape => {
+  const client = makePm2Client(options)
+  const withConnection = <A, E>(use: (conn: Pm2Connection) => Effect.Effect<A, E>) =>
+    Effect.scoped(Effect.flatMap(client.connect, use))
+
+  /**
+   * Resolve refs against the current list, then act on each pm_id. Names with
+   * no process fail for start/restart (nothing could be made to run) and are
+   * nothing to do for stop/remove (already the wanted state).
+   */
+  const act =
+    (
+      method: string,
+      opts: {
+        readonly missingNameFails: boolean
+        readonly skip?: (p: Pm2Process) => boolean
+        readonly argFor?: (id: number) => unknown
+      },
+    ) =>
+    (refs: ReadonlyArray<InstanceRef>): Effect.Effect<void, SupervisorError> =>
+      refs.length === 0
+        ? Effect.void
+        : withConnection((conn) =>
+            Effect.gen(function* () {
+              const processes = yield* conn.processes
+              const { ids, missingNames } = resolveTargets(processes, refs)
+              if (missingNames.length > 0 && opts.missingNameFails) {
+                return yield* Effect.fail(noSuchName(method, missingNames))
+              }
+              const skip = opts.skip
+              const todo =
+                skip === undefined
+                  ? ids
+                  : ids.filter((id) => {
+                      const known = processes.find((p) => p.pmId === id)
+                      return known === undefined || !skip(known)
+                    })
+              yield* eachId(conn, method, todo, opts.argFor ?? ((id) => id))
+            }),
+          )
+
+  const restart = act("restartProcessId", { missingNameFails: true, argFor: (id) => ({ id }) })
+
+  const list = Effect.map(
+    client.processes,
+    (processes): ReadonlyArray<Instance> =>
+      processes.map((p) => ({ name: p.name, suffix: null, pmId: p.pmId, running: p.running })),
+  )
+
+  const logs = (refs: ReadonlyArray<InstanceRef>): Stream.Stream<string, SupervisorError> =>
+    Stream.asyncScoped<string, SupervisorError>((emit) =>
+      Effect.gen(function* () {
+        // The bus has no handshake; ask the RPC side first so a dead daemon is an error, not silence.
+        yield* withConnection((conn) => conn.call("ping", {}))
+        const sub = yield* Effect.acquireRelease(
+          Effect.sync(() => axon.socket("sub-emitter")),
+          (s) => Effect.sync(() => s.close()),
+        )
+        sub.on("log:*", (_kind: unknown, event: unknown) => {
+          const lines = logEventLines(refs, event)
+          if (lines.length > 0) void emit.chunk(Chunk.unsafeFromArray(lines))
+        })
+        sub.connect(client.sockets.pub)
+      }),
+    )
+
+  return {
+    kind: "pm2",
+    list,
+    start: act("startProcessId", { missingNameFails: true, skip: (p) => alreadyStarted(p.status) }),
+    stop: act("stopProcessId", { missingNameFails: false }),
+    restart,
+    restartOne: (ref) => restart([ref]),
+    enabled: () => Effect.succeed(new Map<string, boolean>()),
+    disable: () => Effect.void,
+    remove: act("deleteProcessId", { missingNameFails: false }),
+    unitFileExists: () => Effect.succeed(false),
+    logs,
+  }
+}
+
+/** The pm2 Supervisor for the daemon of `options.pm2Home` (default: pm2's own PM2_HOME rule). */
+export const Pm2SupervisorLive = (options: Pm2Options = {}): Layer.Layer<Supervisor> =>
+  Layer.sync(Supervisor, () => makePm2Supervisor(options))
