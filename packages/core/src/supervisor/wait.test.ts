@@ -1,0 +1,202 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect, Either, Layer, Ref, Stream, TestClock } from "effect"
+import type { Instance, InstanceRef } from "../model/instance.js"
+import { SupervisorUnavailable } from "./errors.js"
+import { Supervisor } from "./Supervisor.js"
+import { pendingNames, pendingRefs, waitUntil } from "./wait.js"
+
+const unit = (name: string, suffix: string | null, running: boolean): Instance => ({
+  name,
+  suffix,
+  pmId: null,
+  running,
+})
+const proc = (name: string, pmId: number, running: boolean): Instance => ({ name, suffix: null, pmId, running })
+const ref = (name: string, suffix: string | null = null, pmId: number | null = null): InstanceRef => ({
+  name,
+  suffix,
+  pmId,
+})
+
+describe("pendingRefs", () => {
+  const api1 = ref("tamanu-facility-api", "1")
+  const api2 = ref("tamanu-facility-api", "2")
+  const tasks = ref("tamanu-facility-tasks")
+  const pmApi = ref("tamanu-api")
+  const pmApi3 = ref("tamanu-api", null, 3)
+
+  // [case, instances, refs, pending when waiting for running, pending when waiting for stopped]
+  const table: ReadonlyArray<
+    readonly [
+      string,
+      ReadonlyArray<Instance>,
+      ReadonlyArray<InstanceRef>,
+      ReadonlyArray<InstanceRef>,
+      ReadonlyArray<InstanceRef>,
+    ]
+  > = [
+    ["no refs: nothing pending", [unit("tamanu-facility-api", "1", false)], [], [], []],
+    ["systemd unit running", [unit("tamanu-facility-api", "1", true)], [api1], [], [api1]],
+    ["systemd unit stopped", [unit("tamanu-facility-api", "1", false)], [api1], [api1], []],
+    ["systemd unit not loaded counts as stopped", [], [api1], [api1], []],
+    ["systemd matches on the suffix", [unit("tamanu-facility-api", "2", true)], [api1, api2], [api1], [api2]],
+    ["a bare singleton does not stand for @1", [unit("tamanu-facility-api", null, true)], [api1], [api1], []],
+    ["an @1 unit does not stand for the singleton", [unit("tamanu-facility-tasks", "1", true)], [tasks], [tasks], []],
+    [
+      "pm2 by id: that process only",
+      [proc("tamanu-api", 3, true), proc("tamanu-api", 4, false)],
+      [pmApi3],
+      [],
+      [pmApi3],
+    ],
+    ["pm2 by id: missing process", [proc("tamanu-api", 4, true)], [pmApi3], [pmApi3], []],
+    ["pm2 by name: all running", [proc("tamanu-api", 3, true), proc("tamanu-api", 4, true)], [pmApi], [], [pmApi]],
+    [
+      "pm2 by name: one stopped",
+      [proc("tamanu-api", 3, true), proc("tamanu-api", 4, false)],
+      [pmApi],
+      [pmApi],
+      [pmApi],
+    ],
+    ["pm2 by name: none registered", [proc("tamanu-tasks", 0, true)], [pmApi], [pmApi], []],
+    [
+      "order of the refs is kept",
+      [unit("tamanu-facility-api", "1", false), unit("tamanu-facility-api", "2", false)],
+      [api2, api1],
+      [api2, api1],
+      [],
+    ],
+  ]
+
+  it.each(table)("%s", (_case, instances, refs, running, stopped) => {
+    expect(pendingRefs(instances, refs, "running")).toEqual(running)
+    expect(pendingRefs(instances, refs, "stopped")).toEqual(stopped)
+  })
+
+  it("spells out the pm2 processes of a name that are still off", () => {
+    const instances = [proc("tamanu-api", 3, true), proc("tamanu-api", 4, false), proc("tamanu-api", 5, false)]
+    expect(pendingNames(instances, [pmApi], "running")).toEqual(["tamanu-api#4", "tamanu-api#5"])
+    expect(pendingNames(instances, [pmApi], "stopped")).toEqual(["tamanu-api#3"])
+    expect(pendingNames([], [pmApi, api1], "running")).toEqual(["tamanu-api", "tamanu-facility-api@1"])
+  })
+})
+
+/**
+ * A Supervisor whose list is a function of the clock; every other method is
+ * unused here. The richer fakes live in @tamanu-lifecycle/testing (which
+ * depends on core), where waitUntil is exercised against them too.
+ */
+const listing = (at: (now: number) => ReadonlyArray<Instance>, polls?: Ref.Ref<number>) =>
+  Layer.succeed(Supervisor, {
+    kind: "systemd",
+    list: Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.as(polls === undefined ? Effect.void : Ref.update(polls, (n) => n + 1), at(now)),
+    ),
+    start: () => Effect.void,
+    stop: () => Effect.void,
+    restart: () => Effect.void,
+    restartOne: () => Effect.void,
+    enabled: () => Effect.succeed(new Map()),
+    disable: () => Effect.void,
+    remove: () => Effect.void,
+    unitFileExists: () => Effect.succeed(false),
+    logs: () => Stream.empty,
+  })
+
+describe("waitUntil", () => {
+  const api1 = ref("tamanu-facility-api", "1")
+  const api2 = ref("tamanu-facility-api", "2")
+
+  it.effect("returns once a unit that takes 3 s comes up, within a poll interval", () =>
+    Effect.gen(function* () {
+      const layer = listing((now) => [unit("tamanu-facility-api", "1", now >= 3000)])
+      const fiber = yield* Effect.fork(
+        waitUntil([api1], "running").pipe(Effect.provide(layer), Effect.zipRight(Clock.currentTimeMillis)),
+      )
+      yield* TestClock.adjust("10 seconds")
+      const doneAt = yield* fiber.await
+      expect(doneAt._tag).toBe("Success")
+      const at = doneAt._tag === "Success" ? doneAt.value : -1
+      expect(at).toBeGreaterThanOrEqual(3000)
+      expect(at).toBeLessThanOrEqual(3250)
+    }),
+  )
+
+  it.effect("fails with WaitTimeout after the limit, naming only the instance that never came up", () =>
+    Effect.gen(function* () {
+      const layer = listing((now) => [
+        unit("tamanu-facility-api", "1", now >= 1000),
+        unit("tamanu-facility-api", "2", false),
+      ])
+      const fiber = yield* Effect.fork(Effect.either(waitUntil([api1, api2], "running").pipe(Effect.provide(layer))))
+      yield* TestClock.adjust("59 seconds")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 second")
+      const result = yield* fiber
+      expect(Either.isLeft(result)).toBe(true)
+      if (Either.isLeft(result)) {
+        expect(result.left._tag).toBe("WaitTimeout")
+        if (result.left._tag === "WaitTimeout") {
+          expect(result.left.pending).toEqual(["tamanu-facility-api@2"])
+          expect(result.left.wanted).toBe("running")
+          expect(result.left.limitMillis).toBe(60_000)
+        }
+      }
+    }),
+  )
+
+  it.effect("honours a custom limit", () =>
+    Effect.gen(function* () {
+      const layer = listing(() => [unit("tamanu-facility-api", "1", true)])
+      const fiber = yield* Effect.fork(
+        Effect.flip(waitUntil([api1], "stopped", { limit: "5 seconds" }).pipe(Effect.provide(layer))),
+      )
+      yield* TestClock.adjust("5 seconds")
+      const error = yield* fiber
+      expect(error).toMatchObject({
+        _tag: "WaitTimeout",
+        wanted: "stopped",
+        pending: ["tamanu-facility-api@1"],
+        limitMillis: 5000,
+      })
+    }),
+  )
+
+  it.effect("is satisfied at once without waiting when the state already holds", () =>
+    Effect.gen(function* () {
+      const polls = yield* Ref.make(0)
+      yield* waitUntil([api1, api2], "stopped").pipe(Effect.provide(listing(() => [], polls)))
+      expect(yield* Ref.get(polls)).toBe(1)
+    }),
+  )
+
+  it.effect("polls on a schedule: quickly at first, never more often than needed", () =>
+    Effect.gen(function* () {
+      const polls = yield* Ref.make(0)
+      const layer = listing((now) => [unit("tamanu-facility-api", "1", now >= 30_000)], polls)
+      const fiber = yield* Effect.fork(waitUntil([api1], "running").pipe(Effect.provide(layer)))
+      yield* TestClock.adjust("31 seconds")
+      yield* fiber
+      const n = yield* Ref.get(polls)
+      // 30 s at a 250 ms cap is ~120 polls, plus a few quick early ones.
+      expect(n).toBeGreaterThan(100)
+      expect(n).toBeLessThan(130)
+    }),
+  )
+
+  it.effect("a supervisor error ends the wait at once", () =>
+    Effect.gen(function* () {
+      const failing = Layer.succeed(Supervisor, {
+        ...Effect.runSync(
+          Effect.provide(
+            Supervisor,
+            listing(() => []),
+          ),
+        ),
+        list: Effect.fail(new SupervisorUnavailable({ supervisor: "pm2", message: "pm2 daemon is not running" })),
+      })
+      const error = yield* Effect.flip(waitUntil([api1], "running").pipe(Effect.provide(failing)))
+      expect(error._tag).toBe("SupervisorUnavailable")
+    }),
+  )
+})
