@@ -1,0 +1,283 @@
+/**
+ * The Caddy reload adapters' I/O paths against fake systemctl, resolvectl
+ * and caddy executables and a fake admin API on loopback (the real Caddy
+ * is exercised by packages/testing/src/harness/caddy.it.test.ts). What is
+ * fixed here: the exact commands, their order, and that every failure is a
+ * warning, never an error.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import http from "node:http"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, type Layer } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { CaddyAdminLive, CaddyLinuxLive, CaddyWindowsLive } from "./caddy.js"
+import { type ReloadResult, ReverseProxy } from "./ReverseProxy.js"
+
+const root = mkdtempSync(join(tmpdir(), "caddy-reload-"))
+let n = 0
+/** A fresh directory per test, so call logs do not mix. */
+const freshDir = () => {
+  const dir = join(root, String(n++))
+  mkdirSync(dir)
+  return dir
+}
+
+/** An executable that appends `<name> <argv> [FOO=$FOO]` to `calls` and exits as told. */
+const fakeExe = (dir: string, name: string, exit = 0, stderr = "") => {
+  const path = join(dir, name)
+  writeFileSync(
+    path,
+    `#!/bin/sh\nprintf '%s %s%s\\n' '${name}' "$*" "\${FOO:+ FOO=$FOO}" >> '${join(dir, "calls")}'\nprintf '%s' '${stderr}' >&2\nexit ${exit}\n`,
+  )
+  chmodSync(path, 0o755)
+  return path
+}
+const calls = (dir: string): Array<string> => {
+  try {
+    return readFileSync(join(dir, "calls"), "utf8").trim().split("\n")
+  } catch {
+    return []
+  }
+}
+
+const reload = (layer: Layer.Layer<ReverseProxy>): Promise<ReloadResult> =>
+  Effect.runPromise(
+    ReverseProxy.pipe(
+      Effect.flatMap((p) => p.reload),
+      Effect.provide(layer),
+    ),
+  )
+
+/** A fake Caddy admin API: records each /load POST and answers with `status`. */
+interface Posted {
+  readonly path: string
+  readonly contentType: string | undefined
+  readonly body: string
+}
+let admin: http.Server
+let adminUrl = ""
+let adminStatus = 200
+const posted: Array<Posted> = []
+beforeAll(async () => {
+  admin = http.createServer((req, res) => {
+    let body = ""
+    req.on("data", (c: Buffer) => {
+      body += c.toString("utf8")
+    })
+    req.on("end", () => {
+      posted.push({ path: `${req.method} ${req.url}`, contentType: req.headers["content-type"], body })
+      res.writeHead(adminStatus, { "content-type": "application/json" })
+      res.end(adminStatus === 200 ? "" : JSON.stringify({ error: "adapting config using caddyfile: bad directive" }))
+    })
+  })
+  await new Promise<void>((resolve) => admin.listen(0, "127.0.0.1", () => resolve()))
+  adminUrl = `http://127.0.0.1:${(admin.address() as AddressInfo).port}`
+})
+afterAll(async () => {
+  await new Promise<void>((resolve) => admin.close(() => resolve()))
+  rmSync(root, { recursive: true, force: true })
+})
+
+/** A loopback URL nothing listens on. */
+const deadAdmin = async () => {
+  const s = http.createServer()
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", () => resolve()))
+  const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`
+  await new Promise<void>((resolve) => s.close(() => resolve()))
+  return url
+}
+
+describe("CaddyLinuxLive", () => {
+  it("system scope: reloads caddy through systemctl, then flushes the DNS cache", async () => {
+    const dir = freshDir()
+    const result = await reload(
+      CaddyLinuxLive({
+        scope: "system",
+        systemctlPath: fakeExe(dir, "systemctl"),
+        resolvectlPath: fakeExe(dir, "resolvectl"),
+      }),
+    )
+    expect(result).toEqual({ reloaded: true, warnings: [] })
+    expect(calls(dir)).toEqual(["systemctl reload caddy", "resolvectl flush-caches"])
+  })
+
+  it("user scope: reloads through the same user manager, with the given environment", async () => {
+    const dir = freshDir()
+    const result = await reload(
+      CaddyLinuxLive({
+        scope: "user",
+        env: { FOO: "bar" },
+        systemctlPath: fakeExe(dir, "systemctl"),
+        resolvectlPath: fakeExe(dir, "resolvectl"),
+      }),
+    )
+    expect(result).toEqual({ reloaded: true, warnings: [] })
+    expect(calls(dir)).toEqual(["systemctl --user reload caddy FOO=bar", "resolvectl flush-caches FOO=bar"])
+  })
+
+  it("a failed reload is a warning with systemctl's words, and the cache is still flushed", async () => {
+    const dir = freshDir()
+    const systemctl = fakeExe(dir, "systemctl", 1, "Job for caddy.service failed.")
+    const result = await reload(
+      CaddyLinuxLive({ scope: "system", systemctlPath: systemctl, resolvectlPath: fakeExe(dir, "resolvectl") }),
+    )
+    expect(result).toEqual({
+      reloaded: false,
+      warnings: [`${systemctl} reload caddy exited 1: Job for caddy.service failed.`],
+    })
+    expect(calls(dir)).toHaveLength(2)
+  })
+
+  it("a missing resolvectl is a warning; the reload still counts", async () => {
+    const dir = freshDir()
+    const result = await reload(
+      CaddyLinuxLive({
+        scope: "system",
+        systemctlPath: fakeExe(dir, "systemctl"),
+        resolvectlPath: join(dir, "no-resolvectl"),
+      }),
+    )
+    expect(result).toEqual({ reloaded: true, warnings: [`${join(dir, "no-resolvectl")} flush-caches: not found`] })
+  })
+
+  it("no systemctl at all is still only warnings", async () => {
+    const dir = freshDir()
+    const result = await reload(
+      CaddyLinuxLive({ scope: "system", systemctlPath: join(dir, "nope"), resolvectlPath: join(dir, "nope2") }),
+    )
+    expect(result.reloaded).toBe(false)
+    expect(result.warnings).toHaveLength(2)
+  })
+})
+
+describe("CaddyAdminLive", () => {
+  it("POSTs the Caddyfile to /load as text/caddyfile", async () => {
+    const dir = freshDir()
+    const caddyfile = join(dir, "Caddyfile")
+    writeFileSync(caddyfile, "http://127.0.0.1:8080 {\n\trespond ok\n}\n")
+    adminStatus = 200
+    posted.length = 0
+    const result = await reload(CaddyAdminLive({ adminUrl: `${adminUrl}/`, caddyfile }))
+    expect(result).toEqual({ reloaded: true, warnings: [] })
+    expect(posted).toEqual([
+      { path: "POST /load", contentType: "text/caddyfile", body: "http://127.0.0.1:8080 {\n\trespond ok\n}\n" },
+    ])
+  })
+
+  it("admin API down: a warning, not an error", async () => {
+    const dir = freshDir()
+    const caddyfile = join(dir, "Caddyfile")
+    writeFileSync(caddyfile, "x")
+    const url = await deadAdmin()
+    const result = await reload(CaddyAdminLive({ adminUrl: url, caddyfile }))
+    expect(result).toEqual({
+      reloaded: false,
+      warnings: [`POST ${url}/load: connection refused (ECONNREFUSED)`],
+    })
+  })
+
+  it("Caddy rejecting the config: a warning carrying Caddy's error", async () => {
+    const dir = freshDir()
+    const caddyfile = join(dir, "Caddyfile")
+    writeFileSync(caddyfile, "x")
+    adminStatus = 400
+    const result = await reload(CaddyAdminLive({ adminUrl, caddyfile }))
+    adminStatus = 200
+    expect(result.reloaded).toBe(false)
+    expect(result.warnings).toEqual([
+      `POST ${adminUrl}/load: HTTP 400: {"error":"adapting config using caddyfile: bad directive"}`,
+    ])
+  })
+
+  it("a missing Caddyfile: a warning naming it", async () => {
+    const missing = join(freshDir(), "Caddyfile")
+    const result = await reload(CaddyAdminLive({ adminUrl, caddyfile: missing }))
+    expect(result.reloaded).toBe(false)
+    expect(result.warnings[0]).toContain(`cannot read ${missing}`)
+  })
+})
+
+describe("CaddyWindowsLive (paths injected)", () => {
+  it("posts <dir>/Caddyfile and does not touch the CLI when the admin API takes it", async () => {
+    const dir = freshDir()
+    writeFileSync(join(dir, "Caddyfile"), "main")
+    writeFileSync(join(dir, "Caddyfile.txt"), "txt")
+    fakeExe(dir, "caddy.exe")
+    posted.length = 0
+    const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl }))
+    expect(result).toEqual({ reloaded: true, warnings: [] })
+    expect(posted.map((p) => p.body)).toEqual(["main"])
+    expect(calls(dir)).toEqual([])
+  })
+
+  it("falls back to Caddyfile.txt when there is no Caddyfile", async () => {
+    const dir = freshDir()
+    writeFileSync(join(dir, "Caddyfile.txt"), "txt")
+    posted.length = 0
+    const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl }))
+    expect(result).toEqual({ reloaded: true, warnings: [] })
+    expect(posted.map((p) => p.body)).toEqual(["txt"])
+  })
+
+  it("admin API down: reloads with <dir>/caddy.exe and says the POST failed", async () => {
+    const dir = freshDir()
+    const caddyfile = join(dir, "Caddyfile")
+    writeFileSync(caddyfile, "main")
+    fakeExe(dir, "caddy.exe")
+    const url = await deadAdmin()
+    const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl: url }))
+    expect(result).toEqual({
+      reloaded: true,
+      warnings: [`POST ${url}/load: connection refused (ECONNREFUSED); reloaded with the caddy CLI instead`],
+    })
+    expect(calls(dir)).toEqual([`caddy.exe reload --config ${caddyfile} --adapter caddyfile`])
+  })
+
+  it("no caddy.exe in the Caddy folder: the fallback is `caddy` on PATH", async () => {
+    const dir = freshDir()
+    const bin = join(dir, "bin")
+    mkdirSync(bin)
+    const caddyfile = join(dir, "Caddyfile")
+    writeFileSync(caddyfile, "main")
+    const fake = fakeExe(bin, "caddy")
+    const url = await deadAdmin()
+    const savedPath = process.env.PATH
+    process.env.PATH = `${bin}:${savedPath ?? ""}`
+    try {
+      const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl: url }))
+      expect(result.reloaded).toBe(true)
+    } finally {
+      process.env.PATH = savedPath
+    }
+    expect(calls(bin)).toEqual([`caddy reload --config ${caddyfile} --adapter caddyfile`])
+    expect(fake).toBe(join(bin, "caddy"))
+  })
+
+  it("admin API rejects and the CLI fails too: both are warnings, not reloaded", async () => {
+    const dir = freshDir()
+    const caddyfile = join(dir, "Caddyfile")
+    writeFileSync(caddyfile, "main")
+    const exe = fakeExe(dir, "caddy-custom", 1, "Error: sending configuration to instance: connection refused")
+    adminStatus = 400
+    const result = await reload(CaddyWindowsLive({ caddyfile, caddyExe: exe, adminUrl }))
+    adminStatus = 200
+    expect(result).toEqual({
+      reloaded: false,
+      warnings: [
+        `POST ${adminUrl}/load: HTTP 400: {"error":"adapting config using caddyfile: bad directive"}`,
+        `${exe} reload --config ${caddyfile} --adapter caddyfile exited 1: Error: sending configuration to instance: connection refused`,
+      ],
+    })
+  })
+
+  it("no Caddyfile anywhere: a warning listing where it looked", async () => {
+    const dir = freshDir()
+    const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl }))
+    expect(result).toEqual({
+      reloaded: false,
+      warnings: [`no Caddyfile found (looked for ${join(dir, "Caddyfile")}, ${join(dir, "Caddyfile.txt")})`],
+    })
+  })
+})
