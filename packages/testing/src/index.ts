@@ -3,3 +3,4 @@
  * real-component harnesses shared by tests, the demo and the benchmarks.
  */
 export * from "./harness/prerequisites.js"
+export * from "./fakes/FakeSupervisor.js"
