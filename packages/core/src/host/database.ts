@@ -153,15 +153,18 @@ export const retryWhileUnreachable = <A, E extends { readonly _tag: string; read
   attempt: Effect.Effect<A, E>,
   wait: Duration.Duration,
   what: string,
+  interval: Duration.Duration = Duration.seconds(2),
 ): Effect.Effect<A, E> =>
   Duration.toMillis(wait) <= 0
     ? attempt
     : attempt.pipe(
         Effect.retry({
-          schedule: Schedule.spaced(Duration.seconds(2)).pipe(
+          schedule: Schedule.spaced(interval).pipe(
             Schedule.upTo(wait),
             Schedule.tapInput((e: E) =>
-              Effect.logInfo(`waiting for ${what} (${e.detail}); retrying in 2s, up to ${Duration.format(wait)}`),
+              Effect.logInfo(
+                `waiting for ${what} (${e.detail}); retrying in ${Duration.format(interval)}, up to ${Duration.format(wait)}`,
+              ),
             ),
           ),
           while: (e) => e._tag === "DbUnreachable",
@@ -172,6 +175,7 @@ export const retryWhileUnreachable = <A, E extends { readonly _tag: string; read
 export const readPatientPortal = (
   target: Either.Either<DatabaseTarget, ConfigMissingDb>,
   wait: Duration.Duration,
+  interval: Duration.Duration = Duration.seconds(2),
 ): Effect.Effect<PortalReading> =>
   Either.match(target, {
     onLeft: (missing) =>
@@ -181,7 +185,7 @@ export const readPatientPortal = (
         warnings: [],
       }),
     onRight: (t) =>
-      retryWhileUnreachable(readPortalOnce(t), wait, `the database at ${t.display}`).pipe(
+      retryWhileUnreachable(readPortalOnce(t), wait, `the database at ${t.display}`, interval).pipe(
         Effect.match({
           onFailure: (e): PortalReading => ({
             enabled: null,

@@ -11,7 +11,7 @@ import { NoTamanuRoot } from "./errors.js"
 
 /** One place to look: a directory, or the children of a directory whose names match. */
 export type RootLocation =
-  | { readonly _tag: "Exact"; readonly path: string }
+  | { readonly _tag: "Exact"; readonly path: string; readonly underHome: boolean }
   | { readonly _tag: "Children"; readonly parent: string; readonly pattern: RegExp; readonly label: string }
 
 export interface RootSearch {
@@ -20,7 +20,7 @@ export interface RootSearch {
   readonly platform: NodeJS.Platform
 }
 
-const exact = (path: string): RootLocation => ({ _tag: "Exact", path })
+const exact = (path: string, underHome = false): RootLocation => ({ _tag: "Exact", path, underHome })
 const children = (parent: string, glob: string, pattern: RegExp, sep: string): RootLocation => ({
   _tag: "Children",
   parent,
@@ -45,7 +45,7 @@ export const knownRoots = (search: RootSearch): ReadonlyArray<RootLocation> => {
         exact("/var/lib/tamanu"),
       ]
   const developer = ["tamanu", "projects/tamanu", "work/tamanu", "code/js/tamanu"].map((rel) =>
-    exact(path.join(search.home, ...rel.split("/"))),
+    exact(path.join(search.home, ...rel.split("/")), true),
   )
   return [...system, ...developer]
 }
@@ -155,7 +155,7 @@ export const findRoot = (options: FindRootOptions) =>
     const found: Array<RootCandidate> = []
     for (const location of locations) {
       if (location._tag === "Exact") {
-        const path = onFilesystem(options.fsRoot, location.path)
+        const path = location.underHome ? location.path : onFilesystem(options.fsRoot, location.path)
         if (yield* isDirectory(fs, path)) found.push({ path, version: yield* rootVersion(path) })
       } else {
         const parent = onFilesystem(options.fsRoot, location.parent)
