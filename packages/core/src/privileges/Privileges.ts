@@ -13,6 +13,8 @@ export class SudoFailed extends Schema.TaggedError<SudoFailed>()("SudoFailed", {
 }) {}
 
 export interface PrivilegesShape {
+  /** Whether mutating this host needs root at all (the system systemd manager). */
+  readonly required: boolean
   readonly isRoot: Effect.Effect<boolean>
   /** Re-run `argv` (the program and its arguments, exactly as given) under sudo; the child's exit code. */
   readonly reexecUnderSudo: (argv: ReadonlyArray<string>) => Effect.Effect<number, SudoFailed>
@@ -31,26 +33,29 @@ export const sudoArgv = (argv: ReadonlyArray<string>): ReadonlyArray<string> => 
   ...argv,
 ]
 
-export const PrivilegesLive: Layer.Layer<Privileges> = Layer.succeed(Privileges, {
-  isRoot: Effect.sync(() => typeof process.getuid === "function" && process.getuid() === 0),
-  reexecUnderSudo: (argv) =>
-    process.env[SUDO_MARKER] === "1"
-      ? Effect.fail(new SudoFailed({ message: "already re-run under sudo and still not root" }))
-      : Effect.async<number, SudoFailed>((resume) => {
-          // Arguments go as an array: no shell ever sees them.
-          const child = spawn("sudo", [...sudoArgv(argv)], { stdio: "inherit" })
-          child.on("error", (error) =>
-            resume(Effect.fail(new SudoFailed({ message: `could not run sudo: ${error.message}` }))),
-          )
-          child.on("exit", (code, signal) =>
-            resume(Effect.succeed(code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)))),
-          )
-        }),
-})
+export const PrivilegesLive = (required: boolean): Layer.Layer<Privileges> =>
+  Layer.succeed(Privileges, {
+    required,
+    isRoot: Effect.sync(() => typeof process.getuid === "function" && process.getuid() === 0),
+    reexecUnderSudo: (argv) =>
+      process.env[SUDO_MARKER] === "1"
+        ? Effect.fail(new SudoFailed({ message: "already re-run under sudo and still not root" }))
+        : Effect.async<number, SudoFailed>((resume) => {
+            // Arguments go as an array: no shell ever sees them.
+            const child = spawn("sudo", [...sudoArgv(argv)], { stdio: "inherit" })
+            child.on("error", (error) =>
+              resume(Effect.fail(new SudoFailed({ message: `could not run sudo: ${error.message}` }))),
+            )
+            child.on("exit", (code, signal) =>
+              resume(Effect.succeed(code ?? 128 + (signal === null ? 0 : (os.constants.signals[signal] ?? 0)))),
+            )
+          }),
+  })
 
 /** For tests and for embedders that already run as root (or never need it). */
-export const PrivilegesFixed = (root: boolean, sudoExitCode = 0): Layer.Layer<Privileges> =>
+export const PrivilegesFixed = (root: boolean, required = true, sudoExitCode = 0): Layer.Layer<Privileges> =>
   Layer.succeed(Privileges, {
+    required,
     isRoot: Effect.succeed(root),
     reexecUnderSudo: () => Effect.succeed(sudoExitCode),
   })

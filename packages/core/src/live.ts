@@ -1,0 +1,57 @@
+/**
+ * The live layers of one host in one call: what the CLI uses, and what an
+ * embedding program uses unless it wants to swap a piece.
+ */
+import { Layer } from "effect"
+import type { TamanuHost } from "./host/TamanuHost.js"
+import { TamanuHostLive } from "./host/TamanuHostLive.js"
+import type { ServerKind } from "./model/hostFacts.js"
+import type { SupervisorKind } from "./model/instance.js"
+import { type Privileges, PrivilegesLive } from "./privileges/Privileges.js"
+import { HttpProberLive } from "./probe/httpProber.js"
+import type { Prober } from "./probe/Prober.js"
+import type { ProbeTargets } from "./probe/ProbeTargets.js"
+import { Pm2ProbeTargetsLive } from "./probe/pm2Targets.js"
+import { PodmanProbeTargetsLive } from "./probe/podmanTargets.js"
+import { CaddyLinuxLive, CaddyWindowsLive } from "./proxy/caddy.js"
+import type { ReverseProxy } from "./proxy/ReverseProxy.js"
+import { Pm2SupervisorLive } from "./supervisor/pm2.js"
+import type { Supervisor } from "./supervisor/Supervisor.js"
+import { SystemdSupervisorLive } from "./supervisor/systemd.js"
+
+export interface LiveConfig {
+  readonly supervisor: SupervisorKind
+  readonly systemdScope: "system" | "user"
+  /** `--root`; null: TAMANU_ROOT, else the known roots. */
+  readonly root: string | null
+  /** `--kind`; null: TAMANU_KIND, else from config. */
+  readonly kind: ServerKind | null
+  /** null: TAMANU_DATABASE_URL, else built from config. */
+  readonly databaseUrl: string | null
+  /** null: pm2's own default (PM2_HOME, else ~/.pm2). */
+  readonly pm2Home: string | null
+}
+
+export type LiveServices = Supervisor | ProbeTargets | Prober | ReverseProxy | TamanuHost | Privileges
+
+/** Whether mutating this host needs root (§10): only the system systemd manager does. */
+export const needsRoot = (config: Pick<LiveConfig, "supervisor" | "systemdScope">): boolean =>
+  config.supervisor === "systemd" && config.systemdScope === "system"
+
+export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
+  const pm2 = config.pm2Home === null ? {} : { pm2Home: config.pm2Home }
+  const supervisorLayers =
+    config.supervisor === "systemd"
+      ? Layer.mergeAll(
+          SystemdSupervisorLive({ scope: config.systemdScope }),
+          PodmanProbeTargetsLive(),
+          CaddyLinuxLive({ scope: config.systemdScope }),
+        )
+      : Layer.mergeAll(Pm2SupervisorLive(pm2), Pm2ProbeTargetsLive(pm2), CaddyWindowsLive())
+  const host = TamanuHostLive({
+    ...(config.root === null ? {} : { root: config.root }),
+    ...(config.kind === null ? {} : { kind: config.kind }),
+    ...(config.databaseUrl === null ? {} : { databaseUrl: config.databaseUrl }),
+  })
+  return Layer.mergeAll(supervisorLayers, HttpProberLive, host, PrivilegesLive(needsRoot(config)))
+}

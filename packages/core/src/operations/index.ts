@@ -1,0 +1,10 @@
+/** The four operations, as Effect programs over the SDK's services. */
+export * from "./errors.js"
+export * from "./execute.js"
+export * from "./mutate.js"
+export * from "./options.js"
+export * from "./restart.js"
+export * from "./start.js"
+export * from "./status.js"
+export * from "./stop.js"
+export * from "./survey.js"

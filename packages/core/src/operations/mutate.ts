@@ -1,0 +1,125 @@
+/**
+ * start, stop and restart share one shape: survey the host, plan, say
+ * "nothing to do" or print the plan for --dry-run, ask for root only when
+ * there is work, hold the host lock, execute (§5-§7, §10).
+ */
+import { Clock, type Duration, Effect, type Scope, Stream } from "effect"
+import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
+import type { TamanuHost } from "../host/TamanuHost.js"
+import { type LockFailed, type LockHeld, withHostLock } from "../lock/hostLock.js"
+import type { ExpectationGroup, InstanceRef, SupervisorKind } from "../model/instance.js"
+import type { EnabledUnits } from "../plan/common.js"
+import { describeFailure, type Plan } from "../plan/Plan.js"
+import { renderPlan } from "../plan/renderPlan.js"
+import { Privileges } from "../privileges/Privileges.js"
+import type { Prober } from "../probe/Prober.js"
+import type { ProbeTargets } from "../probe/ProbeTargets.js"
+import type { ReverseProxy } from "../proxy/ReverseProxy.js"
+import { Supervisor } from "../supervisor/Supervisor.js"
+import { NeedsRoot, PlanRefused } from "./errors.js"
+import { type ExecuteError, type Execution, execute } from "./execute.js"
+import type { MutateOptions } from "./options.js"
+import { type SurveyError, survey } from "./survey.js"
+
+/** The outcome of start, stop or restart, for the CLI and for embedders. */
+export interface OperationResult {
+  readonly command: string
+  readonly ok: boolean
+  readonly nothingToDo: boolean
+  readonly dryRun: boolean
+  readonly plan: Plan
+  /** The plan as text, one line per step. */
+  readonly planText: string
+  readonly execution: Execution | null
+  readonly warnings: ReadonlyArray<string>
+  readonly elapsedMillis: number
+}
+
+export type OperationError = SurveyError | ExecuteError | PlanRefused | NeedsRoot | LockHeld | LockFailed
+
+export type OperationServices = Supervisor | TamanuHost | ProbeTargets | Prober | ReverseProxy | Progress | Privileges
+
+export interface MutateSpec {
+  readonly command: "start" | "stop" | "restart"
+  readonly options: MutateOptions
+  readonly dbWait: Duration.Duration
+  readonly probeTimeout: Duration.Duration
+  readonly cooldown: Duration.Duration
+  /** Plan from the chosen groups and the enabled state the planners asked for. */
+  readonly plan: (supervisor: SupervisorKind, groups: ReadonlyArray<ExpectationGroup>, enabled: EnabledUnits) => Plan
+  /** Follow these instances' logs while executing (start --logs). */
+  readonly followLogs?: (plan: Plan) => ReadonlyArray<InstanceRef>
+}
+
+const followLogs = (
+  refs: ReadonlyArray<InstanceRef>,
+): Effect.Effect<void, never, Supervisor | Progress | Scope.Scope> =>
+  Effect.gen(function* () {
+    const supervisor = yield* Supervisor
+    yield* supervisor.logs(refs).pipe(
+      Stream.runForEach((line) => emit(ProgressEvent.Info({ message: line }))),
+      Effect.catchAll((e) => emit(ProgressEvent.Warning({ message: `cannot follow logs: ${e._tag}` }))),
+      Effect.forkScoped,
+    )
+  })
+
+export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, OperationError, OperationServices> =>
+  Effect.gen(function* () {
+    const began = yield* Clock.currentTimeMillis
+    const { options } = spec
+    const s = yield* survey({ names: options.names, ignoreUnmatched: options.ignoreUnmatched, dbWait: spec.dbWait })
+    const plan = spec.plan(s.supervisor, s.groups, s.enabled)
+    const planText = renderPlan(plan, s.supervisor)
+    yield* emit(ProgressEvent.PlanComputed({ command: spec.command, steps: plan.steps.length, text: planText }))
+    for (const warning of plan.warnings) yield* emit(ProgressEvent.Warning({ message: warning }))
+    const warnings = [...s.unmatched.map((p) => `no service matches "${p}"`), ...plan.warnings]
+    const result = (execution: Execution | null): Effect.Effect<OperationResult> =>
+      Effect.map(Clock.currentTimeMillis, (now) => ({
+        command: spec.command,
+        ok: true,
+        nothingToDo: plan.nothingToDo,
+        dryRun: options.dryRun,
+        plan,
+        planText,
+        execution,
+        warnings: [...warnings, ...(execution?.warnings ?? [])],
+        elapsedMillis: now - began,
+      }))
+
+    if (plan.failures.length > 0 && !options.dryRun) {
+      return yield* Effect.fail(new PlanRefused({ command: spec.command, reasons: plan.failures.map(describeFailure) }))
+    }
+    if (plan.nothingToDo) {
+      yield* emit(ProgressEvent.Info({ message: "nothing to do: the host already matches" }))
+      return yield* result(null)
+    }
+    if (options.dryRun) return yield* result(null)
+
+    // Root only now: usage errors and "nothing to do" never ask for sudo (§10).
+    const privileges = yield* Privileges
+    if (privileges.required && !(yield* privileges.isRoot)) {
+      return yield* Effect.fail(new NeedsRoot({ command: spec.command }))
+    }
+
+    const execution = yield* Effect.scoped(
+      Effect.gen(function* () {
+        if (options.lockFile !== null) yield* withHostLock(options.lockFile, `tamanu ${spec.command}`)
+        if (spec.followLogs !== undefined) yield* followLogs(spec.followLogs(plan))
+        return yield* execute(plan, {
+          command: spec.command,
+          waitLimit: options.waitLimit,
+          probeTimeout: spec.probeTimeout,
+          cooldown: spec.cooldown,
+        })
+      }),
+    )
+    const done = yield* result(execution)
+    yield* emit(ProgressEvent.Done({ command: spec.command, ok: true, elapsedMillis: done.elapsedMillis }))
+    return done
+  })
+
+/** Everything the plan starts or restarts (for --logs). */
+export const touchedRefs = (plan: Plan): ReadonlyArray<InstanceRef> =>
+  plan.steps.flatMap((step) =>
+    step._tag === "Start" || step._tag === "Restart" ? step.refs : step._tag === "Roll" ? step.instances : [],
+  )

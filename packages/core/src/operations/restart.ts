@@ -1,0 +1,16 @@
+/** `restart [NAMES...]` (spec §7): start missing → bulk background → roll critical → retire → check. */
+import { Duration, type Effect } from "effect"
+import { planRestart } from "../plan/planRestart.js"
+import { mutate, type OperationError, type OperationResult, type OperationServices } from "./mutate.js"
+import type { RestartOptions } from "./options.js"
+
+export const restart = (options: RestartOptions): Effect.Effect<OperationResult, OperationError, OperationServices> =>
+  mutate({
+    command: "restart",
+    options,
+    dbWait: Duration.zero,
+    probeTimeout: options.probeTimeout,
+    cooldown: options.cooldown,
+    plan: (supervisor, groups, enabled) =>
+      planRestart({ supervisor, groups, enabled, probeHttp: options.probeHttp, checkUrl: options.checkUrl }),
+  })
