@@ -1,0 +1,657 @@
+/**
+ * In-memory systemd and pm2 behind the core `Supervisor` interface, for the
+ * operations' tests. They keep the semantics the operations rely on (restart
+ * of a stopped unit starts it, stop of a stopped one is fine, pm2 start by
+ * name starts the stopped processes, a stopped disabled systemd unit drops out
+ * of the list, …) and script the rest: how long an instance takes to come up
+ * or go down, calls that fail, a daemon that is not there.
+ *
+ * Time comes only from Effect's Clock, so `TestClock.adjust` drives it.
+ * Phases are resolved lazily from the clock (an instance started at t with a
+ * 3 s start-up *is* running at t+3 s), so there are no background fibers and
+ * every call is one atomic update of a SynchronizedRef: race-free under
+ * concurrent fibers.
+ *
+ * Calls are modelled like `systemctl --no-block start` and pm2's RPC: `start`
+ * returns at once and the instance is running later; `stop` (and the stop
+ * half of `restart`) returns once the instances are down, as systemctl and
+ * pm2 do.
+ */
+
+import {
+  displayInstance,
+  type Instance,
+  type InstanceRef,
+  Supervisor,
+  SupervisorCallFailed,
+  type SupervisorError,
+  type SupervisorKind,
+  type SupervisorShape,
+  SupervisorUnavailable,
+  unitName,
+} from "@tamanu-lifecycle/core"
+import { Clock, Context, Duration, Effect, Either, Layer, Stream, SynchronizedRef } from "effect"
+
+export type SupervisorMethod =
+  | "list"
+  | "start"
+  | "stop"
+  | "restart"
+  | "restartOne"
+  | "enabled"
+  | "disable"
+  | "remove"
+  | "unitFileExists"
+  | "logs"
+
+/** One supervisor call as the fake saw it: `at` is Clock millis when the call began. */
+export interface JournalEntry {
+  readonly method: SupervisorMethod
+  readonly refs: ReadonlyArray<InstanceRef>
+  readonly at: number
+}
+
+/** How one instance behaves. Scripted per display name (`x@1`, `x#0`), per base name, or as the default. */
+export interface FakeBehaviour {
+  /** From start/restart (after any stop) until running. `Duration.infinity`: never comes up. Default 0. */
+  readonly upAfter: Duration.DurationInput
+  /** From stop until stopped; the stop call returns then. Default 0. */
+  readonly downAfter: Duration.DurationInput
+  /** What `logs` emits for this instance. */
+  readonly logLines: ReadonlyArray<string>
+}
+
+/** A call that fails like the real supervisor would, with its stderr. */
+export interface FakeFailure {
+  readonly method: SupervisorMethod
+  /**
+   * Display name or base name of the instance whose call fails; omitted: every
+   * call of that method fails and changes nothing. With an instance, the other
+   * instances of the same batch are still acted on (as `systemctl start a b` does).
+   */
+  readonly instance?: string
+  readonly stderr: string
+  /** Default 1. */
+  readonly exitCode?: number
+  /** How many calls fail before it heals; default: all of them. */
+  readonly times?: number
+}
+
+/** The lifecycle phase of an instance, resolved against the clock. */
+export type FakePhase =
+  | { readonly _tag: "Stopped" }
+  | { readonly _tag: "Starting"; readonly readyAt: number }
+  | { readonly _tag: "Running"; readonly since: number }
+  | { readonly _tag: "Stopping"; readonly doneAt: number }
+
+/** What the control reports about one unit or process (loaded or not). */
+export interface FakeInstanceView extends Instance {
+  readonly phase: FakePhase
+  /** systemd: in `list` (loaded). pm2: always true (registered). */
+  readonly loaded: boolean
+  /** systemd enabled state; false on pm2. */
+  readonly enabled: boolean
+  /** pm2 `PORT` in the process environment; null on systemd. */
+  readonly port: number | null
+}
+
+export interface FakeSupervisorControlShape {
+  readonly kind: SupervisorKind
+  /** Every call so far, in order. */
+  readonly journal: Effect.Effect<ReadonlyArray<JournalEntry>>
+  /** The calls of one method, in order. */
+  readonly calls: (method: SupervisorMethod) => Effect.Effect<ReadonlyArray<JournalEntry>>
+  /** Every unit/process the fake knows, at the current time. */
+  readonly instances: Effect.Effect<ReadonlyArray<FakeInstanceView>>
+  /**
+   * When the addressed instance last became running (Clock millis); null when
+   * it is not running now. A pm2 ref by name: the latest of its processes, null
+   * unless all run. This is what ties `FakeProber` to the supervisor.
+   */
+  readonly runningSince: (ref: InstanceRef) => Effect.Effect<number | null>
+  /** Change how an instance (display name or base name) behaves from now on. */
+  readonly script: (instance: string, behaviour: Partial<FakeBehaviour>) => Effect.Effect<void>
+  readonly failOn: (failure: FakeFailure) => Effect.Effect<void>
+  /** Daemon down (pm2 not running, no systemd manager): every call fails with SupervisorUnavailable. */
+  readonly setAvailable: (available: boolean) => Effect.Effect<void>
+  /** The instance dies outside any call (crash, OOM kill): stopped now, still loaded/registered. */
+  readonly crash: (ref: InstanceRef) => Effect.Effect<void>
+  /** `systemctl enable` behind the operations' back. */
+  readonly setEnabled: (ref: InstanceRef, enabled: boolean) => Effect.Effect<void>
+}
+
+export class FakeSupervisorControl extends Context.Tag("@tamanu-lifecycle/testing/FakeSupervisorControl")<
+  FakeSupervisorControl,
+  FakeSupervisorControlShape
+>() {}
+
+/** A systemd unit in the initial state. */
+export interface FakeUnitSpec extends Partial<FakeBehaviour> {
+  readonly name: string
+  /** `@suffix`; omitted or null for a singleton. */
+  readonly suffix?: string | null
+  readonly running?: boolean
+  readonly enabled?: boolean
+  /** In `list`. Default: running or enabled (enabled units are pulled in by their target). */
+  readonly loaded?: boolean
+}
+
+export interface FakeSystemdConfig {
+  readonly units?: ReadonlyArray<FakeUnitSpec>
+  /**
+   * Installed unit files beyond those the units imply (`name.service`, or the
+   * template `name@.service`), e.g. `tamanu-patientportal@.service` with no instance loaded.
+   */
+  readonly unitFiles?: ReadonlyArray<string>
+  readonly defaults?: Partial<FakeBehaviour>
+  /** Behaviour by display name (`tamanu-facility-api@2`) or base name. */
+  readonly behaviours?: Readonly<Record<string, Partial<FakeBehaviour>>>
+  readonly failures?: ReadonlyArray<FakeFailure>
+  /** Default true. */
+  readonly available?: boolean
+}
+
+/** A registered pm2 process in the initial state. */
+export interface FakeProcessSpec extends Partial<FakeBehaviour> {
+  readonly name: string
+  readonly pmId: number
+  readonly running?: boolean
+  /** `PORT` in the process environment; default none. */
+  readonly port?: number | null
+}
+
+export interface FakePm2Config {
+  readonly processes?: ReadonlyArray<FakeProcessSpec>
+  readonly defaults?: Partial<FakeBehaviour>
+  /** Behaviour by display name (`tamanu-api#1`) or name. */
+  readonly behaviours?: Readonly<Record<string, Partial<FakeBehaviour>>>
+  readonly failures?: ReadonlyArray<FakeFailure>
+  /** Default true; false is "pm2 daemon not running". */
+  readonly available?: boolean
+}
+
+// ---------------------------------------------------------------------------
+// State
+
+interface Slot {
+  readonly name: string
+  readonly suffix: string | null
+  readonly pmId: number | null
+  readonly phase: FakePhase
+  readonly enabled: boolean
+  readonly loaded: boolean
+  readonly port: number | null
+}
+
+interface ArmedFailure extends FakeFailure {
+  readonly remaining: number
+}
+
+interface State {
+  readonly kind: SupervisorKind
+  readonly slots: ReadonlyArray<Slot>
+  readonly unitFiles: ReadonlySet<string>
+  readonly available: boolean
+  readonly defaults: Partial<FakeBehaviour>
+  readonly behaviours: Readonly<Record<string, Partial<FakeBehaviour>>>
+  readonly failures: ReadonlyArray<ArmedFailure>
+  readonly journal: ReadonlyArray<JournalEntry>
+}
+
+const ms = (d: Duration.DurationInput | undefined): number => (d === undefined ? 0 : Duration.toMillis(d))
+
+const refOf = (s: Pick<Slot, "name" | "suffix" | "pmId">): InstanceRef => ({
+  name: s.name,
+  suffix: s.suffix,
+  pmId: s.pmId,
+})
+
+const behaviourOf = (state: State, s: Pick<Slot, "name" | "suffix" | "pmId">) => {
+  const b = { ...state.defaults, ...state.behaviours[s.name], ...state.behaviours[displayInstance(refOf(s))] }
+  return { up: ms(b.upAfter), down: ms(b.downAfter), logLines: b.logLines ?? [] }
+}
+
+const isRunning = (p: FakePhase): boolean => p._tag === "Running"
+const isUp = (p: FakePhase): boolean => p._tag === "Running" || p._tag === "Starting"
+
+/** Resolve phases whose time has come. A systemd unit that finishes stopping while disabled is unloaded (GC). */
+const settleSlot = (kind: SupervisorKind, s: Slot, now: number): Slot => {
+  if (s.phase._tag === "Starting" && s.phase.readyAt <= now) {
+    return { ...s, phase: { _tag: "Running", since: s.phase.readyAt } }
+  }
+  if (s.phase._tag === "Stopping" && s.phase.doneAt <= now) {
+    return { ...s, phase: { _tag: "Stopped" }, loaded: kind === "pm2" || s.enabled }
+  }
+  return s
+}
+
+const settle = (state: State, now: number): State => ({
+  ...state,
+  slots: state.slots.map((s) => settleSlot(state.kind, s, now)),
+})
+
+/** Transitions, as the real daemons do them. `until`: when the call may return. */
+const started = (s: Slot, up: number, now: number): Slot => {
+  switch (s.phase._tag) {
+    case "Running":
+    case "Starting":
+      return s
+    case "Stopping":
+      return { ...s, loaded: true, phase: { _tag: "Starting", readyAt: s.phase.doneAt + up } }
+    case "Stopped":
+      return { ...s, loaded: true, phase: { _tag: "Starting", readyAt: now + up } }
+  }
+}
+
+const stopped = (s: Slot, down: number, now: number): { slot: Slot; until: number } => {
+  switch (s.phase._tag) {
+    case "Running":
+    case "Starting":
+      return { slot: { ...s, phase: { _tag: "Stopping", doneAt: now + down } }, until: now + down }
+    case "Stopping":
+      return { slot: s, until: s.phase.doneAt }
+    case "Stopped":
+      return { slot: s, until: now }
+  }
+}
+
+const restarted = (s: Slot, up: number, down: number, now: number): { slot: Slot; until: number } => {
+  const stop = stopped(s, down, now)
+  return { slot: { ...s, loaded: true, phase: { _tag: "Starting", readyAt: stop.until + up } }, until: stop.until }
+}
+
+// ---------------------------------------------------------------------------
+// Calls
+
+interface Outcome<A> {
+  readonly state: State
+  readonly result: Either.Either<A, SupervisorError>
+  /** Clock millis the call returns at (stops take time). */
+  readonly until: number
+}
+
+/** A call's effect on the state: acted-on refs, errors (stderr lines, exit code) and a result. */
+interface Applied<A> {
+  readonly slots: ReadonlyArray<Slot>
+  readonly value: A
+  readonly errors: ReadonlyArray<{ readonly stderr: string; readonly exitCode: number }>
+  readonly until: number
+}
+
+type Body<A> = (state: State, refs: ReadonlyArray<InstanceRef>, now: number) => Applied<A>
+
+const unavailableMessage = (kind: SupervisorKind): string =>
+  kind === "pm2"
+    ? "pm2 daemon is not running (no rpc.sock in PM2_HOME)"
+    : "System has not been booted with systemd as init system (PID 1). Can't operate. Failed to connect to bus"
+
+const argv = (kind: SupervisorKind, method: SupervisorMethod, refs: ReadonlyArray<InstanceRef>): Array<string> =>
+  kind === "systemd"
+    ? ["systemctl", method === "restartOne" ? "restart" : method, ...refs.map(unitName)]
+    : [
+        "pm2",
+        method === "restartOne" ? "restart" : method === "remove" ? "delete" : method,
+        ...refs.map(displayInstance),
+      ]
+
+const failureHits = (f: ArmedFailure, ref: InstanceRef): boolean =>
+  f.instance === displayInstance(ref) || f.instance === ref.name
+
+const runCall = <A>(
+  state0: State,
+  now: number,
+  method: SupervisorMethod,
+  refs: ReadonlyArray<InstanceRef>,
+  body: Body<A>,
+): Outcome<A> => {
+  const state = { ...settle(state0, now), journal: [...state0.journal, { method, refs, at: now }] }
+  const callFailed = (stderr: string, exitCode: number) =>
+    new SupervisorCallFailed({ supervisor: state.kind, command: argv(state.kind, method, refs), stderr, exitCode })
+
+  if (!state.available) {
+    const error = new SupervisorUnavailable({ supervisor: state.kind, message: unavailableMessage(state.kind) })
+    return { state, result: Either.left(error), until: now }
+  }
+
+  const armed = state.failures.filter((f) => f.method === method && f.remaining > 0)
+  const whole = armed.find((f) => f.instance === undefined)
+  if (whole !== undefined) {
+    const failures = state.failures.map((f) => (f === whole ? { ...f, remaining: f.remaining - 1 } : f))
+    return {
+      state: { ...state, failures },
+      result: Either.left(callFailed(whole.stderr, whole.exitCode ?? 1)),
+      until: now,
+    }
+  }
+  const fired = armed.filter((f) => refs.some((r) => failureHits(f, r)))
+  const acting = refs.filter((r) => !fired.some((f) => failureHits(f, r)))
+  const applied = body(state, acting, now)
+  const errors = [...fired.map((f) => ({ stderr: f.stderr, exitCode: f.exitCode ?? 1 })), ...applied.errors]
+  const failures = state.failures.map((f) => (fired.includes(f) ? { ...f, remaining: f.remaining - 1 } : f))
+  const first = errors[0]
+  return {
+    state: { ...state, slots: applied.slots, failures },
+    result:
+      first === undefined
+        ? Either.right(applied.value)
+        : Either.left(callFailed(errors.map((e) => e.stderr).join("\n"), first.exitCode)),
+    until: applied.until,
+  }
+}
+
+/** Which slots a ref addresses; systemd creates a not-loaded slot for an installed but unloaded unit. */
+const resolve = (state: State, slots: Array<Slot>, ref: InstanceRef): ReadonlyArray<number> => {
+  if (state.kind === "pm2") {
+    return slots.flatMap((s, i) => (s.name === ref.name && (ref.pmId === null || s.pmId === ref.pmId) ? [i] : []))
+  }
+  const at = slots.findIndex((s) => s.name === ref.name && s.suffix === ref.suffix)
+  if (at >= 0) return [at]
+  if (!hasUnitFile(state, ref)) return []
+  slots.push({
+    name: ref.name,
+    suffix: ref.suffix,
+    pmId: null,
+    phase: { _tag: "Stopped" },
+    enabled: false,
+    loaded: false,
+    port: null,
+  })
+  return [slots.length - 1]
+}
+
+const hasUnitFile = (state: State, ref: InstanceRef): boolean =>
+  state.unitFiles.has(unitName(ref)) || (ref.suffix !== null && state.unitFiles.has(`${ref.name}@.service`))
+
+const notFound = (kind: SupervisorKind, verb: string, ref: InstanceRef) =>
+  kind === "systemd"
+    ? {
+        stderr: `Failed to ${verb} ${unitName(ref)}: Unit ${unitName(ref)} ${verb === "stop" ? "not loaded" : "not found"}.`,
+        exitCode: 5,
+      }
+    : {
+        stderr: `[PM2][ERROR] Process or Namespace ${ref.pmId === null ? ref.name : ref.pmId} not found`,
+        exitCode: 1,
+      }
+
+/** Apply a per-slot transition to every slot the refs address; unknown refs become errors. */
+const transition =
+  (
+    verb: string,
+    step: (s: Slot, b: ReturnType<typeof behaviourOf>, now: number, state: State) => { slot: Slot; until: number },
+  ): Body<void> =>
+  (state, refs, now) => {
+    const slots = [...state.slots]
+    const errors: Array<{ stderr: string; exitCode: number }> = []
+    let until = now
+    for (const ref of refs) {
+      const found = resolve(state, slots, ref)
+      if (found.length === 0) errors.push(notFound(state.kind, verb, ref))
+      for (const i of found) {
+        const s = slots[i]!
+        const r = step(s, behaviourOf(state, s), now, state)
+        slots[i] = r.slot
+        until = Math.max(until, r.until)
+      }
+    }
+    return { slots, value: undefined, errors, until }
+  }
+
+const startBody = transition("start", (s, b, now) => ({ slot: started(s, b.up, now), until: now }))
+const stopBody = transition("stop", (s, b, now) => stopped(s, b.down, now))
+const restartBody = transition("restart", (s, b, now) => restarted(s, b.up, b.down, now))
+
+const disableBody: Body<void> = (state, refs, now) => {
+  if (state.kind === "pm2") return { slots: state.slots, value: undefined, errors: [], until: now }
+  const slots = [...state.slots]
+  const errors = refs
+    .filter((ref) => !hasUnitFile(state, ref))
+    .map((ref) => ({ stderr: `Failed to disable unit: Unit file ${unitName(ref)} does not exist.`, exitCode: 1 }))
+  for (const ref of refs) {
+    const i = slots.findIndex((s) => s.name === ref.name && s.suffix === ref.suffix)
+    const s = slots[i]
+    // Disabling drops the target's reference: a stopped unit is then unloaded.
+    if (s !== undefined) slots[i] = { ...s, enabled: false, loaded: s.loaded && s.phase._tag !== "Stopped" }
+  }
+  return { slots, value: undefined, errors, until: now }
+}
+
+const removeBody: Body<void> = (state, refs, now) => {
+  if (state.kind === "systemd") return { slots: state.slots, value: undefined, errors: [], until: now }
+  const slots = [...state.slots]
+  const errors: Array<{ stderr: string; exitCode: number }> = []
+  const doomed = new Set<number>()
+  let until = now
+  for (const ref of refs) {
+    const found = resolve(state, slots, ref)
+    if (found.length === 0) errors.push(notFound(state.kind, "delete", ref))
+    for (const i of found) {
+      const s = slots[i]!
+      doomed.add(i)
+      until = Math.max(until, stopped(s, behaviourOf(state, s).down, now).until)
+    }
+  }
+  return { slots: slots.filter((_, i) => !doomed.has(i)), value: undefined, errors, until }
+}
+
+const isTamanu = (s: Slot): boolean => s.name.startsWith("tamanu-")
+
+const listBody: Body<ReadonlyArray<Instance>> = (state, _refs, now) => ({
+  slots: state.slots,
+  value: state.slots.filter((s) => s.loaded && isTamanu(s)).map((s) => ({ ...refOf(s), running: isRunning(s.phase) })),
+  errors: [],
+  until: now,
+})
+
+const enabledBody: Body<ReadonlyMap<string, boolean>> = (state, refs, now) => ({
+  slots: state.slots,
+  value: new Map(
+    state.kind === "pm2"
+      ? []
+      : refs.map((ref) => [
+          unitName(ref),
+          state.slots.find((s) => s.name === ref.name && s.suffix === ref.suffix)?.enabled ?? false,
+        ]),
+  ),
+  errors: [],
+  until: now,
+})
+
+const logsBody: Body<ReadonlyArray<string>> = (state, refs, now) => {
+  const slots = [...state.slots]
+  const lines = refs.flatMap((ref) => {
+    const found = resolve(state, slots, ref)
+    return found.length === 0
+      ? behaviourOf(state, ref).logLines
+      : found.flatMap((i) => behaviourOf(state, slots[i]!).logLines)
+  })
+  return { slots: state.slots, value: lines, errors: [], until: now }
+}
+
+// ---------------------------------------------------------------------------
+// Layers
+
+const make = (initial: Omit<State, "journal">) =>
+  Effect.gen(function* () {
+    const ref = yield* SynchronizedRef.make<State>({ ...initial, journal: [] })
+
+    const call = <A>(method: SupervisorMethod, refs: ReadonlyArray<InstanceRef>, body: Body<A>) =>
+      SynchronizedRef.modifyEffect(ref, (state) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const outcome = runCall(state, now, method, refs, body)
+          return [{ outcome, now }, outcome.state] as const
+        }),
+      ).pipe(
+        // Wait outside the lock, so concurrent callers are never serialised behind a slow stop.
+        Effect.tap(({ outcome, now }) =>
+          outcome.until > now ? Effect.sleep(Duration.millis(outcome.until - now)) : Effect.void,
+        ),
+        Effect.flatMap(({ outcome }) => outcome.result),
+      )
+
+    const supervisor: SupervisorShape = {
+      kind: initial.kind,
+      list: call("list", [], listBody),
+      start: (refs) => call("start", refs, startBody),
+      stop: (refs) => call("stop", refs, stopBody),
+      restart: (refs) => call("restart", refs, restartBody),
+      restartOne: (r) => call("restartOne", [r], restartBody),
+      enabled: (refs) => call("enabled", refs, enabledBody),
+      disable: (refs) => call("disable", refs, disableBody),
+      remove: (refs) => call("remove", refs, removeBody),
+      unitFileExists: (file) =>
+        call("unitFileExists", [], (state, _refs, now) => ({
+          slots: state.slots,
+          value: state.kind === "systemd" && state.unitFiles.has(file),
+          errors: [],
+          until: now,
+        })),
+      logs: (refs) => Stream.unwrap(Effect.map(call("logs", refs, logsBody), Stream.fromIterable)),
+    }
+
+    const settled = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      SynchronizedRef.updateAndGet(ref, (state) => settle(state, now)),
+    )
+    const update = (f: (state: State, now: number) => State) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        SynchronizedRef.update(ref, (state) => f(settle(state, now), now)),
+      )
+    const addresses = (r: InstanceRef) => (s: Slot) =>
+      s.name === r.name && s.suffix === r.suffix && (r.pmId === null || s.pmId === r.pmId)
+
+    const control: FakeSupervisorControlShape = {
+      kind: initial.kind,
+      journal: Effect.map(SynchronizedRef.get(ref), (s) => s.journal),
+      calls: (method) => Effect.map(SynchronizedRef.get(ref), (s) => s.journal.filter((e) => e.method === method)),
+      instances: Effect.map(settled, (state) =>
+        state.slots.map((s) => ({
+          ...refOf(s),
+          running: isRunning(s.phase),
+          phase: s.phase,
+          loaded: s.loaded,
+          enabled: s.enabled,
+          port: s.port,
+        })),
+      ),
+      runningSince: (r) =>
+        Effect.map(settled, (state) => {
+          const found = state.slots.filter(addresses(r))
+          if (found.length === 0) return null
+          const since = found.map((s) => (s.phase._tag === "Running" ? s.phase.since : null))
+          return since.every((t) => t !== null) ? Math.max(...(since as Array<number>)) : null
+        }),
+      script: (instance, behaviour) =>
+        update((state) => ({
+          ...state,
+          behaviours: { ...state.behaviours, [instance]: { ...state.behaviours[instance], ...behaviour } },
+        })),
+      failOn: (failure) =>
+        update((state) => ({
+          ...state,
+          failures: [...state.failures, { ...failure, remaining: failure.times ?? Number.POSITIVE_INFINITY }],
+        })),
+      setAvailable: (available) => update((state) => ({ ...state, available })),
+      crash: (r) =>
+        update((state) => ({
+          ...state,
+          slots: state.slots.map((s) => (addresses(r)(s) && isUp(s.phase) ? { ...s, phase: { _tag: "Stopped" } } : s)),
+        })),
+      setEnabled: (r, enabled) =>
+        update((state) => ({
+          ...state,
+          slots: state.slots.some(addresses(r))
+            ? state.slots.map((s) => (addresses(r)(s) ? { ...s, enabled, loaded: s.loaded || enabled } : s))
+            : [
+                ...state.slots,
+                { ...refOf(r), phase: { _tag: "Stopped" }, enabled, loaded: enabled, port: null } satisfies Slot,
+              ],
+        })),
+    }
+
+    return Context.make(Supervisor, supervisor).pipe(Context.add(FakeSupervisorControl, control))
+  })
+
+const armed = (failures: ReadonlyArray<FakeFailure> | undefined): ReadonlyArray<ArmedFailure> =>
+  (failures ?? []).map((f) => ({ ...f, remaining: f.times ?? Number.POSITIVE_INFINITY }))
+
+/** The behaviour fields of a spec, keyed by its display name. */
+const specBehaviour = (display: string, spec: Partial<FakeBehaviour>): Record<string, Partial<FakeBehaviour>> => {
+  const b: { -readonly [K in keyof FakeBehaviour]?: FakeBehaviour[K] } = {}
+  if (spec.upAfter !== undefined) b.upAfter = spec.upAfter
+  if (spec.downAfter !== undefined) b.downAfter = spec.downAfter
+  if (spec.logLines !== undefined) b.logLines = spec.logLines
+  return Object.keys(b).length === 0 ? {} : { [display]: b }
+}
+
+/** Instances running in the initial state have been running "forever" (since the epoch). */
+const startPhase = (running: boolean | undefined): FakePhase =>
+  running === true ? { _tag: "Running", since: 0 } : { _tag: "Stopped" }
+
+/** In-memory systemd: `Supervisor` plus `FakeSupervisorControl`. */
+export const FakeSystemd = {
+  layer: (config: FakeSystemdConfig = {}): Layer.Layer<Supervisor | FakeSupervisorControl> =>
+    Layer.effectContext(
+      Effect.suspend(() => {
+        const units = config.units ?? []
+        const slots = units.map(
+          (u): Slot => ({
+            name: u.name,
+            suffix: u.suffix ?? null,
+            pmId: null,
+            phase: startPhase(u.running),
+            enabled: u.enabled ?? false,
+            loaded: u.loaded ?? (u.running === true || u.enabled === true),
+            port: null,
+          }),
+        )
+        const implied = units.map((u) => (u.suffix == null ? `${u.name}.service` : `${u.name}@.service`))
+        return make({
+          kind: "systemd",
+          slots,
+          unitFiles: new Set([...implied, ...(config.unitFiles ?? [])]),
+          available: config.available ?? true,
+          defaults: config.defaults ?? {},
+          behaviours: Object.assign(
+            {},
+            ...units.map((u) =>
+              specBehaviour(displayInstance({ name: u.name, suffix: u.suffix ?? null, pmId: null }), u),
+            ),
+            config.behaviours,
+          ),
+          failures: armed(config.failures),
+        })
+      }),
+    ),
+}
+
+/** In-memory pm2: `Supervisor` plus `FakeSupervisorControl`. */
+export const FakePm2 = {
+  layer: (config: FakePm2Config = {}): Layer.Layer<Supervisor | FakeSupervisorControl> =>
+    Layer.effectContext(
+      Effect.suspend(() => {
+        const processes = config.processes ?? []
+        return make({
+          kind: "pm2",
+          slots: processes.map(
+            (p): Slot => ({
+              name: p.name,
+              suffix: null,
+              pmId: p.pmId,
+              phase: startPhase(p.running),
+              enabled: false,
+              loaded: true,
+              port: p.port ?? null,
+            }),
+          ),
+          unitFiles: new Set(),
+          available: config.available ?? true,
+          defaults: config.defaults ?? {},
+          behaviours: Object.assign(
+            {},
+            ...processes.map((p) => specBehaviour(displayInstance({ name: p.name, suffix: null, pmId: p.pmId }), p)),
+            config.behaviours,
+          ),
+          failures: armed(config.failures),
+        })
+      }),
+    ),
+}
