@@ -1,0 +1,132 @@
+/**
+ * A plan: the exact supervisor, proxy and probe calls an operation makes, in
+ * order (architecture: "pure planners, thin executor"). Planners compute it
+ * from discovered groups without any service; `--dry-run` prints it; the
+ * executor interprets it step by step. It is a Schema so `--dry-run --json`
+ * encodes it as it is.
+ *
+ * Steps, in the order a planner may emit them:
+ * - `Stop`, `Disable` (systemd), `Delete` (pm2), `WaitStopped`: take Down services off the host, or stop Up ones.
+ * - `Start`: ONE batched call for every unit/process to start. `WaitRunning` follows it.
+ * - `Restart`: ONE batched call (restart's Background services and singletons). `WaitRunning` follows it.
+ * - `ReloadProxy`: reload Caddy (and flush the DNS cache) once.
+ * - `ProbeAll`: probe these instances for readiness within one overall budget.
+ * - `Roll`: one service, one instance at a time in the listed order: restart it,
+ *   wait until running, probe it (or, when `probe` is false or no probe URL can
+ *   be built, wait the cooldown), reload the proxy if `behindCaddy`, then the
+ *   next. A failed instance stops the roll.
+ * - `Retire`: stop and disable leftover singletons (systemd), last.
+ * - `CheckUrl`: probe an end-to-end URL (bounded).
+ *
+ * `failures` are reasons the operation must fail (e.g. pm2 processes that were
+ * never registered): the executor reports them and changes nothing; the steps
+ * are still listed so `--dry-run` shows what would have happened.
+ * `nothingToDo` is true when there are no steps and no failures: say so, exit
+ * 0, ask for no sudo.
+ */
+import { Schema } from "effect"
+import { InstanceRef, unitName } from "../model/instance.js"
+
+const Refs = Schema.Array(InstanceRef)
+
+export const StopStep = Schema.TaggedStruct("Stop", { refs: Refs })
+export const DisableStep = Schema.TaggedStruct("Disable", { refs: Refs })
+export const DeleteStep = Schema.TaggedStruct("Delete", { refs: Refs })
+export const WaitStoppedStep = Schema.TaggedStruct("WaitStopped", { refs: Refs })
+export const StartStep = Schema.TaggedStruct("Start", { refs: Refs })
+export const WaitRunningStep = Schema.TaggedStruct("WaitRunning", { refs: Refs })
+export const RestartStep = Schema.TaggedStruct("Restart", { refs: Refs })
+export const ReloadProxyStep = Schema.TaggedStruct("ReloadProxy", {})
+export const ProbeAllStep = Schema.TaggedStruct("ProbeAll", { refs: Refs })
+export const RollStep = Schema.TaggedStruct("Roll", {
+  service: Schema.String,
+  instances: Refs,
+  behindCaddy: Schema.Boolean,
+  /** false with `--no-probe-http`: the executor waits the cooldown between instances instead. */
+  probe: Schema.Boolean,
+})
+export const RetireStep = Schema.TaggedStruct("Retire", { refs: Refs })
+export const CheckUrlStep = Schema.TaggedStruct("CheckUrl", { url: Schema.String })
+
+export const PlanStep = Schema.Union(
+  StopStep,
+  DisableStep,
+  DeleteStep,
+  WaitStoppedStep,
+  StartStep,
+  WaitRunningStep,
+  RestartStep,
+  ReloadProxyStep,
+  ProbeAllStep,
+  RollStep,
+  RetireStep,
+  CheckUrlStep,
+)
+export type PlanStep = typeof PlanStep.Type
+
+/** pm2 knows fewer processes than the expectation needs; registering them is the ops playbook's job. */
+export const Pm2UnderRegistered = Schema.TaggedStruct("Pm2UnderRegistered", {
+  service: Schema.String,
+  registered: Schema.Int,
+  required: Schema.Int,
+})
+export const PlanFailure = Schema.Union(Pm2UnderRegistered)
+export type PlanFailure = typeof PlanFailure.Type
+
+export const Operation = Schema.Literal("start", "stop", "restart")
+export type Operation = typeof Operation.Type
+
+export const Plan = Schema.Struct({
+  operation: Operation,
+  steps: Schema.Array(PlanStep),
+  warnings: Schema.Array(Schema.String),
+  failures: Schema.Array(PlanFailure),
+  nothingToDo: Schema.Boolean,
+})
+export type Plan = typeof Plan.Type
+
+/** One paragraph an operator can act on. */
+export const describeFailure = (failure: PlanFailure): string => {
+  switch (failure._tag) {
+    case "Pm2UnderRegistered":
+      return `${failure.service}: pm2 has ${failure.registered} process(es) registered but ${failure.required} are required. First-time pm2 registration is the ops playbook's job (pm2 start with the ecosystem file, then pm2 save); this command only starts processes pm2 already knows.`
+  }
+}
+
+/** Assembles a plan, dropping empty steps so an empty plan really means nothing to do. */
+export const makePlan = (
+  operation: Operation,
+  steps: ReadonlyArray<PlanStep>,
+  warnings: ReadonlyArray<string>,
+  failures: ReadonlyArray<PlanFailure> = [],
+): Plan => {
+  const kept = steps.filter((step) => {
+    switch (step._tag) {
+      case "ReloadProxy":
+      case "CheckUrl":
+        return true
+      case "Roll":
+        return step.instances.length > 0
+      default:
+        return step.refs.length > 0
+    }
+  })
+  return { operation, steps: kept, warnings, failures, nothingToDo: kept.length === 0 && failures.length === 0 }
+}
+
+/** Identity of a ref: the unit name on systemd, plus the pm_id on pm2. */
+export const refKey = (ref: InstanceRef): string => `${unitName(ref)}#${ref.pmId ?? ""}`
+
+/** Drops repeated refs, keeping the first occurrence's position. */
+export const uniqueRefs = (refs: ReadonlyArray<InstanceRef>): ReadonlyArray<InstanceRef> => {
+  const seen = new Set<string>()
+  return refs.filter((ref) => {
+    const key = refKey(ref)
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+/** The address part of a discovered instance (drops `running`), so plans hold refs only. */
+export const toRef = (ref: InstanceRef): InstanceRef => ({ name: ref.name, suffix: ref.suffix, pmId: ref.pmId })
