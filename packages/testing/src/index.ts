@@ -4,3 +4,4 @@
  */
 export * from "./harness/prerequisites.js"
 export * from "./fakes/FakeSupervisor.js"
+export * from "./harness/systemdUserManager.js"

@@ -1,0 +1,353 @@
+/**
+ * A real systemd user manager for the systemd Supervisor's tests, the demo
+ * and the benchmarks (architecture.md, "Real components in tests").
+ *
+ * As root, `systemd --user` runs inside a private mount namespace whose
+ * `/run/systemd` is a fresh tmpfs holding an empty `/run/systemd/system`
+ * (so the manager believes it runs on a booted systemd host), with a private
+ * `XDG_RUNTIME_DIR` (its control socket) and `XDG_CONFIG_HOME` (the test's
+ * unit files). Nothing of the host's own systemd state is touched.
+ *
+ * `systemctl --user` with that `XDG_RUNTIME_DIR` reaches the manager from
+ * outside. One catch: outside the namespace there is no
+ * `/run/systemd/system`, so systemctl decides the host is "not booted" and
+ * does enable/disable/is-enabled/list-unit-files itself on the caller's
+ * files, not through the manager. `systemctl` below therefore runs systemctl
+ * inside the namespace (`nsenter -t PID -m`), which behaves as on a real host.
+ *
+ * `stop()` asks the manager to exit, kills what is left after a bound, and
+ * removes the directories; a process exit stops managers a test forgot.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import type { SystemdSupervisorOptions } from "@tamanu-lifecycle/core"
+import { Data, Duration, Effect, Schedule } from "effect"
+import type { Prerequisite } from "./prerequisites.js"
+import { hasCommand, isRoot } from "./prerequisites.js"
+
+/** A unit file (or drop-in, `name.service.d/x.conf`) to install. */
+export interface UnitFile {
+  readonly name: string
+  readonly text: string
+}
+
+export class UserManagerError extends Data.TaggedError("UserManagerError")<{
+  readonly message: string
+}> {}
+
+export interface CtlResult {
+  readonly stdout: string
+  readonly stderr: string
+  readonly exitCode: number
+}
+
+export interface UserManager {
+  /** What a process needs to reach the manager with `systemctl --user`. */
+  readonly env: Readonly<Record<string, string>>
+  readonly runtimeDir: string
+  /** Where unit files live (`$XDG_CONFIG_HOME/systemd/user`). */
+  readonly unitDir: string
+  /** PID of `systemd --user`. */
+  readonly pid: number
+  /** argv that runs systemctl inside the manager's namespace (add `--user` yourself). */
+  readonly systemctl: ReadonlyArray<string>
+  /** Options for `SystemdSupervisorLive` aimed at this manager. */
+  readonly supervisorOptions: SystemdSupervisorOptions
+  /** Write (or overwrite) a unit file; call `daemonReload()` after. */
+  readonly writeUnit: (name: string, text: string) => Promise<void>
+  readonly removeUnit: (name: string) => Promise<void>
+  readonly daemonReload: () => Promise<void>
+  /** `systemctl --user ARGS` against this manager; never throws on a non-zero exit. */
+  readonly ctl: (args: ReadonlyArray<string>) => Promise<CtlResult>
+  /** Exit the manager and every service it runs, remove its directories. Idempotent. */
+  readonly stop: () => Promise<void>
+}
+
+export interface UserManagerOptions {
+  readonly units?: ReadonlyArray<UnitFile>
+}
+
+/** Whether a user manager can be started here; for `skipUnless`. */
+export const userManagerPrerequisite = (): Prerequisite => {
+  const missing = !isRoot()
+    ? "needs root (to mount a tmpfs on /run/systemd in a private mount namespace)"
+    : (["systemd", "systemctl", "unshare", "nsenter"].find((c) => !hasCommand(c)) ?? null)
+  return {
+    component: "systemd user manager",
+    missing:
+      missing === null || missing.startsWith("needs")
+        ? missing
+        : `${missing} not on PATH (install systemd and util-linux)`,
+  }
+}
+
+/** The shared Tamanu-shaped test service, resolved from this module so it works from src and dist. */
+export const tamanuServiceScript = fileURLToPath(new URL("../../fixtures/tamanu-service.mjs", import.meta.url))
+
+/** A path or word as one ExecStart argument: quoted, `%` kept literal. */
+const execArg = (arg: string): string =>
+  `"${arg.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("%", "%%")}"`
+
+const install = "[Install]\nWantedBy=default.target\n"
+
+export interface TamanuUnitOptions {
+  readonly description?: string
+  /** READY_DELAY_MS of the service (default 300: slow enough to be real, fast enough for tests). */
+  readonly readyDelayMs?: number
+  /** Extra `Environment=` pairs. */
+  readonly environment?: Readonly<Record<string, string>>
+}
+
+const tamanuService = (description: string, port: string, options: TamanuUnitOptions): string =>
+  [
+    "[Unit]",
+    `Description=${description}`,
+    "[Service]",
+    "Type=simple",
+    `ExecStart=${execArg(process.execPath)} ${execArg(tamanuServiceScript)}`,
+    "Environment=HOST=127.0.0.1",
+    `Environment=PORT=${port}`,
+    "Environment=SERVICE_NAME=%n",
+    `Environment=READY_DELAY_MS=${options.readyDelayMs ?? 300}`,
+    ...Object.entries(options.environment ?? {}).map(([k, v]) => `Environment="${k}=${v.replaceAll("%", "%%")}"`),
+    "KillSignal=SIGTERM",
+    "TimeoutStopSec=15",
+    "",
+    install,
+  ].join("\n")
+
+/**
+ * A templated Tamanu-shaped service (`tamanu-facility-api@.service`). Each
+ * instance's port comes from a drop-in (`instancePort`), which works for any
+ * suffix (`@1`, `@a`); an instance without one listens on a free port.
+ */
+export const tamanuTemplateUnit = (name: string, options: TamanuUnitOptions = {}): UnitFile => ({
+  name: `${name}@.service`,
+  text: tamanuService(options.description ?? `${name} instance %i (test)`, "0", options),
+})
+
+/** The drop-in that gives one instance of a template its PORT. */
+export const instancePort = (name: string, suffix: string, port: number): UnitFile => ({
+  name: `${name}@${suffix}.service.d/port.conf`,
+  text: `[Service]\nEnvironment=PORT=${port}\n`,
+})
+
+/** A singleton Tamanu-shaped service (`tamanu-facility-tasks.service`) on a fixed port. */
+export const tamanuSingletonUnit = (name: string, port: number, options: TamanuUnitOptions = {}): UnitFile => ({
+  name: `${name}.service`,
+  text: tamanuService(options.description ?? `${name} (test)`, String(port), options),
+})
+
+/**
+ * A unit whose process exits 1 at once. `oneshot` (default): `systemctl
+ * start` waits for it and fails ("Job for … failed"). `simple`: start
+ * succeeds and the unit turns `failed` right after.
+ */
+export const failingUnit = (name: string, type: "oneshot" | "simple" = "oneshot"): UnitFile => ({
+  name: `${name}.service`,
+  text: `[Unit]\nDescription=${name} (always fails)\n[Service]\nType=${type}\nExecStart=/bin/false\n\n${install}`,
+})
+
+/** Cheap units for benchmarks: `sleep` (runs until stopped) or `oneshot` (RemainAfterExit, no process at all). */
+export const cheapUnit = (unitName: string, kind: "sleep" | "oneshot" = "oneshot"): UnitFile => ({
+  name: unitName,
+  text:
+    kind === "sleep"
+      ? `[Service]\nType=simple\nExecStart=/bin/sleep infinity\nKillSignal=SIGTERM\n\n${install}`
+      : `[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n\n${install}`,
+})
+
+const ctlIn = (systemctl: ReadonlyArray<string>, env: NodeJS.ProcessEnv, args: ReadonlyArray<string>) =>
+  Effect.async<CtlResult>((resume) => {
+    const [file, ...rest] = [...systemctl, "--user", ...args]
+    execFile(file ?? "systemctl", rest, { env, encoding: "utf8" }, (error, stdout, stderr) => {
+      resume(
+        Effect.succeed({
+          stdout,
+          stderr,
+          exitCode: error === null ? 0 : typeof error.code === "number" ? error.code : 127,
+        }),
+      )
+    })
+  })
+
+/** Processes below a PID (from /proc), deepest last. */
+const descendants = (pid: number): ReadonlyArray<number> => {
+  const children = (p: number): ReadonlyArray<number> => {
+    try {
+      return fs
+        .readFileSync(`/proc/${p}/task/${p}/children`, "utf8")
+        .trim()
+        .split(/\s+/)
+        .filter((s) => s !== "")
+        .map(Number)
+    } catch {
+      return []
+    }
+  }
+  const all: Array<number> = []
+  const walk = (p: number) => {
+    for (const c of children(p)) {
+      all.push(c)
+      walk(c)
+    }
+  }
+  walk(pid)
+  return all
+}
+
+const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null
+
+const waitExit = (child: ChildProcess, limit: Duration.Duration) =>
+  exited(child)
+    ? Effect.succeed(true)
+    : Effect.async<boolean>((resume) => {
+        child.once("exit", () => resume(Effect.succeed(true)))
+      }).pipe(
+        Effect.timeoutTo({ duration: limit, onTimeout: () => false, onSuccess: (done) => done }),
+        Effect.map((done) => done || exited(child)),
+      )
+
+/** Managers still running, stopped on process exit if a test forgot. */
+const live = new Set<() => void>()
+let exitHookInstalled = false
+const installExitHook = () => {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.once("exit", () => {
+    for (const kill of live) kill()
+  })
+}
+
+/** Start a user manager; the Effect form. Prefer `userManagerScoped` (it always stops). */
+export const startUserManagerEffect = (
+  options: UserManagerOptions = {},
+): Effect.Effect<UserManager, UserManagerError> =>
+  Effect.gen(function* () {
+    const root = yield* Effect.try({
+      try: () => fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-sd-")),
+      catch: (e) => new UserManagerError({ message: `cannot create a temp dir: ${String(e)}` }),
+    })
+    const runtimeDir = path.join(root, "run")
+    const configHome = path.join(root, "config")
+    const unitDir = path.join(configHome, "systemd", "user")
+    fs.mkdirSync(runtimeDir, { mode: 0o700 })
+    fs.mkdirSync(unitDir, { recursive: true })
+    const writeUnitSync = (name: string, text: string) => {
+      const file = path.join(unitDir, name)
+      if (!file.startsWith(`${unitDir}${path.sep}`)) throw new Error(`unit name escapes the unit dir: ${name}`)
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      fs.writeFileSync(file, text)
+    }
+    for (const unit of options.units ?? []) writeUnitSync(unit.name, unit.text)
+
+    const logFile = path.join(root, "manager.log")
+    const log = fs.openSync(logFile, "a")
+    const managerEnv = { ...process.env, XDG_RUNTIME_DIR: runtimeDir, XDG_CONFIG_HOME: configHome }
+    // unshare and sh both exec, so the child's PID is systemd's.
+    const child = spawn(
+      "unshare",
+      [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec systemd --user",
+      ],
+      { env: managerEnv, stdio: ["ignore", log, log] },
+    )
+    fs.closeSync(log)
+    const pid = child.pid
+    if (pid === undefined) {
+      fs.rmSync(root, { recursive: true, force: true })
+      return yield* new UserManagerError({ message: "could not spawn unshare" })
+    }
+    const hardKill = () => {
+      for (const p of [...descendants(pid)].reverse())
+        try {
+          process.kill(p, "SIGKILL")
+        } catch {}
+      try {
+        process.kill(pid, "SIGKILL")
+      } catch {}
+    }
+    live.add(hardKill)
+    installExitHook()
+
+    const env = { XDG_RUNTIME_DIR: runtimeDir }
+    const systemctl = ["nsenter", "-t", String(pid), "-m", "--", "systemctl"]
+    const ctlEnv = { ...process.env, ...env, LC_ALL: "C", SYSTEMD_COLORS: "0" }
+    const ctl = (args: ReadonlyArray<string>) => ctlIn(systemctl, ctlEnv, args)
+
+    let stopped = false
+    const stopEffect = Effect.gen(function* () {
+      if (stopped) return
+      stopped = true
+      if (!exited(child)) {
+        yield* ctl(["exit"])
+        const clean = yield* waitExit(child, Duration.seconds(10))
+        if (!clean) hardKill()
+        yield* waitExit(child, Duration.seconds(5))
+      }
+      // Services of a manager that was killed would be orphans: make sure none survive.
+      live.delete(hardKill)
+      fs.rmSync(root, { recursive: true, force: true })
+    })
+
+    // Ready once the manager answers on its control socket (any state: offline, running, degraded).
+    const ready = yield* Effect.suspend(() =>
+      exited(child)
+        ? Effect.fail(new UserManagerError({ message: `systemd --user exited: ${fs.readFileSync(logFile, "utf8")}` }))
+        : fs.existsSync(path.join(runtimeDir, "systemd", "private"))
+          ? Effect.flatMap(ctl(["is-system-running"]), (r) =>
+              r.stdout.trim() !== ""
+                ? Effect.void
+                : Effect.fail(new UserManagerError({ message: `not answering yet: ${r.stderr.trim()}` })),
+            )
+          : Effect.fail(new UserManagerError({ message: "control socket not there yet" })),
+    ).pipe(
+      Effect.retry({
+        schedule: Schedule.spaced(Duration.millis(50)),
+        while: () => !exited(child),
+      }),
+      Effect.timeoutFail({
+        duration: Duration.seconds(20),
+        onTimeout: () => new UserManagerError({ message: "systemd --user did not come up within 20 s" }),
+      }),
+      Effect.either,
+    )
+    if (ready._tag === "Left") {
+      yield* stopEffect
+      return yield* ready.left
+    }
+
+    const manager: UserManager = {
+      env,
+      runtimeDir,
+      unitDir,
+      pid,
+      systemctl,
+      supervisorOptions: { scope: "user", env, systemctl },
+      writeUnit: async (name, text) => writeUnitSync(name, text),
+      removeUnit: async (name) => fs.rmSync(path.join(unitDir, name), { recursive: true, force: true }),
+      daemonReload: async () => {
+        const r = await Effect.runPromise(ctl(["daemon-reload"]))
+        if (r.exitCode !== 0) throw new Error(`daemon-reload failed: ${r.stderr}`)
+      },
+      ctl: (args) => Effect.runPromise(ctl(args)),
+      stop: () => Effect.runPromise(stopEffect),
+    }
+    return manager
+  })
+
+/** A user manager that lives as long as the scope (stopped even when the test fails). */
+export const userManagerScoped = (options: UserManagerOptions = {}) =>
+  Effect.acquireRelease(startUserManagerEffect(options), (manager) => Effect.promise(() => manager.stop()))
+
+/** The same for vitest hooks: `beforeAll(async () => { m = await startUserManager(...) })`, `afterAll(() => m.stop())`. */
+export const startUserManager = (options: UserManagerOptions = {}): Promise<UserManager> =>
+  Effect.runPromise(startUserManagerEffect(options))
