@@ -1,0 +1,268 @@
+import { HelpDoc, ValidationError } from "@effect/cli"
+import {
+  CheckUrlFailed,
+  ConfigMissingDb,
+  ConfigUnreadable,
+  InvalidDuration,
+  LockFailed,
+  LockHeld,
+  NeedsRoot,
+  NoTamanuRoot,
+  NotReady,
+  PlanRefused,
+  ProbeFailed,
+  RollStopped,
+  SudoFailed,
+  SupervisorCallFailed,
+  SupervisorUnavailable,
+  UnmatchedNames,
+  WaitTimeout,
+} from "@tamanu-lifecycle/core"
+import { Cause, FiberId } from "effect"
+import { describe, expect, it } from "vitest"
+import { stripAnsi } from "./color.js"
+import { redactSecrets, renderCause, renderError } from "./errors.js"
+
+interface Case {
+  readonly error: unknown
+  readonly exitCode: 1 | 2
+  /** Facts the paragraph must mention for the operator to act. */
+  readonly mentions: ReadonlyArray<string>
+}
+
+const cases: Record<string, Case> = {
+  "NAMES that match nothing (usage): the bad patterns, the available names and --ignore-unmatched": {
+    error: new UnmatchedNames({
+      patterns: ["fihr", "apii"],
+      available: ["tamanu-central-api", "tamanu-central-tasks"],
+    }),
+    exitCode: 2,
+    mentions: ['"fihr"', '"apii"', "tamanu-central-api, tamanu-central-tasks", "--ignore-unmatched"],
+  },
+  "an unparsable duration (usage): the input and the accepted forms": {
+    error: new InvalidDuration({ input: "30 secs" }),
+    exitCode: 2,
+    mentions: ['"30 secs"', "1m30s", "PT30S"],
+  },
+  "a pm2 daemon that is not running: PM2_HOME, the playbook, and that tamanu never starts one": {
+    error: new SupervisorUnavailable({ supervisor: "pm2", message: "pm2 is not running (PM2_HOME=C:\\pm2)" }),
+    exitCode: 1,
+    mentions: ["PM2_HOME=C:\\pm2", "ops playbook", "never starts a pm2 daemon"],
+  },
+  "systemd that cannot be reached: the cause and the other supervisor/scope": {
+    error: new SupervisorUnavailable({
+      supervisor: "systemd",
+      message: "systemctl not found (is systemd installed and on PATH?)",
+    }),
+    exitCode: 1,
+    mentions: ["systemctl not found", "--supervisor pm2", "--systemd-scope user"],
+  },
+  "a failed supervisor call: the command, its exit status and its stderr": {
+    error: new SupervisorCallFailed({
+      supervisor: "systemd",
+      command: ["systemctl", "start", "tamanu-facility-api@1.service"],
+      stderr: 'Job for tamanu-facility-api@1.service failed.\nSee "journalctl -xeu tamanu-facility-api@1.service".\n',
+      exitCode: 1,
+    }),
+    exitCode: 1,
+    mentions: [
+      "`systemctl start tamanu-facility-api@1.service`",
+      "exit status 1",
+      "Job for tamanu-facility-api@1.service failed.",
+      "journalctl -xeu",
+    ],
+  },
+  "a wait timeout: the pending instances, the wanted state, the limit and --wait": {
+    error: new WaitTimeout({
+      wanted: "running",
+      pending: ["tamanu-facility-api@2", "tamanu-facility-sync"],
+      limitMillis: 60_000,
+    }),
+    exitCode: 1,
+    mentions: [
+      "tamanu-facility-api@2, tamanu-facility-sync",
+      "running",
+      "1m",
+      "journalctl -u tamanu-facility-api@2",
+      "--wait",
+    ],
+  },
+  "a pm2 wait timeout points at pm2 logs": {
+    error: new WaitTimeout({ wanted: "stopped", pending: ["tamanu-api#3"], limitMillis: 90_000 }),
+    exitCode: 1,
+    mentions: ["1 instance was still not stopped", "1m30s", "tamanu-api#3", "pm2 logs tamanu-api"],
+  },
+  "a probe failure: the URL and the last error": {
+    error: new ProbeFailed({ url: "http://10.88.0.5:3000/", lastError: "HTTP 503" }),
+    exitCode: 1,
+    mentions: ["http://10.88.0.5:3000/", "HTTP 503"],
+  },
+  "no Tamanu root: the places searched and --root / TAMANU_ROOT": {
+    error: new NoTamanuRoot({ searched: ["/etc/tamanu", "/opt/bes/tamanu", "~/tamanu"] }),
+    exitCode: 1,
+    mentions: ["/etc/tamanu, /opt/bes/tamanu, ~/tamanu", "--root", "TAMANU_ROOT"],
+  },
+  "an unreadable config: file:line:column and the parser's words": {
+    error: new ConfigUnreadable({
+      file: "/etc/tamanu/local.json5",
+      message: "invalid character '}'",
+      line: 12,
+      column: 5,
+    }),
+    exitCode: 1,
+    mentions: ["/etc/tamanu/local.json5:12:5", "invalid character '}'", "JSON5"],
+  },
+  "a config without db settings: the root and TAMANU_DATABASE_URL": {
+    error: new ConfigMissingDb({ root: "/etc/tamanu" }),
+    exitCode: 1,
+    mentions: ["/etc/tamanu", "TAMANU_DATABASE_URL", "db"],
+  },
+  "a held lock: the other command, its pid, since when, and the lock file": {
+    error: new LockHeld({
+      file: "/run/tamanu-lifecycle.lock",
+      pid: 123,
+      command: "tamanu restart",
+      since: "2025-01-02T03:04:05.000Z",
+    }),
+    exitCode: 1,
+    mentions: [
+      "Another tamanu restart (pid 123, since 2025-01-02T03:04:05.000Z) is running on this host",
+      "wait for it",
+      "/run/tamanu-lifecycle.lock",
+    ],
+  },
+  "a held lock recorded without the program name still reads naturally": {
+    error: new LockHeld({ file: "/run/x.lock", pid: 9, command: "stop", since: "2025-01-02T03:04:05.000Z" }),
+    exitCode: 1,
+    mentions: ["Another tamanu stop (pid 9"],
+  },
+  "a lock that cannot be taken: the file and the reason": {
+    error: new LockFailed({ file: "/run/tamanu-lifecycle.lock", message: "EACCES: permission denied" }),
+    exitCode: 1,
+    mentions: ["/run/tamanu-lifecycle.lock", "EACCES: permission denied"],
+  },
+  "sudo that failed: the reason, running as root, and --dry-run": {
+    error: new SudoFailed({ message: "could not run sudo: spawn sudo ENOENT" }),
+    exitCode: 1,
+    mentions: ["spawn sudo ENOENT", "root", "--dry-run"],
+  },
+  "a stopped roll: the instance, why, and which instances were and were not restarted": {
+    error: new RollStopped({
+      service: "tamanu-facility-api",
+      instance: "tamanu-facility-api@2",
+      cause: "http://10.88.0.6:3000/: connection refused",
+      restarted: ["tamanu-facility-api@1"],
+      notRestarted: ["tamanu-facility-api@3", "tamanu-facility-api@4"],
+    }),
+    exitCode: 1,
+    mentions: [
+      "tamanu-facility-api@2 did not become ready (http://10.88.0.6:3000/: connection refused)",
+      "Restarted and ready: tamanu-facility-api@1.",
+      "Not restarted: tamanu-facility-api@3, tamanu-facility-api@4",
+    ],
+  },
+  "an instance not ready: the URL, the last error, the budget and --probe-timeout": {
+    error: new NotReady({
+      instance: "tamanu-frontend@a",
+      url: "http://10.88.0.9:3000/",
+      lastError: "HTTP 502",
+      budgetMillis: 60_000,
+    }),
+    exitCode: 1,
+    mentions: ["tamanu-frontend@a", "http://10.88.0.9:3000/", "HTTP 502", "1m", "--probe-timeout", "--no-probe-http"],
+  },
+  "a failed --check-url: the URL and the last error": {
+    error: new CheckUrlFailed({ url: "https://tamanu.example/api/", lastError: "timed out after 5s" }),
+    exitCode: 1,
+    mentions: ["https://tamanu.example/api/", "timed out after 5s"],
+  },
+  "a refused plan (pm2 under-registered): the command and core's reasons": {
+    error: new PlanRefused({
+      command: "start",
+      reasons: [
+        "tamanu-api: pm2 has 1 process(es) registered but 2 are required. First-time pm2 registration is the ops playbook's job.",
+      ],
+    }),
+    exitCode: 1,
+    mentions: [
+      "tamanu start",
+      "changed nothing",
+      "tamanu-api: pm2 has 1 process(es)",
+      "First-time pm2 registration is the ops playbook's job",
+    ],
+  },
+  "needing root: the command and sudo": {
+    error: new NeedsRoot({ command: "restart" }),
+    exitCode: 1,
+    mentions: ["tamanu restart", "root", "sudo"],
+  },
+  "an @effect/cli validation error (usage): its text and --help": {
+    error: ValidationError.invalidValue(HelpDoc.p("Expected one of: systemd, pm2; got 'upstart'")),
+    exitCode: 2,
+    mentions: ["Expected one of: systemd, pm2; got 'upstart'.", "--help"],
+  },
+  "an unknown error (defect): its message": {
+    error: new TypeError("cannot read properties of undefined (reading 'x')"),
+    exitCode: 1,
+    mentions: ["TypeError: cannot read properties of undefined (reading 'x')", "bug"],
+  },
+}
+
+describe("renderError", () => {
+  for (const [what, c] of Object.entries(cases)) {
+    it(`renders ${what}; exit ${c.exitCode}`, () => {
+      const rendered = renderError(c.error)
+      expect(rendered.exitCode).toBe(c.exitCode)
+      for (const fact of c.mentions) expect(rendered.message).toContain(fact)
+      // One paragraph: no line breaks, no colour escapes.
+      expect(rendered.message).not.toContain("\n")
+      expect(stripAnsi(rendered.message)).toBe(rendered.message)
+    })
+  }
+
+  it("never prints the database password a supervisor's stderr quotes", () => {
+    const rendered = renderError(
+      new SupervisorCallFailed({
+        supervisor: "systemd",
+        command: ["systemctl", "start", "tamanu-central-api@1.service"],
+        stderr: "connect failed: postgres://tamanu:s3cret@db.local:5432/tamanu",
+        exitCode: 1,
+      }),
+    )
+    expect(rendered.message).not.toContain("s3cret")
+    expect(rendered.message).toContain("postgres://tamanu:***@db.local:5432/tamanu")
+  })
+
+  it("renders a Cause by its failure, and a defect as an unexpected error", () => {
+    expect(renderCause(Cause.fail(new NeedsRoot({ command: "stop" })))).toEqual(
+      renderError(new NeedsRoot({ command: "stop" })),
+    )
+    expect(renderCause(Cause.die(new Error("boom")))).toMatchObject({
+      exitCode: 1,
+      message: expect.stringContaining("boom"),
+    })
+    expect(renderCause(Cause.interrupt(FiberId.none)).exitCode).toBe(1)
+  })
+})
+
+describe("redactSecrets", () => {
+  const table: ReadonlyArray<readonly [string, string]> = [
+    ["postgres://tamanu:s3cret@localhost:5432/tamanu", "postgres://tamanu:***@localhost:5432/tamanu"],
+    ["postgresql://u:p%40ss@h/db and http://a:b@c/", "postgresql://u:***@h/db and http://a:***@c/"],
+    ["postgres://u:p@ss@host/db", "postgres://u:***@host/db"],
+    ["postgres://u:@host/db", "postgres://u:***@host/db"],
+    ["host=db user=tamanu password=s3cret dbname=t", "host=db user=tamanu password=*** dbname=t"],
+    ["PGPASSWORD=s3cret psql", "PGPASSWORD=*** psql"],
+    ["?sslmode=require&password=s3cret&x=1", "?sslmode=require&password=***&x=1"],
+    ['{"username": "u", "password": "s3cret"}', '{"username": "u", "password": "***"}'],
+    ["password: 's3cret'", 'password: "***"'],
+  ]
+  for (const [input, output] of table) {
+    it(`masks ${JSON.stringify(input)}`, () => expect(redactSecrets(input)).toBe(output))
+  }
+
+  it("leaves text without credentials alone", () => {
+    const plain = "http://10.88.0.5:3000/ ready; user@host; ssh://git@github.com/x; tamanu-api#1"
+    expect(redactSecrets(plain)).toBe(plain)
+  })
+})
