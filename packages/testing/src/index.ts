@@ -5,3 +5,4 @@
 export * from "./harness/prerequisites.js"
 export * from "./fakes/FakeSupervisor.js"
 export * from "./harness/systemdUserManager.js"
+export * from "./harness/postgres.js"

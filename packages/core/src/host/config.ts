@@ -10,7 +10,7 @@ import JSON5 from "json5"
 import type { ServerKind } from "../model/hostFacts.js"
 import { ConfigUnreadable } from "./errors.js"
 
-export type Config = Readonly<Record<string, unknown>>
+export type TamanuConfig = Readonly<Record<string, unknown>>
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -43,7 +43,7 @@ export const deepMerge = (base: unknown, over: unknown): unknown => {
 }
 
 /** A dotted path into the config (`integrations.fhir.worker.enabled`); undefined when absent. */
-export const configPath = (config: Config, path: string): unknown =>
+export const configPath = (config: TamanuConfig, path: string): unknown =>
   path.split(".").reduce<unknown>((node, key) => (isObject(node) ? node[key] : undefined), config)
 
 const nonEmpty = (value: unknown): boolean =>
@@ -60,7 +60,7 @@ export interface KindDecision {
  * with; anything else is central. An explicit kind (`--kind`/`TAMANU_KIND`)
  * always wins. Without config or override we say central and say why.
  */
-export const detectKind = (config: Config | null, override?: ServerKind): KindDecision => {
+export const detectKind = (config: TamanuConfig | null, override?: ServerKind): KindDecision => {
   if (override !== undefined) return { kind: override, reason: `kind ${override} given explicitly` }
   if (config === null) return { kind: "central", reason: "no config found; assuming central" }
   if (nonEmpty(config.serverFacilityIds)) return { kind: "facility", reason: "config has serverFacilityIds" }
@@ -70,11 +70,11 @@ export const detectKind = (config: Config | null, override?: ServerKind): KindDe
 }
 
 /** `integrations.fhir.worker.enabled`: null without config; a missing or non-true value is false. */
-export const fhirWorkerEnabled = (config: Config | null): boolean | null =>
+export const fhirWorkerEnabled = (config: TamanuConfig | null): boolean | null =>
   config === null ? null : configPath(config, "integrations.fhir.worker.enabled") === true
 
 /** Parses one JSON5 file's text; the error carries the position JSON5 reports. */
-export const parseConfigText = (file: string, text: string): Effect.Effect<Config, ConfigUnreadable> =>
+export const parseConfigText = (file: string, text: string): Effect.Effect<TamanuConfig, ConfigUnreadable> =>
   Effect.try({
     try: (): unknown => JSON5.parse(text),
     catch: (e) => {
@@ -95,7 +95,7 @@ export const parseConfigText = (file: string, text: string): Effect.Effect<Confi
 
 export interface LoadedConfig {
   /** The merged config; null when no config file exists in any layout. */
-  readonly config: Config | null
+  readonly config: TamanuConfig | null
   /** The files merged, in order. */
   readonly files: ReadonlyArray<string>
 }
@@ -129,7 +129,7 @@ export const loadConfig = (
           )
         merged = deepMerge(merged, yield* parseConfigText(file, text))
       }
-      return { config: merged as Config, files: present }
+      return { config: merged as TamanuConfig, files: present }
     }
     return { config: null, files: [] }
   })

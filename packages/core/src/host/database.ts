@@ -6,7 +6,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, Either, Layer, Redacted, Schedule } from "effect"
-import type { Config } from "./config.js"
+import type { TamanuConfig } from "./config.js"
 import { configPath } from "./config.js"
 import { ConfigMissingDb } from "./errors.js"
 
@@ -37,7 +37,7 @@ export const targetFromUrl = (url: string): DatabaseTarget => ({ url: Redacted.m
  */
 export const databaseTarget = (
   root: string,
-  config: Config | null,
+  config: TamanuConfig | null,
   envUrl: string | undefined,
 ): Either.Either<DatabaseTarget, ConfigMissingDb> => {
   if (envUrl !== undefined && envUrl !== "") return Either.right(targetFromUrl(envUrl))
@@ -121,14 +121,19 @@ const causeText = (cause: unknown): string => {
 }
 
 /** How long one connection attempt may take, so a dead host does not hang `status`. */
-export const connectTimeout = Duration.seconds(3)
+export const dbConnectTimeout = Duration.seconds(3)
 
 /** One try: connect, run the query, close. */
 export const readPortalOnce = (target: DatabaseTarget): Effect.Effect<PortalValue, DbUnreachable | DbQueryFailed> =>
   Effect.scoped(
     Effect.gen(function* () {
       const context = yield* Layer.build(
-        PgClient.layer({ url: target.url, connectTimeout, maxConnections: 1, applicationName: "tamanu-lifecycle" }),
+        PgClient.layer({
+          url: target.url,
+          connectTimeout: dbConnectTimeout,
+          maxConnections: 1,
+          applicationName: "tamanu-lifecycle",
+        }),
       ).pipe(Effect.mapError((e) => new DbUnreachable(scrub(causeText(e.cause ?? e), target))))
       const client = Context.get(context, PgClient.PgClient)
       const rows = yield* client
@@ -139,7 +144,7 @@ export const readPortalOnce = (target: DatabaseTarget): Effect.Effect<PortalValu
     }),
   ).pipe(
     Effect.timeoutFail({
-      duration: Duration.sum(connectTimeout, Duration.seconds(2)),
+      duration: Duration.sum(dbConnectTimeout, Duration.seconds(2)),
       onTimeout: () => new DbUnreachable(`no answer from ${target.display} within 5 s`),
     }),
   )

@@ -39,7 +39,7 @@ const hasUser = (user: string): boolean => {
 }
 
 /** Whether a cluster can be started here; for `skipUnless`. */
-export const prerequisite = (): Prerequisite => {
+export const postgresPrerequisite = (): Prerequisite => {
   const bin = postgresBinDir()
   const missing =
     bin === null
@@ -110,7 +110,7 @@ const installExitHook = () => {
 /** Starts a fresh cluster; rejects (after cleaning up) when it cannot. */
 export const startPostgres = async (options: StartOptions = {}): Promise<PostgresCluster> => {
   const bin = postgresBinDir()
-  if (bin === null) throw new Error(prerequisite().missing ?? "PostgreSQL not installed")
+  if (bin === null) throw new Error(postgresPrerequisite().missing ?? "PostgreSQL not installed")
   const asOwner = (command: string, args: ReadonlyArray<string>): [string, ReadonlyArray<string>] =>
     isRoot() ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, args]
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-pg-"))
