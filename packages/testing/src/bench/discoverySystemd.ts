@@ -1,0 +1,74 @@
+/**
+ * Benchmark: systemd discovery (spec §3: a constant number of supervisor
+ * calls whatever the number of instances) on a real user manager holding
+ * 4, 40 and 200 Tamanu-named units. The units are `oneshot` +
+ * `RemainAfterExit` `/bin/true`: active, listed, and no process left running,
+ * so the benchmark measures systemctl and our parsing, not the machine's load.
+ *
+ * Discovery runs with plain `systemctl --user` and `XDG_RUNTIME_DIR`, as in
+ * production (list-units needs no namespace tricks).
+ */
+import { performance } from "node:perf_hooks"
+import { makeSystemdSupervisor } from "@tamanu-lifecycle/core"
+import { Effect } from "effect"
+import { cheapUnit, startUserManager } from "../harness/systemdUserManager.js"
+
+export interface DiscoveryFigure {
+  /** Tamanu units loaded in the manager. */
+  readonly units: number
+  /** systemctl processes spawned per discovery. */
+  readonly calls: number
+  /** Median wall time of one discovery, in milliseconds. */
+  readonly medianMs: number
+}
+
+export interface DiscoveryBenchOptions {
+  readonly sizes?: ReadonlyArray<number>
+  /** Timed discoveries per size (one untimed warm-up comes first). */
+  readonly runs?: number
+}
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100
+
+export const benchDiscoverySystemd = async (options: DiscoveryBenchOptions = {}): Promise<Array<DiscoveryFigure>> => {
+  const sizes = [...(options.sizes ?? [4, 40, 200])].sort((a, b) => a - b)
+  const runs = options.runs ?? 15
+  const manager = await startUserManager({
+    units: [cheapUnit("tamanu-bench@.service", "oneshot"), cheapUnit("other-bench@.service", "oneshot")],
+  })
+  try {
+    let spawned = 0
+    const supervisor = makeSystemdSupervisor({ scope: "user", env: manager.env, onSpawn: () => spawned++ })
+    // A few foreign units beside ours, as on a real host: discovery must skip them.
+    await manager.ctl(["start", "--", "other-bench@1.service", "other-bench@2.service"])
+    const figures: Array<DiscoveryFigure> = []
+    let started = 0
+    for (const size of sizes) {
+      const more = Array.from({ length: size - started }, (_, i) => `tamanu-bench@${started + i + 1}.service`)
+      if (more.length > 0) {
+        const result = await manager.ctl(["start", "--", ...more])
+        if (result.exitCode !== 0) throw new Error(`could not start bench units: ${result.stderr}`)
+      }
+      started = size
+      const found = await Effect.runPromise(supervisor.list)
+      if (found.length !== size) throw new Error(`discovery found ${found.length} units, expected ${size}`)
+      spawned = 0
+      const times: Array<number> = []
+      for (let run = 0; run < runs; run++) {
+        const t0 = performance.now()
+        await Effect.runPromise(supervisor.list)
+        times.push(performance.now() - t0)
+      }
+      figures.push({ units: size, calls: spawned / runs, medianMs: round(median(times)) })
+    }
+    return figures
+  } finally {
+    await manager.stop()
+  }
+}
