@@ -582,9 +582,9 @@ const specBehaviour = (display: string, spec: Partial<FakeBehaviour>): Record<st
   return Object.keys(b).length === 0 ? {} : { [display]: b }
 }
 
-/** Instances running in the initial state have been running "forever" (since the epoch). */
+/** Instances running in the initial state have been running (and answering) since before the test began. */
 const startPhase = (running: boolean | undefined): FakePhase =>
-  running === true ? { _tag: "Running", since: 0 } : { _tag: "Stopped" }
+  running === true ? { _tag: "Running", since: Number.NEGATIVE_INFINITY } : { _tag: "Stopped" }
 
 /** In-memory systemd: `Supervisor` plus `FakeSupervisorControl`. */
 export const FakeSystemd = {
