@@ -89,7 +89,7 @@ export type Plan = typeof Plan.Type
 export const describeFailure = (failure: PlanFailure): string => {
   switch (failure._tag) {
     case "Pm2UnderRegistered":
-      return `${failure.service}: pm2 has ${failure.registered} process(es) registered but ${failure.required} are required. First-time pm2 registration is the ops playbook's job (pm2 start with the ecosystem file, then pm2 save); this command only starts processes pm2 already knows.`
+      return `${failure.service}: pm2 has ${failure.registered} of the ${failure.required} required processes registered. First-time pm2 registration is the ops playbook's job (pm2 start with the ecosystem file, then pm2 save); this command only starts processes pm2 already knows.`
   }
 }
 

@@ -1,0 +1,69 @@
+/**
+ * `--dry-run` text: one line per step, written as the command an operator
+ * would type where there is one (`systemctl start a.service b.service`,
+ * `pm2 restart 3 4`). For JSON, encode with the `Plan` schema.
+ */
+import { displayInstance, type InstanceRef, type SupervisorKind, unitName } from "../model/instance.js"
+import { describeFailure, type Plan, type PlanStep } from "./Plan.js"
+
+export interface RenderOptions {
+  /** `user` renders `systemctl --user`. */
+  readonly systemdScope?: "system" | "user"
+}
+
+export const renderPlan = (plan: Plan, supervisor: SupervisorKind, options: RenderOptions = {}): string => {
+  const systemctl = options.systemdScope === "user" ? "systemctl --user" : "systemctl"
+  // pm2 addresses one process by pm_id, every process of a name by the name.
+  const target = (ref: InstanceRef) =>
+    supervisor === "pm2" ? (ref.pmId !== null ? String(ref.pmId) : ref.name) : unitName(ref)
+  const call = (verb: string, refs: ReadonlyArray<InstanceRef>) =>
+    `${supervisor === "pm2" ? "pm2" : systemctl} ${verb} ${refs.map(target).join(" ")}`
+  const names = (refs: ReadonlyArray<InstanceRef>) => refs.map(displayInstance).join(", ")
+  const reload =
+    supervisor === "pm2"
+      ? "reload Caddy (admin API, else caddy reload)"
+      : `reload Caddy (${systemctl} reload caddy; resolvectl flush-caches)`
+
+  const line = (step: PlanStep): string => {
+    switch (step._tag) {
+      case "Stop":
+        return call("stop", step.refs)
+      case "Disable":
+        return call("disable", step.refs)
+      case "Delete":
+        return call("delete", step.refs)
+      case "WaitStopped":
+        return `wait until stopped: ${names(step.refs)}`
+      case "Start":
+        return call("start", step.refs)
+      case "WaitRunning":
+        return `wait until running: ${names(step.refs)}`
+      case "Restart":
+        return call("restart", step.refs)
+      case "ReloadProxy":
+        return reload
+      case "ProbeAll":
+        return `probe until ready (one overall budget): ${names(step.refs)}`
+      case "Roll": {
+        const each = [
+          `${supervisor === "pm2" ? "pm2" : systemctl} restart it`,
+          "wait until running",
+          step.probe ? "probe until ready" : "wait the cooldown",
+          ...(step.behindCaddy ? ["reload Caddy"] : []),
+        ].join(", ")
+        return `roll ${step.service} one instance at a time: ${names(step.instances)} (each: ${each})`
+      }
+      case "Retire":
+        return `${call("stop", step.refs)} && ${call("disable", step.refs)}`
+      case "CheckUrl":
+        return `check ${step.url} answers`
+    }
+  }
+
+  const lines = [
+    ...plan.failures.map((f) => `error: ${describeFailure(f)}`),
+    ...plan.warnings.map((w) => `warning: ${w}`),
+    ...(plan.nothingToDo ? [`${plan.operation}: nothing to do`] : plan.steps.map((s, i) => `${i + 1}. ${line(s)}`)),
+  ]
+  return lines.join("\n")
+}
