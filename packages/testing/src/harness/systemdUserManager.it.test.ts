@@ -28,6 +28,7 @@ import {
   tamanuTemplateUnit,
   type UserManager,
   userManagerPrerequisite,
+  userManagerScoped,
 } from "./systemdUserManager.js"
 
 const api = (suffix: string): InstanceRef => ({ name: "tamanu-facility-api", suffix, pmId: null })
@@ -323,5 +324,28 @@ describe.skipIf(skipUnless(userManagerPrerequisite()))("systemd Supervisor on a 
       Stream.runDrain(makeSystemdSupervisor({ ...options, journalctl: ["/nonexistent/journalctl"] }).logs([api("1")])),
     )
     expect(error._tag).toBe("SupervisorUnavailable")
+  })
+
+  it("a scoped manager is gone, with its services and files, when the scope fails", async () => {
+    let seen: { pid: number; runtimeDir: string; servicePid: string } | undefined
+    const outcome = await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const m = yield* userManagerScoped({ units: [cheapUnit("tamanu-sleeper.service", "sleep")] })
+          const started = yield* Effect.promise(() => m.ctl(["start", "--", "tamanu-sleeper.service"]))
+          expect(started.exitCode).toBe(0)
+          const servicePid = (yield* Effect.promise(() =>
+            m.ctl(["show", "-p", "MainPID", "--value", "--", "tamanu-sleeper.service"]),
+          )).stdout.trim()
+          seen = { pid: m.pid, runtimeDir: m.runtimeDir, servicePid }
+          return yield* Effect.fail("the test body failed")
+        }),
+      ).pipe(Effect.either),
+    )
+    expect(Either.isLeft(outcome)).toBe(true)
+    expect(seen?.servicePid).toMatch(/^[1-9]\d*$/)
+    expect(fs.existsSync(`/proc/${seen?.pid}`)).toBe(false)
+    expect(fs.existsSync(`/proc/${seen?.servicePid}`)).toBe(false)
+    expect(fs.existsSync(seen?.runtimeDir ?? "/")).toBe(false)
   })
 })
