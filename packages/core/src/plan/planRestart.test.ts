@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest"
 import { isRolling } from "../model/expectation.js"
 import { unitName } from "../model/instance.js"
 import { requiredRefs } from "../model/unitNames.js"
+import { refsNeedingEnabledState } from "./common.js"
 import {
   AB,
   exp,
@@ -274,6 +275,18 @@ describe("planRestart properties", () => {
           .steps.filter((s) => s._tag !== "WaitRunning")
           .map((s) => rank[s._tag]!)
         expect(ranks).toEqual([...ranks].sort((a, b) => a - b))
+      }),
+    )
+  })
+
+  it("only reads the enabled state refsNeedingEnabledState asked for", () => {
+    fc.assert(
+      fc.property(hostArb, (host) => {
+        const gs = groups(host.supervisor, host.expectations, host.instances)
+        const asked = new Set(refsNeedingEnabledState(host.supervisor, gs).map(unitName))
+        const onlyAsked = new Map([...host.enabled].filter(([k]) => asked.has(k)))
+        const input = { supervisor: host.supervisor, groups: gs, probeHttp: true, checkUrl: null }
+        expect(planRestart({ ...input, enabled: onlyAsked })).toEqual(planRestart({ ...input, enabled: host.enabled }))
       }),
     )
   })
