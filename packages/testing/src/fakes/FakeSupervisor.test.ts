@@ -229,6 +229,19 @@ describe("FakePm2", () => {
     }).pipe(Effect.provide(layer)),
   )
 
+  it.effect("a failure scripted for one process hits a call addressing its name", () =>
+    Effect.gen(function* () {
+      const control = yield* FakeSupervisorControl
+      yield* control.failOn({ method: "start", instance: "tamanu-api#1", stderr: "spawn EACCES" })
+      const error = yield* Effect.flip((yield* Supervisor).start([ref("tamanu-api")]))
+      expect(error).toMatchObject({
+        _tag: "SupervisorCallFailed",
+        command: ["pm2", "start", "tamanu-api"],
+        stderr: "spawn EACCES",
+      })
+    }).pipe(Effect.provide(layer)),
+  )
+
   it.effect("a daemon that is down fails every call with SupervisorUnavailable", () =>
     Effect.gen(function* () {
       const supervisor = yield* Supervisor

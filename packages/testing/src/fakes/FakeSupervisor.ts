@@ -294,8 +294,13 @@ const argv = (kind: SupervisorKind, method: SupervisorMethod, refs: ReadonlyArra
         ...refs.map(displayInstance),
       ]
 
-const failureHits = (f: ArmedFailure, ref: InstanceRef): boolean =>
-  f.instance === displayInstance(ref) || f.instance === ref.name
+/** A failure scripted for `x#1` also hits a pm2 call addressing `x` by name (it reaches process 1). */
+const failureHits = (state: State, f: ArmedFailure, ref: InstanceRef): boolean =>
+  f.instance === displayInstance(ref) ||
+  f.instance === ref.name ||
+  (state.kind === "pm2" &&
+    ref.pmId === null &&
+    state.slots.some((s) => s.name === ref.name && displayInstance(refOf(s)) === f.instance))
 
 const runCall = <A>(
   state0: State,
@@ -323,8 +328,8 @@ const runCall = <A>(
       until: now,
     }
   }
-  const fired = armed.filter((f) => refs.some((r) => failureHits(f, r)))
-  const acting = refs.filter((r) => !fired.some((f) => failureHits(f, r)))
+  const fired = armed.filter((f) => refs.some((r) => failureHits(state, f, r)))
+  const acting = refs.filter((r) => !fired.some((f) => failureHits(state, f, r)))
   const applied = body(state, acting, now)
   const errors = [...fired.map((f) => ({ stderr: f.stderr, exitCode: f.exitCode ?? 1 })), ...applied.errors]
   const failures = state.failures.map((f) => (fired.includes(f) ? { ...f, remaining: f.remaining - 1 } : f))
