@@ -3,3 +3,8 @@
  * @effect/cli program can mount it.
  */
 export {}
+export * from "./render/color.js"
+export * from "./render/statusTable.js"
+export * from "./render/errors.js"
+export * from "./render/progress.js"
+export * from "./render/report.js"

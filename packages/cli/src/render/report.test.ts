@@ -1,0 +1,122 @@
+import { NeedsRoot, RollStopped } from "@tamanu-lifecycle/core"
+import { Schema } from "effect"
+import { describe, expect, it } from "vitest"
+import { renderError } from "./errors.js"
+import { encodeOperationReport, failureReport, OperationReport, operationReport } from "./report.js"
+
+describe("operationReport", () => {
+  it("reports a finished restart: plan lines, warnings, what was restarted, elapsed time, no error", () => {
+    const report = operationReport({
+      command: "restart",
+      ok: true,
+      nothingToDo: false,
+      dryRun: false,
+      planText: "systemctl restart tamanu-facility-tasks.service\nroll tamanu-facility-api one instance at a time\n",
+      warnings: ["tamanu-patientportal: unknown, left alone"],
+      execution: {
+        started: [],
+        stopped: [],
+        restarted: ["tamanu-facility-tasks", "tamanu-facility-api@1", "tamanu-facility-api@2"],
+        notRestarted: [],
+      },
+      elapsedMillis: 12_345.6,
+    })
+    expect(report).toEqual({
+      command: "restart",
+      ok: true,
+      nothing_to_do: false,
+      dry_run: false,
+      plan: ["systemctl restart tamanu-facility-tasks.service", "roll tamanu-facility-api one instance at a time"],
+      warnings: ["tamanu-patientportal: unknown, left alone"],
+      started: [],
+      stopped: [],
+      restarted: ["tamanu-facility-tasks", "tamanu-facility-api@1", "tamanu-facility-api@2"],
+      not_restarted: [],
+      elapsed_ms: 12_346,
+      error: null,
+    })
+  })
+
+  it("reports nothing to do and a dry run with empty lists rather than missing keys", () => {
+    expect(operationReport({ command: "stop", ok: true, nothingToDo: true, execution: null })).toMatchObject({
+      nothing_to_do: true,
+      dry_run: false,
+      plan: [],
+      restarted: [],
+      not_restarted: [],
+      elapsed_ms: 0,
+      error: null,
+    })
+    expect(
+      operationReport({
+        command: "start",
+        ok: true,
+        dryRun: true,
+        planSteps: ["systemctl start tamanu-facility-sync.service"],
+      }),
+    ).toMatchObject({ dry_run: true, plan: ["systemctl start tamanu-facility-sync.service"], started: [] })
+  })
+
+  it("fits core's OperationResult as it is (extra fields ignored)", () => {
+    const result = {
+      command: "start",
+      ok: true,
+      nothingToDo: false,
+      dryRun: false,
+      plan: { operation: "start", steps: [{ _tag: "Start" }] },
+      planText: "systemctl start tamanu-facility-api@2.service",
+      execution: { started: ["tamanu-facility-api@2"], stopped: [], restarted: [], notRestarted: [], warnings: [] },
+      warnings: [],
+      elapsedMillis: 900,
+    }
+    const report = operationReport(result)
+    expect(report.plan).toEqual(["systemctl start tamanu-facility-api@2.service"])
+    expect(report.started).toEqual(["tamanu-facility-api@2"])
+    expect(Object.keys(report)).not.toContain("execution")
+  })
+
+  it("never carries a password into the JSON", () => {
+    const report = operationReport({
+      command: "start",
+      ok: false,
+      warnings: ["database postgres://tamanu:s3cret@db/tamanu unreachable"],
+      error: { tag: "X", message: "password=s3cret" },
+    })
+    expect(JSON.stringify(report)).not.toContain("s3cret")
+  })
+
+  it("encodes to the snake_case document scripts read, which decodes back", () => {
+    const report = operationReport({ command: "stop", ok: true, elapsedMillis: 5 })
+    const text = encodeOperationReport(report)
+    expect(Schema.decodeUnknownSync(OperationReport)(JSON.parse(text))).toEqual(report)
+    expect(text).toContain('"not_restarted": []')
+  })
+})
+
+describe("failureReport", () => {
+  it("says which instances a stopped roll did and did not restart, with the stderr paragraph", () => {
+    const error = new RollStopped({
+      service: "tamanu-facility-api",
+      instance: "tamanu-facility-api@2",
+      cause: "HTTP 503",
+      restarted: ["tamanu-facility-api@1"],
+      notRestarted: ["tamanu-facility-api@3"],
+    })
+    const report = failureReport("restart", error, { planText: "roll tamanu-facility-api", elapsedMillis: 70_000 })
+    expect(report).toMatchObject({
+      command: "restart",
+      ok: false,
+      plan: ["roll tamanu-facility-api"],
+      restarted: ["tamanu-facility-api@1", "tamanu-facility-api@2"],
+      not_restarted: ["tamanu-facility-api@3"],
+      elapsed_ms: 70_000,
+      error: { tag: "RollStopped", message: renderError(error).message },
+    })
+  })
+
+  it("tags any other error by its _tag, or by its class for a plain Error", () => {
+    expect(failureReport("stop", new NeedsRoot({ command: "stop" })).error?.tag).toBe("NeedsRoot")
+    expect(failureReport("stop", new RangeError("x")).error?.tag).toBe("RangeError")
+    expect(failureReport("stop", "weird").error).toEqual({ tag: "Error", message: renderError("weird").message })
+  })
+})

@@ -1,0 +1,131 @@
+/**
+ * The `--json` document of start, stop and restart: one object on stdout
+ * saying what was planned, what happened and whether it worked, for scripts
+ * and the ops playbook. Snake_case like the `status` JSON (spec §4), whose
+ * names come from the tool this replaces.
+ */
+import { RollStopped } from "@tamanu-lifecycle/core"
+import { Schema } from "effect"
+import { redactSecrets, renderError } from "./errors.js"
+
+export const ReportError = Schema.Struct({
+  /** The error's `_tag` (e.g. `RollStopped`, `WaitTimeout`), for scripts to branch on. */
+  tag: Schema.String,
+  /** The paragraph printed on stderr. */
+  message: Schema.String,
+})
+export type ReportError = typeof ReportError.Type
+
+export const OperationReport = Schema.Struct({
+  command: Schema.String,
+  /** The command did what it was asked (exit 0). */
+  ok: Schema.Boolean,
+  /** The host already matched: nothing was changed, no sudo asked. */
+  nothing_to_do: Schema.Boolean,
+  /** `--dry-run`: `plan` was printed, nothing was changed. */
+  dry_run: Schema.Boolean,
+  /** One line per step, as `--dry-run` prints it. */
+  plan: Schema.Array(Schema.String),
+  warnings: Schema.Array(Schema.String),
+  /** Instances started / stopped / restarted, by display name (`name@suffix`, `name#pm_id`). */
+  started: Schema.Array(Schema.String),
+  stopped: Schema.Array(Schema.String),
+  restarted: Schema.Array(Schema.String),
+  /** Instances a stopped roll left alone (still on the old process). */
+  not_restarted: Schema.Array(Schema.String),
+  elapsed_ms: Schema.Int.pipe(Schema.nonNegative()),
+  error: Schema.NullOr(ReportError),
+})
+export type OperationReport = typeof OperationReport.Type
+
+/**
+ * Plain inputs. Shaped so core's `OperationResult` fits as it is (its
+ * `planText` and `execution` are read), and a failure needs only
+ * `command`, `ok: false` and `error`.
+ */
+export interface OperationReportInput {
+  readonly command: string
+  readonly ok: boolean
+  readonly nothingToDo?: boolean
+  readonly dryRun?: boolean
+  /** The plan as text, one line per step (core's `planText`); or `planSteps`. */
+  readonly planText?: string
+  readonly planSteps?: ReadonlyArray<string>
+  readonly warnings?: ReadonlyArray<string>
+  /** What the executor did (core's `Execution`); null when nothing ran. */
+  readonly execution?: {
+    readonly started?: ReadonlyArray<string>
+    readonly stopped?: ReadonlyArray<string>
+    readonly restarted?: ReadonlyArray<string>
+    readonly notRestarted?: ReadonlyArray<string>
+  } | null
+  readonly elapsedMillis?: number
+  readonly error?: ReportError | null
+}
+
+const lines = (text: string): ReadonlyArray<string> =>
+  text
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => line.trim() !== "")
+
+/** The report for these inputs; everything text is passed through `redactSecrets`. */
+export const operationReport = (input: OperationReportInput): OperationReport => {
+  const plan = input.planSteps ?? (input.planText === undefined ? [] : lines(input.planText))
+  const execution = input.execution ?? null
+  const clean = (items: ReadonlyArray<string> | undefined): ReadonlyArray<string> => (items ?? []).map(redactSecrets)
+  return {
+    command: input.command,
+    ok: input.ok,
+    nothing_to_do: input.nothingToDo ?? false,
+    dry_run: input.dryRun ?? false,
+    plan: clean(plan),
+    warnings: clean(input.warnings),
+    started: clean(execution?.started),
+    stopped: clean(execution?.stopped),
+    restarted: clean(execution?.restarted),
+    not_restarted: clean(execution?.notRestarted),
+    elapsed_ms: Math.max(0, Math.round(input.elapsedMillis ?? 0)),
+    error:
+      input.error === undefined || input.error === null
+        ? null
+        : { tag: input.error.tag, message: redactSecrets(input.error.message) },
+  }
+}
+
+const tagOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string"
+    ? error._tag
+    : error instanceof Error
+      ? error.name
+      : "Error"
+
+/**
+ * The report of a command that failed with `error`: its tag, the same
+ * paragraph as stderr, and for a stopped roll which instances were and were
+ * not restarted (the facts a script needs most).
+ */
+export const failureReport = (
+  command: string,
+  error: unknown,
+  extra: Omit<OperationReportInput, "command" | "ok" | "error"> = {},
+): OperationReport =>
+  operationReport({
+    ...extra,
+    command,
+    ok: false,
+    execution:
+      error instanceof RollStopped
+        ? {
+            ...extra.execution,
+            // The instance that did not become ready was restarted too: it is no longer the old process.
+            restarted: [...(extra.execution?.restarted ?? []), ...error.restarted, error.instance],
+            notRestarted: error.notRestarted,
+          }
+        : (extra.execution ?? null),
+    error: { tag: tagOf(error), message: renderError(error).message },
+  })
+
+/** The document as printed: validated against the schema, two-space indented. */
+export const encodeOperationReport = (report: OperationReport): string =>
+  JSON.stringify(Schema.encodeSync(OperationReport)(report), null, 2)
