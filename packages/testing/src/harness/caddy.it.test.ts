@@ -13,8 +13,8 @@ import { fileURLToPath } from "node:url"
 import { CaddyAdminLive, HttpProberLive, ReverseProxy, waitReady } from "@tamanu-lifecycle/core"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type CaddyHandle, prerequisite, startCaddy } from "./caddy.js"
-import { buckets, isFailed, startLoad, summarize } from "./load.js"
+import { type CaddyHandle, caddyPrerequisite, startCaddy } from "./caddy.js"
+import { loadBuckets, isFailedRequest, startLoad, summarizeLoad } from "./load.js"
 import { skipUnless } from "./prerequisites.js"
 
 const fixture = fileURLToPath(new URL("../../fixtures/tamanu-service.mjs", import.meta.url))
@@ -57,7 +57,7 @@ const freePort = (): Promise<number> =>
     })
   })
 
-describe.skipIf(skipUnless(prerequisite()))("real Caddy in front of two services", () => {
+describe.skipIf(skipUnless(caddyPrerequisite()))("real Caddy in front of two services", () => {
   const services: Array<Service> = []
   let caddy: CaddyHandle | undefined
 
@@ -98,7 +98,7 @@ describe.skipIf(skipUnless(prerequisite()))("real Caddy in front of two services
       const during = result.records.filter((x) => x.startMs >= r.downAtMs && x.startMs <= r.downAtMs + r.readyAfterMs)
       expect(during.length).toBeGreaterThan(10)
     }
-    return { result, summary: summarize(result.records), restarts }
+    return { result, summary: summarizeLoad(result.records), restarts }
   }
 
   it("control: without proxy retries the same roll does fail requests (the load sees failures)", async () => {
@@ -121,9 +121,9 @@ describe.skipIf(skipUnless(prerequisite()))("real Caddy in front of two services
     const { result, summary, restarts } = await rollUnderLoad(caddy)
     process.stderr.write(
       `[caddy roll] ${JSON.stringify(summary)} restarts=${JSON.stringify(restarts)}\n` +
-        `[caddy roll] failed buckets: ${JSON.stringify(buckets(result.records).filter((b) => b.failed > 0))}\n`,
+        `[caddy roll] failed buckets: ${JSON.stringify(loadBuckets(result.records).filter((b) => b.failed > 0))}\n`,
     )
-    expect(result.records.filter(isFailed)).toEqual([])
+    expect(result.records.filter(isFailedRequest)).toEqual([])
     expect(summary.served).toBe(summary.total)
   })
 

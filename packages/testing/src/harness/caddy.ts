@@ -23,7 +23,7 @@ import { hasCommand, type Prerequisite } from "./prerequisites.js"
 export const caddyPath = "/usr/bin/caddy"
 
 /** Whether a real Caddy can run here; for `skipUnless`. */
-export const prerequisite = (): Prerequisite => ({
+export const caddyPrerequisite = (): Prerequisite => ({
   component: "Caddy",
   missing:
     fs.existsSync(caddyPath) || hasCommand("caddy") ? null : `no ${caddyPath} (install the Debian package caddy)`,

@@ -3,7 +3,7 @@ import http from "node:http"
 import type { AddressInfo } from "node:net"
 import net from "node:net"
 import { afterAll, describe, expect, it } from "vitest"
-import { startLoad, summarize } from "./load.js"
+import { startLoad, summarizeLoad } from "./load.js"
 
 const servers: Array<http.Server> = []
 const serve = async (handler: http.RequestListener): Promise<string> => {
@@ -26,7 +26,7 @@ describe("startLoad", () => {
     })
     const { records } = await startLoad({ url, concurrency: 3, maxRequests: 60, pauseMs: 0 }).done
     expect(records).toHaveLength(60)
-    expect(summarize(records).outcomes).toEqual({ "200": 60 })
+    expect(summarizeLoad(records).outcomes).toEqual({ "200": 60 })
     expect(sockets.size).toBeLessThanOrEqual(3)
   })
 
@@ -49,10 +49,10 @@ describe("startLoad", () => {
     const hangUrl = await serve(() => {})
 
     const r503 = await startLoad({ url: url503, concurrency: 1, maxRequests: 3 }).done
-    expect(summarize(r503.records)).toMatchObject({ failed: 3, outcomes: { "503": 3 } })
+    expect(summarizeLoad(r503.records)).toMatchObject({ failed: 3, outcomes: { "503": 3 } })
 
     const refused = await startLoad({ url: deadUrl, concurrency: 1, maxRequests: 2 }).done
-    expect(summarize(refused.records)).toMatchObject({ failed: 2, outcomes: { ECONNREFUSED: 2 } })
+    expect(summarizeLoad(refused.records)).toMatchObject({ failed: 2, outcomes: { ECONNREFUSED: 2 } })
 
     const hang = await startLoad({ url: hangUrl, concurrency: 1, maxRequests: 1, requestTimeoutMs: 200 }).done
     expect(hang.records[0]).toMatchObject({ status: null, error: "TIMEOUT" })

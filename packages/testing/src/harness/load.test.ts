@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { buckets, isFailed, type RequestRecord, summarize } from "./load.js"
+import { loadBuckets, isFailedRequest, type RequestRecord, summarizeLoad } from "./load.js"
 
 const rec = (
   startMs: number,
@@ -13,7 +13,7 @@ const rec = (
   error,
 })
 
-describe("isFailed", () => {
+describe("isFailedRequest", () => {
   it.each<[string, RequestRecord, boolean]>([
     ["200 is served", rec(0, 1, 200), false],
     ["404 is served (the app answered)", rec(0, 1, 404), false],
@@ -21,11 +21,11 @@ describe("isFailed", () => {
     ["503 is failed", rec(0, 1, 503), true],
     ["no answer is failed", rec(0, 1, null, "ECONNRESET"), true],
   ])("%s", (_name, r, failed) => {
-    expect(isFailed(r)).toBe(failed)
+    expect(isFailedRequest(r)).toBe(failed)
   })
 })
 
-describe("summarize", () => {
+describe("summarizeLoad", () => {
   it("counts served, failed and each outcome, with latency percentiles", () => {
     const records = [
       ...Array.from({ length: 97 }, (_, i) => rec(i, i + 1, 200)),
@@ -33,7 +33,7 @@ describe("summarize", () => {
       rec(98, 700, null, "ECONNRESET"),
       rec(99, 900, 404),
     ]
-    expect(summarize(records)).toEqual({
+    expect(summarizeLoad(records)).toEqual({
       total: 100,
       served: 98,
       failed: 2,
@@ -43,16 +43,16 @@ describe("summarize", () => {
   })
 
   it("an empty run has no latencies", () => {
-    const s = summarize([])
+    const s = summarizeLoad([])
     expect(s.total).toBe(0)
     expect(s.latencyMs.max).toBeNaN()
   })
 })
 
-describe("buckets", () => {
+describe("loadBuckets", () => {
   it("groups by start time into 100 ms windows, keeping empty windows", () => {
     const records = [rec(0, 1, 200), rec(99.9, 1, 502), rec(100, 1, 200), rec(350, 1, null, "ECONNREFUSED")]
-    expect(buckets(records)).toEqual([
+    expect(loadBuckets(records)).toEqual([
       { fromMs: 0, served: 1, failed: 1 },
       { fromMs: 100, served: 1, failed: 0 },
       { fromMs: 200, served: 0, failed: 0 },
@@ -61,6 +61,6 @@ describe("buckets", () => {
   })
 
   it("takes another window width", () => {
-    expect(buckets([rec(10, 1, 200), rec(260, 1, 200)], 250).map((b) => b.served)).toEqual([1, 1])
+    expect(loadBuckets([rec(10, 1, 200), rec(260, 1, 200)], 250).map((b) => b.served)).toEqual([1, 1])
   })
 })

@@ -50,7 +50,7 @@ export interface LoadRun {
 }
 
 /** A failed request: no answer, or a 5xx (a proxy's 502/503 when no upstream took it). */
-export const isFailed = (r: RequestRecord): boolean => r.status === null || r.status >= 500
+export const isFailedRequest = (r: RequestRecord): boolean => r.status === null || r.status >= 500
 
 export interface LoadSummary {
   readonly total: number
@@ -66,13 +66,13 @@ const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
     ? Number.NaN
     : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN)
 
-export const summarize = (records: ReadonlyArray<RequestRecord>): LoadSummary => {
+export const summarizeLoad = (records: ReadonlyArray<RequestRecord>): LoadSummary => {
   const outcomes: Record<string, number> = {}
   for (const r of records) {
     const key = r.status !== null ? String(r.status) : (r.error ?? "error")
     outcomes[key] = (outcomes[key] ?? 0) + 1
   }
-  const failed = records.filter(isFailed).length
+  const failed = records.filter(isFailedRequest).length
   const latencies = records.map((r) => r.latencyMs).sort((a, b) => a - b)
   return {
     total: records.length,
@@ -91,7 +91,7 @@ export interface Bucket {
 }
 
 /** Requests grouped by start time into fixed windows (default 100 ms), empty windows included. */
-export const buckets = (records: ReadonlyArray<RequestRecord>, widthMs = 100): ReadonlyArray<Bucket> => {
+export const loadBuckets = (records: ReadonlyArray<RequestRecord>, widthMs = 100): ReadonlyArray<Bucket> => {
   const last = records.reduce((m, r) => Math.max(m, r.startMs), 0)
   const out = Array.from({ length: Math.floor(last / widthMs) + 1 }, (_, i) => ({
     fromMs: i * widthMs,
@@ -101,7 +101,7 @@ export const buckets = (records: ReadonlyArray<RequestRecord>, widthMs = 100): R
   for (const r of records) {
     const b = out[Math.floor(r.startMs / widthMs)]
     if (b === undefined) continue
-    if (isFailed(r)) b.failed++
+    if (isFailedRequest(r)) b.failed++
     else b.served++
   }
   return out
