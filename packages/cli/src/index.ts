@@ -2,7 +2,6 @@
  * @tamanu-lifecycle/cli: the `tamanu` command tree, exported so another
  * @effect/cli program can mount it.
  */
-export {}
 export * from "./render/color.js"
 export * from "./render/statusTable.js"
 export * from "./render/errors.js"
