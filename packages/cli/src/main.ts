@@ -1,2 +1,25 @@
 /** The `tamanu` binary's entry point (bundled into dist/tamanu.mjs). */
-process.stdout.write("tamanu: placeholder until the CLI lands\n")
+import { Command } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Effect, Exit } from "effect"
+import { tamanuCommand } from "./commands.js"
+
+const cli = Command.run(tamanuCommand, { name: "tamanu", version: "0.1.0" })
+
+const program = Effect.suspend(() => cli(process.argv)).pipe(
+  // @effect/cli has already printed the usage problem: bad usage exits 2 (§12).
+  Effect.catchAll(() =>
+    Effect.sync(() => {
+      process.exitCode = 2
+    }),
+  ),
+  Effect.provide(NodeContext.layer),
+)
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => {
+    if (Exit.isSuccess(exit)) onExit(typeof process.exitCode === "number" ? process.exitCode : 0)
+    else onExit(typeof process.exitCode === "number" && process.exitCode !== 0 ? process.exitCode : 130)
+  },
+})
