@@ -9,6 +9,7 @@ import {
   defaultLockFile,
   type LiveConfig,
   LiveLayer,
+  liveConfigFromEnv,
   type MutateOptions,
   NeedsRoot,
   Privileges,
@@ -37,8 +38,7 @@ export const liveConfig = (flags: HostFlags): LiveConfig => ({
   systemdScope: Option.getOrElse(flags.systemdScope, () => "system" as const),
   root: Option.getOrNull(flags.root),
   kind: Option.getOrNull(flags.kind),
-  databaseUrl: process.env.TAMANU_DATABASE_URL ?? null,
-  pm2Home: process.env.PM2_HOME ?? null,
+  ...liveConfigFromEnv(process.env),
 })
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`))

@@ -13,7 +13,7 @@ import type { Prober } from "./probe/Prober.js"
 import type { ProbeTargets } from "./probe/ProbeTargets.js"
 import { Pm2ProbeTargetsLive } from "./probe/pm2Targets.js"
 import { PodmanProbeTargetsLive } from "./probe/podmanTargets.js"
-import { CaddyLinuxLive, CaddyWindowsLive } from "./proxy/caddy.js"
+import { CaddyAdminLive, CaddyLinuxLive, CaddyWindowsLive } from "./proxy/caddy.js"
 import type { ReverseProxy } from "./proxy/ReverseProxy.js"
 import { Pm2SupervisorLive } from "./supervisor/pm2.js"
 import type { Supervisor } from "./supervisor/Supervisor.js"
@@ -30,7 +30,26 @@ export interface LiveConfig {
   readonly databaseUrl: string | null
   /** null: pm2's own default (PM2_HOME, else ~/.pm2). */
   readonly pm2Home: string | null
+  /**
+   * Reload Caddy through its admin API with this Caddyfile instead of the
+   * platform's way (TAMANU_CADDY_ADMIN_URL + TAMANU_CADDYFILE): for hosts
+   * where Caddy does not run under systemd (e.g. pm2 on Linux). null: the
+   * platform's way (§9).
+   */
+  readonly caddyAdmin: { readonly adminUrl: string; readonly caddyfile: string } | null
 }
+
+/** The live config's environment part: flags win over these. */
+export const liveConfigFromEnv = (
+  env: NodeJS.ProcessEnv,
+): Pick<LiveConfig, "databaseUrl" | "pm2Home" | "caddyAdmin"> => ({
+  databaseUrl: env.TAMANU_DATABASE_URL || null,
+  pm2Home: env.PM2_HOME || null,
+  caddyAdmin:
+    env.TAMANU_CADDY_ADMIN_URL && env.TAMANU_CADDYFILE
+      ? { adminUrl: env.TAMANU_CADDY_ADMIN_URL, caddyfile: env.TAMANU_CADDYFILE }
+      : null,
+})
 
 export type LiveServices = Supervisor | ProbeTargets | Prober | ReverseProxy | TamanuHost | Privileges
 
@@ -40,14 +59,16 @@ export const needsRoot = (config: Pick<LiveConfig, "supervisor" | "systemdScope"
 
 export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
   const pm2 = config.pm2Home === null ? {} : { pm2Home: config.pm2Home }
+  const proxy =
+    config.caddyAdmin !== null
+      ? CaddyAdminLive(config.caddyAdmin)
+      : process.platform === "win32"
+        ? CaddyWindowsLive()
+        : CaddyLinuxLive({ scope: config.supervisor === "systemd" ? config.systemdScope : "system" })
   const supervisorLayers =
     config.supervisor === "systemd"
-      ? Layer.mergeAll(
-          SystemdSupervisorLive({ scope: config.systemdScope }),
-          PodmanProbeTargetsLive(),
-          CaddyLinuxLive({ scope: config.systemdScope }),
-        )
-      : Layer.mergeAll(Pm2SupervisorLive(pm2), Pm2ProbeTargetsLive(pm2), CaddyWindowsLive())
+      ? Layer.mergeAll(SystemdSupervisorLive({ scope: config.systemdScope }), PodmanProbeTargetsLive(), proxy)
+      : Layer.mergeAll(Pm2SupervisorLive(pm2), Pm2ProbeTargetsLive(pm2), proxy)
   const host = TamanuHostLive({
     ...(config.root === null ? {} : { root: config.root }),
     ...(config.kind === null ? {} : { kind: config.kind }),
