@@ -1,0 +1,358 @@
+/**
+ * `restart` end to end over the fake supervisors (spec §7): the order of the
+ * steps, the rolling safety rule (never the next instance before the previous
+ * answers), a stopped roll, the cooldown without probes, Caddy after each
+ * rolled instance, --check-url.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { CheckUrlFailed, type InstanceRef, type ProgressEvent, RollStopped, restart } from "@tamanu-lifecycle/core"
+import { Duration, Effect } from "effect"
+import { FakeProberControl } from "../fakes/FakeProber.js"
+import { fakeUrl } from "../fakes/FakeProbeTargets.js"
+import { FakeReverseProxyControl } from "../fakes/FakeReverseProxy.js"
+import { FakeSupervisorControl, type FakeUnitSpec } from "../fakes/FakeSupervisor.js"
+import {
+  centralBehindCaddy,
+  centralContext,
+  centralUnitFiles,
+  centralUnits,
+  displayName,
+  facilityContext,
+  facilityUnits,
+  type ReadinessSpec,
+  RecordedEvents,
+  readiness,
+  ref,
+  restartOptions,
+  settle,
+  type WorldSpec,
+  warnings,
+  world,
+} from "./hosts.js"
+
+/** The steps an operator would see, in the order the operation emitted them. */
+const timeline = Effect.map(
+  Effect.flatMap(RecordedEvents, (r) => r.events),
+  (events: ReadonlyArray<ProgressEvent>) =>
+    events.flatMap((e): Array<string> => {
+      switch (e._tag) {
+        case "BatchStarted":
+          return [`${e.action} ${e.instances.join(",")}`]
+        case "InstanceRestarting":
+          return [`roll ${e.instance}`]
+        case "ProbeReady":
+          return [`ready ${e.instance}`]
+        case "ProxyReloaded":
+          return ["reload"]
+        default:
+          return []
+      }
+    }),
+)
+
+const restartOneCalls = Effect.flatMap(FakeSupervisorControl, (c) => c.calls("restartOne"))
+
+// ---------------------------------------------------------------------------
+// Hosts
+
+const api = (n: number) => ref("tamanu-facility-api", String(n))
+const pmApi = (id: number) => ref("tamanu-api", null, id)
+
+/** A facility on systemd with API instances `@1..@n`, each behaving as given; `names: ["api"]` picks them. */
+const systemdApis = (
+  n: number,
+  behaviour: Partial<FakeUnitSpec>,
+  ready: (ref: InstanceRef) => Partial<ReadinessSpec>,
+): WorldSpec => {
+  const apis = Array.from({ length: n }, (_, i) => api(i + 1))
+  return {
+    supervisor: {
+      systemd: {
+        units: [
+          ...facilityUnits().filter((u) => u.name !== "tamanu-facility-api"),
+          ...apis.map((r) => ({ name: r.name, suffix: r.suffix, running: true, enabled: true, ...behaviour })),
+        ],
+      },
+    },
+    host: { context: facilityContext },
+    readiness: apis.map((instance) => ({ instance, ...ready(instance) })),
+  }
+}
+
+/** A facility on pm2 with API processes `#1..#n`. */
+const pm2Apis = (
+  n: number,
+  behaviour: Partial<FakeUnitSpec>,
+  ready: (ref: InstanceRef) => Partial<ReadinessSpec>,
+): WorldSpec => {
+  const apis = Array.from({ length: n }, (_, i) => pmApi(i + 1))
+  return {
+    supervisor: {
+      pm2: {
+        processes: [
+          { name: "tamanu-tasks", pmId: 0, running: true },
+          ...apis.map((r) => ({ name: r.name, pmId: r.pmId ?? 0, running: true, ...behaviour })),
+          { name: "tamanu-sync", pmId: 10, running: true },
+        ],
+      },
+    },
+    host: { context: facilityContext },
+    readiness: apis.map((instance) => ({ instance, ...ready(instance) })),
+  }
+}
+
+const both = [
+  { supervisor: "systemd", hosts: systemdApis, apiRef: api, service: "tamanu-facility-api" },
+  { supervisor: "pm2", hosts: pm2Apis, apiRef: pmApi, service: "tamanu-api" },
+] as const
+
+// ---------------------------------------------------------------------------
+
+describe("restart order", () => {
+  /**
+   * A central server with FHIR workers and a templated portal: frontend@b and
+   * fhir-resolve missing, a leftover bare portal unit still running.
+   */
+  const central: WorldSpec = {
+    supervisor: {
+      systemd: {
+        units: [
+          ...centralUnits({ "tamanu-frontend@b": { running: false } }),
+          { name: "tamanu-central-fhir-resolve", running: false, enabled: true, loaded: false },
+          { name: "tamanu-central-fhir-refresh", running: true, enabled: true },
+          { name: "tamanu-patientportal", suffix: "a", running: true, enabled: true },
+          { name: "tamanu-patientportal", suffix: "b", running: true, enabled: true },
+          { name: "tamanu-patientportal", running: true, enabled: true },
+        ],
+        unitFiles: centralUnitFiles,
+        defaults: { upAfter: "1 second", downAfter: "1 second" },
+      },
+    },
+    host: { context: centralContext(true), patientPortal: true },
+    readiness: readiness([...centralBehindCaddy, ref("tamanu-patientportal", "a"), ref("tamanu-patientportal", "b")]),
+  }
+
+  it.effect("start missing → bulk background → one reload → roll critical → retire leftover → check URL", () =>
+    Effect.gen(function* () {
+      const prober = yield* FakeProberControl
+      yield* prober.script("http://check.test/", { outcomes: [200] })
+      yield* settle(restart(restartOptions({ checkUrl: "http://check.test/" })))
+      expect(yield* timeline).toEqual([
+        "start tamanu-frontend@b,tamanu-central-fhir-resolve",
+        "restart tamanu-central-tasks,tamanu-central-fhir-refresh",
+        "reload",
+        "ready tamanu-frontend@b",
+        "roll tamanu-frontend@a",
+        "ready tamanu-frontend@a",
+        "reload",
+        "roll tamanu-central-api@1",
+        "ready tamanu-central-api@1",
+        "reload",
+        "roll tamanu-central-api@2",
+        "ready tamanu-central-api@2",
+        "reload",
+        "roll tamanu-patientportal@a",
+        "ready tamanu-patientportal@a",
+        "reload",
+        "roll tamanu-patientportal@b",
+        "ready tamanu-patientportal@b",
+        "reload",
+        "stop tamanu-patientportal",
+        "disable tamanu-patientportal",
+        "ready check-url",
+      ])
+      // The supervisor saw the same order, and each call only after the previous one's work was done.
+      const journal = (yield* (yield* FakeSupervisorControl).journal).filter(
+        (e) => e.method !== "list" && e.method !== "enabled" && e.method !== "unitFileExists",
+      )
+      expect(journal.map((e) => `${e.method} ${e.refs.map(displayName).join(",")}`)).toEqual([
+        "start tamanu-frontend@b,tamanu-central-fhir-resolve",
+        "restart tamanu-central-tasks,tamanu-central-fhir-refresh",
+        "restartOne tamanu-frontend@a",
+        "restartOne tamanu-central-api@1",
+        "restartOne tamanu-central-api@2",
+        "restartOne tamanu-patientportal@a",
+        "restartOne tamanu-patientportal@b",
+        "stop tamanu-patientportal",
+        "disable tamanu-patientportal",
+      ])
+      const times = journal.map((e) => e.at)
+      // Each step waits for the last: start (1 s up), bulk restart (1 s down + 1 s up), each roll (2 s).
+      expect(times).toEqual([...times].sort((a, b) => a - b))
+      expect(times[1]).toBeGreaterThanOrEqual(1000)
+      const checks = yield* prober.attemptsFor("http://check.test/")
+      expect(checks[0]?.at).toBeGreaterThanOrEqual(times.at(-1) ?? Number.POSITIVE_INFINITY)
+    }).pipe(Effect.provide(world(central))),
+  )
+
+  it.effect("instances started because they were missing are not restarted again", () =>
+    Effect.gen(function* () {
+      yield* settle(restart(restartOptions({ names: ["frontend"] })))
+      const calls = yield* restartOneCalls
+      expect(calls.map((c) => c.refs.map(displayName))).toEqual([["tamanu-frontend@a"]])
+    }).pipe(Effect.provide(world(central))),
+  )
+})
+
+describe("rolling restart safety", () => {
+  for (const { supervisor, hosts, apiRef } of both) {
+    it.effect(`${supervisor}: restart never takes down a second API instance before the first is ready`, () =>
+      Effect.gen(function* () {
+        yield* settle(restart(restartOptions({ names: ["api"] })))
+        const [first, second] = yield* restartOneCalls
+        expect([first, second].map((c) => c?.refs.map(displayName))).toEqual([
+          [displayName(apiRef(1))],
+          [displayName(apiRef(2))],
+        ])
+        // Down 100 ms + up 200 ms + ready 700 ms after coming up: 1 s before the first answers.
+        const firstReady = (yield* (yield* FakeProberControl).attemptsFor(fakeUrl(apiRef(1)))).find((a) => a.ready)
+        expect(firstReady).toBeDefined()
+        expect(firstReady?.at).toBeGreaterThanOrEqual((first?.at ?? 0) + 1000)
+        expect(second?.at).toBeGreaterThanOrEqual(firstReady?.at ?? Number.POSITIVE_INFINITY)
+        // The probe is the signal: no fixed sleep on top (one probe gap at most).
+        expect((second?.at ?? 0) - (firstReady?.at ?? 0)).toBeLessThanOrEqual(200)
+      }).pipe(
+        Effect.provide(
+          world(hosts(2, { upAfter: "200 millis", downAfter: "100 millis" }, () => ({ readyAfter: "700 millis" }))),
+        ),
+      ),
+    )
+
+    it.effect(`${supervisor}: a probe timeout stops the roll, naming restarted and not-restarted instances`, () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(
+          settle(restart(restartOptions({ names: ["api"], probeTimeout: Duration.seconds(1) }))),
+        )
+        expect(error).toBeInstanceOf(RollStopped)
+        expect(error).toMatchObject({
+          instance: displayName(apiRef(2)),
+          restarted: [displayName(apiRef(1))],
+          notRestarted: [displayName(apiRef(3))],
+        })
+        expect((error as RollStopped).cause).toContain(fakeUrl(apiRef(2)))
+        // The third instance was never taken down.
+        expect((yield* restartOneCalls).map((c) => c.refs.map(displayName))).toEqual([
+          [displayName(apiRef(1))],
+          [displayName(apiRef(2))],
+        ])
+      }).pipe(
+        Effect.provide(
+          world(
+            hosts(3, {}, (r) =>
+              r.pmId === 2 || r.suffix === "2" ? { readyAfter: Duration.infinity } : { readyAfter: "300 millis" },
+            ),
+          ),
+        ),
+      ),
+    )
+  }
+})
+
+describe("rolling restart without probes", () => {
+  it.effect("--no-probe-http waits exactly the cooldown between instances, and not after the last", () =>
+    Effect.gen(function* () {
+      yield* settle(restart(restartOptions({ names: ["api"], probeHttp: false, cooldown: Duration.seconds(30) })))
+      const calls = yield* restartOneCalls
+      expect(calls.map((c) => c.at)).toEqual([0, 30_000, 60_000])
+      expect(yield* (yield* FakeProberControl).attempts).toEqual([])
+      const events = yield* Effect.flatMap(RecordedEvents, (r) => r.events)
+      expect(events.filter((e) => e._tag === "Cooldown").length).toBe(2)
+    }).pipe(Effect.provide(world(systemdApis(3, {}, () => ({}))))),
+  )
+
+  it.effect("pm2 without a probe URL waits the cooldown between instances and warns", () =>
+    Effect.gen(function* () {
+      yield* settle(restart(restartOptions({ names: ["api"], cooldown: Duration.seconds(12) })))
+      const calls = yield* restartOneCalls
+      expect(calls.map((c) => c.at)).toEqual([0, 12_000])
+      expect((yield* warnings).filter((w) => w.includes("no probe URL")).length).toBe(2)
+    }).pipe(Effect.provide(world(pm2Apis(2, {}, () => ({ probeable: false }))))),
+  )
+
+  it.effect("with a probe there is no cooldown: the next instance goes as soon as the previous answers", () =>
+    Effect.gen(function* () {
+      yield* settle(restart(restartOptions({ names: ["api"], cooldown: Duration.seconds(30) })))
+      const calls = yield* restartOneCalls
+      expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeGreaterThanOrEqual(500)
+      expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeLessThanOrEqual(600)
+      const events = yield* Effect.flatMap(RecordedEvents, (r) => r.events)
+      expect(events.filter((e) => e._tag === "Cooldown")).toEqual([])
+    }).pipe(Effect.provide(world(systemdApis(2, {}, () => ({ readyAfter: "500 millis" }))))),
+  )
+})
+
+describe("restart and Caddy", () => {
+  for (const { supervisor, hosts } of both) {
+    it.effect(
+      `${supervisor}: Caddy is reloaded after each rolled behind-Caddy instance, before the next goes down`,
+      () =>
+        Effect.gen(function* () {
+          yield* settle(restart(restartOptions({ names: ["api"] })))
+          const calls = yield* restartOneCalls
+          const reloads = (yield* (yield* FakeReverseProxyControl).reloads).map((r) => r.at)
+          expect(reloads.length).toBe(3)
+          for (const [i, at] of reloads.entries()) {
+            expect(at).toBeGreaterThanOrEqual((calls[i]?.at ?? 0) + 2000)
+            expect(at).toBeLessThanOrEqual(calls[i + 1]?.at ?? Number.POSITIVE_INFINITY)
+          }
+        }).pipe(Effect.provide(world(hosts(3, { upAfter: "2 seconds" }, () => ({}))))),
+    )
+  }
+
+  it.effect("background services only: restarted in one batch and Caddy is not reloaded", () =>
+    Effect.gen(function* () {
+      const result = yield* settle(restart(restartOptions({ names: ["tasks", "sync"] })))
+      const calls = (yield* (yield* FakeSupervisorControl).journal).filter((e) => e.method === "restart")
+      expect(calls.map((c) => c.refs.map(displayName))).toEqual([["tamanu-facility-tasks", "tamanu-facility-sync"]])
+      expect(yield* (yield* FakeReverseProxyControl).reloads).toEqual([])
+      expect(result.execution?.restarted).toEqual(["tamanu-facility-tasks", "tamanu-facility-sync"])
+    }).pipe(Effect.provide(world(systemdApis(2, {}, () => ({}))))),
+  )
+
+  it.effect("a singleton patient portal behind Caddy is restarted in bulk, then Caddy reloaded once and probed", () =>
+    Effect.gen(function* () {
+      yield* settle(restart(restartOptions({ names: ["portal"] })))
+      expect(yield* timeline).toEqual(["restart tamanu-patientportal", "reload", "ready tamanu-patientportal"])
+      expect(yield* restartOneCalls).toEqual([])
+    }).pipe(
+      Effect.provide(
+        world({
+          supervisor: {
+            systemd: { units: [...centralUnits(), { name: "tamanu-patientportal", running: true, enabled: true }] },
+          },
+          host: { context: centralContext(false), patientPortal: true },
+          readiness: readiness([ref("tamanu-patientportal")]),
+        }),
+      ),
+    ),
+  )
+})
+
+describe("restart --check-url", () => {
+  it.effect("a check URL that never answers below 500 fails with CheckUrlFailed and its last error", () =>
+    Effect.gen(function* () {
+      const prober = yield* FakeProberControl
+      yield* prober.script("http://check.test/", { outcomes: [503], takes: "5 seconds" })
+      const error = yield* Effect.flip(
+        settle(restart(restartOptions({ names: ["api"], checkUrl: "http://check.test/" }))),
+      )
+      expect(error).toBeInstanceOf(CheckUrlFailed)
+      expect(error).toMatchObject({ url: "http://check.test/", lastError: "HTTP 503" })
+      // After the roll, bounded by 60 s.
+      const attempts = yield* prober.attemptsFor("http://check.test/")
+      expect(attempts.length).toBeGreaterThan(1)
+      expect((attempts.at(-1)?.at ?? 0) - (attempts[0]?.at ?? 0)).toBeLessThan(60_000)
+      expect(attempts[0]?.at).toBeGreaterThanOrEqual((yield* restartOneCalls).at(-1)?.at ?? 0)
+    }).pipe(Effect.provide(world(systemdApis(2, {}, () => ({}))))),
+  )
+
+  it.effect("nothing to restart: the check URL is not probed", () =>
+    Effect.gen(function* () {
+      const result = yield* settle(
+        restart(restartOptions({ names: ["nope"], ignoreUnmatched: true, checkUrl: "http://check.test/" })),
+      )
+      expect(result.nothingToDo).toBe(true)
+      expect(yield* (yield* FakeProberControl).attempts).toEqual([])
+    }).pipe(Effect.provide(world(systemdApis(2, {}, () => ({}))))),
+  )
+})
