@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { CheckUrlFailed, type InstanceRef, type ProgressEvent, RollStopped, restart } from "@tamanu-lifecycle/core"
 import { Duration, Effect } from "effect"
 import { FakeProberControl } from "../fakes/FakeProber.js"
-import { fakeUrl } from "../fakes/FakeProbeTargets.js"
+import { fakeUrl, type ReadinessSpec } from "../fakes/FakeProbeTargets.js"
 import { FakeReverseProxyControl } from "../fakes/FakeReverseProxy.js"
 import { FakeSupervisorControl, type FakeUnitSpec } from "../fakes/FakeSupervisor.js"
 import {
@@ -19,7 +19,6 @@ import {
   displayName,
   facilityContext,
   facilityUnits,
-  type ReadinessSpec,
   RecordedEvents,
   readiness,
   ref,
