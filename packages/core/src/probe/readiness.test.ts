@@ -34,7 +34,10 @@ const url = "http://127.0.0.1:3000/"
 const runFor = <A, E>(effect: Effect.Effect<A, E>, advance: Duration.DurationInput) =>
   Effect.gen(function* () {
     const fiber = yield* Effect.fork(effect)
-    yield* TestClock.adjust(advance)
+    // Small steps: a fiber woken by one step schedules its next sleep before
+    // the clock moves on, even when the machine is busy (one big jump raced).
+    const steps = Math.ceil(Duration.toMillis(Duration.decode(advance)) / 10)
+    for (let i = 0; i < steps; i++) yield* TestClock.adjust("10 millis")
     return yield* Fiber.await(fiber)
   })
 
