@@ -1,0 +1,148 @@
+/**
+ * One mutating operation per host at a time (the host lock), and what an
+ * interruption (Ctrl-C) leaves behind in the middle of a rolling restart.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { LockHeld, RollStopped, restart, start } from "@tamanu-lifecycle/core"
+import { Duration, Effect, Fiber, TestClock } from "effect"
+import { FakeSupervisorControl } from "../fakes/FakeSupervisor.js"
+import {
+  displayName,
+  facilityContext,
+  facilityUnits,
+  mutatingCalls,
+  readiness,
+  ref,
+  restartOptions,
+  settle,
+  startOptions,
+  type WorldSpec,
+  warnings,
+  world,
+} from "./hosts.js"
+
+const tempLock = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-ops-lock-")), "tamanu-lifecycle.lock")
+
+const api1 = ref("tamanu-facility-api", "1")
+const api2 = ref("tamanu-facility-api", "2")
+
+/** A facility whose API instances take 1 s to come up and answer `readyAfter` later. */
+const facility = (readyAfter: Duration.DurationInput): WorldSpec => ({
+  supervisor: { systemd: { units: facilityUnits(), defaults: { upAfter: "1 second" } } },
+  host: { context: facilityContext },
+  readiness: readiness([api1, api2], readyAfter),
+})
+
+const restartOneCalls = Effect.map(
+  Effect.flatMap(FakeSupervisorControl, (c) => c.calls("restartOne")),
+  (calls) => calls.map((c) => c.refs.map(displayName).join(",")),
+)
+
+describe("host lock", () => {
+  it.effect(
+    "a lock held by another live process fails the operation with LockHeld naming the holder, changing nothing",
+    () =>
+      Effect.gen(function* () {
+        const file = tempLock()
+        const holder = { pid: process.ppid, command: "tamanu restart api", since: "2025-01-01T00:00:00.000Z" }
+        fs.writeFileSync(file, JSON.stringify(holder))
+        const error = yield* Effect.flip(settle(restart(restartOptions({ names: ["api"], lockFile: file }))))
+        expect(error).toBeInstanceOf(LockHeld)
+        expect(error).toMatchObject({ file, ...holder })
+        expect(yield* mutatingCalls).toEqual([])
+        expect(JSON.parse(fs.readFileSync(file, "utf8"))).toEqual(holder)
+      }).pipe(Effect.provide(world(facility(0)))),
+  )
+
+  // KNOWN BUG, not ours to fix (lock/hostLock.ts): a lock file holding our own pid is taken for a stale
+  // one and taken over, so two operations in one process (an SDK embedder) both run, and the second
+  // one's release removes the first one's lock. `.fails` keeps the suite green until hostLock keeps a
+  // process-wide record of the locks it holds; then this flips and `.fails` must be removed.
+  it.effect.fails(
+    "a second concurrent mutating operation on the same lock file fails with LockHeld naming the first",
+    () =>
+      Effect.gen(function* () {
+        const file = tempLock()
+        const first = yield* Effect.fork(restart(restartOptions({ names: ["api"], lockFile: file })))
+        // The first is mid-roll: instance 1 restarted, up after 1 s, not answering before 1.5 s.
+        yield* TestClock.adjust("1200 millis")
+        const error = yield* Effect.flip(settle(restart(restartOptions({ names: ["tasks"], lockFile: file }))))
+        expect(error).toBeInstanceOf(LockHeld)
+        expect(error).toMatchObject({ file, pid: process.pid, command: "tamanu restart" })
+        expect(yield* Effect.flatMap(FakeSupervisorControl, (c) => c.calls("restart"))).toEqual([])
+        yield* TestClock.adjust("1 minute")
+        const result = yield* Fiber.join(first)
+        expect(result.execution?.restarted).toEqual(["tamanu-facility-api@1", "tamanu-facility-api@2"])
+        expect(fs.existsSync(file)).toBe(false)
+      }).pipe(Effect.provide(world(facility("500 millis")))),
+  )
+
+  it.effect("the lock is held while the operation runs and released after it succeeds", () =>
+    Effect.gen(function* () {
+      const file = tempLock()
+      const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"], lockFile: file })))
+      yield* TestClock.adjust("1200 millis")
+      expect(JSON.parse(fs.readFileSync(file, "utf8"))).toMatchObject({ pid: process.pid, command: "tamanu restart" })
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      expect(fs.existsSync(file)).toBe(false)
+    }).pipe(Effect.provide(world(facility("500 millis")))),
+  )
+
+  it.effect("the lock is released after the operation fails", () =>
+    Effect.gen(function* () {
+      const file = tempLock()
+      const error = yield* Effect.flip(
+        settle(restart(restartOptions({ names: ["api"], lockFile: file, probeTimeout: Duration.seconds(1) }))),
+      )
+      expect(error).toBeInstanceOf(RollStopped)
+      expect(fs.existsSync(file)).toBe(false)
+    }).pipe(Effect.provide(world(facility(Duration.infinity)))),
+  )
+
+  it.effect("no lock is taken for a dry run or when there is nothing to do", () =>
+    Effect.gen(function* () {
+      const file = tempLock()
+      // A live holder would make any attempt to take the lock fail.
+      fs.writeFileSync(file, JSON.stringify({ pid: process.ppid, command: "tamanu start", since: "then" }))
+      expect((yield* settle(start(startOptions({ lockFile: file })))).nothingToDo).toBe(true)
+      expect((yield* settle(restart(restartOptions({ lockFile: file, dryRun: true })))).dryRun).toBe(true)
+    }).pipe(Effect.provide(world(facility(0)))),
+  )
+})
+
+describe("interruption mid-roll", () => {
+  it.effect(
+    "interrupted while instance 1 is probed: instance 2 is never restarted, and a warning says what was and was not",
+    () =>
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
+        // Instance 1 is up after 1 s and answers only after 60 s: at 1.5 s it is being probed.
+        yield* TestClock.adjust("1500 millis")
+        expect(yield* restartOneCalls).toEqual(["tamanu-facility-api@1"])
+        yield* Fiber.interrupt(fiber)
+        yield* TestClock.adjust("10 minutes")
+        expect(yield* restartOneCalls).toEqual(["tamanu-facility-api@1"])
+        const interrupted = (yield* warnings).filter((w) => w.startsWith("interrupted"))
+        expect(interrupted).toEqual([
+          "interrupted: restarted tamanu-facility-api@1; not restarted tamanu-facility-api@2",
+        ])
+      }).pipe(Effect.provide(world(facility("60 seconds")))),
+  )
+
+  it.effect("interrupted during the cooldown: the next instance is never restarted", () =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.fork(
+        restart(restartOptions({ names: ["api"], probeHttp: false, cooldown: Duration.seconds(30) })),
+      )
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.interrupt(fiber)
+      yield* TestClock.adjust("10 minutes")
+      expect(yield* restartOneCalls).toEqual(["tamanu-facility-api@1"])
+      expect((yield* warnings).some((w) => w.includes("not restarted tamanu-facility-api@2"))).toBe(true)
+    }).pipe(Effect.provide(world(facility(0)))),
+  )
+})
