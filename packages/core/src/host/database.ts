@@ -4,7 +4,6 @@
  * password only inside a `Redacted`, so it cannot reach a log, an error or
  * JSON by accident; what is shown is `display`, with the password masked.
  */
-import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, Either, Layer, Redacted, Schedule } from "effect"
 import type { TamanuConfig } from "./config.js"
 import { configPath } from "./config.js"
@@ -123,10 +122,18 @@ const causeText = (cause: unknown): string => {
 /** How long one connection attempt may take, so a dead host does not hang `status`. */
 export const dbConnectTimeout = Duration.seconds(3)
 
+/**
+ * The PostgreSQL client, loaded on first use: only a central host that has
+ * to ask about the portal needs it, and loading pg costs every other
+ * `tamanu` run start-up time (docs/performance-cold-start.md).
+ */
+const loadPgClient = Effect.promise(() => import("@effect/sql-pg/PgClient"))
+
 /** One try: connect, run the query, close. */
 export const readPortalOnce = (target: DatabaseTarget): Effect.Effect<PortalValue, DbUnreachable | DbQueryFailed> =>
   Effect.scoped(
     Effect.gen(function* () {
+      const PgClient = yield* loadPgClient
       const context = yield* Layer.build(
         PgClient.layer({
           url: target.url,
