@@ -26,8 +26,10 @@ export const parseUnitName = (unit: string): ParsedUnitName | null => {
   const stem = unit.slice(0, -".service".length)
   if (!unitChars.test(stem.replaceAll("@", ""))) return null
   const at = stem.indexOf("@")
-  if (at === -1) return { name: stem, suffix: null }
-  const name = stem.slice(0, at)
+  const name = at === -1 ? stem : stem.slice(0, at)
+  // `tamanu-.service` / `tamanu-@1.service` name no service (model/unitNames.ts parseUnit agrees).
+  if (name === "tamanu-") return null
+  if (at === -1) return { name, suffix: null }
   const suffix = stem.slice(at + 1)
   if (suffix === "" || suffix.includes("@")) return null
   return { name, suffix }
