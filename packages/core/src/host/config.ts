@@ -37,7 +37,10 @@ export const deepMerge = (base: unknown, over: unknown): unknown => {
   if (!isObject(base) || !isObject(over)) return over
   const out: Record<string, unknown> = { ...base }
   for (const [key, value] of Object.entries(over)) {
-    out[key] = key in out ? deepMerge(out[key], value) : value
+    // Own keys only, defined rather than assigned: a config key `__proto__`
+    // must stay a key, not replace the merged object's prototype.
+    const merged = Object.hasOwn(out, key) ? deepMerge(out[key], value) : value
+    Object.defineProperty(out, key, { value: merged, enumerable: true, writable: true, configurable: true })
   }
   return out
 }
