@@ -1,0 +1,76 @@
+/** The embedding examples of docs/embedding.md, run as they are written. */
+import { describe, expect, it } from "@effect/vitest"
+import { type HostContext, PrivilegesFixed } from "@tamanu-lifecycle/core"
+import { Duration, Effect, Fiber, Layer, TestClock } from "effect"
+import { FakeReadiness } from "../fakes/FakeProbeTargets.js"
+import { FakeReverseProxy } from "../fakes/FakeReverseProxy.js"
+import { FakePm2 } from "../fakes/FakeSupervisor.js"
+import { FakeTamanuHost } from "../fakes/FakeTamanuHost.js"
+import { restartWithProgress } from "./followProgress.js"
+import { runOps } from "./mountCommands.js"
+
+const facility: HostContext = {
+  root: "/opt/tamanu",
+  version: "2.30.0",
+  config: { serverFacilityIds: ["f1"] },
+  kind: "facility",
+  fhirWorkerEnabled: null,
+}
+
+const api = (pmId: number) => ({ name: "tamanu-api", suffix: null, pmId })
+
+const pm2Host = Layer.mergeAll(
+  FakeReadiness.layer([
+    { instance: api(0), readyAfter: Duration.seconds(2) },
+    { instance: api(1), readyAfter: Duration.seconds(2) },
+  ]),
+  FakeReverseProxy.layer(),
+  FakeTamanuHost.layer({ context: facility }),
+  PrivilegesFixed(false, false),
+).pipe(
+  Layer.provideMerge(
+    FakePm2.layer({
+      processes: [
+        { name: "tamanu-api", pmId: 0, running: true, port: 4001 },
+        { name: "tamanu-api", pmId: 1, running: true, port: 4002 },
+        { name: "tamanu-tasks", pmId: 2, running: true },
+        { name: "tamanu-sync", pmId: 3, running: true },
+      ],
+    }),
+  ),
+)
+
+describe("embedding examples", () => {
+  it.effect("followProgress: a subscriber sees the roll instance by instance", () =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.fork(restartWithProgress(pm2Host))
+      for (let i = 0; i < 100; i++) yield* TestClock.adjust("100 millis")
+      const { result, lines } = yield* Fiber.join(fiber)
+      expect(result.ok).toBe(true)
+      expect(result.execution?.restarted).toEqual(["tamanu-api#0", "tamanu-api#1"])
+      const restarting = lines.filter((l) => l.startsWith("restarting"))
+      expect(restarting).toEqual(["restarting tamanu-api#0 (1/2)", "restarting tamanu-api#1 (2/2)"])
+      expect(lines.indexOf("restarting tamanu-api#1 (2/2)")).toBeGreaterThan(
+        lines.findIndex((l) => l.startsWith("tamanu-api#0 ready")),
+      )
+    }),
+  )
+
+  it.effect("mountCommands: the lifecycle commands answer under another program's command", () =>
+    Effect.gen(function* () {
+      const out: Array<string> = []
+      const log = console.log
+      console.log = (...args: ReadonlyArray<unknown>) => {
+        out.push(args.map(String).join(" "))
+      }
+      try {
+        yield* runOps(["node", "tamanu-ops", "lifecycle", "restart", "--help"])
+      } finally {
+        console.log = log
+      }
+      const text = out.join("")
+      expect(text).toContain("--cooldown")
+      expect(text).toContain("--check-url")
+    }),
+  )
+})
