@@ -14,7 +14,7 @@ import { CaddyAdminLive, HttpProberLive, ReverseProxy, waitReady } from "@tamanu
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type CaddyHandle, caddyPrerequisite, startCaddy } from "./caddy.js"
-import { loadBuckets, isFailedRequest, startLoad, summarizeLoad } from "./load.js"
+import { isFailedRequest, loadBuckets, startLoad, summarizeLoad } from "./load.js"
 import { skipUnless } from "./prerequisites.js"
 
 const fixture = fileURLToPath(new URL("../../fixtures/tamanu-service.mjs", import.meta.url))

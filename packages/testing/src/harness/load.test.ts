@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { loadBuckets, isFailedRequest, type RequestRecord, summarizeLoad } from "./load.js"
+import { isFailedRequest, loadBuckets, type RequestRecord, summarizeLoad } from "./load.js"
 
 const rec = (
   startMs: number,
