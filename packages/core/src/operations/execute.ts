@@ -51,7 +51,7 @@ interface Journal {
   readonly restarted: Array<string>
   readonly notRestarted: Array<string>
   readonly warnings: Array<string>
-  /** Rolled instances still to go, so an interruption can say what was not done. */
+  /** Rolled instances still to go in this and every later roll, so an interruption can say what was not done. */
   pendingRoll: ReadonlyArray<string>
 }
 
@@ -116,14 +116,13 @@ const roll = (journal: Journal, step: Extract<PlanStep, { _tag: "Roll" }>, optio
     const restartedHere: Array<string> = []
     for (const [index, ref] of step.instances.entries()) {
       const instance = displayInstance(ref)
-      journal.pendingRoll = all.slice(index)
       yield* emit(ProgressEvent.InstanceRestarting({ instance, index: index + 1, total: all.length }))
       const began = yield* Clock.currentTimeMillis
       // Once asked, the restart call is seen through: never half-sent.
       yield* Effect.uninterruptible(supervisor.restartOne(ref))
       journal.restarted.push(instance)
       restartedHere.push(instance)
-      journal.pendingRoll = all.slice(index + 1)
+      journal.pendingRoll = journal.pendingRoll.filter((name) => name !== instance)
       const stopRoll = (cause: string) =>
         new RollStopped({
           service: step.service,
@@ -160,7 +159,6 @@ const roll = (journal: Journal, step: Extract<PlanStep, { _tag: "Roll" }>, optio
         yield* Effect.sleep(options.cooldown)
       }
     }
-    journal.pendingRoll = []
   }).pipe(
     Effect.tapError((e) =>
       Effect.sync(() => {
@@ -226,7 +224,7 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       restarted: [],
       notRestarted: [],
       warnings: [],
-      pendingRoll: [],
+      pendingRoll: plan.steps.flatMap((step) => (step._tag === "Roll" ? names(step.instances) : [])),
     }
     yield* Effect.forEach(plan.steps, (step) => runStep(journal, step, options), { discard: true }).pipe(
       Effect.onInterrupt(() =>

@@ -133,6 +133,28 @@ describe("interruption mid-roll", () => {
       }).pipe(Effect.provide(world(facility("60 seconds")))),
   )
 
+  it.effect("interrupted in the first of several rolls: the warning names every rolled instance not restarted", () =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.fork(restart(restartOptions()))
+      // Bulk restart of tasks and sync (up after 1 s), then frontend@a: up at 2 s, never answering.
+      yield* TestClock.adjust("3 seconds")
+      expect(yield* restartOneCalls).toEqual(["tamanu-frontend@a"])
+      yield* Fiber.interrupt(fiber)
+      yield* TestClock.adjust("10 minutes")
+      expect(yield* restartOneCalls).toEqual(["tamanu-frontend@a"])
+      expect((yield* warnings).filter((w) => w.startsWith("interrupted"))).toEqual([
+        "interrupted: restarted tamanu-facility-tasks, tamanu-facility-sync, tamanu-frontend@a; not restarted tamanu-frontend@b, tamanu-facility-api@1, tamanu-facility-api@2",
+      ])
+    }).pipe(
+      Effect.provide(
+        world({
+          ...facility(0),
+          readiness: readiness([ref("tamanu-frontend", "a"), ref("tamanu-frontend", "b"), api1, api2], "60 seconds"),
+        }),
+      ),
+    ),
+  )
+
   it.effect("interrupted during the cooldown: the next instance is never restarted", () =>
     Effect.gen(function* () {
       const fiber = yield* Effect.fork(
