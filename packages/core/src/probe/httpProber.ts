@@ -10,8 +10,8 @@
  * it drains.
  */
 import { HttpClient } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
+import { buildOnFirstUse } from "../util/buildOnFirstUse.js"
 import { ProbeFailed, Prober, type ProberShape } from "./Prober.js"
 
 export interface HttpProberOptions {
@@ -81,11 +81,27 @@ export const makeHttpProber = (
     return { probeOnce }
   })
 
-/** Prober on Node's http with keep-alive off. */
+/**
+ * Prober on Node's http with keep-alive off. The HTTP client is loaded on
+ * the first probe: commands that never probe do not pay for loading it.
+ */
 export const HttpProberLayer = (options: HttpProberOptions = {}): Layer.Layer<Prober> =>
-  Layer.effect(Prober, makeHttpProber(options)).pipe(
-    Layer.provide(NodeHttpClient.layerWithoutAgent),
-    Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false })),
+  Layer.scoped(
+    Prober,
+    Effect.map(
+      buildOnFirstUse(
+        Prober,
+        Effect.map(
+          Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
+          (NodeHttpClient) =>
+            Layer.effect(Prober, makeHttpProber(options)).pipe(
+              Layer.provide(NodeHttpClient.layerWithoutAgent),
+              Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false })),
+            ),
+        ),
+      ),
+      (prober): ProberShape => ({ probeOnce: (url) => Effect.flatMap(prober, (p) => p.probeOnce(url)) }),
+    ),
   )
 
 /** The default live Prober: 5 s per attempt. */

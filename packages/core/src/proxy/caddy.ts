@@ -13,10 +13,11 @@
  */
 import { join } from "node:path"
 import { type CommandExecutor, FileSystem, HttpClient, HttpClientRequest } from "@effect/platform"
-import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
+import { NodeFileSystem } from "@effect/platform-node"
 import { Duration, Effect, Layer, Option } from "effect"
 import { describeTransportError } from "../probe/httpProber.js"
 import { type CommandResult, NodeCommandLayer, runCommand } from "../probe/runCommand.js"
+import { buildOnFirstUse } from "../util/buildOnFirstUse.js"
 import { type ReloadResult, ReverseProxy, type ReverseProxyShape } from "./ReverseProxy.js"
 
 const reloaded: ReloadResult = { reloaded: true, warnings: [] }
@@ -111,14 +112,31 @@ export const makeCaddyAdmin = (options: CaddyAdminOptions): Effect.Effect<Revers
     ),
   }))
 
-/** HTTP without connection reuse: a reload is rare, and a pooled socket would outlive it. */
-const NodeHttpLayer = NodeHttpClient.layerWithoutAgent.pipe(
-  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false })),
+/**
+ * HTTP without connection reuse: a reload is rare, and a pooled socket would
+ * outlive it. Loaded when first needed (Node's HTTP client pulls in undici).
+ */
+const NodeHttpLayer = Effect.map(
+  Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
+  (NodeHttpClient) =>
+    NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false }))),
 )
 
+/** A ReverseProxy whose layer is loaded and built on the first reload: most runs never reload Caddy. */
+const onFirstReload = (layer: Effect.Effect<Layer.Layer<ReverseProxy>>): Layer.Layer<ReverseProxy> =>
+  Layer.scoped(
+    ReverseProxy,
+    Effect.map(
+      buildOnFirstUse(ReverseProxy, layer),
+      (proxy): ReverseProxyShape => ({ reload: Effect.flatMap(proxy, (p) => p.reload) }),
+    ),
+  )
+
 export const CaddyAdminLive = (options: CaddyAdminOptions): Layer.Layer<ReverseProxy> =>
-  Layer.effect(ReverseProxy, makeCaddyAdmin(options)).pipe(
-    Layer.provide(Layer.merge(NodeHttpLayer, NodeFileSystem.layer)),
+  onFirstReload(
+    Effect.map(NodeHttpLayer, (http) =>
+      Layer.effect(ReverseProxy, makeCaddyAdmin(options)).pipe(Layer.provide(Layer.merge(http, NodeFileSystem.layer))),
+    ),
   )
 
 // ---------------------------------------------------------------- Windows
@@ -168,6 +186,10 @@ export const makeCaddyWindows = (
   }))
 
 export const CaddyWindowsLive = (options: CaddyWindowsOptions = {}): Layer.Layer<ReverseProxy> =>
-  Layer.effect(ReverseProxy, makeCaddyWindows(options)).pipe(
-    Layer.provide(Layer.mergeAll(NodeHttpLayer, NodeFileSystem.layer, NodeCommandLayer)),
+  onFirstReload(
+    Effect.map(NodeHttpLayer, (http) =>
+      Layer.effect(ReverseProxy, makeCaddyWindows(options)).pipe(
+        Layer.provide(Layer.mergeAll(http, NodeFileSystem.layer, NodeCommandLayer)),
+      ),
+    ),
   )
