@@ -1,6 +1,7 @@
 /** The `tamanu` binary's entry point (bundled into dist/tamanu.mjs). */
 import { Command } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Exit } from "effect"
 import { tamanuCommand } from "./commands.js"
 

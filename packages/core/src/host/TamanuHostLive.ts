@@ -6,7 +6,7 @@
  */
 import * as os from "node:os"
 import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { type Duration, Effect, Config as EnvConfig, Layer, Option } from "effect"
 import type { HostFacts, ServerKind } from "../model/hostFacts.js"
 import type { SupervisorKind } from "../model/instance.js"

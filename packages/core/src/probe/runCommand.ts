@@ -5,7 +5,8 @@
  * executable, killed, too slow) is `CommandFailed`.
  */
 import { Command, type CommandExecutor } from "@effect/platform"
-import { NodeCommandExecutor, NodeFileSystem } from "@effect/platform-node"
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Data, Duration, Effect, Layer, Stream } from "effect"
 
 export interface CommandResult {

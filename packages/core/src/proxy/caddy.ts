@@ -13,7 +13,7 @@
  */
 import { join } from "node:path"
 import { type CommandExecutor, FileSystem, HttpClient, HttpClientRequest } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Duration, Effect, Layer, Option } from "effect"
 import { describeTransportError } from "../probe/httpProber.js"
 import { type CommandResult, NodeCommandLayer, runCommand } from "../probe/runCommand.js"
