@@ -247,6 +247,36 @@ describe("rolling restart safety", () => {
   }
 })
 
+describe("a rolled instance the supervisor never reports running", () => {
+  it.effect("stops the roll with RollStopped after --wait-limit, the later instances untouched", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        settle(restart(restartOptions({ names: ["api"], waitLimit: Duration.seconds(5) }))),
+      )
+      expect(error).toMatchObject({
+        _tag: "RollStopped",
+        instance: "tamanu-facility-api@1",
+        restarted: [],
+        notRestarted: ["tamanu-facility-api@2", "tamanu-facility-api@3"],
+      })
+      expect((error as RollStopped).cause).toContain("5000 ms")
+      expect((yield* restartOneCalls).length).toBe(1)
+    }).pipe(
+      Effect.provide(
+        world({
+          ...systemdApis(3, {}, () => ({})),
+          supervisor: {
+            systemd: {
+              units: [1, 2, 3].map((n) => ({ name: "tamanu-facility-api", suffix: String(n), running: true })),
+              behaviours: { "tamanu-facility-api@1": { upAfter: Duration.infinity } },
+            },
+          },
+        }),
+      ),
+    ),
+  )
+})
+
 describe("rolling restart without probes", () => {
   it.effect("--no-probe-http waits exactly the cooldown between instances, and not after the last", () =>
     Effect.gen(function* () {

@@ -4,11 +4,21 @@
  * readiness probes, --dry-run, sudo only when there is work.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { NeedsRoot, NotReady, PlanRefused, PrivilegesFixed, start } from "@tamanu-lifecycle/core"
+import {
+  NeedsRoot,
+  NotReady,
+  PlanRefused,
+  PrivilegesFixed,
+  restart,
+  SupervisorCallFailed,
+  start,
+  WaitTimeout,
+} from "@tamanu-lifecycle/core"
 import { Duration, Effect, Option } from "effect"
 import { FakeProberControl } from "../fakes/FakeProber.js"
 import { FakeReverseProxyControl } from "../fakes/FakeReverseProxy.js"
 import { FakeSupervisorControl } from "../fakes/FakeSupervisor.js"
+import { FakeTamanuHostControl } from "../fakes/FakeTamanuHost.js"
 import {
   centralContext,
   centralUnitFiles,
@@ -22,7 +32,9 @@ import {
   mutatingCalls,
   pm2BehindCaddy,
   pm2FacilityProcesses,
+  RecordedEvents,
   readiness,
+  restartOptions,
   runningNow,
   settle,
   startOptions,
@@ -428,5 +440,82 @@ describe("start --dry-run, privileges and NAMES", () => {
       expect(calls.map((c) => c.refs.map(displayName))).toEqual([["tamanu-facility-tasks", "tamanu-facility-sync"]])
       expect(yield* (yield* FakeReverseProxyControl).reloads).toEqual([])
     }).pipe(Effect.provide(world(emptyFacility))),
+  )
+})
+
+describe("start at boot, logs and failures", () => {
+  /** A central server whose portal is enabled in a database that answers only after 5 s. */
+  const slowDb: WorldSpec = {
+    supervisor: {
+      systemd: { units: centralUnits(), unitFiles: [...centralUnitFiles, "tamanu-patientportal.service"] },
+    },
+    host: { context: centralContext(false), patientPortal: true, dbReachableAfter: "5 seconds" },
+  }
+
+  it.effect("start waits for the database (every 2 s, up to --db-wait) and then starts the DB-gated portal", () =>
+    Effect.gen(function* () {
+      const result = yield* settle(start(startOptions({ dbWait: Duration.minutes(2) })))
+      expect(yield* (yield* FakeTamanuHostControl).dbAttempts).toEqual([0, 2000, 4000, 6000])
+      expect(result.execution?.started).toEqual(["tamanu-patientportal"])
+      expect(yield* runningNow).toContain("tamanu-patientportal")
+    }).pipe(Effect.provide(world(slowDb))),
+  )
+
+  it.effect("restart tries the database once: the portal is unknown and left alone", () =>
+    Effect.gen(function* () {
+      yield* settle(restart(restartOptions({ names: ["portal"] })))
+      expect(yield* (yield* FakeTamanuHostControl).dbAttempts).toEqual([0])
+      expect(yield* mutatingCalls).toEqual([])
+      expect((yield* warnings).some((w) => w.includes("tamanu-patientportal") && w.includes("unknown"))).toBe(true)
+    }).pipe(Effect.provide(world(slowDb))),
+  )
+
+  it.effect("--logs follows the started instances' logs while starting", () =>
+    Effect.gen(function* () {
+      yield* settle(start(startOptions({ logs: true })))
+      const events = yield* Effect.flatMap(RecordedEvents, (r) => r.events)
+      expect(events.filter((e) => e._tag === "Info").map((e) => (e._tag === "Info" ? e.message : ""))).toContain(
+        "sync: listening",
+      )
+      expect((yield* (yield* FakeSupervisorControl).calls("logs")).map((c) => c.refs.map(displayName))).toEqual([
+        ["tamanu-facility-sync"],
+      ])
+    }).pipe(
+      Effect.provide(
+        world(facility(facilityUnits({ "tamanu-facility-sync": { running: false, logLines: ["sync: listening"] } }))),
+      ),
+    ),
+  )
+
+  it.effect("a failing start call fails with SupervisorCallFailed carrying the supervisor's stderr", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(settle(start(startOptions())))
+      expect(error).toBeInstanceOf(SupervisorCallFailed)
+      expect(error).toMatchObject({ stderr: "Job for tamanu-facility-sync.service failed." })
+    }).pipe(
+      Effect.provide(
+        world({
+          ...facility(facilityUnits({ "tamanu-facility-sync": { running: false } })),
+          supervisor: {
+            systemd: {
+              units: facilityUnits({ "tamanu-facility-sync": { running: false } }),
+              failures: [{ method: "start", stderr: "Job for tamanu-facility-sync.service failed." }],
+            },
+          },
+        }),
+      ),
+    ),
+  )
+
+  it.effect("a unit that never comes up fails the start with WaitTimeout naming it after --wait-limit", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(settle(start(startOptions({ waitLimit: Duration.seconds(5) }))))
+      expect(error).toBeInstanceOf(WaitTimeout)
+      expect(error).toMatchObject({ wanted: "running", pending: ["tamanu-facility-sync"], limitMillis: 5000 })
+    }).pipe(
+      Effect.provide(
+        world(facility(facilityUnits({ "tamanu-facility-sync": { running: false, upAfter: Duration.infinity } }))),
+      ),
+    ),
   )
 })
