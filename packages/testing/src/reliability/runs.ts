@@ -10,7 +10,7 @@ export const RUNS = {
   /** Pure planners over random hosts. */
   planner: 1000,
   /** The real operations over the fake supervisors, under TestClock. */
-  operation: 200,
+  operation: 100,
   /** The real @effect/cli parser, one command line per case. */
   cli: 300,
 } as const

@@ -1,0 +1,127 @@
+/**
+ * A whole fake host for fault injection: fake systemd or pm2, readiness tied
+ * to it, a recording Caddy, a scripted Tamanu install, a chosen Privileges,
+ * and a capture of everything an operator could read (progress events and
+ * every log line, with the default logger replaced). Time is Effect's Clock
+ * only, so faults that would take minutes run in milliseconds under TestClock.
+ */
+import {
+  type Privileges,
+  PrivilegesFixed,
+  type Prober,
+  type ProbeTargets,
+  Progress,
+  type ProgressEvent,
+  type ReverseProxy,
+  type Supervisor,
+  type TamanuHost,
+} from "@tamanu-lifecycle/core"
+import { Context, type Duration, Effect, Fiber, Layer, Logger, Ref, TestClock } from "effect"
+import type { FakeProberControl } from "../fakes/FakeProber.js"
+import { FakeReadiness, type ReadinessSpec } from "../fakes/FakeProbeTargets.js"
+import { FakeReverseProxy, type FakeReverseProxyControl } from "../fakes/FakeReverseProxy.js"
+import {
+  FakePm2,
+  type FakePm2Config,
+  FakeSupervisorControl,
+  FakeSystemd,
+  type FakeSystemdConfig,
+} from "../fakes/FakeSupervisor.js"
+import { FakeTamanuHost, type FakeTamanuHostConfig, type FakeTamanuHostControl } from "../fakes/FakeTamanuHost.js"
+
+export interface CapturedOutputShape {
+  readonly events: Effect.Effect<ReadonlyArray<ProgressEvent>>
+  /** Every line logged through Effect's logger, as `LEVEL message`. */
+  readonly logs: Effect.Effect<ReadonlyArray<string>>
+}
+
+export class CapturedOutput extends Context.Tag("@tamanu-lifecycle/testing/reliability/CapturedOutput")<
+  CapturedOutput,
+  CapturedOutputShape
+>() {}
+
+const logText = (message: unknown): string =>
+  (Array.isArray(message) ? message : [message])
+    .map((m) => (typeof m === "string" ? m : (JSON.stringify(m) ?? String(m))))
+    .join(" ")
+
+/** Progress and logs into Refs; the default logger replaced, so nothing reaches the console unseen. */
+const capture: Layer.Layer<Progress | CapturedOutput> = Layer.unwrapEffect(
+  Effect.gen(function* () {
+    const events = yield* Ref.make<ReadonlyArray<ProgressEvent>>([])
+    const logs = yield* Ref.make<ReadonlyArray<string>>([])
+    const logger = Logger.make(({ logLevel, message }) => {
+      Effect.runSync(Ref.update(logs, (all) => [...all, `${logLevel.label} ${logText(message)}`]))
+    })
+    const services = Layer.succeedContext(
+      Context.make(Progress, { emit: (e: ProgressEvent) => Ref.update(events, (all) => [...all, e]) }).pipe(
+        Context.add(CapturedOutput, { events: Ref.get(events), logs: Ref.get(logs) }),
+      ),
+    )
+    return Layer.merge(services, Logger.replace(Logger.defaultLogger, logger))
+  }),
+)
+
+export interface FaultWorldSpec {
+  readonly supervisor: { readonly systemd: FakeSystemdConfig } | { readonly pm2: FakePm2Config }
+  readonly host?: FakeTamanuHostConfig
+  readonly readiness?: ReadonlyArray<ReadinessSpec>
+  /** Default: root, and root required on systemd only (§10). */
+  readonly privileges?: Layer.Layer<Privileges>
+}
+
+export type FaultWorld =
+  | Supervisor
+  | FakeSupervisorControl
+  | TamanuHost
+  | FakeTamanuHostControl
+  | ProbeTargets
+  | Prober
+  | FakeProberControl
+  | ReverseProxy
+  | FakeReverseProxyControl
+  | Progress
+  | CapturedOutput
+  | Privileges
+
+export const faultWorld = (spec: FaultWorldSpec): Layer.Layer<FaultWorld> => {
+  const systemd = "systemd" in spec.supervisor
+  const supervisor =
+    "systemd" in spec.supervisor ? FakeSystemd.layer(spec.supervisor.systemd) : FakePm2.layer(spec.supervisor.pm2)
+  return Layer.mergeAll(
+    Layer.provideMerge(FakeReadiness.layer(spec.readiness ?? []), supervisor),
+    FakeTamanuHost.layer(spec.host ?? {}),
+    FakeReverseProxy.layer(),
+    capture,
+    spec.privileges ?? PrivilegesFixed(true, systemd),
+  )
+}
+
+/**
+ * Run an operation to its end under TestClock: fork, move the clock past
+ * every wait it may make, and return its Exit (failures are data here).
+ */
+export const runToEnd = <A, E, R>(operation: Effect.Effect<A, E, R>, horizon: Duration.DurationInput = "3 hours") =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(operation)
+    yield* TestClock.adjust(horizon)
+    return yield* Fiber.await(fiber)
+  })
+
+/** Display names of what runs now, sorted. */
+export const runningInstances = Effect.map(
+  Effect.flatMap(FakeSupervisorControl, (c) => c.instances),
+  (instances) =>
+    instances
+      .filter((i) => i.running)
+      .map((i) => (i.suffix !== null ? `${i.name}@${i.suffix}` : i.pmId !== null ? `${i.name}#${i.pmId}` : i.name))
+      .sort(),
+)
+
+/** Every text an operator could read from the run: progress event fields and log lines. */
+export const everythingSaid = Effect.gen(function* () {
+  const out = yield* CapturedOutput
+  const events = yield* out.events
+  const logs = yield* out.logs
+  return [...events.map((e) => JSON.stringify(e)), ...logs]
+})
