@@ -94,9 +94,14 @@ export const all = Options.boolean("all").pipe(Options.withDescription("Also sho
 export const upOnly = Options.boolean("up-only").pipe(
   Options.withDescription("Only bring services up; leave services that must not run alone"),
 )
-export const probeHttp = Options.boolean("probe-http", { ifPresent: true, negationNames: ["no-probe-http"] }).pipe(
-  Options.withDefault(true),
-  Options.withDescription("Probe each restarted/started instance over HTTP for readiness (--no-probe-http to skip)"),
+/**
+ * Probing is on unless `--no-probe-http`. A boolean option is false when
+ * absent whatever `withDefault` says, so the flag that is typed is the
+ * negative one (present: false, absent: true), with `--probe-http` as its
+ * explicit opposite.
+ */
+export const probeHttp = Options.boolean("no-probe-http", { ifPresent: false, negationNames: ["probe-http"] }).pipe(
+  Options.withDescription("Skip the HTTP readiness probes of started/restarted instances (default: probe)"),
 )
 export const logs = Options.boolean("logs").pipe(Options.withDescription("Follow the service logs while starting"))
 export const waitLimit = durationOption("wait", "60s", "Limit for the supervisor to report instances running/stopped")
