@@ -118,11 +118,17 @@ const roll = (journal: Journal, step: Extract<PlanStep, { _tag: "Roll" }>, optio
       const instance = displayInstance(ref)
       yield* emit(ProgressEvent.InstanceRestarting({ instance, index: index + 1, total: all.length }))
       const began = yield* Clock.currentTimeMillis
-      // Once asked, the restart call is seen through: never half-sent.
-      yield* Effect.uninterruptible(supervisor.restartOne(ref))
-      journal.restarted.push(instance)
-      restartedHere.push(instance)
-      journal.pendingRoll = journal.pendingRoll.filter((name) => name !== instance)
+      // Once asked, the restart call is seen through: never half-sent. Its bookkeeping is part of
+      // the same region, so an interruption during the call still reports the instance restarted.
+      yield* Effect.uninterruptible(
+        Effect.tap(supervisor.restartOne(ref), () =>
+          Effect.sync(() => {
+            journal.restarted.push(instance)
+            restartedHere.push(instance)
+            journal.pendingRoll = journal.pendingRoll.filter((name) => name !== instance)
+          }),
+        ),
+      )
       const stopRoll = (cause: string) =>
         new RollStopped({
           service: step.service,

@@ -17,6 +17,7 @@ import {
   readiness,
   ref,
   restartOptions,
+  runningNow,
   settle,
   startOptions,
   type WorldSpec,
@@ -150,6 +151,32 @@ describe("interruption mid-roll", () => {
         world({
           ...facility(0),
           readiness: readiness([ref("tamanu-frontend", "a"), ref("tamanu-frontend", "b"), api1, api2], "60 seconds"),
+        }),
+      ),
+    ),
+  )
+
+  it.effect("interrupted while instance 1 is going down: its restart is seen through and reported as restarted", () =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
+      // Instance 1 takes 5 s to stop: at 2 s its restart call is still in flight.
+      yield* TestClock.adjust("2 seconds")
+      // The interruption waits for the call in flight, which needs the clock to move on.
+      const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+      yield* TestClock.adjust("10 minutes")
+      yield* Fiber.join(interrupting)
+      expect(yield* restartOneCalls).toEqual(["tamanu-facility-api@1"])
+      expect(yield* runningNow).toContain("tamanu-facility-api@1")
+      expect((yield* warnings).filter((w) => w.startsWith("interrupted"))).toEqual([
+        "interrupted: restarted tamanu-facility-api@1; not restarted tamanu-facility-api@2",
+      ])
+    }).pipe(
+      Effect.provide(
+        world({
+          ...facility(0),
+          supervisor: {
+            systemd: { units: facilityUnits(), defaults: { upAfter: "1 second", downAfter: "5 seconds" } },
+          },
         }),
       ),
     ),
