@@ -14,6 +14,7 @@ import {
   facilityContext,
   facilityUnits,
   mutatingCalls,
+  pm2FacilityProcesses,
   readiness,
   ref,
   restartOptions,
@@ -132,6 +133,27 @@ describe("interruption mid-roll", () => {
           "interrupted: restarted tamanu-facility-api@1; not restarted tamanu-facility-api@2",
         ])
       }).pipe(Effect.provide(world(facility("60 seconds")))),
+  )
+
+  it.effect("pm2: interrupted while process 1 is probed, process 2 is never restarted, and a warning says so", () =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
+      yield* TestClock.adjust("1500 millis")
+      yield* Fiber.interrupt(fiber)
+      yield* TestClock.adjust("10 minutes")
+      expect(yield* restartOneCalls).toEqual(["tamanu-api#1"])
+      expect((yield* warnings).filter((w) => w.startsWith("interrupted"))).toEqual([
+        "interrupted: restarted tamanu-api#1; not restarted tamanu-api#2",
+      ])
+    }).pipe(
+      Effect.provide(
+        world({
+          supervisor: { pm2: { processes: pm2FacilityProcesses(), defaults: { upAfter: "1 second" } } },
+          host: { context: facilityContext },
+          readiness: readiness([ref("tamanu-api", null, 1), ref("tamanu-api", null, 2)], "60 seconds"),
+        }),
+      ),
+    ),
   )
 
   it.effect("interrupted in the first of several rolls: the warning names every rolled instance not restarted", () =>

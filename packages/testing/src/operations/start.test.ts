@@ -269,6 +269,36 @@ describe("start and Unknown services", () => {
   )
 })
 
+describe("start and Unknown services on pm2", () => {
+  it.effect(
+    "without a config the FHIR workers are unknown: their stopped processes are not started, with a warning",
+    () =>
+      Effect.gen(function* () {
+        yield* settle(start(startOptions()))
+        const calls = yield* mutatingCalls
+        expect(calls.map((c) => `${c.method} ${c.refs.map(displayName).join(",")}`)).toEqual(["start tamanu-tasks#0"])
+        expect((yield* warnings).some((w) => w.includes("tamanu-fhir-resolve") && w.includes("unknown"))).toBe(true)
+      }).pipe(
+        Effect.provide(
+          world({
+            supervisor: {
+              pm2: {
+                processes: [
+                  { name: "tamanu-tasks", pmId: 0, running: false },
+                  { name: "tamanu-api", pmId: 1, running: true },
+                  { name: "tamanu-api", pmId: 2, running: true },
+                  { name: "tamanu-fhir-resolve", pmId: 5, running: false },
+                  { name: "tamanu-fhir-refresh", pmId: 6, running: false },
+                ],
+              },
+            },
+            host: { context: centralContext(null) },
+          }),
+        ),
+      ),
+  )
+})
+
 describe("start refuses pm2 under-registration", () => {
   it.effect("fewer registered API processes than required: PlanRefused naming the ops playbook, nothing changed", () =>
     Effect.gen(function* () {
@@ -399,6 +429,15 @@ describe("start --dry-run, privileges and NAMES", () => {
       expect(yield* (yield* FakeReverseProxyControl).reloads).toEqual([])
       expect(yield* (yield* FakeProberControl).attempts).toEqual([])
     }).pipe(Effect.provide(world({ ...emptyFacility, root: false }))),
+  )
+
+  it.effect("pm2 --dry-run changes nothing", () =>
+    Effect.gen(function* () {
+      const result = yield* settle(start(startOptions({ dryRun: true })))
+      expect(result.planText).toContain("tamanu-api")
+      expect(yield* mutatingCalls).toEqual([])
+      expect(yield* runningNow).toEqual([])
+    }).pipe(Effect.provide(world(pm2Facility(allStopped)))),
   )
 
   it.effect("systemd, not root, with work to do: NeedsRoot before any change", () =>

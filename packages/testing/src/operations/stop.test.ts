@@ -103,6 +103,30 @@ describe("stop", () => {
       ),
   )
 
+  it.effect("pm2, nothing running: nothing to do and no stop call", () =>
+    Effect.gen(function* () {
+      const result = yield* settle(stop(stopOptions()))
+      expect(result.nothingToDo).toBe(true)
+      expect(yield* mutatingCalls).toEqual([])
+    }).pipe(
+      Effect.provide(
+        world({
+          supervisor: {
+            pm2: {
+              processes: pm2FacilityProcesses({
+                "tamanu-tasks#0": { running: false },
+                "tamanu-api#1": { running: false },
+                "tamanu-api#2": { running: false },
+                "tamanu-sync#3": { running: false },
+              }),
+            },
+          },
+          host: { context: facilityContext },
+        }),
+      ),
+    ),
+  )
+
   it.effect("nothing running: nothing to do, no stop call and no root needed", () =>
     Effect.gen(function* () {
       const result = yield* settle(stop(stopOptions()))
