@@ -1,0 +1,584 @@
+/**
+ * A whole Tamanu host in a sandbox, driven by the BUILT `tamanu` binary, for
+ * the end-to-end tests, the demo and the benchmarks.
+ *
+ * systemd flavour (a Linux host): a real `systemd --user` manager runs the
+ * Tamanu units (`tamanu-facility-api@1/@2`, `tamanu-frontend@a/@b`,
+ * `tamanu-facility-tasks`, `tamanu-facility-sync`, and the legacy
+ * `tamanu-facility.service`, installed but not started) and Caddy as the user
+ * unit `caddy.service`, so the CLI's `systemctl --user reload caddy` reaches
+ * it. Podman gives every container its own address with Tamanu on port 3000;
+ * here every instance listens on its own loopback address `127.a.b.N:3000`
+ * (all of 127/8 is loopback on Linux) and a fake `podman` on PATH
+ * (fixtures/podman-fake) maps each unit to that address, so probe URLs are
+ * found exactly as on a real host. The CLI runs inside the manager's mount
+ * namespace (see systemdUserManager.ts for why).
+ *
+ * pm2 flavour (a Windows-shaped host): a real pm2 daemon with `tamanu-api`
+ * ×2, `tamanu-tasks`, `tamanu-sync` (each on its own PORT), a real Caddy in
+ * front, reloaded through its admin API (TAMANU_CADDY_ADMIN_URL +
+ * TAMANU_CADDYFILE).
+ *
+ * Both: a facility Tamanu root (fixtures/e2e/facility-linux) copied into the
+ * sandbox directory, and every process started here carries that directory
+ * in its command line, so `leftoverSandboxProcesses()` can prove none
+ * survives `stop()`.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { performance } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
+import { Duration, Effect, Schedule } from "effect"
+import {
+  type CaddyHandle,
+  caddyPath,
+  caddyPrerequisite,
+  renderCaddyfile,
+  startCaddy,
+  zeroDowntimeProxyDirectives,
+} from "../harness/caddy.js"
+import { freePorts, type Pm2DaemonHandle, pm2Prerequisite, startPm2Daemon } from "../harness/pm2Daemon.js"
+import type { Prerequisite } from "../harness/prerequisites.js"
+import {
+  type CtlResult,
+  startUserManager,
+  tamanuServiceScript,
+  type UnitFile,
+  type UserManager,
+  userManagerPrerequisite,
+} from "../harness/systemdUserManager.js"
+
+export type SandboxSupervisor = "systemd" | "pm2"
+
+const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.url))
+/** The bundled CLI and what it is built from (same relative places from src/ and dist/). */
+export const cliBundle = here("../../../cli/dist/tamanu.mjs")
+const cliSources = [here("../../../core/src"), here("../../../cli/src")]
+export const podmanFakeDir = here("../../fixtures/podman-fake")
+export const facilityRootFixture = here("../../fixtures/e2e/facility-linux")
+
+/** What a sandbox of this flavour needs here; for `skipUnless`. */
+export const sandboxPrerequisites = (supervisor: SandboxSupervisor): ReadonlyArray<Prerequisite> =>
+  supervisor === "systemd" ? [userManagerPrerequisite(), caddyPrerequisite()] : [pm2Prerequisite(), caddyPrerequisite()]
+
+const newestSource = (dir: string): number => {
+  let newest = 0
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith(".ts") || entry.name.includes(".test.")) continue
+    newest = Math.max(newest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs)
+  }
+  return newest
+}
+
+/**
+ * The built binary, checked to be newer than the core and cli sources: the
+ * tests are about what ships, and `npm test` builds before vitest.
+ */
+export const requireBuiltCli = (): string => {
+  if (!fs.existsSync(cliBundle)) throw new Error(`${cliBundle} does not exist: run npm run build`)
+  const built = fs.statSync(cliBundle).mtimeMs
+  const stale = cliSources.filter((dir) => newestSource(dir) > built)
+  if (stale.length > 0) throw new Error(`${cliBundle} is older than ${stale.join(" and ")}: run npm run build`)
+  return cliBundle
+}
+
+export interface CliResult {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+  readonly elapsedMs: number
+}
+
+/** One supervised instance as the supervisor reports it (for before/after comparisons). */
+export interface InstanceState {
+  readonly running: boolean
+  /** Main pid; null when not running. */
+  readonly pid: number | null
+  /** systemd `UnitFileState` (`enabled`, `disabled`, …); null on pm2. */
+  readonly enabled: string | null
+}
+
+/** Instance display name (`tamanu-facility-api@1`, `tamanu-api#0`) → state. */
+export type HostSnapshot = Readonly<Record<string, InstanceState>>
+
+export interface SandboxHostOptions {
+  readonly supervisor: SandboxSupervisor
+  /** READY_DELAY_MS of every Tamanu-shaped service (default 1000). */
+  readonly readyDelayMs?: number
+  /** Bring every service up (and wait until it answers) before returning (default true). */
+  readonly startServices?: boolean
+}
+
+export interface SandboxHost {
+  readonly supervisor: SandboxSupervisor
+  /** The sandbox directory (root, Caddyfile, logs). */
+  readonly dir: string
+  /** The Tamanu root the CLI is pointed at (TAMANU_ROOT). */
+  readonly root: string
+  /** The site through Caddy, `http://127.0.0.1:<port>`; `/api/*` goes to the API instances. */
+  readonly caddyUrl: string
+  readonly readyDelayMs: number
+  /** The environment the CLI runs with (host selection, PATH with the fake podman, …). */
+  readonly env: Readonly<Record<string, string>>
+  /** Every Tamanu instance this host is meant to run, by display name, with its direct URL. */
+  readonly instances: Readonly<Record<string, string>>
+  /** Run the built `tamanu` with these arguments; never rejects on a non-zero exit. */
+  readonly run: (
+    args: ReadonlyArray<string>,
+    options?: { readonly env?: Readonly<Record<string, string>> },
+  ) => Promise<CliResult>
+  /** What the supervisor runs now, read directly (not through the CLI). */
+  readonly snapshot: () => Promise<HostSnapshot>
+  /** Start every Tamanu service that is not running and wait until each answers HTTP (not through the CLI). */
+  readonly startAll: () => Promise<void>
+  /** Stop every Tamanu service, including the legacy one (not through the CLI). */
+  readonly stopAll: () => Promise<void>
+  /** `systemctl --user ARGS` in the sandbox (systemd flavour; fails on pm2). */
+  readonly systemctl: (args: ReadonlyArray<string>) => Promise<CtlResult>
+  /** Run the pm2 CLI against the sandbox daemon (pm2 flavour; fails on systemd). */
+  readonly pm2: (args: ReadonlyArray<string>) => Promise<string>
+  /** The fake podman's calls so far (systemd flavour), each an argv. */
+  readonly podmanCalls: () => ReadonlyArray<ReadonlyArray<string>>
+  /** Stop everything and remove the directory. Safe to call twice. */
+  readonly stop: () => Promise<void>
+}
+
+/** Pids and command-line markers of every sandbox started in this process, for the leak check. */
+const started: Array<{ readonly marker: string; readonly pids: ReadonlyArray<number> }> = []
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    return true
+  }
+}
+
+/** Pids (not this process) whose command line contains `pattern`. */
+export const pgrep = (pattern: string): ReadonlyArray<number> => {
+  try {
+    return execFileSync("pgrep", ["-f", "--", pattern], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map(Number)
+      .filter((pid) => pid !== process.pid)
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Processes any sandbox of this process started and that are still there:
+ * tamanu services and Caddy (by the sandbox directory in their command
+ * line), the systemd manager, the pm2 daemon and the harness Caddy (by pid).
+ */
+export const leftoverSandboxProcesses = (): ReadonlyArray<{ readonly pid: number; readonly command: string }> => {
+  const pids = new Set<number>()
+  for (const s of started) {
+    for (const pid of pgrep(s.marker)) pids.add(pid)
+    for (const pid of s.pids) if (alive(pid)) pids.add(pid)
+  }
+  return [...pids].map((pid) => {
+    let command = "?"
+    try {
+      command = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim()
+    } catch {}
+    return { pid, command }
+  })
+}
+
+const until = <A>(what: string, check: () => Promise<A | null>, limit: Duration.DurationInput) =>
+  Effect.runPromise(
+    Effect.tryPromise(check).pipe(
+      Effect.flatMap((a) => (a === null ? Effect.fail(new Error(`${what}: not yet`)) : Effect.succeed(a))),
+      Effect.retry(Schedule.spaced(Duration.millis(50))),
+      Effect.timeoutFail({
+        duration: limit,
+        onTimeout: () => new Error(`${what}: not within ${Duration.format(limit)}`),
+      }),
+    ),
+  )
+
+/** Resolves when the URL answers below 500. */
+const answers = (url: string, limit: Duration.DurationInput = "20 seconds") =>
+  until(
+    `${url} answering`,
+    async () => {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) }).catch(() => null)
+      await response?.body?.cancel()
+      return response !== null && response.status < 500 ? true : null
+    },
+    limit,
+  )
+
+const portFree = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = net.createServer()
+    server.once("error", () => resolve(false))
+    server.listen(port, host, () => server.close(() => resolve(true)))
+  })
+
+/** An ExecStart argument: quoted, `%` kept literal. */
+const execArg = (arg: string): string =>
+  `"${arg.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("%", "%%")}"`
+
+/** A Tamanu-shaped unit; the sandbox marker in its command line makes its process findable. */
+const tamanuUnit = (name: string, description: string, marker: string, readyDelayMs: number, host: string | null) => ({
+  name,
+  text: [
+    "[Unit]",
+    `Description=${description}`,
+    "[Service]",
+    "Type=simple",
+    `ExecStart=${execArg(process.execPath)} ${execArg(tamanuServiceScript)} ${execArg(`--sandbox=${marker}`)}`,
+    ...(host === null ? [] : [`Environment=HOST=${host}`]),
+    "Environment=PORT=3000",
+    "Environment=SERVICE_NAME=%n",
+    `Environment=READY_DELAY_MS=${readyDelayMs}`,
+    "KillSignal=SIGTERM",
+    "TimeoutStopSec=15",
+    "",
+    "[Install]",
+    "WantedBy=default.target",
+    "",
+  ].join("\n"),
+})
+
+const caddyUnit = (dir: string, caddyfile: string): UnitFile => {
+  const binary = fs.existsSync(caddyPath) ? caddyPath : "caddy"
+  return {
+    name: "caddy.service",
+    text: [
+      "[Unit]",
+      "Description=Caddy (sandbox)",
+      "[Service]",
+      // As Debian's caddy.service: notify, so `start` returns when Caddy serves; reload through the admin API.
+      "Type=notify",
+      `ExecStart=${execArg(binary)} run --config ${execArg(caddyfile)} --adapter caddyfile`,
+      `ExecReload=${execArg(binary)} reload --config ${execArg(caddyfile)} --adapter caddyfile --force`,
+      `Environment=HOME=${dir}`,
+      `Environment=XDG_DATA_HOME=${path.join(dir, "caddy-data")}`,
+      `Environment=XDG_CONFIG_HOME=${path.join(dir, "caddy-config")}`,
+      "TimeoutStopSec=5s",
+      "KillMode=mixed",
+      "",
+      "[Install]",
+      "WantedBy=default.target",
+      "",
+    ].join("\n"),
+  }
+}
+
+/** The env of the test process without anything that would pick a host for the CLI by accident. */
+const baseEnv = (): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k.startsWith("TAMANU_") || k === "PM2_HOME" || k === "PORT" || k === "XDG_RUNTIME_DIR")
+      continue
+    env[k] = v
+  }
+  return { ...env, NO_COLOR: "1", NODE_ENV: "production" }
+}
+
+const runChild = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<CliResult> =>
+  new Promise((resolve) => {
+    const began = performance.now()
+    const [file, ...args] = argv
+    const child = spawn(file ?? "node", args, { env, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d
+    })
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d
+    })
+    // A CLI that hangs must not hang the suite.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 180_000)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({
+        code: code ?? (signal === null ? -1 : 128),
+        stdout,
+        stderr: signal === null ? stderr : `${stderr}\n[killed by ${signal}]`,
+        elapsedMs: performance.now() - began,
+      })
+    })
+  })
+
+const copyRoot = (dir: string): string => {
+  const root = path.join(dir, "tamanu")
+  fs.cpSync(facilityRootFixture, root, { recursive: true })
+  return root
+}
+
+export const startSandboxHost = async (options: SandboxHostOptions): Promise<SandboxHost> => {
+  const cli = requireBuiltCli()
+  const readyDelayMs = options.readyDelayMs ?? 1000
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-e2e-"))
+  const root = copyRoot(dir)
+  const host =
+    options.supervisor === "systemd"
+      ? await systemdHost(dir, root, cli, readyDelayMs).catch((error) => {
+          fs.rmSync(dir, { recursive: true, force: true })
+          throw error
+        })
+      : await pm2Host(dir, root, cli, readyDelayMs).catch((error) => {
+          fs.rmSync(dir, { recursive: true, force: true })
+          throw error
+        })
+  if (options.startServices ?? true) {
+    try {
+      await host.startAll()
+    } catch (error) {
+      await host.stop()
+      throw error
+    }
+  }
+  return host
+}
+
+const systemdHost = async (dir: string, root: string, cli: string, readyDelayMs: number): Promise<SandboxHost> => {
+  // Own /16 of 127/8 per sandbox, so concurrent sandboxes never share an address.
+  const net16 = `127.${10 + Math.floor(Math.random() * 240)}.${10 + Math.floor(Math.random() * 240)}`
+  const addresses: Record<string, string> = {
+    "tamanu-facility-api@1": `${net16}.2`,
+    "tamanu-facility-api@2": `${net16}.3`,
+    "tamanu-frontend@a": `${net16}.4`,
+    "tamanu-frontend@b": `${net16}.5`,
+    "tamanu-facility-tasks": `${net16}.6`,
+    "tamanu-facility-sync": `${net16}.7`,
+    "tamanu-facility": `${net16}.8`,
+  }
+  for (const [name, ip] of Object.entries(addresses))
+    if (!(await portFree(ip, 3000))) throw new Error(`sandbox: ${ip}:3000 (${name}) is taken`)
+  const url = (name: string) => `http://${addresses[name]}:3000/`
+
+  const mapFile = path.join(dir, "podman-map.json")
+  const podmanLog = path.join(dir, "podman-calls.log")
+  fs.writeFileSync(
+    mapFile,
+    JSON.stringify(Object.fromEntries(Object.entries(addresses).map(([name, ip]) => [`${name}.service`, ip]))),
+  )
+
+  const [sitePort, adminPort] = await freePorts(2)
+  const caddyfile = path.join(dir, "Caddyfile")
+  const upstream = (...names: ReadonlyArray<string>) => names.map((n) => `${addresses[n]}:3000`)
+  fs.writeFileSync(
+    caddyfile,
+    renderCaddyfile({
+      sitePort: sitePort ?? 0,
+      adminPort: adminPort ?? 0,
+      logFile: path.join(dir, "caddy.log"),
+      upstreams: {
+        "/api/*": upstream("tamanu-facility-api@1", "tamanu-facility-api@2"),
+        "/": upstream("tamanu-frontend@a", "tamanu-frontend@b"),
+      },
+      proxyDirectives: zeroDowntimeProxyDirectives,
+    }),
+  )
+
+  const dropIn = (instance: string): UnitFile => ({
+    name: `${instance}.service.d/address.conf`,
+    text: `[Service]\nEnvironment=HOST=${addresses[instance]}\n`,
+  })
+  const units: ReadonlyArray<UnitFile> = [
+    tamanuUnit("tamanu-facility-api@.service", "Tamanu facility API %i (sandbox)", dir, readyDelayMs, null),
+    dropIn("tamanu-facility-api@1"),
+    dropIn("tamanu-facility-api@2"),
+    tamanuUnit("tamanu-frontend@.service", "Tamanu frontend %i (sandbox)", dir, readyDelayMs, null),
+    dropIn("tamanu-frontend@a"),
+    dropIn("tamanu-frontend@b"),
+    ...["tamanu-facility-tasks", "tamanu-facility-sync", "tamanu-facility"].map((name) =>
+      tamanuUnit(`${name}.service`, `${name} (sandbox)`, dir, readyDelayMs, addresses[name] ?? null),
+    ),
+    caddyUnit(dir, caddyfile),
+  ]
+  const manager: UserManager = await startUserManager({ units })
+  started.push({ marker: dir, pids: [manager.pid] })
+
+  const tamanuUnits = Object.keys(addresses).filter((n) => n !== "tamanu-facility")
+  const ctl = async (args: ReadonlyArray<string>) => {
+    const r = await manager.ctl(args)
+    if (r.exitCode !== 0) throw new Error(`systemctl --user ${args.join(" ")}: ${r.stderr.trim()}`)
+    return r
+  }
+  const env: Record<string, string> = {
+    ...baseEnv(),
+    PATH: `${podmanFakeDir}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    XDG_RUNTIME_DIR: manager.runtimeDir,
+    TAMANU_ROOT: root,
+    TAMANU_SUPERVISOR: "systemd",
+    TAMANU_SYSTEMD_SCOPE: "user",
+    TAMANU_FAKE_PODMAN_MAP: mapFile,
+    TAMANU_FAKE_PODMAN_LOG: podmanLog,
+  }
+
+  let stopped = false
+  const stop = async () => {
+    if (stopped) return
+    stopped = true
+    await manager.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+
+  try {
+    // Enabled as on a real host (the ops playbook enables them); Caddy serves from the start.
+    await ctl(["enable", ...tamanuUnits.map((n) => `${n}.service`), "caddy.service"])
+    await ctl(["start", "caddy.service"])
+  } catch (error) {
+    const log = fs.existsSync(path.join(dir, "caddy.log")) ? fs.readFileSync(path.join(dir, "caddy.log"), "utf8") : ""
+    await stop()
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${log}`)
+  }
+
+  const showProps = ["Id", "ActiveState", "SubState", "MainPID", "UnitFileState"]
+  return {
+    supervisor: "systemd",
+    dir,
+    root,
+    caddyUrl: `http://127.0.0.1:${sitePort}`,
+    readyDelayMs,
+    env,
+    instances: Object.fromEntries(tamanuUnits.map((n) => [n, url(n)])),
+    run: (args, options = {}) =>
+      runChild(["nsenter", "-t", String(manager.pid), "-m", "--", process.execPath, cli, ...args], {
+        ...env,
+        ...options.env,
+      }),
+    snapshot: async () => {
+      const names = Object.keys(addresses)
+      const r = await ctl(["show", "-p", showProps.join(","), "--", ...names.map((n) => `${n}.service`)])
+      const snapshot: Record<string, InstanceState> = {}
+      for (const block of r.stdout.trim().split(/\n\s*\n/)) {
+        const props = Object.fromEntries(
+          block.split("\n").map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+        )
+        const name = (props.Id ?? "").replace(/\.service$/, "")
+        const pid = Number(props.MainPID ?? "0")
+        snapshot[name] = {
+          running: props.ActiveState === "active" && props.SubState === "running",
+          pid: pid > 0 ? pid : null,
+          enabled: props.UnitFileState ?? null,
+        }
+      }
+      return snapshot
+    },
+    startAll: async () => {
+      await ctl(["start", ...tamanuUnits.map((n) => `${n}.service`)])
+      await Promise.all(tamanuUnits.map((n) => answers(url(n))))
+    },
+    stopAll: async () => {
+      await ctl(["stop", ...Object.keys(addresses).map((n) => `${n}.service`)])
+    },
+    systemctl: (args) => manager.ctl(args),
+    pm2: () => Promise.reject(new Error("a systemd sandbox has no pm2")),
+    podmanCalls: () =>
+      fs.existsSync(podmanLog)
+        ? fs
+            .readFileSync(podmanLog, "utf8")
+            .split("\n")
+            .filter((l) => l !== "")
+            .map((l) => JSON.parse(l) as ReadonlyArray<string>)
+        : [],
+    stop,
+  }
+}
+
+interface Pm2Process {
+  readonly name: string
+  readonly pm_id: number
+  readonly pid: number
+  readonly pm2_env?: { readonly status?: string; readonly PORT?: string; readonly env?: { readonly PORT?: string } }
+}
+
+const pm2Host = async (dir: string, root: string, cli: string, readyDelayMs: number): Promise<SandboxHost> => {
+  const [api1, api2, tasks, sync] = (await freePorts(4)) as [number, number, number, number]
+  const apps = [
+    { name: "tamanu-api", port: api1 },
+    { name: "tamanu-api", port: api2 },
+    { name: "tamanu-tasks", port: tasks },
+    { name: "tamanu-sync", port: sync },
+  ]
+  let daemon: Pm2DaemonHandle | null = null
+  let caddy: CaddyHandle | null = null
+  let stopped = false
+  const stop = async () => {
+    if (stopped) return
+    stopped = true
+    await daemon?.kill().catch(() => undefined)
+    await caddy?.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    daemon = await startPm2Daemon()
+    const daemonPid = Number(fs.readFileSync(path.join(daemon.pm2Home, "pm2.pid"), "utf8").trim())
+    started.push({ marker: dir, pids: [daemonPid] })
+    await daemon.register(
+      apps.map((app) => ({
+        name: app.name,
+        args: [`--sandbox=${dir}`],
+        env: { PORT: String(app.port), HOST: "127.0.0.1", READY_DELAY_MS: String(readyDelayMs) },
+      })),
+    )
+    // pm2 start launched them; the sandbox starts from the state the caller asked for.
+    await daemon.pm2(["stop", "all"])
+    caddy = await startCaddy({ upstreams: { "/": [`127.0.0.1:${api1}`, `127.0.0.1:${api2}`] } })
+    started.push({ marker: dir, pids: [caddy.pid] })
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  const pm2 = daemon.pm2
+  const list = async () => JSON.parse(await pm2(["jlist"])) as ReadonlyArray<Pm2Process>
+  const portOf = (p: Pm2Process) => p.pm2_env?.PORT ?? p.pm2_env?.env?.PORT ?? ""
+  const instances: Record<string, string> = {}
+  for (const p of await list()) instances[`${p.name}#${p.pm_id}`] = `http://127.0.0.1:${portOf(p)}/`
+
+  const env: Record<string, string> = {
+    ...baseEnv(),
+    ...daemon.env,
+    TAMANU_ROOT: root,
+    TAMANU_SUPERVISOR: "pm2",
+    TAMANU_CADDY_ADMIN_URL: caddy.adminUrl,
+    TAMANU_CADDYFILE: caddy.caddyfile,
+  }
+  return {
+    supervisor: "pm2",
+    dir,
+    root,
+    caddyUrl: caddy.url,
+    readyDelayMs,
+    env,
+    instances,
+    run: (args, options = {}) => runChild([process.execPath, cli, ...args], { ...env, ...options.env }),
+    snapshot: async () =>
+      Object.fromEntries(
+        (await list()).map((p) => {
+          const running = p.pm2_env?.status === "online"
+          return [`${p.name}#${p.pm_id}`, { running, pid: running && p.pid > 0 ? p.pid : null, enabled: null }]
+        }),
+      ),
+    startAll: async () => {
+      const stoppedIds = (await list()).filter((p) => p.pm2_env?.status !== "online").map((p) => String(p.pm_id))
+      if (stoppedIds.length > 0) await pm2(["start", ...stoppedIds])
+      await Promise.all(Object.values(instances).map((u) => answers(u)))
+    },
+    stopAll: async () => {
+      await pm2(["stop", "all"])
+    },
+    systemctl: () => Promise.reject(new Error("a pm2 sandbox has no systemd")),
+    pm2,
+    podmanCalls: () => [],
+    stop,
+  }
+}
