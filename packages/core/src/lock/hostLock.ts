@@ -51,16 +51,25 @@ const tryCreate = (file: string, holder: Holder): "created" | "exists" | Error =
   }
 }
 
+/** Lock files this process holds now. */
+const heldHere = new Set<string>()
+
 type Attempt = { readonly _tag: "Acquired" } | { readonly _tag: "Held"; readonly holder: Holder } | Error
 
 const attempt = (file: string, me: Holder): Attempt => {
   // Two rounds: the second follows the removal of a dead holder's lock.
   for (let round = 0; round < 2; round++) {
     const created = tryCreate(file, me)
-    if (created === "created") return { _tag: "Acquired" }
+    if (created === "created") {
+      heldHere.add(file)
+      return { _tag: "Acquired" }
+    }
     if (created instanceof Error) return created
     const holder = readHolder(file)
-    if (holder !== null && holder.pid !== process.pid && isAlive(holder.pid)) return { _tag: "Held", holder }
+    // Our own pid is a live holder too when this process holds it (an embedder
+    // running two operations at once); otherwise it is a previous process's.
+    const live = holder !== null && (holder.pid === process.pid ? heldHere.has(file) : isAlive(holder.pid))
+    if (live) return { _tag: "Held", holder }
     fs.rmSync(file, { force: true })
   }
   return new Error("the lock file keeps reappearing")
@@ -84,6 +93,7 @@ const acquire = (file: string, command: string): Effect.Effect<void, LockHeld | 
 
 const release = (file: string): Effect.Effect<void> =>
   Effect.sync(() => {
+    heldHere.delete(file)
     const holder = readHolder(file)
     if (holder?.pid === process.pid) fs.rmSync(file, { force: true })
   })

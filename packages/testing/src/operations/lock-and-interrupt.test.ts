@@ -59,27 +59,22 @@ describe("host lock", () => {
       }).pipe(Effect.provide(world(facility(0)))),
   )
 
-  // KNOWN BUG, not ours to fix (lock/hostLock.ts): a lock file holding our own pid is taken for a stale
-  // one and taken over, so two operations in one process (an SDK embedder) both run, and the second
-  // one's release removes the first one's lock. `.fails` keeps the suite green until hostLock keeps a
-  // process-wide record of the locks it holds; then this flips and `.fails` must be removed.
-  it.effect.fails(
-    "a second concurrent mutating operation on the same lock file fails with LockHeld naming the first",
-    () =>
-      Effect.gen(function* () {
-        const file = tempLock()
-        const first = yield* Effect.fork(restart(restartOptions({ names: ["api"], lockFile: file })))
-        // The first is mid-roll: instance 1 restarted, up after 1 s, not answering before 1.5 s.
-        yield* TestClock.adjust("1200 millis")
-        const error = yield* Effect.flip(settle(restart(restartOptions({ names: ["tasks"], lockFile: file }))))
-        expect(error).toBeInstanceOf(LockHeld)
-        expect(error).toMatchObject({ file, pid: process.pid, command: "tamanu restart" })
-        expect(yield* Effect.flatMap(FakeSupervisorControl, (c) => c.calls("restart"))).toEqual([])
-        yield* TestClock.adjust("1 minute")
-        const result = yield* Fiber.join(first)
-        expect(result.execution?.restarted).toEqual(["tamanu-facility-api@1", "tamanu-facility-api@2"])
-        expect(fs.existsSync(file)).toBe(false)
-      }).pipe(Effect.provide(world(facility("500 millis")))),
+  // Two operations in one process (an SDK embedder): the lock knows which files this process holds.
+  it.effect("a second concurrent mutating operation on the same lock file fails with LockHeld naming the first", () =>
+    Effect.gen(function* () {
+      const file = tempLock()
+      const first = yield* Effect.fork(restart(restartOptions({ names: ["api"], lockFile: file })))
+      // The first is mid-roll: instance 1 restarted, up after 1 s, not answering before 1.5 s.
+      yield* TestClock.adjust("1200 millis")
+      const error = yield* Effect.flip(settle(restart(restartOptions({ names: ["tasks"], lockFile: file }))))
+      expect(error).toBeInstanceOf(LockHeld)
+      expect(error).toMatchObject({ file, pid: process.pid, command: "tamanu restart" })
+      expect(yield* Effect.flatMap(FakeSupervisorControl, (c) => c.calls("restart"))).toEqual([])
+      yield* TestClock.adjust("1 minute")
+      const result = yield* Fiber.join(first)
+      expect(result.execution?.restarted).toEqual(["tamanu-facility-api@1", "tamanu-facility-api@2"])
+      expect(fs.existsSync(file)).toBe(false)
+    }).pipe(Effect.provide(world(facility("500 millis")))),
   )
 
   it.effect("the lock is held while the operation runs and released after it succeeds", () =>
