@@ -14,7 +14,7 @@
 //
 // `node scripts/bundle.mjs --analyze` prints what the bundle is made of.
 import { createHash } from "node:crypto"
-import { readFileSync, writeFileSync } from "node:fs"
+import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { build } from "esbuild"
 
 const dist = (name) => new URL(`../dist/${name}`, import.meta.url).pathname
@@ -41,7 +41,33 @@ const lazyFileParsers = {
   },
 }
 
+/**
+ * pm2-axon creates `debug` loggers at load, and `debug` probes the terminal
+ * and environment when it loads. It only ever prints when DEBUG is set, so
+ * without DEBUG a no-op stands in and the real one is never evaluated.
+ */
+const debugOnlyWhenAsked = {
+  name: "debug-only-when-asked",
+  setup(b) {
+    b.onResolve({ filter: /^debug$/ }, (args) =>
+      args.namespace === "debug-shim"
+        ? undefined
+        : { path: "debug", namespace: "debug-shim", pluginData: { resolveDir: args.resolveDir } },
+    )
+    b.onLoad({ filter: /.*/, namespace: "debug-shim" }, (args) => ({
+      contents: `const off = () => { const log = () => {}; log.enabled = false; log.extend = off; return log }
+off.enabled = () => false
+module.exports = process.env.DEBUG ? require("debug") : off`,
+      loader: "js",
+      resolveDir: args.pluginData.resolveDir,
+    }))
+  },
+}
+
 const analyze = process.argv.includes("--analyze")
+
+// Caches of earlier builds can never be used again.
+rmSync(dist(".cache"), { recursive: true, force: true })
 
 const result = await build({
   entryPoints: [dist("main.js")],
@@ -53,7 +79,7 @@ const result = await build({
   minify: true,
   // Optional native/peer modules some dependencies probe for at run time.
   external: ["pg-native", "msgpackr-extract"],
-  plugins: [lazyFileParsers],
+  plugins: [lazyFileParsers, debugOnlyWhenAsked],
   metafile: analyze,
   logLevel: "warning",
 })
