@@ -7,6 +7,18 @@ import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Effect, Exit, Layer } from "effect"
 import { tamanuCommand } from "./commands.js"
 
+/**
+ * Bundled, pm2-axon's `new Buffer()` no longer sits under node_modules, so
+ * Node takes it for our code and prints DEP0005 on the operator's stderr at
+ * every pm2 connection. That warning is about a dependency: drop it alone.
+ */
+const emitWarning = process.emitWarning.bind(process)
+process.emitWarning = ((warning: string | Error, ...rest: ReadonlyArray<unknown>) => {
+  const code = typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: unknown }).code : rest[1]
+  if (code === "DEP0005") return
+  ;(emitWarning as (...args: ReadonlyArray<unknown>) => void)(warning, ...rest)
+}) as typeof process.emitWarning
+
 const cli = Command.run(tamanuCommand, { name: "tamanu", version: "0.1.0" })
 
 const program = Effect.suspend(() => cli(process.argv)).pipe(

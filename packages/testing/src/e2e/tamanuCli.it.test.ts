@@ -244,6 +244,14 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
       expect(await host.snapshot()).toEqual(before)
     })
 
+    it("what the operator reads on stderr is tamanu's own: no Node runtime warnings", async () => {
+      await host.startAll()
+      for (const args of [["status"], ["start"], ["restart", "--dry-run"], ["stop", "--dry-run"]]) {
+        const r = await host.run(args)
+        expect(r.stderr, args.join(" ")).not.toMatch(/\(node:\d+\)|DeprecationWarning|ExperimentalWarning/)
+      }
+    })
+
     if (supervisor === "systemd") {
       it("a running leftover tamanu-facility.service is flagged by status and stopped and disabled by start", async () => {
         await host.startAll()
