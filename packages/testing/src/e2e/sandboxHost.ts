@@ -64,11 +64,14 @@ export const facilityRootFixture = here("../../fixtures/e2e/facility-linux")
 export const sandboxPrerequisites = (supervisor: SandboxSupervisor): ReadonlyArray<Prerequisite> =>
   supervisor === "systemd" ? [userManagerPrerequisite(), caddyPrerequisite()] : [pm2Prerequisite(), caddyPrerequisite()]
 
-const newestSource = (dir: string): number => {
-  let newest = 0
+/** The newest non-test TypeScript source under `dir`, with its mtime. */
+const newestSource = (dir: string): { readonly file: string; readonly mtimeMs: number } => {
+  let newest = { file: dir, mtimeMs: 0 }
   for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile() || !entry.name.endsWith(".ts") || entry.name.includes(".test.")) continue
-    newest = Math.max(newest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs)
+    const file = path.join(entry.parentPath, entry.name)
+    const mtimeMs = fs.statSync(file).mtimeMs
+    if (mtimeMs > newest.mtimeMs) newest = { file, mtimeMs }
   }
   return newest
 }
@@ -80,8 +83,9 @@ const newestSource = (dir: string): number => {
 export const requireBuiltCli = (): string => {
   if (!fs.existsSync(cliBundle)) throw new Error(`${cliBundle} does not exist: run npm run build`)
   const built = fs.statSync(cliBundle).mtimeMs
-  const stale = cliSources.filter((dir) => newestSource(dir) > built)
-  if (stale.length > 0) throw new Error(`${cliBundle} is older than ${stale.join(" and ")}: run npm run build`)
+  const stale = cliSources.map(newestSource).filter((s) => s.mtimeMs > built)
+  if (stale.length > 0)
+    throw new Error(`${cliBundle} is older than ${stale.map((s) => s.file).join(" and ")}: run npm run build`)
   return cliBundle
 }
 
@@ -130,6 +134,8 @@ export interface SandboxHost {
     args: ReadonlyArray<string>,
     options?: { readonly env?: Readonly<Record<string, string>> },
   ) => Promise<CliResult>
+  /** The argv `run` spawns (run it with `env`), for callers that stream the CLI's output (the benchmark's timings). */
+  readonly cliArgv: (args: ReadonlyArray<string>) => ReadonlyArray<string>
   /** What the supervisor runs now, read directly (not through the CLI). */
   readonly snapshot: () => Promise<HostSnapshot>
   /** Start every Tamanu service that is not running and wait until each answers HTTP (not through the CLI). */
@@ -164,7 +170,7 @@ const alive = (pid: number): boolean => {
 }
 
 /** Pids (not this process) whose command line contains `pattern`. */
-export const pgrep = (pattern: string): ReadonlyArray<number> => {
+export const pidsWithCommandLine = (pattern: string): ReadonlyArray<number> => {
   try {
     return execFileSync("pgrep", ["-f", "--", pattern], { encoding: "utf8" })
       .split("\n")
@@ -184,7 +190,7 @@ export const pgrep = (pattern: string): ReadonlyArray<number> => {
 export const leftoverSandboxProcesses = (): ReadonlyArray<{ readonly pid: number; readonly command: string }> => {
   const pids = new Set<number>()
   for (const s of started) {
-    for (const pid of pgrep(s.marker)) pids.add(pid)
+    for (const pid of pidsWithCommandLine(s.marker)) pids.add(pid)
     for (const pid of s.pids) if (alive(pid)) pids.add(pid)
   }
   return [...pids].map((pid) => {
@@ -455,6 +461,7 @@ const systemdHost = async (dir: string, root: string, cli: string, readyDelayMs:
         ...env,
         ...options.env,
       }),
+    cliArgv: (args) => ["nsenter", "-t", String(manager.pid), "-m", "--", process.execPath, cli, ...args],
     snapshot: async () => {
       const names = Object.keys(addresses)
       const r = await ctl(["show", "-p", showProps.join(","), "--", ...names.map((n) => `${n}.service`)])
@@ -561,6 +568,7 @@ const pm2Host = async (dir: string, root: string, cli: string, readyDelayMs: num
     env,
     instances,
     run: (args, options = {}) => runChild([process.execPath, cli, ...args], { ...env, ...options.env }),
+    cliArgv: (args) => [process.execPath, cli, ...args],
     snapshot: async () =>
       Object.fromEntries(
         (await list()).map((p) => {
