@@ -119,14 +119,14 @@ const startOpts = {
   upOnly: false,
   probeHttp: true,
   // Short budgets: a failing probe is retried every 50 ms, each a TestClock step.
-  probeTimeout: Duration.seconds(10),
+  probeTimeout: Duration.seconds(4),
   dbWait: Duration.zero,
   logs: false,
 }
 const restartOpts = {
   ...mutateBase,
   probeHttp: true,
-  probeTimeout: Duration.seconds(10),
+  probeTimeout: Duration.seconds(4),
   cooldown: defaults.cooldown,
   checkUrl: null as string | null,
 }
@@ -287,7 +287,7 @@ describe("probe faults", () => {
     {
       what: "hangs (an attempt never answers)",
       script: { outcomes: [200], takes: "10 hours" },
-      said: "no answer within 10s",
+      said: "no answer within 4s",
     },
   ] as const
 
@@ -321,8 +321,8 @@ describe("probe faults", () => {
       const prober = yield* FakeProberControl
       yield* prober.script(fakeUrl(api(1)), { outcomes: [200], takes: "10 hours" })
       const fiber = yield* Effect.fork(restart({ ...restartOpts, names: ["facility-api"] }))
-      // Bounded: restart (1 s) + up (2 s + a poll) + the 10 s budget, not the 10 hours an attempt hangs.
-      yield* TestClock.adjust("10 seconds")
+      // Bounded: restart (1 s) + up (2 s + a poll) + the 4 s budget, not the 10 hours an attempt hangs.
+      yield* TestClock.adjust("5 seconds")
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
       yield* TestClock.adjust("5 seconds")
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(false)
@@ -335,7 +335,7 @@ describe("probe faults", () => {
       yield* prober.script(fakeUrl(api(2)), { outcomes: [502] })
       const { exitCode, message } = rendered(yield* runToEnd(start(startOpts)))
       expect(exitCode).toBe(1)
-      expect(message).toContain("tamanu-facility-api@2 did not become ready within 10s")
+      expect(message).toContain("tamanu-facility-api@2 did not become ready within 4s")
       expect(message).toContain("HTTP 502")
       expect(yield* runningInstances).toEqual(everyFacility)
     }).pipe(Effect.provide(faultWorld(systemdFacility({ "tamanu-facility-api@2": { running: false } })))),
