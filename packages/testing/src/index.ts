@@ -3,8 +3,11 @@
  * real-component harnesses shared by tests, the demo and the benchmarks.
  */
 
+export * from "./bench/coldStart.js"
 export * from "./bench/discoveryPm2.js"
 export * from "./bench/discoverySystemd.js"
+export * from "./e2e/browserLoad.js"
+export * from "./e2e/sandboxHost.js"
 export * from "./fakes/FakeProber.js"
 export * from "./fakes/FakeProbeTargets.js"
 export * from "./fakes/FakeReverseProxy.js"
@@ -17,4 +20,3 @@ export * from "./harness/postgres.js"
 export * from "./harness/prerequisites.js"
 export * from "./harness/systemdUserManager.js"
 export * from "./reliability/faultWorld.js"
-export * from "./bench/coldStart.js"

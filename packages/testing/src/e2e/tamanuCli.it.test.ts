@@ -16,7 +16,7 @@ import { startBrowserLoad } from "./browserLoad.js"
 import {
   type HostSnapshot,
   leftoverSandboxProcesses,
-  pgrep,
+  pidsWithCommandLine,
   type SandboxHost,
   type SandboxSupervisor,
   sandboxPrerequisites,
@@ -287,7 +287,7 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
             expect(r.stderr, command).toMatch(/not running|daemon/i)
           }
           expect(fs.readdirSync(home).filter((f) => /pid|sock/.test(f))).toEqual([])
-          expect(pgrep(home)).toEqual([])
+          expect(pidsWithCommandLine(home)).toEqual([])
         } finally {
           fs.rmSync(home, { recursive: true, force: true })
         }
