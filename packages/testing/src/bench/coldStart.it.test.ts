@@ -14,7 +14,9 @@ import { benchColdStart, defaultBundle } from "./coldStart.js"
 
 const bundlePrerequisite = () => ({
   component: "tamanu bundle",
-  missing: fs.existsSync(defaultBundle()) ? null : "packages/cli/dist/tamanu.mjs is not built (run npm run build)",
+  missing: fs.existsSync(path.join(path.dirname(defaultBundle()), "..", "dist", "tamanu.cjs"))
+    ? null
+    : "packages/cli/dist/tamanu.cjs is not built (run npm run build)",
 })
 
 describe.skipIf(skipUnless(pm2Prerequisite(), bundlePrerequisite()))("cold start of tamanu status --json", () => {
@@ -45,8 +47,10 @@ describe.skipIf(skipUnless(bundlePrerequisite()))("the bundle's V8 code cache", 
     // A copy of the built bundle, so these runs never touch the real dist/.cache.
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-codecache-"))
     xdg = fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-xdg-"))
-    const dist = path.dirname(defaultBundle())
-    for (const f of ["tamanu.mjs", "tamanu.cjs"]) fs.copyFileSync(path.join(dist, f), path.join(dir, f))
+    const dist = path.join(path.dirname(defaultBundle()), "..", "dist")
+    for (const f of ["tamanu.mjs", "tamanu-loader.cjs", "tamanu.cjs"]) {
+      fs.copyFileSync(path.join(dist, f), path.join(dir, f))
+    }
   })
   afterAll(() => {
     fs.rmSync(dir, { recursive: true, force: true })

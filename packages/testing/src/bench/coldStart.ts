@@ -20,7 +20,7 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import { type Pm2App, startPm2Daemon } from "../harness/pm2Daemon.js"
 
 export interface ColdStartOptions {
-  /** The bundle to run; default the CLI package's `dist/tamanu.mjs`. */
+  /** The entry point to run; default the CLI package's `bin/tamanu.js` (also: `dist/tamanu.mjs`). */
   readonly bundle?: string
   /** Timed runs of each command (after one untimed warm-up each). Default 20. */
   readonly runs?: number
@@ -33,7 +33,7 @@ export interface ColdStartOptions {
 export interface ColdStartFigures {
   /** Median wall time of `node -e 0`, in milliseconds. */
   readonly nodeMedianMs: number
-  /** Median wall time of `node <bundle> status --json`, in milliseconds. */
+  /** Median wall time of `node <entry> status --json`, in milliseconds. */
   readonly tamanuMedianMs: number
   /** tamanuMedianMs / nodeMedianMs. */
   readonly ratio: number
@@ -41,7 +41,8 @@ export interface ColdStartFigures {
   readonly peakRssMb: number
 }
 
-export const defaultBundle = (): string => fileURLToPath(new URL("../../../cli/dist/tamanu.mjs", import.meta.url))
+/** What `npx tamanu` runs: the CLI package's bin entry (which loads the bundle in dist/). */
+export const defaultBundle = (): string => fileURLToPath(new URL("../../../cli/bin/tamanu.js", import.meta.url))
 
 export const median = (values: ReadonlyArray<number>): number => {
   if (values.length === 0) return Number.NaN
