@@ -128,7 +128,7 @@ const main = async () => {
       repeats,
       onRun: (r) =>
         say(
-          `  ${methodLabels[r.method].padEnd(44)} wall ${(r.wallMs / 1000).toFixed(2)} s, ${r.served} served, ${r.failed} failed, p99 ${Math.round(r.p99Ms)} ms${r.allRestarted ? "" : " (NOT all restarted)"}`,
+          `  ${methodLabels[r.method].padEnd(44)} wall ${(r.wallMs / 1000).toFixed(2)} s, ${r.served} served, ${r.failed} failed${r.failed === 0 ? "" : ` (${JSON.stringify(r.outcomes)})`}, p99 ${Math.round(r.p99Ms)} ms${r.allRestarted ? "" : " (NOT all restarted)"}`,
         ),
     })
     await sandbox.stop()
