@@ -126,6 +126,11 @@ const main = async () => {
     const sandbox = host
     runs = await benchRestartMethods(sandbox, {
       repeats,
+      onError: (method, repeat, error) => {
+        const reason = `${methodLabels[method]}, run ${repeat + 1} did not complete: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
+        say(`  ${reason}`)
+        skipped.push(reason)
+      },
       onRun: (r) =>
         say(
           `  ${methodLabels[r.method].padEnd(44)} wall ${(r.wallMs / 1000).toFixed(2)} s, ${r.served} served, ${r.failed} failed${r.failed === 0 ? "" : ` (${JSON.stringify(r.outcomes)})`}, p99 ${Math.round(r.p99Ms)} ms${r.allRestarted ? "" : " (NOT all restarted)"}`,
@@ -176,6 +181,17 @@ const main = async () => {
           },
         ]
   })
+  // Every run's raw figures (records left out), for a closer look at an outlier.
+  const raw = `${os.tmpdir()}/tamanu-bench-runs.json`
+  fs.writeFileSync(
+    raw,
+    JSON.stringify(
+      runs.map(({ records: _records, ...run }) => run),
+      null,
+      2,
+    ),
+  )
+  say(`raw runs: ${raw}`)
   fs.writeFileSync(`${docsDir}performance.md`, markdown)
   fs.writeFileSync(`${docsDir}restart-requests.svg`, restartRequestsSvg(panels))
   process.stdout.write(markdown)

@@ -236,6 +236,7 @@ export const performanceMarkdown = (f: BenchFigures): string => {
       "",
     )
   }
-  if (f.skipped.length > 0) lines.push("Not measured in this run:", "", ...f.skipped.map((x) => `- ${x}`), "")
+  if (f.skipped.length > 0)
+    lines.push("Not measured, or not completed, in this run:", "", ...f.skipped.map((x) => `- ${x}`), "")
   return lines.join("\n")
 }

@@ -318,16 +318,27 @@ export const measureMethod = async (
  */
 export const benchRestartMethods = async (
   host: SandboxHost,
-  options: { readonly repeats?: number; readonly onRun?: (run: MethodRun) => void } = {},
+  options: {
+    readonly repeats?: number
+    readonly onRun?: (run: MethodRun) => void
+    /** A run that could not complete (an instance never came back, …): reported, and the next run goes on. */
+    readonly onError?: (method: RestartMethod, repeat: number, error: unknown) => void
+  } = {},
 ): Promise<ReadonlyArray<MethodRun>> => {
   const repeats = options.repeats ?? 3
   const runs: Array<MethodRun> = []
   for (let repeat = 0; repeat < repeats; repeat++) {
     for (let k = 0; k < restartMethods.length; k++) {
       const method = restartMethods[(k + repeat) % restartMethods.length] ?? "rolling"
-      const run = await measureMethod(host, method, repeat)
-      runs.push(run)
-      options.onRun?.(run)
+      try {
+        const run = await measureMethod(host, method, repeat)
+        runs.push(run)
+        options.onRun?.(run)
+      } catch (error) {
+        options.onError?.(method, repeat, error)
+        // A unit that crashed stays "failed" until reset; the next run starts it again.
+        if (host.supervisor === "systemd") await host.systemctl(["reset-failed"]).catch(() => undefined)
+      }
     }
   }
   return runs
