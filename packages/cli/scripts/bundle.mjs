@@ -69,6 +69,8 @@ const analyze = process.argv.includes("--analyze")
 
 // Caches of earlier builds can never be used again.
 rmSync(dist(".cache"), { recursive: true, force: true })
+// A cache is made by the machine that runs tamanu, never shipped in the package.
+writeFileSync(dist(".npmignore"), ".cache\n")
 
 const result = await build({
   entryPoints: [dist("main.js")],
