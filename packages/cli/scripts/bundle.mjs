@@ -16,6 +16,7 @@
 // `node scripts/bundle.mjs --analyze` prints what the bundle is made of.
 import { createHash } from "node:crypto"
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
+import { readFile } from "node:fs/promises"
 import { build } from "esbuild"
 
 const dist = (name) => new URL(`../dist/${name}`, import.meta.url).pathname
@@ -65,6 +66,46 @@ module.exports = process.env.DEBUG ? require("debug") : off`,
   },
 }
 
+/**
+ * \`import { Schema, Effect } from "effect"\` names a namespace re-exported by
+ * the package's barrel, and esbuild then builds that namespace as an object
+ * with a getter per export, which keeps every export of the module alive:
+ * all of Schema, Effect, Stream… end up in the bundle and run at start-up.
+ * Rewriting our compiled imports to the modules themselves
+ * (\`import * as Schema from "effect/Schema"\`, the same namespace object)
+ * lets esbuild keep only what is used. Only tamanu's own compiled files are
+ * rewritten; the sources keep the idiomatic imports.
+ */
+const barrelFunctions = {
+  effect: { Function: ["absurd", "flow", "hole", "identity", "pipe", "unsafeCoerce"] },
+  "@effect/platform": {},
+  "@effect/cli": {},
+}
+const deepImports = {
+  name: "deep-imports",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]packages[\\/](core|cli)[\\/]dist[\\/].*\.js$/ }, async (args) => {
+      const text = (await readFile(args.path, "utf8")).replace(
+        /import \{([^}]*)\} from "(effect|@effect\/platform|@effect\/cli)";?/g,
+        (_, names, pkg) =>
+          names
+            .split(",")
+            .map((n) => n.trim())
+            .filter((n) => n !== "")
+            .map((specifier) => {
+              const [name, alias = name] = specifier.split(/\s+as\s+/)
+              const fn = Object.entries(barrelFunctions[pkg]).find(([, exported]) => exported.includes(name))
+              return fn
+                ? `import { ${name} as ${alias} } from "${pkg}/${fn[0]}";`
+                : `import * as ${alias} from "${pkg}/${name}";`
+            })
+            .join(" "),
+      )
+      return { contents: text, loader: "js" }
+    })
+  },
+}
+
 const analyze = process.argv.includes("--analyze")
 
 // Caches of earlier builds can never be used again.
@@ -82,7 +123,7 @@ const result = await build({
   minify: true,
   // Optional native/peer modules some dependencies probe for at run time.
   external: ["pg-native", "msgpackr-extract"],
-  plugins: [lazyFileParsers, debugOnlyWhenAsked],
+  plugins: [deepImports, lazyFileParsers, debugOnlyWhenAsked],
   metafile: analyze,
   logLevel: "warning",
 })
