@@ -222,6 +222,26 @@ const installExitHook = () => {
   })
 }
 
+/** Where the per-manager cgroups go: the named systemd and unified hierarchies (hybrid), or cgroup2 at the root. */
+const cgroupHierarchies = ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"] as const
+
+/** Remove a manager's cgroups once its processes are gone (deepest first; best effort). */
+const removeCgroups = (name: string): void => {
+  const removeTree = (dir: string): void => {
+    let entries: ReadonlyArray<fs.Dirent> = []
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true })
+    } catch {
+      return
+    }
+    for (const entry of entries) if (entry.isDirectory()) removeTree(path.join(dir, entry.name))
+    try {
+      fs.rmdirSync(dir)
+    } catch {}
+  }
+  for (const hierarchy of cgroupHierarchies) removeTree(path.join(hierarchy, name))
+}
+
 /** Start a user manager; the Effect form. Prefer `userManagerScoped` (it always stops). */
 export const startUserManagerEffect = (
   options: UserManagerOptions = {},
@@ -244,6 +264,7 @@ export const startUserManagerEffect = (
     }
     for (const unit of options.units ?? []) writeUnitSync(unit.name, unit.text)
 
+    const cgroup = `tamanu-test-${path.basename(root)}`
     const logFile = path.join(root, "manager.log")
     const log = fs.openSync(logFile, "a")
     const managerEnv = { ...process.env, XDG_RUNTIME_DIR: runtimeDir, XDG_CONFIG_HOME: configHome }
@@ -256,9 +277,14 @@ export const startUserManagerEffect = (
         "private",
         "sh",
         "-c",
-        "mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec systemd --user",
+        // Its own cgroup first: managers started from one cgroup would otherwise
+        // build the same `app.slice/<unit>` groups and stop each other's units.
+        `for d in ${cgroupHierarchies.join(" ")}; do
+           if [ -f "$d/cgroup.procs" ]; then mkdir -p "$d/$TAMANU_TEST_CGROUP" && echo $$ > "$d/$TAMANU_TEST_CGROUP/cgroup.procs" || true; fi
+         done
+         mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec systemd --user`,
       ],
-      { env: managerEnv, stdio: ["ignore", log, log] },
+      { env: { ...managerEnv, TAMANU_TEST_CGROUP: cgroup }, stdio: ["ignore", log, log] },
     )
     fs.closeSync(log)
     const pid = child.pid
@@ -295,6 +321,7 @@ export const startUserManagerEffect = (
       }
       // Services of a manager that was killed would be orphans: make sure none survive.
       live.delete(hardKill)
+      removeCgroups(cgroup)
       fs.rmSync(root, { recursive: true, force: true })
     })
 
