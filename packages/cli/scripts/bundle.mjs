@@ -22,28 +22,6 @@ import { build } from "esbuild"
 const dist = (name) => new URL(`../dist/${name}`, import.meta.url).pathname
 
 /**
- * @effect/cli imports yaml, toml and ini at the top for `Options.file`-style
- * config parsing, which tamanu never uses; evaluating them costs every run.
- * Each is replaced by a shim whose `parse` requires the real package on
- * first call (esbuild bundles that `require` and runs it only then).
- */
-const lazyFileParsers = {
-  name: "lazy-file-parsers",
-  setup(b) {
-    b.onResolve({ filter: /^(yaml|toml|ini)$/ }, (args) =>
-      args.namespace === "lazy-parser" || !args.importer.includes("@effect/cli")
-        ? undefined
-        : { path: args.path, namespace: "lazy-parser", pluginData: { resolveDir: args.resolveDir } },
-    )
-    b.onLoad({ filter: /.*/, namespace: "lazy-parser" }, (args) => ({
-      contents: `module.exports = { parse: (text) => require(${JSON.stringify(args.path)}).parse(text) }`,
-      loader: "js",
-      resolveDir: args.pluginData.resolveDir,
-    }))
-  },
-}
-
-/**
  * pm2-axon creates `debug` loggers at load, and `debug` probes the terminal
  * and environment when it loads. It only ever prints when DEBUG is set, so
  * without DEBUG a no-op stands in and the real one is never evaluated.
@@ -123,7 +101,7 @@ const result = await build({
   minify: true,
   // Optional native/peer modules some dependencies probe for at run time.
   external: ["pg-native", "msgpackr-extract"],
-  plugins: [deepImports, lazyFileParsers, debugOnlyWhenAsked],
+  plugins: [deepImports, debugOnlyWhenAsked],
   metafile: analyze,
   logLevel: "warning",
 })
