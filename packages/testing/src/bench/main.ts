@@ -25,7 +25,14 @@ import { benchDiscoveryPm2, type Pm2DiscoveryFigure } from "./discoveryPm2.js"
 import { benchDiscoverySystemd, type DiscoveryFigure } from "./discoverySystemd.js"
 import { cleanupOnSignal } from "./interrupt.js"
 import { type Machine, performanceMarkdown } from "./report.js"
-import { benchRestartMethods, killLiveChildren, type MethodRun, methodLabels, rollTargets } from "./restartMethods.js"
+import {
+  type BootSample,
+  benchRestartMethods,
+  killLiveChildren,
+  type MethodRun,
+  methodLabels,
+  rollTargets,
+} from "./restartMethods.js"
 import { restartRequestsSvg } from "./restartSvg.js"
 
 const READY_DELAY_MS = 2000
@@ -117,6 +124,7 @@ const main = async () => {
   limit.unref()
 
   let runs: ReadonlyArray<MethodRun> = []
+  let boots: ReadonlyArray<BootSample> = []
   let coldStart: ColdStartFigures | null = null
   let discoverySystemd: ReadonlyArray<DiscoveryFigure> | null = null
   let discoveryPm2: ReadonlyArray<Pm2DiscoveryFigure> | null = null
@@ -124,10 +132,12 @@ const main = async () => {
     say(`restart methods on a ${supervisor} sandbox host, ${repeats} runs each (load average ${m.loadAverage[0]})`)
     host = await startSandboxHost({ supervisor, readyDelayMs: READY_DELAY_MS })
     const sandbox = host
-    runs = await benchRestartMethods(sandbox, {
+    const bench = await benchRestartMethods(sandbox, {
       repeats,
+      onBoots: (samples) =>
+        say(`  boots: ${samples.map((b) => `${b.instance} ${Math.round(b.bootMs)} ms`).join(", ")}`),
       onError: (method, repeat, error) => {
-        const reason = `${methodLabels[method]}, run ${repeat + 1} did not complete: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
+        const reason = `${method === "calibration" ? "boot calibration" : methodLabels[method]}, run ${repeat + 1} did not complete: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
         say(`  ${reason}`)
         skipped.push(reason)
       },
@@ -136,6 +146,8 @@ const main = async () => {
           `  ${methodLabels[r.method].padEnd(44)} wall ${(r.wallMs / 1000).toFixed(2)} s, ${r.served} served, ${r.failed} failed${r.failed === 0 ? "" : ` (${JSON.stringify(r.outcomes)})`}, p99 ${Math.round(r.p99Ms)} ms${r.allRestarted ? "" : " (NOT all restarted)"}`,
         ),
     })
+    runs = bench.runs
+    boots = bench.boots
     await sandbox.stop()
     host = null
 
@@ -161,6 +173,7 @@ const main = async () => {
     instances: target.instances,
     names: target.names,
     runs,
+    boots,
     coldStart,
     discoverySystemd,
     discoveryPm2,
@@ -183,14 +196,7 @@ const main = async () => {
   })
   // Every run's raw figures (records left out), for a closer look at an outlier.
   const raw = `${os.tmpdir()}/tamanu-bench-runs.json`
-  fs.writeFileSync(
-    raw,
-    JSON.stringify(
-      runs.map(({ records: _records, ...run }) => run),
-      null,
-      2,
-    ),
-  )
+  fs.writeFileSync(raw, JSON.stringify({ boots, runs: runs.map(({ records: _records, ...run }) => run) }, null, 2))
   say(`raw runs: ${raw}`)
   fs.writeFileSync(`${docsDir}performance.md`, markdown)
   fs.writeFileSync(`${docsDir}restart-requests.svg`, restartRequestsSvg(panels))

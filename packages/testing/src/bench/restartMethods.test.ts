@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { summarizeMethod } from "./report.js"
+import { measuredBoots, summarizeMethod } from "./report.js"
 import { type MethodRun, rollBreakdown } from "./restartMethods.js"
 import { niceCeiling, restartRequestsSvg } from "./restartSvg.js"
 
@@ -61,6 +61,24 @@ describe("summarizeMethod", () => {
     expect(s.failed).toBe(0)
     expect(s.failedTotal).toBe(2)
     expect(s.runs).toBe(3)
+  })
+})
+
+describe("measuredBoots", () => {
+  const boot = (instance: string, bootMs: number) => ({ instance, repeat: 0, bootMs })
+
+  it("sums each instance's median boot, in roll order", () => {
+    const samples = [boot("a", 2100), boot("b", 2300), boot("a", 2120), boot("a", 2500), boot("b", 2200)]
+    const m = measuredBoots(samples, ["a", "b"])
+    expect(m?.perInstance).toEqual([
+      { instance: "a", medianMs: 2120, samples: 3 },
+      { instance: "b", medianMs: 2250, samples: 2 },
+    ])
+    expect(m?.sumMs).toBe(4370)
+  })
+
+  it("is null when an instance has no sample, so the page falls back to the nominal delay and says so", () => {
+    expect(measuredBoots([boot("a", 2100)], ["a", "b"])).toBeNull()
   })
 })
 

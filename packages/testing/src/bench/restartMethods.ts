@@ -14,7 +14,7 @@
  * CLI's progress lines are timestamped as they arrive, so where `rolling`
  * spends its time beyond the boots is measured, not guessed.
  */
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import { Duration, Effect, Schedule } from "effect"
@@ -257,6 +257,73 @@ const runMethod = async (host: SandboxHost, target: RollTarget, method: RestartM
   }
 }
 
+/**
+ * One instance's real boot: from the process's start (its fork by the
+ * supervisor, /proc/<pid>/stat) until it first answered HTTP, read from the
+ * kernel's clock at the answer (/proc/uptime), so neither the supervisor
+ * call nor the CLI is in it. Resolution: one clock tick (10 ms) each side.
+ */
+export interface BootSample {
+  readonly instance: string
+  readonly repeat: number
+  readonly bootMs: number
+}
+
+const clockTicksPerSecond = (() => {
+  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" })
+  const n = Number(r.stdout?.trim())
+  return Number.isFinite(n) && n > 0 ? n : 100
+})()
+
+/** Seconds since the kernel booted, as /proc/uptime says now. */
+const uptimeMs = () => Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000
+
+/** When `pid` started, in ms since the kernel booted (field 22 of /proc/<pid>/stat). */
+const processStartMs = (pid: number) => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19])
+  return (startTicks * 1000) / clockTicksPerSecond
+}
+
+/**
+ * The instances' real boot times, measured under the same load through Caddy
+ * as the methods: each instance in turn is stopped, started by its
+ * supervisor and polled every 5 ms directly until it answers.
+ */
+export const calibrateBoots = async (
+  host: SandboxHost,
+  repeat: number,
+  target: RollTarget = rollTargets[host.supervisor],
+): Promise<ReadonlyArray<BootSample>> => {
+  await host.startAll()
+  const loads: ReadonlyArray<BrowserLoad> = target.loadPaths.map((p) =>
+    startBrowserLoad({ url: `${host.caddyUrl}${p}`, concurrency: 2, maxDurationMs: 60_000 }),
+  )
+  const samples: Array<BootSample> = []
+  try {
+    await settle(300)
+    for (const instance of target.instances) {
+      const before = (await host.snapshot())[instance]?.pid ?? null
+      if (host.supervisor === "systemd") {
+        await ctlOk(host, ["stop", `${instance}.service`])
+        await ctlOk(host, ["start", `${instance}.service`])
+      } else {
+        await host.pm2(["stop", pmId(instance)])
+        await host.pm2(["start", pmId(instance)])
+      }
+      await untilAnswers(host.instances[instance] ?? "", "5 millis")
+      const answeredAt = uptimeMs()
+      const pid = (await host.snapshot())[instance]?.pid ?? null
+      if (pid === null || pid === before) throw new Error(`${instance}: no new process after its restart`)
+      samples.push({ instance, repeat, bootMs: answeredAt - processStartMs(pid) })
+      await settle(200)
+    }
+  } finally {
+    await Promise.all(loads.map((l) => l.stop()))
+  }
+  return samples
+}
+
 const restartedAll = (before: HostSnapshot, after: HostSnapshot, instances: ReadonlyArray<string>) =>
   instances.every((i) => after[i]?.running === true && after[i]?.pid !== null && after[i]?.pid !== before[i]?.pid)
 
@@ -314,20 +381,33 @@ export const measureMethod = async (
 
 /**
  * Every method `repeats` times, interleaved (a b c d, b c d a, …) so a slow
- * moment of the shared machine does not land on one method only.
+ * moment of the shared machine does not land on one method only; each
+ * repeat begins with a boot calibration (calibrateBoots), so the boots the
+ * methods are compared against are measured in the same run.
  */
 export const benchRestartMethods = async (
   host: SandboxHost,
   options: {
     readonly repeats?: number
     readonly onRun?: (run: MethodRun) => void
+    /** Each repeat's boot calibration, as it completes. */
+    readonly onBoots?: (samples: ReadonlyArray<BootSample>) => void
     /** A run that could not complete (an instance never came back, …): reported, and the next run goes on. */
-    readonly onError?: (method: RestartMethod, repeat: number, error: unknown) => void
+    readonly onError?: (method: RestartMethod | "calibration", repeat: number, error: unknown) => void
   } = {},
-): Promise<ReadonlyArray<MethodRun>> => {
+): Promise<{ readonly runs: ReadonlyArray<MethodRun>; readonly boots: ReadonlyArray<BootSample> }> => {
   const repeats = options.repeats ?? 3
   const runs: Array<MethodRun> = []
+  const boots: Array<BootSample> = []
   for (let repeat = 0; repeat < repeats; repeat++) {
+    try {
+      const samples = await calibrateBoots(host, repeat)
+      boots.push(...samples)
+      options.onBoots?.(samples)
+    } catch (error) {
+      options.onError?.("calibration", repeat, error)
+      if (host.supervisor === "systemd") await host.systemctl(["reset-failed"]).catch(() => undefined)
+    }
     for (let k = 0; k < restartMethods.length; k++) {
       const method = restartMethods[(k + repeat) % restartMethods.length] ?? "rolling"
       try {
@@ -341,5 +421,5 @@ export const benchRestartMethods = async (
       }
     }
   }
-  return runs
+  return { runs, boots }
 }
