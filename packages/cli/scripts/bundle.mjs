@@ -17,6 +17,7 @@
 import { createHash } from "node:crypto"
 import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import { readFile } from "node:fs/promises"
+import { createRequire } from "node:module"
 import { build } from "esbuild"
 
 const dist = (name) => new URL(`../dist/${name}`, import.meta.url).pathname
@@ -45,39 +46,54 @@ module.exports = process.env.DEBUG ? require("debug") : off`,
 }
 
 /**
- * \`import { Schema, Effect } from "effect"\` names a namespace re-exported by
+ * `import { Schema, Effect } from "effect"` names a namespace re-exported by
  * the package's barrel, and esbuild then builds that namespace as an object
  * with a getter per export, which keeps every export of the module alive:
  * all of Schema, Effect, Stream… end up in the bundle and run at start-up.
  * Rewriting our compiled imports to the modules themselves
- * (\`import * as Schema from "effect/Schema"\`, the same namespace object)
+ * (`import * as Schema from "effect/Schema"`, the same namespace object)
  * lets esbuild keep only what is used. Only tamanu's own compiled files are
- * rewritten; the sources keep the idiomatic imports.
+ * rewritten, the sources keep the idiomatic imports, and a name the barrel
+ * does not plainly re-export is left as it was.
  */
-const barrelFunctions = {
-  effect: { Function: ["absurd", "flow", "hole", "identity", "pipe", "unsafeCoerce"] },
-  "@effect/platform": {},
-  "@effect/cli": {},
-}
+const require = createRequire(import.meta.url)
+const barrelPackages = ["effect", "@effect/platform", "@effect/cli"]
+/** For each barrel: exported name → the import that reaches it directly. */
+const barrels = new Map(
+  barrelPackages.map((pkg) => {
+    const index = readFileSync(require.resolve(pkg).replace(/[\\/]cjs[\\/]index\.js$/, "/esm/index.js"), "utf8")
+    const direct = new Map()
+    for (const [, name, file] of index.matchAll(/^export \* as (\w+) from "\.\/(\w+)\.js"/gm)) {
+      direct.set(name, (alias) => `import * as ${alias} from "${pkg}/${file}";`)
+    }
+    for (const [, names, file] of index.matchAll(/^export \{([^}]*)\} from "\.\/(\w+)\.js"/gm)) {
+      for (const name of names
+        .replace(/\/\*[\s\S]*?\*\//g, "")
+        .split(",")
+        .map((n) => n.trim())) {
+        if (/^\w+$/.test(name)) direct.set(name, (alias) => `import { ${name} as ${alias} } from "${pkg}/${file}";`)
+      }
+    }
+    return [pkg, direct]
+  }),
+)
 const deepImports = {
   name: "deep-imports",
   setup(b) {
     b.onLoad({ filter: /[\\/]packages[\\/](core|cli)[\\/]dist[\\/].*\.js$/ }, async (args) => {
       const text = (await readFile(args.path, "utf8")).replace(
         /import \{([^}]*)\} from "(effect|@effect\/platform|@effect\/cli)";?/g,
-        (_, names, pkg) =>
-          names
+        (statement, names, pkg) => {
+          const specifiers = names
             .split(",")
             .map((n) => n.trim())
             .filter((n) => n !== "")
             .map((specifier) => {
-              const [name, alias = name] = specifier.split(/\s+as\s+/)
-              const fn = Object.entries(barrelFunctions[pkg]).find(([, exported]) => exported.includes(name))
-              return fn
-                ? `import { ${name} as ${alias} } from "${pkg}/${fn[0]}";`
-                : `import * as ${alias} from "${pkg}/${name}";`
+              const [name = "", alias = name] = specifier.split(/\s+as\s+/)
+              return barrels.get(pkg)?.get(name)?.(alias)
             })
-            .join(" "),
+          return specifiers.every((s) => s !== undefined) ? specifiers.join(" ") : statement
+        },
       )
       return { contents: text, loader: "js" }
     })
