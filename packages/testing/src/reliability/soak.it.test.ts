@@ -1,0 +1,327 @@
+/**
+ * Load: 50 consecutive `tamanu restart` rolls of the services behind Caddy,
+ * under continuous browser-like traffic through Caddy, on a sandbox host
+ * driven by the BUILT binary. One roll under load is covered by the e2e
+ * suite; this one looks for what only repetition shows: a request lost on
+ * the 37th roll, a unit or pm2 entry duplicated, a service process orphaned
+ * by its supervisor, file descriptors creeping up in Caddy or the manager
+ * (each roll reloads Caddy and replaces its upstream connections).
+ *
+ * Before and after the rolls (with no traffic flowing, after a warm-up so
+ * Caddy's upstream keep-alive pool is in use both times) it records the
+ * supervisor's instances, the sandbox's processes and the fd counts of this
+ * process, Caddy and the manager, and compares.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Duration, Effect, Schedule } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type BrowserLoadResult, startBrowserLoad } from "../e2e/browserLoad.js"
+import {
+  leftoverSandboxProcesses,
+  pidsWithCommandLine,
+  requireBuiltCli,
+  type SandboxHost,
+  type SandboxSupervisor,
+  sandboxPrerequisites,
+  startSandboxHost,
+} from "../e2e/sandboxHost.js"
+import { summarizeLoad } from "../harness/load.js"
+import { skipUnless } from "../harness/prerequisites.js"
+
+const RESTARTS = 50
+/** Small, so 50 rolls of 2–4 instances stay within a few minutes; still a real wait per instance. */
+const READY_DELAY_MS = 300
+/**
+ * Rolls start at least this far apart. systemd refuses a 6th start of a unit
+ * within 10 s (default StartLimitIntervalSec=10s, StartLimitBurst=5: the
+ * roll then fails with "start of the service was attempted too often"). A
+ * real Tamanu boots for far longer than 2 s, so a real host never restarts an
+ * instance that often; with 300 ms boots the sandbox would, so we pace.
+ */
+const MIN_ROLL_PERIOD_MS = 2_500
+/** Growth of an fd count we accept (a keep-alive connection more or less). */
+const FD_TOLERANCE = 5
+
+const flavours = {
+  systemd: { rollNames: ["api", "frontend"], loadPaths: ["/api/patients", "/"] },
+  pm2: { rollNames: ["api"], loadPaths: ["/"] },
+} as const
+
+/** Open fds of a process; -1 when it is not there (a dead Caddy or manager then fails the comparison loudly). */
+const fdCount = (pid: number | "self"): number => {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length
+  } catch {
+    return -1
+  }
+}
+
+/** Open fds of a process by kind (`socket`, `pipe`, `anon_inode`, or the file's path), to say what grew. */
+const fdKinds = (pid: number): Readonly<Record<string, number>> => {
+  const kinds: Record<string, number> = {}
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      let target = "?"
+      try {
+        target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`).replace(/:\[?\d+\]?$/, "")
+      } catch {}
+      kinds[target] = (kinds[target] ?? 0) + 1
+    }
+  } catch {}
+  return kinds
+}
+
+/** Every process below `pid`, from /proc (children of children included). */
+const descendants = (pid: number): ReadonlyArray<number> => {
+  const children = (p: number): ReadonlyArray<number> => {
+    try {
+      return fs
+        .readFileSync(`/proc/${p}/task/${p}/children`, "utf8")
+        .trim()
+        .split(/\s+/)
+        .filter((x) => x !== "")
+        .map(Number)
+    } catch {
+      return []
+    }
+  }
+  return children(pid).flatMap((c) => [c, ...descendants(c)])
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
+
+/** Retries `check` until it returns true, for at most `limit`; resolves false if it never does. */
+const eventually = (check: () => Promise<boolean>, limit: Duration.DurationInput) =>
+  Effect.runPromise(
+    Effect.tryPromise(check).pipe(
+      Effect.flatMap((ok) => (ok ? Effect.succeed(true) : Effect.fail(new Error("not yet")))),
+      Effect.retry(Schedule.spaced(Duration.millis(250))),
+      Effect.timeoutTo({ duration: limit, onTimeout: () => false, onSuccess: (ok) => ok }),
+      Effect.orElseSucceed(() => false),
+    ),
+  )
+
+const pause = (ms: number) => Effect.runPromise(Effect.sleep(Duration.millis(Math.max(0, ms))))
+
+/** What the supervisor says about every Tamanu instance, for a failure message. */
+const diagnose = async (host: SandboxHost): Promise<string> =>
+  host.supervisor === "systemd"
+    ? (await host.systemctl(["status", "--no-pager", "-n", "5", "--", "tamanu-*"])).stdout
+    : JSON.stringify(await host.snapshot())
+
+interface Pm2Entry {
+  readonly name: string
+  readonly pm_id: number
+  readonly pid: number
+  readonly pm2_env?: { readonly status?: string }
+}
+
+/** What the supervisor and the OS say about the sandbox at one moment. */
+interface HostFacts {
+  /** systemd: `unit load active sub` per `tamanu-*` unit; pm2: `name#id status` per process. Sorted. */
+  readonly entries: ReadonlyArray<string>
+  /** Pids the supervisor names as the running Tamanu services. */
+  readonly servicePids: ReadonlyArray<number>
+  /**
+   * Every process the manager (systemd --user / the pm2 daemon) has below it,
+   * Caddy's tree excepted: each must be a service pid, or it is an orphan or a
+   * leftover child.
+   */
+  readonly managedPids: ReadonlyArray<number>
+  /** Processes carrying the sandbox marker (systemd units' command lines) that are neither a service nor Caddy. */
+  readonly strayPids: ReadonlyArray<number>
+  readonly caddyPid: number
+  readonly managerPid: number
+}
+
+const facts = async (host: SandboxHost): Promise<HostFacts> => {
+  if (host.supervisor === "systemd") {
+    const list = await host.systemctl(["list-units", "--all", "--no-legend", "--plain", "--", "tamanu-*"])
+    expect(list.exitCode, list.stderr).toBe(0)
+    const entries = list.stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/).slice(0, 4).join(" "))
+      .filter((l) => l !== "")
+      .sort()
+    const snapshot = await host.snapshot()
+    const caddy = await host.systemctl(["show", "-p", "MainPID", "--value", "caddy.service"])
+    const caddyPid = Number(caddy.stdout.trim())
+    // `run` enters the manager's mount namespace with `nsenter -t <manager pid>`.
+    const managerPid = Number(host.cliArgv([])[2])
+    const servicePids = Object.values(snapshot).flatMap((s) => (s.running && s.pid !== null ? [s.pid] : []))
+    const caddyTree = new Set([caddyPid, ...descendants(caddyPid)])
+    return {
+      entries,
+      servicePids,
+      managedPids: descendants(managerPid).filter((pid) => !caddyTree.has(pid)),
+      strayPids: pidsWithCommandLine(host.dir).filter((pid) => !caddyTree.has(pid) && !servicePids.includes(pid)),
+      caddyPid,
+      managerPid,
+    }
+  }
+  const list = JSON.parse(await host.pm2(["jlist"])) as ReadonlyArray<Pm2Entry>
+  const caddyPids = pidsWithCommandLine(host.env.TAMANU_CADDYFILE ?? "/nonexistent")
+  expect(caddyPids.length, "one Caddy for the pm2 sandbox").toBe(1)
+  const pm2Home = host.env.PM2_HOME ?? ""
+  const managerPid = Number(fs.readFileSync(path.join(pm2Home, "pm2.pid"), "utf8").trim())
+  return {
+    entries: list.map((p) => `${p.name}#${p.pm_id} ${p.pm2_env?.status ?? "?"}`).sort(),
+    servicePids: list.flatMap((p) => (p.pm2_env?.status === "online" && p.pid > 0 ? [p.pid] : [])),
+    managedPids: descendants(managerPid),
+    // pm2 starts its apps through its own container script: the marker is not in their command line.
+    strayPids: [],
+    caddyPid: caddyPids[0] ?? -1,
+    managerPid,
+  }
+}
+
+interface Fds {
+  readonly test: number
+  readonly caddy: number
+  readonly manager: number
+}
+
+const fds = (f: HostFacts): Fds => ({
+  test: fdCount("self"),
+  caddy: fdCount(f.caddyPid),
+  manager: fdCount(f.managerPid),
+})
+
+const grewBeyond = (before: Fds, after: Fds) =>
+  (Object.keys(before) as ReadonlyArray<keyof Fds>).filter((k) => after[k] > before[k] + FD_TOLERANCE)
+
+for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<SandboxSupervisor>) {
+  const flavour = flavours[supervisor]
+  describe.skipIf(skipUnless(...sandboxPrerequisites(supervisor)))(
+    `${RESTARTS} restarts on a ${supervisor} host`,
+    () => {
+      let host: SandboxHost | undefined
+
+      beforeAll(async () => {
+        requireBuiltCli()
+        host = await startSandboxHost({ supervisor, readyDelayMs: READY_DELAY_MS, startServices: false })
+      })
+      afterAll(async () => {
+        await host?.stop()
+      })
+
+      it(
+        `${RESTARTS} restarts of the services behind Caddy under continuous traffic: no failed request, every restart exits 0, no leaked process, unit or file descriptor`,
+        async () => {
+          if (host === undefined) throw new Error("sandbox did not start")
+          const h = host
+          const start = await h.run(["start"])
+          expect(start.code, `${start.stdout}\n${start.stderr}`).toBe(0)
+
+          // Warm-up traffic, so Caddy's connection pools look the same at both measurements.
+          const warm = flavour.loadPaths.map((p) => startBrowserLoad({ url: `${h.caddyUrl}${p}`, concurrency: 2 }))
+          await pause(1_000)
+          await Promise.all(warm.map((l) => l.stop()))
+          await pause(500)
+
+          const before = await facts(h)
+          const fdsBefore = fds(before)
+          const kindsBefore = { caddy: fdKinds(before.caddyPid), manager: fdKinds(before.managerPid) }
+          expect(before.servicePids.length).toBeGreaterThan(0)
+
+          const loads = flavour.loadPaths.map((p) =>
+            startBrowserLoad({ url: `${h.caddyUrl}${p}`, concurrency: 2, pauseMs: 10, maxDurationMs: 12 * 60_000 }),
+          )
+          const rolledInstances = Object.keys(h.instances).filter((name) =>
+            flavour.rollNames.some((n) => name.includes(`-${n}`)),
+          )
+          expect(rolledInstances.length).toBeGreaterThanOrEqual(2)
+          const walls: Array<number> = []
+          const failures: Array<string> = []
+          let results: ReadonlyArray<BrowserLoadResult>
+          const loadStarted = performance.now()
+          let rollsEndedMs = 0
+          try {
+            await pause(300)
+            for (let i = 1; i <= RESTARTS; i++) {
+              const rollBegan = performance.now()
+              const previous = await h.snapshot()
+              const r = await h.run(["restart", ...flavour.rollNames])
+              walls.push(r.elapsedMs)
+              if (r.code !== 0) {
+                failures.push(`restart #${i}: exit ${r.code}\n${r.stdout}\n${r.stderr}\n${await diagnose(h)}`)
+                break
+              }
+              // Every instance behind Caddy was replaced by this roll, and is running.
+              const now = await h.snapshot()
+              const notReplaced = rolledInstances.filter(
+                (name) => !(now[name]?.running === true && now[name]?.pid !== previous[name]?.pid),
+              )
+              if (notReplaced.length > 0) {
+                failures.push(`restart #${i} did not replace ${notReplaced.join(", ")}`)
+                break
+              }
+              await pause(MIN_ROLL_PERIOD_MS - (performance.now() - rollBegan))
+            }
+            rollsEndedMs = performance.now() - loadStarted
+            await pause(300)
+          } finally {
+            results = await Promise.all(loads.map((l) => l.stop()))
+          }
+
+          const summaries = results.map((l) => summarizeLoad(l.records))
+          const served = summaries.reduce((n, s) => n + s.served, 0)
+          const failed = summaries.reduce((n, s) => n + s.failed, 0)
+          const retried = results.reduce((n, l) => n + l.retriedOnReusedConnection, 0)
+          const sorted = [...walls].sort((a, b) => a - b)
+          const after = await facts(h)
+          // Connections the load held close asynchronously: give the counts a few seconds to settle.
+          let fdsAfter = fds(after)
+          await eventually(async () => {
+            fdsAfter = fds(after)
+            return grewBeyond(fdsBefore, fdsAfter).length === 0
+          }, "10 seconds")
+
+          process.stderr.write(
+            `[soak ${supervisor}] ${walls.length} × restart ${flavour.rollNames.join(" ")}: wall median ${Math.round(percentile(sorted, 50))} ms, ` +
+              `p95 ${Math.round(percentile(sorted, 95))} ms, max ${Math.round(sorted.at(-1) ?? 0)} ms; ` +
+              `${served} served, ${failed} failed, ${retried} resent after Caddy closed a reused keep-alive connection ` +
+              `(${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}; p99 ${summaries.map((s) => Math.round(s.latencyMs.p99)).join("/")} ms); ` +
+              `fds test/caddy/manager ${fdsBefore.test}/${fdsBefore.caddy}/${fdsBefore.manager} → ${fdsAfter.test}/${fdsAfter.caddy}/${fdsAfter.manager}; ` +
+              `service processes ${before.managedPids.length} → ${after.managedPids.length}\n`,
+          )
+
+          for (const f of failures) process.stderr.write(`[soak ${supervisor}] ${f}\n`)
+          expect(failures).toEqual([])
+          expect(walls.length).toBe(RESTARTS)
+          expect(failed, JSON.stringify(summaries)).toBe(0)
+          for (const s of summaries) expect(s.served).toBeGreaterThan(0)
+          // The traffic really was continuous across all the rolls (not stopped by its own time limit).
+          for (const l of results) expect(l.durationMs).toBeGreaterThan(rollsEndedMs)
+
+          // Same units / pm2 entries, each in the same state: none left over, none duplicated.
+          expect(after.entries).toEqual(before.entries)
+          expect(new Set(after.entries).size).toBe(after.entries.length)
+          expect(after.servicePids.length).toBe(before.servicePids.length)
+          // No orphan or leftover child: every process below the manager is a service the supervisor names.
+          expect([...after.managedPids].sort()).toEqual([...after.servicePids].sort())
+          expect([...before.managedPids].sort()).toEqual([...before.servicePids].sort())
+          expect(after.strayPids).toEqual([])
+          // Caddy and the manager are the same processes, and no fd count crept up.
+          expect(after.caddyPid).toBe(before.caddyPid)
+          expect(after.managerPid).toBe(before.managerPid)
+          const kindsAfter = { caddy: fdKinds(after.caddyPid), manager: fdKinds(after.managerPid) }
+          expect(
+            grewBeyond(fdsBefore, fdsAfter),
+            JSON.stringify({ fdsBefore, fdsAfter, kindsBefore, kindsAfter }),
+          ).toEqual([])
+        },
+        15 * 60_000,
+      )
+    },
+  )
+}
+
+describe("the soak suite", () => {
+  it("leaves no tamanu service, Caddy, systemd manager or pm2 daemon behind", async () => {
+    // afterAll of the flavours above ran first (describe order); nothing they started may survive.
+    expect(leftoverSandboxProcesses()).toEqual([])
+  })
+})
