@@ -4,6 +4,7 @@
  */
 
 export * from "./commands.js"
+export * from "./options.js"
 export * from "./render/color.js"
 export * from "./render/errors.js"
 export * from "./render/progress.js"

@@ -10,6 +10,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { renderCause } from "@tamanu-lifecycle/cli"
 import {
   defaults,
   type HostContext,
@@ -25,6 +26,7 @@ import {
   stop,
   withHostLock,
 } from "@tamanu-lifecycle/core"
+import { Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
 import {
   CapturedOutput,
   FakeProberControl,
@@ -36,9 +38,7 @@ import {
   faultWorld,
   runningInstances,
   runToEnd,
-} from "@tamanu-lifecycle/testing"
-import { Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
-import { renderCause } from "../render/errors.js"
+} from "../index.js"
 
 const ref = (name: string, suffix: string | null = null, pmId: number | null = null): InstanceRef => ({
   name,

@@ -11,6 +11,16 @@ import { Command } from "@effect/cli"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import {
+  checkUrl,
+  encodeOperationReport,
+  failureReport,
+  names,
+  renderCause,
+  renderError,
+  renderStatusTable,
+  tamanuCommand,
+} from "@tamanu-lifecycle/cli"
+import {
   type InstanceRef,
   makeSystemdSupervisor,
   resolveTargets,
@@ -19,14 +29,9 @@ import {
   sudoArgv,
   TamanuHostLive,
 } from "@tamanu-lifecycle/core"
-import { everythingSaid, faultWorld } from "@tamanu-lifecycle/testing"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
-import { tamanuCommand } from "../commands.js"
-import { checkUrl, names } from "../options.js"
-import { renderCause, renderError } from "../render/errors.js"
-import { encodeOperationReport, failureReport } from "../render/report.js"
-import { renderStatusTable } from "../render/statusTable.js"
+import { everythingSaid, faultWorld } from "../index.js"
 
 const repo = fileURLToPath(new URL("../../../../", import.meta.url))
 const ref = (name: string, suffix: string | null = null): InstanceRef => ({ name, suffix, pmId: null })
