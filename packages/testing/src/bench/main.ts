@@ -15,6 +15,7 @@
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { type SandboxHost, startSandboxHost } from "../e2e/sandboxHost.js"
 import { caddyPrerequisite } from "../harness/caddy.js"
@@ -24,7 +25,7 @@ import { benchColdStart, type ColdStartFigures } from "./coldStart.js"
 import { benchDiscoveryPm2, type Pm2DiscoveryFigure } from "./discoveryPm2.js"
 import { benchDiscoverySystemd, type DiscoveryFigure } from "./discoverySystemd.js"
 import { cleanupOnSignal } from "./interrupt.js"
-import { type Machine, performanceMarkdown } from "./report.js"
+import { type Machine, median, performanceMarkdown } from "./report.js"
 import {
   type BootSample,
   benchRestartMethods,
@@ -38,9 +39,33 @@ import { restartRequestsSvg } from "./restartSvg.js"
 const READY_DELAY_MS = 2000
 const docsDir = fileURLToPath(new URL("../../../../docs/", import.meta.url))
 
+/**
+ * Median wall time of `node -e 0` with and without NODE_EXTRA_CA_CERTS when
+ * it is set: Node reads that bundle at every start (the CLI's and every
+ * service's), a cost of this environment rather than of tamanu.
+ */
+const extraCaCerts = (): Machine["extraCaCerts"] => {
+  if (process.env.NODE_EXTRA_CA_CERTS === undefined) return null
+  const without = { ...process.env }
+  delete without.NODE_EXTRA_CA_CERTS
+  const time = (env: NodeJS.ProcessEnv) => {
+    const began = performance.now()
+    spawnSync(process.execPath, ["-e", "0"], { env })
+    return performance.now() - began
+  }
+  const withMs: Array<number> = []
+  const withoutMs: Array<number> = []
+  for (let i = 0; i < 10; i++) {
+    withMs.push(time(process.env))
+    withoutMs.push(time(without))
+  }
+  return { withMs: Math.round(median(withMs)), withoutMs: Math.round(median(withoutMs)) }
+}
+
 const machine = (): Machine => {
   const cpus = os.cpus()
   return {
+    extraCaCerts: extraCaCerts(),
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     cpus: os.availableParallelism(),
     cpuModel: cpus[0]?.model.trim() ?? "unknown CPU",

@@ -18,6 +18,8 @@ export interface Machine {
   readonly kernel: string
   /** 1, 5 and 15 minute load averages when the benchmark began. */
   readonly loadAverage: ReadonlyArray<number>
+  /** `node -e 0` with and without NODE_EXTRA_CA_CERTS (median ms), when this environment sets it. */
+  readonly extraCaCerts: { readonly withMs: number; readonly withoutMs: number } | null
 }
 
 export interface BenchFigures {
@@ -122,6 +124,9 @@ export interface BreakdownSummary {
     readonly probeMs: number
     readonly reloadMs: number
     readonly turnMs: number
+    /** NaN when never measured. */
+    readonly untilProcessStartMs: number
+    readonly processStartToReadyMs: number
   }>
 }
 
@@ -140,6 +145,10 @@ export const summarizeBreakdown = (runs: ReadonlyArray<MethodRun>): BreakdownSum
         probeMs: median(at.map((x) => x.probeMs)),
         reloadMs: median(at.map((x) => x.reloadMs)),
         turnMs: median(at.map((x) => x.turnMs)),
+        untilProcessStartMs: median(at.flatMap((x) => (x.untilProcessStartMs === null ? [] : [x.untilProcessStartMs]))),
+        processStartToReadyMs: median(
+          at.flatMap((x) => (x.processStartToReadyMs === null ? [] : [x.processStartToReadyMs])),
+        ),
       }
     }),
   }
@@ -177,6 +186,11 @@ export const performanceMarkdown = (f: BenchFigures): string => {
     `| date | ${m.date} |`,
     `| machine | ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGb.toFixed(1)} GB memory, ${m.kernel} |`,
     `| node | ${m.node} |`,
+    ...(m.extraCaCerts === null
+      ? []
+      : [
+          `| NODE_EXTRA_CA_CERTS | set in this environment: every Node start (tamanu's, each service's) reads that CA bundle first; \`node -e 0\` takes ${m.extraCaCerts.withMs} ms with it, ${m.extraCaCerts.withoutMs} ms without (median of 10) |`,
+        ]),
     `| load average at start (1/5/15 min) | ${m.loadAverage.map((x) => x.toFixed(2)).join(" / ")} |`,
     `| host | a sandbox ${f.supervisor === "systemd" ? "systemd user manager (Tamanu units, Caddy as a user unit)" : "pm2 daemon behind a real Caddy"} |`,
     `| restarted | ${f.instances.join(", ")} (\`tamanu restart ${f.names.join(" ")}\`), each told to wait ${f.readyDelayMs} ms (READY_DELAY_MS) before it listens: ${s(nominalBootSumMs)} s nominal |`,
@@ -238,24 +252,28 @@ export const performanceMarkdown = (f: BenchFigures): string => {
       "",
       "From the CLI's progress lines, timestamped as they arrived (medians over the rolling runs, per roll position).",
       "`restart call` is the supervisor call plus waiting until it reports the unit running (the old process",
-      "drains here); `probe` runs from then until the instance answered (the rest of its boot plus probe spacing);",
+      "drains here); `probe` runs from then until the probe saw it answer (the probe-URL lookup, the rest of its boot, the",
+      "probe's lateness);",
       `\`over boot\` is the whole turn minus the instance's ${boots === null ? "nominal" : "measured"} boot, i.e. what the roll adds to it.`,
       "",
-      "| instance | restart call (ms) | probe (ms) | boot (ms) | Caddy reload (ms) | turn (ms) | over boot (ms) |",
-      "|---|---|---|---|---|---|---|",
+      "| instance | restart call (ms) | of which until the new process started (ms) | probe (ms) | process start → ready line (ms) | its boot (ms) | ready line after the boot (ms) | Caddy reload (ms) | turn (ms) | over boot (ms) |",
+      "|---|---|---|---|---|---|---|---|---|---|",
       ...breakdown.positions.map(
         (p) =>
-          `| ${p.instance} | ${ms(p.restartCallMs)} | ${ms(p.probeMs)} | ${ms(bootOf(p.instance))} | ${ms(p.reloadMs)} | ${ms(p.turnMs)} | ${signed(p.turnMs - bootOf(p.instance))} |`,
+          `| ${p.instance} | ${ms(p.restartCallMs)} | ${ms(p.untilProcessStartMs)} | ${ms(p.probeMs)} | ${ms(p.processStartToReadyMs)} | ${ms(bootOf(p.instance))} | ${Number.isFinite(p.processStartToReadyMs) ? signed(p.processStartToReadyMs - bootOf(p.instance)) : "–"} | ${ms(p.reloadMs)} | ${ms(p.turnMs)} | ${signed(p.turnMs - bootOf(p.instance))} |`,
       ),
       "",
-      "The process starts during the restart call (after the old one drained), so the boot overlaps the end of",
-      `\`restart call\` and all of \`probe\`; the probe answers at most one probe spacing (${spacingMs} ms) after the`,
-      "instance does. The service counts READY_DELAY_MS from its first line of JavaScript, so its boot also holds",
+      "The new process starts during the restart call, once the old one has drained (its start is read from",
+      "`/proc/<pid>/stat` after the run, 10 ms resolution): from then on the boot runs, and the rest of the restart",
+      "call, the wait for the supervisor to report it running and the probe-URL lookup all overlap it. So per",
+      "instance, what the roll adds to a boot is: the time until the new process started, the probe's lateness",
+      `(\`ready line after the boot\`: at most one probe spacing, ${spacingMs} ms, plus the attempt itself; against the`,
+      "calibration's median boot, so it carries that run's boot noise too) and the Caddy reload. The service counts READY_DELAY_MS from its first line of JavaScript, so its boot also holds",
       `its own Node start-up${f.coldStart === null ? "" : ` (\`node -e 0\` takes ${f.coldStart.nodeMedianMs} ms here, below)`}: time any restart of a Node service pays, not tamanu's.`,
       "",
       `CLI start-up to the first restart (Node, loading, discovery, planning): ${ms(breakdown.startupMs)} ms;`,
       `after the last reload to exit: ${ms(breakdown.tailMs)} ms; the turns add up to ${ms(turns)} ms.`,
-      `Beyond the boots (median run): start-up ${ms(breakdown.startupMs)} + turns over their boots ${ms(turns - breakdown.positions.reduce((t, p) => t + bootOf(p.instance), 0))}` +
+      `Beyond the boots (medians): start-up ${ms(breakdown.startupMs)} + turns over their boots ${ms(turns - breakdown.positions.reduce((t, p) => t + bootOf(p.instance), 0))}` +
         ` (of which Caddy reloads ${ms(breakdown.positions.reduce((t, p) => t + p.reloadMs, 0))}) + exit ${ms(breakdown.tailMs)} ms.`,
       "",
     )

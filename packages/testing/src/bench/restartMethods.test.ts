@@ -1,31 +1,45 @@
 import { describe, expect, it } from "vitest"
 import { measuredBoots, summarizeMethod } from "./report.js"
-import { type MethodRun, rollBreakdown } from "./restartMethods.js"
+import { type MethodRun, rollBreakdown, withProcessStarts } from "./restartMethods.js"
 import { niceCeiling, restartRequestsSvg } from "./restartSvg.js"
 
 const at = (atMs: number, text: string) => ({ atMs, text })
 
+const lines = [
+  at(5, "plan for restart (1 step):"),
+  at(300, "↻ restarting api@1 (1/2)"),
+  at(340, "● api@1 running after 40 ms"),
+  at(2450, "✓ api@1 ready after 2110 ms (http://x/)"),
+  at(2520, "✓ Caddy reloaded"),
+  at(2530, "↻ restarting api@2 (2/2)"),
+  at(2600, "● api@2 running after 70 ms"),
+  at(4700, "✓ api@2 ready after 2100 ms (http://y/)"),
+  at(4790, "✓ Caddy reloaded"),
+  at(4800, "✓ restart done in 4.8 s"),
+]
+const unplaced = { untilProcessStartMs: null, processStartToReadyMs: null }
+
 describe("rollBreakdown", () => {
   it("splits each instance's turn into restart call, probe and Caddy reload from the timestamped progress lines", () => {
-    const lines = [
-      at(5, "plan for restart (1 step):"),
-      at(300, "↻ restarting api@1 (1/2)"),
-      at(340, "● api@1 running after 40 ms"),
-      at(2450, "✓ api@1 ready after 2110 ms (http://x/)"),
-      at(2520, "✓ Caddy reloaded"),
-      at(2530, "↻ restarting api@2 (2/2)"),
-      at(2600, "● api@2 running after 70 ms"),
-      at(4700, "✓ api@2 ready after 2100 ms (http://y/)"),
-      at(4790, "✓ Caddy reloaded"),
-      at(4800, "✓ restart done in 4.8 s"),
-    ]
     const b = rollBreakdown(lines, 4850)
     expect(b?.startupMs).toBe(300)
     expect(b?.tailMs).toBe(60)
     expect(b?.instances).toEqual([
-      { instance: "api@1", restartCallMs: 40, probeMs: 2110, reloadMs: 70, turnMs: 2230 },
-      { instance: "api@2", restartCallMs: 70, probeMs: 2100, reloadMs: 90, turnMs: 2260 },
+      { ...unplaced, instance: "api@1", restartCallMs: 40, probeMs: 2110, reloadMs: 70, turnMs: 2230 },
+      { ...unplaced, instance: "api@2", restartCallMs: 70, probeMs: 2100, reloadMs: 90, turnMs: 2260 },
     ])
+  })
+
+  it("places each new process's start between its restarting and ready lines", () => {
+    const b = rollBreakdown(lines, 4850)
+    if (b === null) throw new Error("no breakdown")
+    const placed = withProcessStarts(b, { "api@1": 325, "api@2": 2560 })
+    expect(placed.instances.map((i) => [i.untilProcessStartMs, i.processStartToReadyMs])).toEqual([
+      [25, 2125],
+      [30, 2140],
+    ])
+    // An instance whose process could not be read keeps its split unmeasured.
+    expect(withProcessStarts(b, { "api@2": 2560 }).instances[0]?.untilProcessStartMs).toBeNull()
   })
 
   it("is null when the CLI never began a roll", () => {

@@ -66,12 +66,24 @@ export interface InstanceBreakdown {
   readonly reloadMs: number
   /** This instance's whole turn: its `restarting` line to the next one's (or to the CLI's exit). */
   readonly turnMs: number
+  /**
+   * Its `restarting` line → the new process's start (/proc, 10 ms ticks): the
+   * old process's drain and the supervisor's work, the only part of the
+   * restart call the boot does not overlap. Null when not measured.
+   */
+  readonly untilProcessStartMs: number | null
+  /** The new process's start → its `ready` line: its boot plus the probe's lateness. Null when not measured. */
+  readonly processStartToReadyMs: number | null
 }
 
 export interface RollBreakdown {
   /** Spawn → the first instance's `restarting` line: Node start-up, loading, discovery, planning. */
   readonly startupMs: number
   readonly instances: ReadonlyArray<InstanceBreakdown>
+  /** ms from the CLI's spawn to each instance's `ready` line (for placing process starts). */
+  readonly readyAtMs: Readonly<Record<string, number>>
+  /** ms from the CLI's spawn to each instance's `restarting` line. */
+  readonly restartingAtMs: Readonly<Record<string, number>>
   /** Last instance's turn end → process exit. */
   readonly tailMs: number
 }
@@ -135,12 +147,43 @@ export const rollBreakdown = (lines: ReadonlyArray<TimedLine>, exitAtMs: number)
       probeMs: ready - running,
       reloadMs: (turn.reloaded ?? ready) - ready,
       turnMs: end - turn.from,
+      untilProcessStartMs: null,
+      processStartToReadyMs: null,
     }
   })
   const last = turns.at(-1)
   const lastEnd = last?.reloaded ?? last?.ready ?? exitAtMs
-  return { startupMs: first.from, instances, tailMs: exitAtMs - lastEnd }
+  return {
+    startupMs: first.from,
+    instances,
+    tailMs: exitAtMs - lastEnd,
+    readyAtMs: Object.fromEntries(turns.flatMap((t) => (t.ready === undefined ? [] : [[t.instance, t.ready]]))),
+    restartingAtMs: Object.fromEntries(turns.map((t) => [t.instance, t.from])),
+  }
 }
+
+/**
+ * The breakdown with each instance's process start placed on the CLI's clock
+ * (`startedAtMs`: ms from the CLI's spawn), pure.
+ */
+export const withProcessStarts = (
+  breakdown: RollBreakdown,
+  startedAtMs: Readonly<Record<string, number>>,
+): RollBreakdown => ({
+  ...breakdown,
+  instances: breakdown.instances.map((i) => {
+    const started = startedAtMs[i.instance]
+    const from = breakdown.restartingAtMs[i.instance]
+    const ready = breakdown.readyAtMs[i.instance]
+    return started === undefined || from === undefined
+      ? i
+      : {
+          ...i,
+          untilProcessStartMs: started - from,
+          processStartToReadyMs: ready === undefined ? null : ready - started,
+        }
+  }),
+})
 
 /** Children the benchmark has running now, so an interruption can end them. */
 const liveChildren = new Set<import("node:child_process").ChildProcess>()
@@ -150,34 +193,40 @@ export const killLiveChildren = (): void => {
 
 /** Run the built CLI, timestamping each stderr line as it arrives. */
 const runCliTimed = (host: SandboxHost, args: ReadonlyArray<string>) =>
-  new Promise<{ code: number; lines: ReadonlyArray<TimedLine>; stdout: string; stderr: string; elapsedMs: number }>(
-    (resolve) => {
-      const [file, ...rest] = host.cliArgv(args)
-      const began = performance.now()
-      const child = spawn(file ?? process.execPath, rest, { env: host.env, stdio: ["ignore", "pipe", "pipe"] })
-      liveChildren.add(child)
-      const lines: Array<TimedLine> = []
-      let stdout = ""
-      let stderr = ""
-      let partial = ""
-      child.stdout.setEncoding("utf8").on("data", (d: string) => {
-        stdout += d
-      })
-      child.stderr.setEncoding("utf8").on("data", (d: string) => {
-        const at = performance.now() - began
-        stderr += d
-        const parts = (partial + d).split("\n")
-        partial = parts.pop() ?? ""
-        for (const text of parts) lines.push({ atMs: at, text })
-      })
-      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000)
-      child.on("close", (code) => {
-        clearTimeout(timer)
-        liveChildren.delete(child)
-        resolve({ code: code ?? -1, lines, stdout, stderr, elapsedMs: performance.now() - began })
-      })
-    },
-  )
+  new Promise<{
+    code: number
+    lines: ReadonlyArray<TimedLine>
+    stdout: string
+    stderr: string
+    elapsedMs: number
+    /** performance.now() at the spawn. */
+    began: number
+  }>((resolve) => {
+    const [file, ...rest] = host.cliArgv(args)
+    const began = performance.now()
+    const child = spawn(file ?? process.execPath, rest, { env: host.env, stdio: ["ignore", "pipe", "pipe"] })
+    liveChildren.add(child)
+    const lines: Array<TimedLine> = []
+    let stdout = ""
+    let stderr = ""
+    let partial = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d
+    })
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      const at = performance.now() - began
+      stderr += d
+      const parts = (partial + d).split("\n")
+      partial = parts.pop() ?? ""
+      for (const text of parts) lines.push({ atMs: at, text })
+    })
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      liveChildren.delete(child)
+      resolve({ code: code ?? -1, lines, stdout, stderr, elapsedMs: performance.now() - began, began })
+    })
+  })
 
 /** Resolves when `url` answers below 500, checking every `every` (bounded by `limit`). */
 export const untilAnswers = (
@@ -227,6 +276,24 @@ const reloadCaddy = async (host: SandboxHost) => {
 const allAnswer = (host: SandboxHost, instances: ReadonlyArray<string>) =>
   Promise.all(instances.map((i) => untilAnswers(host.instances[i] ?? "", "20 millis")))
 
+/** Each rolled instance's new process start, on the CLI's clock (ms from its spawn). */
+const placeProcessStarts = async (host: SandboxHost, breakdown: RollBreakdown, began: number) => {
+  const snapshot = await host.snapshot()
+  // The kernel's clock against ours, read together (10 ms resolution).
+  const offset = performance.now() - uptimeMs()
+  const started: Record<string, number> = {}
+  for (const { instance } of breakdown.instances) {
+    const pid = snapshot[instance]?.pid ?? null
+    if (pid === null) continue
+    try {
+      started[instance] = processStartMs(pid) + offset - began
+    } catch {
+      // Gone already: that instance's split stays unmeasured.
+    }
+  }
+  return withProcessStarts(breakdown, started)
+}
+
 interface MethodOutcome {
   readonly exitCode: number | null
   readonly breakdown: RollBreakdown | null
@@ -237,7 +304,11 @@ const runMethod = async (host: SandboxHost, target: RollTarget, method: RestartM
     case "rolling": {
       const r = await runCliTimed(host, ["restart", ...target.names])
       if (r.code !== 0) process.stderr.write(`tamanu restart exited ${r.code}:\n${r.stderr}\n`)
-      return { exitCode: r.code, breakdown: rollBreakdown(r.lines, r.elapsedMs) }
+      const breakdown = rollBreakdown(r.lines, r.elapsedMs)
+      return {
+        exitCode: r.code,
+        breakdown: breakdown === null ? null : await placeProcessStarts(host, breakdown, r.began),
+      }
     }
     case "bulk":
       await restartCall(host, target.instances)
