@@ -51,7 +51,8 @@ export const startBrowserLoad = (options: {
   let retried = 0
   let stopping = false
 
-  const attempt = (): Promise<Attempt> =>
+  /** `fresh`: a new connection, as a browser resends on (the pool may hold more sockets the reload closed). */
+  const attempt = (fresh: boolean): Promise<Attempt> =>
     new Promise((resolve) => {
       let settled = false
       let responded = false
@@ -60,7 +61,7 @@ export const startBrowserLoad = (options: {
         settled = true
         resolve(a)
       }
-      const req = http.get(options.url, { agent, timeout: 10_000 }, (res) => {
+      const req = http.get(options.url, { agent: fresh ? false : agent, timeout: 10_000 }, (res) => {
         responded = true
         res.on("data", () => {})
         res.on("end", () => done({ status: res.statusCode ?? null, error: null, retriable: false }))
@@ -80,10 +81,10 @@ export const startBrowserLoad = (options: {
 
   const once = async () => {
     const begin = performance.now()
-    let result = await attempt()
+    let result = await attempt(false)
     if (result.retriable) {
       retried++
-      result = await attempt()
+      result = await attempt(true)
     }
     records.push({
       startMs: begin - t0,
