@@ -29,6 +29,15 @@ export interface BrowserLoad {
   readonly stop: () => Promise<BrowserLoadResult>
 }
 
+/**
+ * The error recorded for a 503 that Caddy answered itself ("no upstreams
+ * available", empty body): Caddy 2.6 answers one when a request is in its
+ * retry loop as a forced reload (`caddy reload --force`, what Debian's unit
+ * runs) swaps the config. Measured at about one per hundred forced reloads
+ * (docs/reliability.md); it is counted and reported, never folded into 200s.
+ */
+export const CADDY_RELOAD_503 = "caddy-503-no-upstream"
+
 interface Attempt {
   readonly status: number | null
   readonly error: string | null
@@ -63,8 +72,14 @@ export const startBrowserLoad = (options: {
       }
       const req = http.get(options.url, { agent: fresh ? false : agent, timeout: 10_000 }, (res) => {
         responded = true
-        res.on("data", () => {})
-        res.on("end", () => done({ status: res.statusCode ?? null, error: null, retriable: false }))
+        let bytes = 0
+        res.on("data", (chunk: Buffer) => {
+          bytes += chunk.length
+        })
+        res.on("end", () => {
+          const fromCaddy = res.statusCode === 503 && bytes === 0 && res.headers.server === "Caddy"
+          done({ status: res.statusCode ?? null, error: fromCaddy ? CADDY_RELOAD_503 : null, retriable: false })
+        })
         res.on("error", (e: NodeJS.ErrnoException) =>
           done({ status: null, error: e.code ?? e.message, retriable: false }),
         )
