@@ -6,6 +6,19 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Effect, Exit, Layer } from "effect"
 import { tamanuCommand } from "./commands.js"
+import { colorEnabled, stripAnsi } from "./render/color.js"
+
+/**
+ * @effect/cli styles its help and usage errors with ANSI codes whatever the
+ * stream is. Colour only on a TTY and never with NO_COLOR: where colour is
+ * off, strip it at the stream, so every line we print follows one rule.
+ */
+for (const stream of [process.stdout, process.stderr]) {
+  if (colorEnabled(stream, process.env)) continue
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: ReadonlyArray<unknown>) => boolean
+  stream.write = ((chunk: unknown, ...rest: ReadonlyArray<unknown>) =>
+    write(typeof chunk === "string" ? stripAnsi(chunk) : chunk, ...rest)) as typeof stream.write
+}
 
 /**
  * Bundled, pm2-axon's `new Buffer()` no longer sits under node_modules, so
