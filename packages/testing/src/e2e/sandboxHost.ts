@@ -42,6 +42,7 @@ import {
 } from "../harness/caddy.js"
 import { freePorts, type Pm2DaemonHandle, pm2Prerequisite, startPm2Daemon } from "../harness/pm2Daemon.js"
 import type { Prerequisite } from "../harness/prerequisites.js"
+import { alive } from "../harness/processes.js"
 import {
   type CtlResult,
   startUserManager,
@@ -154,20 +155,6 @@ export interface SandboxHost {
 
 /** Pids and command-line markers of every sandbox started in this process, for the leak check. */
 const started: Array<{ readonly marker: string; readonly pids: ReadonlyArray<number> }> = []
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-  } catch {
-    return true
-  }
-}
 
 /** Pids (not this process) whose command line contains `pattern`. */
 export const pidsWithCommandLine = (pattern: string): ReadonlyArray<number> => {

@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { Duration, Effect, Schedule, type Scope } from "effect"
 import type { Prerequisite } from "./prerequisites.js"
+import { alive } from "./processes.js"
 
 const run = promisify(execFile)
 
@@ -104,21 +105,6 @@ export const tamanuPm2Apps = (
   { name: "tamanu-tasks", env: { ...env, PORT: String(ports.tasks) } },
   { name: "tamanu-sync", env: { ...env, PORT: String(ports.sync) } },
 ]
-
-/** Alive and not a zombie waiting for a parent to reap it. */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-  } catch {
-    return true
-  }
-}
 
 /** Pids still alive after up to ~5 s: a signal is delivered at once, but exiting takes a moment. */
 const stillAliveAfterWait = (pids: ReadonlyArray<number>): Promise<ReadonlyArray<number>> =>

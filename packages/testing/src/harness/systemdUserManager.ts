@@ -27,6 +27,7 @@ import type { SystemdSupervisorOptions } from "@tamanu-lifecycle/core"
 import { Data, Duration, Effect, Schedule } from "effect"
 import type { Prerequisite } from "./prerequisites.js"
 import { hasCommand, isRoot } from "./prerequisites.js"
+import { descendants } from "./processes.js"
 
 /** A unit file (or drop-in, `name.service.d/x.conf`) to install. */
 export interface UnitFile {
@@ -173,31 +174,6 @@ const ctlIn = (systemctl: ReadonlyArray<string>, env: NodeJS.ProcessEnv, args: R
       )
     })
   })
-
-/** Processes below a PID (from /proc), deepest last. */
-const descendants = (pid: number): ReadonlyArray<number> => {
-  const children = (p: number): ReadonlyArray<number> => {
-    try {
-      return fs
-        .readFileSync(`/proc/${p}/task/${p}/children`, "utf8")
-        .trim()
-        .split(/\s+/)
-        .filter((s) => s !== "")
-        .map(Number)
-    } catch {
-      return []
-    }
-  }
-  const all: Array<number> = []
-  const walk = (p: number) => {
-    for (const c of children(p)) {
-      all.push(c)
-      walk(c)
-    }
-  }
-  walk(pid)
-  return all
-}
 
 const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null
 

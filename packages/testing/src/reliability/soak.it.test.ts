@@ -28,6 +28,7 @@ import {
 } from "../e2e/sandboxHost.js"
 import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
+import { descendants } from "../harness/processes.js"
 
 const RESTARTS = 50
 /** Small, so 50 rolls of 2–4 instances stay within a few minutes; still a real wait per instance. */
@@ -70,23 +71,6 @@ const fdKinds = (pid: number): Readonly<Record<string, number>> => {
     }
   } catch {}
   return kinds
-}
-
-/** Every process below `pid`, from /proc (children of children included). */
-const descendants = (pid: number): ReadonlyArray<number> => {
-  const children = (p: number): ReadonlyArray<number> => {
-    try {
-      return fs
-        .readFileSync(`/proc/${p}/task/${p}/children`, "utf8")
-        .trim()
-        .split(/\s+/)
-        .filter((x) => x !== "")
-        .map(Number)
-    } catch {
-      return []
-    }
-  }
-  return children(pid).flatMap((c) => [c, ...descendants(c)])
 }
 
 const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
