@@ -97,10 +97,11 @@ describe.skipIf(skipUnless(caddyPrerequisite(), pm2Prerequisite()))("npm run dem
         last,
       )
     expect(result, said).not.toBeNull()
-    // Only Caddy's own reload 503 (reported on the line) may be among the failed, and at most one.
+    // Only Caddy's own reload 503 (reported on the line) may be among the failed, at most one per
+    // Caddy reload (the demo rolls 4 instances behind Caddy, one reload each).
     const caddyReload503 = Number(result?.[3] ?? 0)
     expect(Number(result?.[2]) - caddyReload503, said).toBe(0)
-    expect(caddyReload503, said).toBeLessThanOrEqual(1)
+    expect(caddyReload503, said).toBeLessThanOrEqual(4)
     expect(Number(result?.[1])).toBeGreaterThan(0)
     // A roll waits for each boot in turn: it cannot be shorter than the boots in sequence.
     expect(Number(result?.[4])).toBeGreaterThanOrEqual(Number(result?.[5]))

@@ -186,7 +186,8 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
           `vs ${bootSum} ms of boot (${flavour.rolled.length} × ${READY_DELAY_MS} ms)\n`,
       )
       // Caddy's own 503 during a forced reload (see CADDY_RELOAD_503) is reported, not hidden;
-      // everything else that failed fails the test, and so would more than one of those.
+      // everything else that failed fails the test, and so would more of those than reloads
+      // (one per rolled instance: each is a request caught in Caddy's retry loop at a config swap).
       const caddyReload503 = results.reduce(
         (n, l) => n + l.records.filter((q) => q.error === CADDY_RELOAD_503).length,
         0,
@@ -194,7 +195,7 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
       if (caddyReload503 > 0)
         process.stderr.write(`[e2e ${supervisor}] ${caddyReload503} × Caddy's own 503 during a forced reload\n`)
       expect(failed - caddyReload503, JSON.stringify(summaries)).toBe(0)
-      expect(caddyReload503).toBeLessThanOrEqual(1)
+      expect(caddyReload503).toBeLessThanOrEqual(flavour.rolled.length)
       for (const s of summaries) expect(s.served).toBeGreaterThan(0)
       // One instance at a time, each waited for: the roll cannot be faster than the boots in sequence.
       expect(r.elapsedMs).toBeGreaterThanOrEqual(bootSum)
