@@ -10,6 +10,7 @@ command -v caddy >/dev/null 2>&1 || need+=(caddy)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v systemd >/dev/null 2>&1 || need+=(systemd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v ansible-playbook >/dev/null 2>&1 || need+=(ansible-core)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
