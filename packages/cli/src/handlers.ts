@@ -4,7 +4,6 @@
  * Everything that decides what to do lives in core.
  */
 
-import type { Progress } from "@tamanu-lifecycle/core"
 import {
   defaultLockFile,
   type LiveConfig,
@@ -13,6 +12,7 @@ import {
   type MutateOptions,
   NeedsRoot,
   Privileges,
+  Progress,
   restart,
   start,
   status,
@@ -22,7 +22,15 @@ import { type Duration, Effect, Layer, Option } from "effect"
 import { colorEnabled, palette } from "./render/color.js"
 import { renderError } from "./render/errors.js"
 import { ProgressRendererLive } from "./render/progress.js"
-import { encodeOperationReport, failureReport, type OperationReportInput, operationReport } from "./render/report.js"
+import {
+  emptyRecord,
+  encodeOperationReport,
+  failureReport,
+  type OperationReportInput,
+  operationReport,
+  type Recorded,
+  recordEvent,
+} from "./render/report.js"
 import { renderStatusTable } from "./render/statusTable.js"
 
 interface HostFlags {
@@ -56,12 +64,31 @@ const progressLayer = (json: boolean): Layer.Layer<Progress> =>
     spinner: !json && process.stderr.isTTY === true,
   })
 
+/** The progress layer, also keeping what the events said for a failure's `--json` report. */
+const recordingProgressLayer = (json: boolean, recorded: { current: Recorded }): Layer.Layer<Progress> =>
+  Layer.effect(
+    Progress,
+    Effect.map(Progress, (renderer) => ({
+      emit: (event) =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            recorded.current = recordEvent(recorded.current, event)
+          }),
+          renderer.emit(event),
+        ),
+    })),
+  ).pipe(Layer.provide(progressLayer(json)))
+
 /** Render a failure as one paragraph (or JSON) and exit 1 or 2. */
-const fail = (command: string, json: boolean, error: unknown, began: number) =>
+const fail = (command: string, json: boolean, error: unknown, began: number, recorded: Recorded = emptyRecord) =>
   Effect.gen(function* () {
     const { message, exitCode } = renderError(error)
     if (json && command !== "status") {
-      yield* out(encodeOperationReport(failureReport(command, error, { elapsedMillis: Date.now() - began })))
+      const { planText, warnings, execution } = recorded
+      const extra = { elapsedMillis: Date.now() - began, warnings, execution }
+      yield* out(
+        encodeOperationReport(failureReport(command, error, planText === undefined ? extra : { ...extra, planText })),
+      )
     }
     yield* err(`tamanu ${command}: ${message}`)
     yield* setExit(exitCode)
@@ -89,6 +116,7 @@ export const runStatus = (flags: HostFlags & { readonly names: ReadonlyArray<str
  */
 const mutate = <R>(command: string, flags: HostFlags, run: Effect.Effect<OperationReportInput, unknown, R>) => {
   const began = Date.now()
+  const recorded = { current: emptyRecord }
   return run.pipe(
     Effect.flatMap((report) =>
       Effect.gen(function* () {
@@ -105,8 +133,8 @@ const mutate = <R>(command: string, flags: HostFlags, run: Effect.Effect<Operati
           yield* setExit(code)
         }),
     ),
-    Effect.provide(Layer.merge(LiveLayer(liveConfig(flags)), progressLayer(flags.json))),
-    Effect.catchAll((error) => fail(command, flags.json, error, began)),
+    Effect.provide(Layer.merge(LiveLayer(liveConfig(flags)), recordingProgressLayer(flags.json, recorded))),
+    Effect.catchAll((error) => fail(command, flags.json, error, began, recorded.current)),
   )
 }
 

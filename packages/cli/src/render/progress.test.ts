@@ -62,7 +62,21 @@ describe("renderEvent", () => {
     [PE.Done({ command: "restart", ok: true, elapsedMillis: 4_321 }), "✓ restart done in 4321 ms"],
     [PE.Done({ command: "restart", ok: true, elapsedMillis: 73_456 }), "✓ restart done in 73.5 s"],
     [PE.Done({ command: "start", ok: false, elapsedMillis: 61_000 }), "✗ start failed after 61.0 s"],
+    [
+      PE.ExecutionFailed({
+        started: ["tamanu-facility-sync"],
+        stopped: [],
+        restarted: ["tamanu-facility-api@1", "tamanu-facility-api@2"],
+        notRestarted: [],
+      }),
+      "before it failed: started tamanu-facility-sync; restarted tamanu-facility-api@1, tamanu-facility-api@2",
+    ],
   ]
+  it("says nothing for a failure before anything was done", () => {
+    expect(
+      renderEvent(PE.ExecutionFailed({ started: [], stopped: [], restarted: [], notRestarted: [] }), plain),
+    ).toBeNull()
+  })
   for (const [event, text] of golden) {
     it(`renders ${event._tag} as ${JSON.stringify(text)}`, () => {
       expect(renderEvent(event, plain)).toBe(text)

@@ -55,6 +55,15 @@ export const renderEvent = (event: ProgressEvent, p: Palette): string | null => 
       return p.yellow(`⚠ ${event.message}`)
     case "Info":
       return event.message
+    case "ExecutionFailed": {
+      const done = [
+        ["started", event.started],
+        ["stopped", event.stopped],
+        ["restarted", event.restarted],
+      ] as const
+      const said = done.filter(([, names]) => names.length > 0).map(([verb, names]) => `${verb} ${names.join(", ")}`)
+      return said.length === 0 ? null : p.dim(`before it failed: ${said.join("; ")}`)
+    }
     case "Done":
       return event.ok
         ? p.green(`✓ ${event.command} done in ${elapsed(event.elapsedMillis)}`)

@@ -1,8 +1,15 @@
-import { NeedsRoot, RollStopped } from "@tamanu-lifecycle/core"
+import { CheckUrlFailed, NeedsRoot, ProgressEvent, RollStopped } from "@tamanu-lifecycle/core"
 import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { renderError } from "./errors.js"
-import { encodeOperationReport, failureReport, OperationReport, operationReport } from "./report.js"
+import {
+  emptyRecord,
+  encodeOperationReport,
+  failureReport,
+  OperationReport,
+  operationReport,
+  recordEvent,
+} from "./report.js"
 
 describe("operationReport", () => {
   it("reports a finished restart: plan lines, warnings, what was restarted, elapsed time, no error", () => {
@@ -118,5 +125,61 @@ describe("failureReport", () => {
     expect(failureReport("stop", new NeedsRoot({ command: "stop" })).error?.tag).toBe("NeedsRoot")
     expect(failureReport("stop", new RangeError("x")).error?.tag).toBe("RangeError")
     expect(failureReport("stop", "weird").error).toEqual({ tag: "Error", message: renderError("weird").message })
+  })
+
+  it("reports the plan and what was done before a failure, as the recorded events said", () => {
+    // A roll that finished, then a --check-url that never answered.
+    const events = [
+      ProgressEvent.PlanComputed({ command: "restart", steps: 2, text: "1. roll tamanu-facility-api\n2. check URL" }),
+      ProgressEvent.InstanceRestarting({ instance: "tamanu-facility-api@1", index: 1, total: 2 }),
+      ProgressEvent.ProxyReloaded({ reloaded: true, warnings: ["resolvectl flush-caches: not found"] }),
+      ProgressEvent.Warning({ message: 'no service matches "fhir"; going on with what matched' }),
+      ProgressEvent.ExecutionFailed({
+        started: [],
+        stopped: [],
+        restarted: ["tamanu-facility-api@1", "tamanu-facility-api@2"],
+        notRestarted: [],
+      }),
+    ]
+    const recorded = events.reduce(recordEvent, emptyRecord)
+    const error = new CheckUrlFailed({ url: "http://127.0.0.1:1/api/", lastError: "connection refused" })
+    const { planText, warnings, execution } = recorded
+    const report = failureReport("restart", error, { planText: planText ?? "", warnings, execution })
+    expect(report).toMatchObject({
+      ok: false,
+      plan: ["1. roll tamanu-facility-api", "2. check URL"],
+      restarted: ["tamanu-facility-api@1", "tamanu-facility-api@2"],
+      not_restarted: [],
+      warnings: ["resolvectl flush-caches: not found", 'no service matches "fhir"; going on with what matched'],
+      error: { tag: "CheckUrlFailed" },
+    })
+  })
+
+  it("does not list an instance twice when both the events and a stopped roll name it", () => {
+    const error = new RollStopped({
+      service: "tamanu-facility-api",
+      instance: "tamanu-facility-api@2",
+      cause: "HTTP 503",
+      restarted: ["tamanu-facility-api@1"],
+      notRestarted: ["tamanu-facility-api@3"],
+    })
+    const execution = {
+      started: [],
+      stopped: [],
+      restarted: ["tamanu-facility-api@1", "tamanu-facility-api@2"],
+      notRestarted: ["tamanu-facility-api@3"],
+    }
+    expect(failureReport("restart", error, { execution })).toMatchObject({
+      restarted: ["tamanu-facility-api@1", "tamanu-facility-api@2"],
+      not_restarted: ["tamanu-facility-api@3"],
+    })
+  })
+
+  it("keeps nothing from events that say nothing about the result", () => {
+    const recorded = [
+      ProgressEvent.Info({ message: "waiting for the database" }),
+      ProgressEvent.Cooldown({ millis: 10 }),
+    ].reduce(recordEvent, emptyRecord)
+    expect(recorded).toEqual(emptyRecord)
   })
 })

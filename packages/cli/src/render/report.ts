@@ -4,7 +4,7 @@
  * and the ops playbook. Snake_case like the `status` JSON (spec §4), whose
  * names come from the tool this replaces.
  */
-import { RollStopped } from "@tamanu-lifecycle/core"
+import { type ProgressEvent, RollStopped } from "@tamanu-lifecycle/core"
 import { Schema } from "effect"
 import { redactSecrets, renderError } from "./errors.js"
 
@@ -101,8 +101,49 @@ const tagOf = (error: unknown): string =>
       : "Error"
 
 /**
+ * What the progress events of a command said so far: the plan, the warnings
+ * and, when the execution failed, what had been done. A failure's report is
+ * built from this, since the error alone does not carry it.
+ */
+export interface Recorded {
+  readonly planText?: string
+  readonly warnings: ReadonlyArray<string>
+  readonly execution: NonNullable<OperationReportInput["execution"]> | null
+}
+
+export const emptyRecord: Recorded = { warnings: [], execution: null }
+
+export const recordEvent = (recorded: Recorded, event: ProgressEvent): Recorded => {
+  switch (event._tag) {
+    case "PlanComputed":
+      return { ...recorded, planText: event.text }
+    case "Warning":
+      return { ...recorded, warnings: [...recorded.warnings, event.message] }
+    case "ProxyReloaded":
+      return { ...recorded, warnings: [...recorded.warnings, ...event.warnings] }
+    case "ExecutionFailed":
+      return {
+        ...recorded,
+        execution: {
+          started: event.started,
+          stopped: event.stopped,
+          restarted: event.restarted,
+          notRestarted: event.notRestarted,
+        },
+      }
+    default:
+      return recorded
+  }
+}
+
+const union = (...lists: ReadonlyArray<ReadonlyArray<string> | undefined>): ReadonlyArray<string> => [
+  ...new Set(lists.flatMap((list) => list ?? [])),
+]
+
+/**
  * The report of a command that failed with `error`: its tag, the same
- * paragraph as stderr, and for a stopped roll which instances were and were
+ * paragraph as stderr, the plan and what had been done (from `extra`, i.e.
+ * the recorded events), and for a stopped roll which instances were and were
  * not restarted (the facts a script needs most).
  */
 export const failureReport = (
@@ -119,8 +160,8 @@ export const failureReport = (
         ? {
             ...extra.execution,
             // The instance that did not become ready was restarted too: it is no longer the old process.
-            restarted: [...(extra.execution?.restarted ?? []), ...error.restarted, error.instance],
-            notRestarted: error.notRestarted,
+            restarted: union(extra.execution?.restarted, error.restarted, [error.instance]),
+            notRestarted: union(extra.execution?.notRestarted, error.notRestarted),
           }
         : (extra.execution ?? null),
     error: { tag: tagOf(error), message: renderError(error).message },

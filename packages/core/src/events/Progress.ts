@@ -28,6 +28,16 @@ export type ProgressEvent = Data.TaggedEnum<{
   Warning: { readonly message: string }
   /** Informational line (e.g. nothing to do, waiting for the database). */
   Info: { readonly message: string }
+  /**
+   * The plan's execution stopped at a failure: what had been done by then (the
+   * same lists as a successful execution's), so a report can say it.
+   */
+  ExecutionFailed: {
+    readonly started: ReadonlyArray<string>
+    readonly stopped: ReadonlyArray<string>
+    readonly restarted: ReadonlyArray<string>
+    readonly notRestarted: ReadonlyArray<string>
+  }
   /** The operation ended. */
   Done: { readonly command: string; readonly ok: boolean; readonly elapsedMillis: number }
 }>

@@ -233,6 +233,17 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       pendingRoll: plan.steps.flatMap((step) => (step._tag === "Roll" ? names(step.instances) : [])),
     }
     yield* Effect.forEach(plan.steps, (step) => runStep(journal, step, options), { discard: true }).pipe(
+      // A failure loses the journal with the error; say what had been done first.
+      Effect.tapError(() =>
+        emit(
+          ProgressEvent.ExecutionFailed({
+            started: [...journal.started],
+            stopped: [...journal.stopped],
+            restarted: [...journal.restarted],
+            notRestarted: [...journal.notRestarted],
+          }),
+        ),
+      ),
       Effect.onInterrupt(() =>
         // No further instance is taken down; say what was and was not done.
         emit(

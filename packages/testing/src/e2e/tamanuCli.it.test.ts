@@ -254,6 +254,26 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
       expect(await host.snapshot()).toEqual(before)
     })
 
+    it("a roll stopped by --probe-timeout exits 1 and its --json report has the plan and what was and was not restarted", async () => {
+      await host.startAll()
+      // The services take READY_DELAY_MS to answer: a 300 ms budget stops the roll at its first instance.
+      const r = await host.run(["restart", "api", "--json", "--probe-timeout", "300ms"])
+      expect(r.code, said(r)).toBe(1)
+      const report = JSON.parse(r.stdout) as {
+        readonly ok: boolean
+        readonly plan: ReadonlyArray<string>
+        readonly restarted: ReadonlyArray<string>
+        readonly not_restarted: ReadonlyArray<string>
+        readonly error: { readonly tag: string } | null
+      }
+      expect(report.ok).toBe(false)
+      expect(report.error?.tag).toBe("RollStopped")
+      expect(report.plan.length, r.stdout).toBeGreaterThan(0)
+      expect(report.restarted, r.stdout).toHaveLength(1)
+      expect(report.not_restarted, r.stdout).toHaveLength(1)
+      await host.startAll()
+    })
+
     it("what the operator reads on stderr is tamanu's own: no Node runtime warnings", async () => {
       await host.startAll()
       for (const args of [["status"], ["start"], ["restart", "--dry-run"], ["stop", "--dry-run"]]) {

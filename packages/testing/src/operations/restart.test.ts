@@ -375,6 +375,23 @@ describe("restart --check-url", () => {
     }).pipe(Effect.provide(world(systemdApis(2, {}, () => ({}))))),
   )
 
+  it.effect("a failure after the roll still says, as an event, every instance that was restarted", () =>
+    Effect.gen(function* () {
+      const prober = yield* FakeProberControl
+      yield* prober.script("http://check.test/", { outcomes: [503], takes: "5 seconds" })
+      yield* Effect.flip(settle(restart(restartOptions({ names: ["api"], checkUrl: "http://check.test/" }))))
+      const events = yield* Effect.flatMap(RecordedEvents, (r) => r.events)
+      expect(events.filter((e) => e._tag === "ExecutionFailed")).toEqual([
+        expect.objectContaining({
+          started: [],
+          stopped: [],
+          restarted: ["tamanu-facility-api@1", "tamanu-facility-api@2"],
+          notRestarted: [],
+        }),
+      ])
+    }).pipe(Effect.provide(world(systemdApis(2, {}, () => ({}))))),
+  )
+
   it.effect("nothing to restart: the check URL is not probed", () =>
     Effect.gen(function* () {
       const result = yield* settle(
