@@ -130,16 +130,43 @@ describe("CaddyLinuxLive", () => {
     expect(calls(dir)).toHaveLength(2)
   })
 
-  it("a missing resolvectl is a warning; the reload still counts", async () => {
+  it("a missing resolvectl is one warning, not one per reload; the reloads still count", async () => {
     const dir = freshDir()
-    const result = await reload(
-      CaddyLinuxLive({
-        scope: "system",
-        systemctlPath: fakeExe(dir, "systemctl"),
-        resolvectlPath: join(dir, "no-resolvectl"),
-      }),
+    const layer = CaddyLinuxLive({
+      scope: "system",
+      systemctlPath: fakeExe(dir, "systemctl"),
+      resolvectlPath: join(dir, "no-resolvectl"),
+    })
+    // One layer, three reloads: what a roll of three instances does.
+    const results = await Effect.runPromise(
+      Effect.flatMap(ReverseProxy, (proxy) => Effect.all([proxy.reload, proxy.reload, proxy.reload])).pipe(
+        Effect.provide(layer),
+      ),
     )
-    expect(result).toEqual({ reloaded: true, warnings: [`${join(dir, "no-resolvectl")} flush-caches: not found`] })
+    expect(results).toEqual([
+      {
+        reloaded: true,
+        warnings: [
+          `${join(dir, "no-resolvectl")} flush-caches: not found; no DNS cache flushed (no systemd-resolved here?), not tried again`,
+        ],
+      },
+      { reloaded: true, warnings: [] },
+      { reloaded: true, warnings: [] },
+    ])
+    expect(calls(dir)).toEqual(["systemctl reload caddy", "systemctl reload caddy", "systemctl reload caddy"])
+  })
+
+  it("a resolvectl that fails (not missing) is tried and reported every time", async () => {
+    const dir = freshDir()
+    const layer = CaddyLinuxLive({
+      scope: "system",
+      systemctlPath: fakeExe(dir, "systemctl"),
+      resolvectlPath: fakeExe(dir, "resolvectl", 1),
+    })
+    const results = await Effect.runPromise(
+      Effect.flatMap(ReverseProxy, (proxy) => Effect.all([proxy.reload, proxy.reload])).pipe(Effect.provide(layer)),
+    )
+    expect(results.map((r) => r.warnings.length)).toEqual([1, 1])
   })
 
   it("no systemctl at all is still only warnings", async () => {

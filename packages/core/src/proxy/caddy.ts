@@ -14,7 +14,7 @@
 import { join } from "node:path"
 import { type CommandExecutor, FileSystem, HttpClient, HttpClientRequest } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option, Ref } from "effect"
 import { describeTransportError } from "../probe/httpProber.js"
 import { type CommandResult, NodeCommandLayer, runCommand } from "../probe/runCommand.js"
 import { buildOnFirstUse } from "../util/buildOnFirstUse.js"
@@ -53,16 +53,32 @@ export interface CaddyLinuxOptions {
 export const makeCaddyLinux = (
   options: CaddyLinuxOptions,
 ): Effect.Effect<ReverseProxyShape, never, CommandExecutor.CommandExecutor> =>
-  Effect.map(Effect.context<CommandExecutor.CommandExecutor>(), (context) => ({
-    reload: Effect.gen(function* () {
-      const systemctl = options.systemctlPath ?? "systemctl"
-      const scopeArgs = options.scope === "user" ? ["--user"] : []
-      const reload = yield* attempt(systemctl, [...scopeArgs, "reload", options.unit ?? "caddy"], options.env)
-      // Flushed even when the reload failed: a stale cached address is wrong either way.
-      const flush = yield* attempt(options.resolvectlPath ?? "resolvectl", ["flush-caches"], options.env)
-      return { reloaded: Option.isNone(reload), warnings: [...Option.toArray(reload), ...Option.toArray(flush)] }
-    }).pipe(Effect.provide(context)),
-  }))
+  Effect.gen(function* () {
+    const context = yield* Effect.context<CommandExecutor.CommandExecutor>()
+    // A host without systemd-resolved has no resolvectl and no DNS cache to flush:
+    // said once, then not tried again (a roll reloads once per instance).
+    const resolvectlMissing = yield* Ref.make(false)
+    const resolvectl = options.resolvectlPath ?? "resolvectl"
+    const flushCaches = Effect.gen(function* () {
+      if (yield* Ref.get(resolvectlMissing)) return Option.none<string>()
+      const flush = yield* attempt(resolvectl, ["flush-caches"], options.env)
+      if (Option.isSome(flush) && flush.value.endsWith(": not found")) {
+        yield* Ref.set(resolvectlMissing, true)
+        return Option.some(`${flush.value}; no DNS cache flushed (no systemd-resolved here?), not tried again`)
+      }
+      return flush
+    })
+    return {
+      reload: Effect.gen(function* () {
+        const systemctl = options.systemctlPath ?? "systemctl"
+        const scopeArgs = options.scope === "user" ? ["--user"] : []
+        const reload = yield* attempt(systemctl, [...scopeArgs, "reload", options.unit ?? "caddy"], options.env)
+        // Flushed even when the reload failed: a stale cached address is wrong either way.
+        const flush = yield* flushCaches
+        return { reloaded: Option.isNone(reload), warnings: [...Option.toArray(reload), ...Option.toArray(flush)] }
+      }).pipe(Effect.provide(context)),
+    }
+  })
 
 export const CaddyLinuxLive = (options: CaddyLinuxOptions): Layer.Layer<ReverseProxy> =>
   Layer.effect(ReverseProxy, makeCaddyLinux(options)).pipe(Layer.provide(NodeCommandLayer))
