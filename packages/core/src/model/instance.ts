@@ -24,6 +24,16 @@ export type InstanceRef = typeof InstanceRef.Type
 export const Instance = Schema.Struct({
   ...InstanceRef.fields,
   running: Schema.Boolean,
+  /**
+   * The supervisor reports it as failed for good: systemd ACTIVE `failed`
+   * with no job queued, pm2 `errored`. It will not come up by waiting, so a
+   * wait for it to run ends at once (supervisor/wait.ts). Absent or false
+   * otherwise, including every state that is on its way somewhere
+   * (`activating`/auto-restart, `deactivating`, `reloading`, pm2 `launching`,
+   * `waiting restart`, `stopping`). Optional so a plain `{ ..., running }`
+   * still describes a healthy or stopped instance.
+   */
+  failed: Schema.optional(Schema.Boolean),
 })
 export type Instance = typeof Instance.Type
 

@@ -13,7 +13,7 @@ import type { ProbeFailed, Prober } from "../probe/Prober.js"
 import { ProbeTargets } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
-import type { SupervisorError, WaitTimeout } from "../supervisor/errors.js"
+import type { InstanceFailed, SupervisorError, WaitTimeout } from "../supervisor/errors.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import { waitUntil } from "../supervisor/wait.js"
 import { CheckUrlFailed, NotReady, RollStopped } from "./errors.js"
@@ -39,7 +39,7 @@ export interface Execution {
   readonly warnings: ReadonlyArray<string>
 }
 
-export type ExecuteError = SupervisorError | WaitTimeout | NotReady | RollStopped | CheckUrlFailed
+export type ExecuteError = SupervisorError | WaitTimeout | InstanceFailed | NotReady | RollStopped | CheckUrlFailed
 
 type Services = Supervisor | ProbeTargets | Prober | ReverseProxy | Progress
 

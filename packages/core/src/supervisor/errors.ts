@@ -28,4 +28,19 @@ export class WaitTimeout extends Schema.TaggedError<WaitTimeout>()("WaitTimeout"
   limitMillis: Schema.Number,
 }) {}
 
+/**
+ * A wait for instances to run ended early: the supervisor reports them
+ * failed for good (systemd `failed`, pm2 `errored`), typically a process that
+ * crashed right after start. Waiting longer would not help; their logs say why.
+ */
+export class InstanceFailed extends Schema.TaggedError<InstanceFailed>()("InstanceFailed", {
+  supervisor: SupervisorKind,
+  /** Display names (`name@suffix`, `name#pm_id`) the supervisor reports failed. */
+  failed: Schema.Array(Schema.String),
+  /** Display names of the others still not running when the wait ended (may be empty). */
+  pending: Schema.Array(Schema.String),
+  /** How long the wait ran before it saw the failure. */
+  afterMillis: Schema.Number,
+}) {}
+
 export type SupervisorError = SupervisorUnavailable | SupervisorCallFailed

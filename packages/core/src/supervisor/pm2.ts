@@ -17,6 +17,7 @@ import type { Instance, InstanceRef } from "../model/instance.js"
 import { SupervisorCallFailed, type SupervisorError, SupervisorUnavailable } from "./errors.js"
 import {
   alreadyStarted,
+  instanceFromProcess,
   logEventLines,
   type Pm2Process,
   type Pm2Sockets,
@@ -228,11 +229,7 @@ export const makePm2Supervisor = (options: Pm2Options = {}): SupervisorShape => 
 
   const restart = act("restartProcessId", { missingNameFails: true, argFor: (id) => ({ id }) })
 
-  const list = Effect.map(
-    client.processes,
-    (processes): ReadonlyArray<Instance> =>
-      processes.map((p) => ({ name: p.name, suffix: null, pmId: p.pmId, running: p.running })),
-  )
+  const list = Effect.map(client.processes, (processes): ReadonlyArray<Instance> => processes.map(instanceFromProcess))
 
   const logs = (refs: ReadonlyArray<InstanceRef>): Stream.Stream<string, SupervisorError> =>
     Stream.asyncScoped<string, SupervisorError>((emit) =>

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest"
 import type { InstanceRef } from "../model/instance.js"
 import {
   alreadyStarted,
+  instanceFromProcess,
   logEventLines,
   parsePort,
   parseProcessList,
@@ -88,6 +89,19 @@ describe("the daemon's process list", () => {
 
   it("a broken foreign process does not break discovery", () => {
     expect(parseProcessList([{ name: "x", pm2_env: null }, { nonsense: true }, 7])).toEqual(Either.right([]))
+  })
+
+  it.each([
+    ["online", { running: true }],
+    ["launching", { running: false }],
+    ["waiting restart", { running: false }],
+    ["stopping", { running: false }],
+    ["stopped", { running: false }],
+    ["one-launch-status", { running: false }],
+    ["errored", { running: false, failed: true }],
+  ])("discovery reports a process in status %s as %j: only errored is failed for good", (status, want) => {
+    const listed = Either.getOrThrow(parseProcessList([entry("tamanu-api", 7, status)]))
+    expect(listed.map(instanceFromProcess)).toEqual([{ name: "tamanu-api", suffix: null, pmId: 7, ...want }])
   })
 
   it.each([

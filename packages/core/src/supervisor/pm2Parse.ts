@@ -5,7 +5,7 @@
  */
 import * as path from "node:path"
 import { Either, ParseResult, Schema } from "effect"
-import type { InstanceRef } from "../model/instance.js"
+import type { Instance, InstanceRef } from "../model/instance.js"
 
 /** pm2's own rule (`pm2/paths.js`): `PM2_HOME`, else `~/.pm2`. */
 export const resolvePm2Home = (env: Readonly<Record<string, string | undefined>>, homedir: string): string => {
@@ -117,6 +117,21 @@ export const parseProcessList = (data: unknown): Either.Either<ReadonlyArray<Pm2
     }
     return out.sort((a, b) => a.pmId - b.pmId)
   })
+
+/**
+ * pm2 has given up on it: `errored` is set when a process restarted too
+ * often too fast (max_restarts unstable restarts) or could not be launched
+ * or killed, and pm2 does not restart it by itself. `launching`, `waiting
+ * restart` (restart_delay / exp backoff), `stopping` and `stopped` are not
+ * failures: the first two are on their way up, the others on their way down.
+ */
+export const isErrored = (status: string): boolean => status === "errored"
+
+/** A process as discovery reports it; `failed: true` only for `errored`, so healthy entries stay plain. */
+export const instanceFromProcess = (p: Pick<Pm2Process, "name" | "pmId" | "status" | "running">): Instance => {
+  const instance = { name: p.name, suffix: null, pmId: p.pmId, running: p.running }
+  return isErrored(p.status) ? { ...instance, failed: true } : instance
+}
 
 /** What a batch of refs addresses on the daemon. */
 export interface ResolvedTargets {

@@ -3,6 +3,7 @@ import {
   instancesFromListUnits,
   isEnabledState,
   isRunning,
+  isTerminalFailure,
   isUnavailableMessage,
   listUnitFilesHas,
   parseListUnits,
@@ -96,12 +97,30 @@ describe("isRunning: active with sub running or exited, nothing else", () => {
   })
 })
 
+describe("isTerminalFailure: ACTIVE failed with no job queued, no other state", () => {
+  it.each([
+    ["failed", null, true],
+    ["failed", "start", false],
+    ["failed", "restart", false],
+    ["failed", "stop", false],
+    // Restart= between attempts: activating/auto-restart, not failed until the start limit is hit.
+    ["activating", null, false],
+    ["deactivating", null, false],
+    ["reloading", null, false],
+    ["inactive", null, false],
+    ["active", null, false],
+    ["maintenance", null, false],
+  ] as const)("%s, job %s → %s", (active, job, expected) => {
+    expect(isTerminalFailure({ active, job })).toBe(expected)
+  })
+})
+
 describe("list-units output", () => {
   const expected252 = [
     { name: "tamanu-a", suffix: "1", pmId: null, running: true },
     { name: "tamanu-a", suffix: "7", pmId: null, running: true },
-    { name: "tamanu-bad", suffix: null, pmId: null, running: false },
-    { name: "tamanu-fail", suffix: null, pmId: null, running: false },
+    { name: "tamanu-bad", suffix: null, pmId: null, running: false, failed: true },
+    { name: "tamanu-fail", suffix: null, pmId: null, running: false, failed: true },
     { name: "tamanu-one", suffix: null, pmId: null, running: true },
     { name: "tamanu-ref", suffix: null, pmId: null, running: true },
   ]
@@ -120,6 +139,7 @@ describe("list-units output", () => {
       load: "loaded",
       active: "failed",
       sub: "failed",
+      job: null,
     })
   })
 
@@ -131,7 +151,7 @@ describe("list-units output", () => {
       { name: "tamanu-facility-tasks", suffix: null, pmId: null, running: false },
       { name: "tamanu-facility", suffix: null, pmId: null, running: false },
       { name: "tamanu-frontend", suffix: "a", pmId: null, running: true },
-      { name: "tamanu-frontend", suffix: "b", pmId: null, running: false },
+      { name: "tamanu-frontend", suffix: "b", pmId: null, running: false, failed: true },
     ])
   })
 
@@ -140,6 +160,31 @@ describe("list-units output", () => {
     expect(instancesFromListUnits("\n  \n")).toEqual([])
     expect(instancesFromListUnits("tamanu-x.service loaded active running X\r\n")).toEqual([
       { name: "tamanu-x", suffix: null, pmId: null, running: true },
+    ])
+  })
+
+  // Captured from the test harness's user manager (252): `tamanu-after` failed earlier, then
+  // `systemctl start --no-block tamanu-slowdep tamanu-after` with tamanu-after ordered After= the
+  // slow one. For ~1 s its start job waits in the queue while ACTIVE still says failed; the JOB
+  // column appears (for every row) only while some unit has a job.
+  const listUnitsQueuedJob = `tamanu-after.service   loaded failed     failed    start start me
+tamanu-slowdep.service loaded activating start-pre start tamanu-slowdep.service
+tamanu-crashy.service  loaded failed     failed          tamanu-crashy.service
+tamanu-idle.service    loaded inactive   dead            Stops nothing
+`
+
+  it("a failed unit whose start job is still queued is not failed for good; one without a job is", () => {
+    expect(parseListUnits(listUnitsQueuedJob).map((r) => [r.unit, r.job])).toEqual([
+      ["tamanu-after.service", "start"],
+      ["tamanu-slowdep.service", "start"],
+      ["tamanu-crashy.service", null],
+      ["tamanu-idle.service", null],
+    ])
+    expect(instancesFromListUnits(listUnitsQueuedJob)).toEqual([
+      { name: "tamanu-after", suffix: null, pmId: null, running: false },
+      { name: "tamanu-slowdep", suffix: null, pmId: null, running: false },
+      { name: "tamanu-crashy", suffix: null, pmId: null, running: false, failed: true },
+      { name: "tamanu-idle", suffix: null, pmId: null, running: false },
     ])
   })
 

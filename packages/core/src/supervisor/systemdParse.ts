@@ -41,21 +41,46 @@ export interface UnitRow {
   readonly load: string
   readonly active: string
   readonly sub: string
+  /** The JOB column: a job queued for the unit (`start`, `stop`, …), else null. */
+  readonly job: string | null
 }
+
+/** systemd's job types (`job_type_table` in src/core/job.c), as the JOB column spells them. */
+const jobTypes: ReadonlySet<string> = new Set([
+  "start",
+  "verify-active",
+  "stop",
+  "reload",
+  "reload-or-start",
+  "restart",
+  "try-restart",
+  "try-reload",
+  "nop",
+])
+
+/** Whether a word is one of systemd's job types, i.e. could be the JOB column. */
+export const isJobType = (word: string): boolean => jobTypes.has(word)
 
 /**
  * Rows of `systemctl list-units --all --plain --no-legend`. Tolerates the
  * leading status marker (`●` in UTF-8 locales, `*` otherwise) that systemd
  * 246+ prints for failed / not-found units when `--plain` is missing or
  * ignored, surrounding blanks, and the free-text description column.
+ *
+ * systemctl adds a JOB column after SUB only while some listed unit has a
+ * job, and leaves it blank for the others, so the field after SUB is either
+ * a job or the description's first word. It is taken as a job when it is
+ * one of systemd's job type words; a description that starts with such a
+ * word reads as a job, which only ever makes a failed unit look not-final
+ * (the wait then runs to its limit, as it always did).
  */
 export const parseListUnits = (stdout: string): ReadonlyArray<UnitRow> =>
   stdout.split("\n").flatMap((line) => {
     const fields = line.trim().split(/\s+/)
     if (fields[0] === "●" || fields[0] === "*") fields.shift()
-    const [unit, load, active, sub] = fields
+    const [unit, load, active, sub, fifth] = fields
     if (unit === undefined || load === undefined || active === undefined || sub === undefined) return []
-    return [{ unit, load, active, sub }]
+    return [{ unit, load, active, sub, job: fifth !== undefined && isJobType(fifth) ? fifth : null }]
   })
 
 /** §3: running means active state `active` with sub state `running` or `exited`. */
@@ -63,15 +88,31 @@ export const isRunning = (row: Pick<UnitRow, "active" | "sub">): boolean =>
   row.active === "active" && (row.sub === "running" || row.sub === "exited")
 
 /**
+ * Failed for good: ACTIVE `failed` and no job queued. A Type=simple unit
+ * whose process exits at once is `failed` by the time `systemctl start`
+ * returns (measured on 252: the first list 11 ms later already says so),
+ * and with Restart= it is `failed` once the start limit is hit; before that
+ * it is `activating`/`auto-restart`, not failed. A unit that was failed
+ * before and whose start job is still queued (ordered after a slower unit)
+ * stays `failed` until the job runs, with `start` in the JOB column:
+ * that is not final. `deactivating` and `reloading` are never failures.
+ */
+export const isTerminalFailure = (row: Pick<UnitRow, "active" | "job">): boolean =>
+  row.active === "failed" && row.job === null
+
+/**
  * Tamanu instances from a `list-units` listing: `tamanu-*.service` units
  * that systemd has loaded (running or not), never the `not-found` ones that
- * only exist because something refers to them.
+ * only exist because something refers to them. `failed: true` marks a
+ * terminal failure (`isTerminalFailure`); healthy rows carry no such key.
  */
 export const instancesFromListUnits = (stdout: string): ReadonlyArray<Instance> =>
   parseListUnits(stdout).flatMap((row) => {
     if (row.load === "not-found") return []
     const parsed = parseUnitName(row.unit)
-    return parsed === null ? [] : [{ name: parsed.name, suffix: parsed.suffix, pmId: null, running: isRunning(row) }]
+    if (parsed === null) return []
+    const instance = { name: parsed.name, suffix: parsed.suffix, pmId: null, running: isRunning(row) }
+    return [isTerminalFailure(row) ? { ...instance, failed: true } : instance]
   })
 
 /**

@@ -3,7 +3,7 @@ import { Clock, Effect, Either, Layer, Ref, Stream, TestClock } from "effect"
 import type { Instance, InstanceRef } from "../model/instance.js"
 import { SupervisorUnavailable } from "./errors.js"
 import { Supervisor } from "./Supervisor.js"
-import { pendingNames, pendingRefs, waitUntil } from "./wait.js"
+import { judgePoll, type PollVerdict, pendingNames, pendingRefs, type WantedState, waitUntil } from "./wait.js"
 
 const unit = (name: string, suffix: string | null, running: boolean): Instance => ({
   name,
@@ -12,6 +12,9 @@ const unit = (name: string, suffix: string | null, running: boolean): Instance =
   running,
 })
 const proc = (name: string, pmId: number, running: boolean): Instance => ({ name, suffix: null, pmId, running })
+/** What discovery reports for a systemd unit in `failed` (no job queued) or a pm2 process in `errored`. */
+const failedUnit = (name: string, suffix: string | null): Instance => ({ ...unit(name, suffix, false), failed: true })
+const erroredProc = (name: string, pmId: number): Instance => ({ ...proc(name, pmId, false), failed: true })
 const ref = (name: string, suffix: string | null = null, pmId: number | null = null): InstanceRef => ({
   name,
   suffix,
@@ -81,6 +84,97 @@ describe("pendingRefs", () => {
   })
 })
 
+describe("judgePoll: a terminal failure ends a wait for running, nothing else does", () => {
+  const api1 = ref("tamanu-facility-api", "1")
+  const api2 = ref("tamanu-facility-api", "2")
+  const pmApi = ref("tamanu-api")
+  const pmApi3 = ref("tamanu-api", null, 3)
+  const done: PollVerdict = { _tag: "Done" }
+  const pending = (...names: Array<string>): PollVerdict => ({ _tag: "Pending", pending: names })
+  const failed = (names: Array<string>, still: Array<string> = []): PollVerdict => ({
+    _tag: "Failed",
+    failed: names,
+    pending: still,
+  })
+
+  // [case, instances, refs, wanted, verdict]
+  const table: ReadonlyArray<
+    readonly [string, ReadonlyArray<Instance>, ReadonlyArray<InstanceRef>, WantedState, PollVerdict]
+  > = [
+    ["all running", [unit("tamanu-facility-api", "1", true)], [api1], "running", done],
+    [
+      "stopped, not failed: keep waiting",
+      [unit("tamanu-facility-api", "1", false)],
+      [api1],
+      "running",
+      pending("tamanu-facility-api@1"),
+    ],
+    ["not loaded: keep waiting", [], [api1], "running", pending("tamanu-facility-api@1")],
+    [
+      "systemd failed: fail now",
+      [failedUnit("tamanu-facility-api", "1")],
+      [api1],
+      "running",
+      failed(["tamanu-facility-api@1"]),
+    ],
+    [
+      "one failed, one still starting: fail now, naming both apart",
+      [failedUnit("tamanu-facility-api", "1"), unit("tamanu-facility-api", "2", false)],
+      [api1, api2],
+      "running",
+      failed(["tamanu-facility-api@1"], ["tamanu-facility-api@2"]),
+    ],
+    [
+      "one failed, the other running: fail now",
+      [failedUnit("tamanu-facility-api", "1"), unit("tamanu-facility-api", "2", true)],
+      [api1, api2],
+      "running",
+      failed(["tamanu-facility-api@1"]),
+    ],
+    [
+      "a failed unit the wait is not about is ignored",
+      [failedUnit("tamanu-facility-api", "2"), unit("tamanu-facility-api", "1", true)],
+      [api1],
+      "running",
+      done,
+    ],
+    ["waiting for stopped, failed is stopped", [failedUnit("tamanu-facility-api", "1")], [api1], "stopped", done],
+    [
+      "waiting for stopped, a failed one does not end the wait for another still running",
+      [failedUnit("tamanu-facility-api", "1"), unit("tamanu-facility-api", "2", true)],
+      [api1, api2],
+      "stopped",
+      pending("tamanu-facility-api@2"),
+    ],
+    ["pm2 by id errored: fail now", [erroredProc("tamanu-api", 3)], [pmApi3], "running", failed(["tamanu-api#3"])],
+    [
+      "pm2 by name, one errored among online ones: fail now, naming that process",
+      [proc("tamanu-api", 3, true), erroredProc("tamanu-api", 4)],
+      [pmApi],
+      "running",
+      failed(["tamanu-api#4"]),
+    ],
+    [
+      "pm2 by name, one errored, one still launching: fail now, the other stays pending",
+      [erroredProc("tamanu-api", 3), proc("tamanu-api", 4, false)],
+      [pmApi],
+      "running",
+      failed(["tamanu-api#3"], ["tamanu-api#4"]),
+    ],
+    [
+      "pm2 by id: another process of the name errored is not this wait's business",
+      [erroredProc("tamanu-api", 4), proc("tamanu-api", 3, false)],
+      [pmApi3],
+      "running",
+      pending("tamanu-api#3"),
+    ],
+  ]
+
+  it.each(table)("%s", (_case, instances, refs, wanted, verdict) => {
+    expect(judgePoll(instances, refs, wanted)).toEqual(verdict)
+  })
+})
+
 /**
  * A Supervisor whose list is a function of the clock; every other method is
  * unused here. The richer fakes live in @tamanu-lifecycle/testing (which
@@ -142,6 +236,47 @@ describe("waitUntil", () => {
           expect(result.left.limitMillis).toBe(60_000)
         }
       }
+    }),
+  )
+
+  it.effect("a unit the supervisor reports failed ends the wait within a poll interval, not at the limit", () =>
+    Effect.gen(function* () {
+      // Starts at t=0, crashes at t=50 ms: systemd then lists it `failed`.
+      const layer = listing((now) => [
+        now >= 50 ? failedUnit("tamanu-facility-api", "1") : unit("tamanu-facility-api", "1", false),
+        unit("tamanu-facility-api", "2", now >= 10_000),
+      ])
+      const fiber = yield* Effect.fork(
+        Effect.flip(waitUntil([api1, api2], "running").pipe(Effect.provide(layer))).pipe(
+          Effect.zip(Clock.currentTimeMillis),
+        ),
+      )
+      yield* TestClock.adjust("1 second")
+      const outcome = fiber.unsafePoll()
+      expect(outcome).not.toBeNull()
+      const [error, at] = yield* fiber
+      expect(error).toMatchObject({
+        _tag: "InstanceFailed",
+        supervisor: "systemd",
+        failed: ["tamanu-facility-api@1"],
+        pending: ["tamanu-facility-api@2"],
+      })
+      // Early polls come every 25, 50, 100 ms…: seen at the first poll after the crash.
+      expect(at).toBeGreaterThanOrEqual(50)
+      expect(at).toBeLessThanOrEqual(50 + 250)
+      if (error._tag === "InstanceFailed") expect(error.afterMillis).toBe(at)
+    }),
+  )
+
+  it.effect("a unit that is activating (auto-restart) between failures is waited for, not failed", () =>
+    Effect.gen(function* () {
+      // Not failed in discovery's sense until the start limit: the wait runs to the limit as before.
+      const layer = listing(() => [unit("tamanu-facility-api", "1", false)])
+      const fiber = yield* Effect.fork(
+        Effect.flip(waitUntil([api1], "running", { limit: "5 seconds" }).pipe(Effect.provide(layer))),
+      )
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* fiber).toMatchObject({ _tag: "WaitTimeout" })
     }),
   )
 

@@ -13,6 +13,7 @@ import {
   formatDuration,
   instancesFromListUnits,
   ipFromInspect,
+  isJobType,
   isRunning,
   listUnitFilesHas,
   maskUrl,
@@ -370,7 +371,10 @@ describe("systemctl output", () => {
         expect(parseListUnits(text).map((r) => r.unit)).toEqual(rows.map((r) => r.unit))
         const expected = rows.flatMap((r) => {
           const parsed = parseUnitName(r.unit)
-          return r.load === "not-found" || parsed === null ? [] : [{ ...parsed, pmId: null, running: isRunning(r) }]
+          if (r.load === "not-found" || parsed === null) return []
+          // Failed for good unless the word after SUB is a job (here only a description starting with one).
+          const failed = r.active === "failed" && !isJobType(r.description.trim().split(" ")[0] ?? "")
+          return [{ ...parsed, pmId: null, running: isRunning(r), ...(failed ? { failed: true } : {}) }]
         })
         expect(instancesFromListUnits(text)).toEqual(expected)
       }),
