@@ -3,6 +3,7 @@ import {
   CheckUrlFailed,
   ConfigMissingDb,
   ConfigUnreadable,
+  InstanceFailed,
   InvalidDuration,
   LockFailed,
   LockHeld,
@@ -91,6 +92,50 @@ const cases: Record<string, Case> = {
     error: new WaitTimeout({ wanted: "stopped", pending: ["tamanu-api#3"], limitMillis: 90_000 }),
     exitCode: 1,
     mentions: ["1 instance was still not stopped", "1m30s", "tamanu-api#3", "pm2 logs tamanu-api"],
+  },
+  "a unit systemd reports failed: the unit, failed, both journalctl forms, what else was pending": {
+    error: new InstanceFailed({
+      supervisor: "systemd",
+      failed: ["tamanu-facility-api@1"],
+      pending: ["tamanu-facility-api@2"],
+      afterMillis: 40,
+    }),
+    exitCode: 1,
+    mentions: [
+      "tamanu-facility-api@1 failed: systemd reports the unit `failed` 40ms after",
+      "Still not running at that moment: tamanu-facility-api@2.",
+      "`journalctl -u tamanu-facility-api@1 -n 50`",
+      "`journalctl --user -u tamanu-facility-api@1 -n 50`",
+      "--systemd-scope user",
+    ],
+  },
+  "several units failed: every one in the list and in one journalctl": {
+    error: new InstanceFailed({
+      supervisor: "systemd",
+      failed: ["tamanu-facility-api@1", "tamanu-facility-sync"],
+      pending: [],
+      afterMillis: 1250,
+    }),
+    exitCode: 1,
+    mentions: [
+      "tamanu-facility-api@1, tamanu-facility-sync failed: systemd reports these units `failed`",
+      "1s250ms",
+      "journalctl -u tamanu-facility-api@1 -u tamanu-facility-sync -n 50",
+    ],
+  },
+  "a pm2 process errored: the process, errored and pm2 logs by name": {
+    error: new InstanceFailed({
+      supervisor: "pm2",
+      failed: ["tamanu-api#3", "tamanu-api#4"],
+      pending: [],
+      afterMillis: 16_000,
+    }),
+    exitCode: 1,
+    mentions: [
+      "tamanu-api#3, tamanu-api#4 failed",
+      "pm2 reports these processes `errored`",
+      "`pm2 logs tamanu-api` to see why",
+    ],
   },
   "a probe failure: the URL and the last error": {
     error: new ProbeFailed({ url: "http://10.88.0.5:3000/", lastError: "HTTP 503" }),

@@ -14,6 +14,7 @@ import {
   ConfigMissingDb,
   ConfigUnreadable,
   formatDuration,
+  InstanceFailed,
   InvalidDuration,
   LockFailed,
   LockHeld,
@@ -44,6 +45,7 @@ const CORE_ERRORS = [
   SupervisorUnavailable,
   SupervisorCallFailed,
   WaitTimeout,
+  InstanceFailed,
   ProbeFailed,
   NoTamanuRoot,
   ConfigUnreadable,
@@ -96,6 +98,20 @@ const logsHint = (instances: ReadonlyArray<string>): string => {
     : ` Look at \`journalctl -u ${first} -n 50\` to see why.`
 }
 
+/**
+ * The logs of every failed instance at once. systemd: one journalctl for
+ * all units; the error cannot tell the system manager from a user manager,
+ * so the `--user` form is named too. pm2: one `pm2 logs` per process name.
+ */
+const failedLogsHint = (e: InstanceFailed): string => {
+  if (e.supervisor === "pm2") {
+    const names = [...new Set(e.failed.map((i) => (i.includes("#") ? i.slice(0, i.indexOf("#")) : i)))]
+    return ` Look at ${names.map((n) => `\`pm2 logs ${n}\``).join(", ")} to see why.`
+  }
+  const units = e.failed.map((i) => `-u ${i}`).join(" ")
+  return ` Look at \`journalctl ${units} -n 50\` (\`journalctl --user ${units} -n 50\` with --systemd-scope user) to see why.`
+}
+
 const usage = (message: string): RenderedError => ({ message, exitCode: 2 })
 const failure = (message: string): RenderedError => ({ message, exitCode: 1 })
 
@@ -129,6 +145,20 @@ const renderCore = (e: CoreError): RenderedError => {
           e.pending,
         )} If they are only slow, raise --wait.`,
       )
+    case "InstanceFailed": {
+      const one = e.failed.length === 1
+      const what =
+        e.supervisor === "pm2"
+          ? `pm2 reports ${one ? "the process" : "these processes"} \`errored\` (pm2 gave up restarting ${one ? "it" : "them"})`
+          : `systemd reports ${one ? "the unit" : "these units"} \`failed\``
+      return failure(
+        `${list(e.failed)} failed: ${what} ${millis(e.afterMillis)} after tamanu began waiting for ${
+          one ? "it" : "them"
+        } to run (most often a process that exits right after it starts), so tamanu stopped waiting rather than running on to the --wait limit.${
+          e.pending.length === 0 ? "" : ` Still not running at that moment: ${list(e.pending)}.`
+        }${failedLogsHint(e)} Fix the cause, then run the command again (it only does what is still needed).`,
+      )
+    }
     case "ProbeFailed":
       return failure(
         `${e.url} did not answer with an HTTP status below 500; last error: ${e.lastError}. Check that the service listens there and look at its logs.`,
