@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type InstanceRef, Supervisor, waitUntil } from "@tamanu-lifecycle/core"
-import { Chunk, Duration, Effect, Fiber, Stream, TestClock } from "effect"
+import { Chunk, Clock, Duration, Effect, Fiber, Stream, TestClock } from "effect"
 import { FakePm2, FakeSupervisorControl, FakeSystemd } from "./FakeSupervisor.js"
 
 const ref = (name: string, suffix: string | null = null, pmId: number | null = null): InstanceRef => ({
@@ -64,6 +64,57 @@ describe("FakeSystemd", () => {
       yield* TestClock.adjust("60 seconds")
       const error = yield* Fiber.join(wait)
       expect(error).toMatchObject({ _tag: "WaitTimeout", pending: ["tamanu-facility-api@2"], limitMillis: 60_000 })
+    }).pipe(Effect.provide(layer)),
+  )
+
+  it.effect(
+    "a unit scripted to crash on start is activating, then failed; waitUntil says so within a poll, not at 60 s",
+    () =>
+      Effect.gen(function* () {
+        const control = yield* FakeSupervisorControl
+        yield* control.script("tamanu-facility-api@2", { failAfter: "50 millis" })
+        yield* (yield* Supervisor).start([api2])
+        const api2Listed = Effect.map(listed, (is) => is.find((i) => i.suffix === "2"))
+        expect(yield* api2Listed).toEqual({ name: "tamanu-facility-api", suffix: "2", pmId: null, running: false })
+        const wait = yield* Effect.fork(
+          Effect.flip(waitUntil([api1, api2], "running")).pipe(Effect.zip(Clock.currentTimeMillis)),
+        )
+        yield* TestClock.adjust("1 second")
+        expect(wait.unsafePoll()).not.toBeNull()
+        const [error, at] = yield* Fiber.join(wait)
+        expect(error).toMatchObject({
+          _tag: "InstanceFailed",
+          supervisor: "systemd",
+          failed: ["tamanu-facility-api@2"],
+        })
+        // Crashed at 50 ms; early polls are 25, 50, 100, 200, 250 ms apart.
+        expect(at).toBeGreaterThanOrEqual(50)
+        expect(at).toBeLessThanOrEqual(300)
+        expect(yield* api2Listed).toEqual({
+          name: "tamanu-facility-api",
+          suffix: "2",
+          pmId: null,
+          running: false,
+          failed: true,
+        })
+      }).pipe(Effect.provide(layer)),
+  )
+
+  it.effect("a failed unit stays failed (and loaded) when stopped, and comes up once started without the crash", () =>
+    Effect.gen(function* () {
+      const control = yield* FakeSupervisorControl
+      const supervisor = yield* Supervisor
+      yield* control.script("tamanu-facility-api@2", { failAfter: 0 })
+      yield* supervisor.start([api2])
+      yield* supervisor.stop([api2])
+      const failedNow = Effect.map(listed, (is) => is.filter((i) => i.failed === true).map((i) => i.suffix))
+      expect(yield* failedNow).toEqual(["2"])
+      yield* control.script("tamanu-facility-api@2", { failAfter: null, upAfter: "1 second" })
+      yield* supervisor.start([api2])
+      // Starting again: no longer reported failed while it comes up.
+      expect(yield* failedNow).toEqual([])
+      yield* TestClock.adjust("1 second")
+      expect(yield* runningNames).toEqual(["tamanu-facility-api@1", "tamanu-facility-api@2"])
     }).pipe(Effect.provide(layer)),
   )
 
@@ -273,6 +324,26 @@ describe("FakePm2", () => {
         }),
       ),
     ),
+  )
+
+  it.effect("a process scripted to crash on restart is errored; waitUntil by name fails at once naming it", () =>
+    Effect.gen(function* () {
+      const control = yield* FakeSupervisorControl
+      const supervisor = yield* Supervisor
+      yield* control.script("tamanu-api#1", { failAfter: "100 millis" })
+      yield* supervisor.restart([ref("tamanu-api")])
+      const wait = yield* Effect.fork(Effect.flip(waitUntil([ref("tamanu-api")], "running")))
+      yield* TestClock.adjust("1 second")
+      expect(wait.unsafePoll()).not.toBeNull()
+      expect(yield* Fiber.join(wait)).toMatchObject({
+        _tag: "InstanceFailed",
+        supervisor: "pm2",
+        failed: ["tamanu-api#1"],
+      })
+      // pm2 stop of an errored process: stopped, no longer errored.
+      yield* supervisor.stop([ref("tamanu-api", null, 1)])
+      expect((yield* listed).filter((i) => i.failed === true)).toEqual([])
+    }).pipe(Effect.provide(layer)),
   )
 
   it.effect("waitUntil stopped names the pm2 processes of a name still online by pm_id", () =>

@@ -4,7 +4,8 @@
  * of a stopped unit starts it, stop of a stopped one is fine, pm2 start by
  * name starts the stopped processes, a stopped disabled systemd unit drops out
  * of the list, …) and script the rest: how long an instance takes to come up
- * or go down, calls that fail, a daemon that is not there.
+ * or go down, an instance that crashes on start and is then reported failed
+ * (systemd `failed`, pm2 `errored`), calls that fail, a daemon that is not there.
  *
  * Time comes only from Effect's Clock, so `TestClock.adjust` drives it.
  * Phases are resolved lazily from the clock (an instance started at t with a
@@ -57,6 +58,13 @@ export interface FakeBehaviour {
   readonly upAfter: Duration.DurationInput
   /** From stop until stopped; the stop call returns then. Default 0. */
   readonly downAfter: Duration.DurationInput
+  /**
+   * Crash on every start/restart instead of coming up: this long after it,
+   * the instance is reported failed for good (`Instance.failed`; systemd
+   * `failed`, pm2 `errored`) and stays so until started again. Default
+   * (or null, to undo a script): no crash.
+   */
+  readonly failAfter: Duration.DurationInput | null
   /** What `logs` emits for this instance. */
   readonly logLines: ReadonlyArray<string>
 }
@@ -80,9 +88,12 @@ export interface FakeFailure {
 /** The lifecycle phase of an instance, resolved against the clock. */
 export type FakePhase =
   | { readonly _tag: "Stopped" }
-  | { readonly _tag: "Starting"; readonly readyAt: number }
+  /** `fails`: at `readyAt` it turns Failed instead of Running (scripted `failAfter`). */
+  | { readonly _tag: "Starting"; readonly readyAt: number; readonly fails?: boolean }
   | { readonly _tag: "Running"; readonly since: number }
   | { readonly _tag: "Stopping"; readonly doneAt: number }
+  /** Crashed on start; the supervisor reports it failed (systemd `failed`, pm2 `errored`). */
+  | { readonly _tag: "Failed"; readonly since: number }
 
 /** What the control reports about one unit or process (loaded or not). */
 export interface FakeInstanceView extends Instance {
@@ -208,16 +219,33 @@ const refOf = (s: Pick<Slot, "name" | "suffix" | "pmId">): InstanceRef => ({
 
 const behaviourOf = (state: State, s: Pick<Slot, "name" | "suffix" | "pmId">) => {
   const b = { ...state.defaults, ...state.behaviours[s.name], ...state.behaviours[displayInstance(refOf(s))] }
-  return { up: ms(b.upAfter), down: ms(b.downAfter), logLines: b.logLines ?? [] }
+  return {
+    up: b.failAfter === undefined || b.failAfter === null ? ms(b.upAfter) : ms(b.failAfter),
+    fails: b.failAfter !== undefined && b.failAfter !== null,
+    down: ms(b.downAfter),
+    logLines: b.logLines ?? [],
+  }
 }
 
 const isRunning = (p: FakePhase): boolean => p._tag === "Running"
 const isUp = (p: FakePhase): boolean => p._tag === "Running" || p._tag === "Starting"
+const isFailed = (p: FakePhase): boolean => p._tag === "Failed"
+/** What discovery says about a slot: `failed: true` only when it is, as the live parsers do. */
+const listedAs = (s: Slot): Instance => {
+  const instance = { ...refOf(s), running: isRunning(s.phase) }
+  return isFailed(s.phase) ? { ...instance, failed: true } : instance
+}
 
 /** Resolve phases whose time has come. A systemd unit that finishes stopping while disabled is unloaded (GC). */
 const settleSlot = (kind: SupervisorKind, s: Slot, now: number): Slot => {
   if (s.phase._tag === "Starting" && s.phase.readyAt <= now) {
-    return { ...s, phase: { _tag: "Running", since: s.phase.readyAt } }
+    return {
+      ...s,
+      phase:
+        s.phase.fails === true
+          ? { _tag: "Failed", since: s.phase.readyAt }
+          : { _tag: "Running", since: s.phase.readyAt },
+    }
   }
   if (s.phase._tag === "Stopping" && s.phase.doneAt <= now) {
     return { ...s, phase: { _tag: "Stopped" }, loaded: kind === "pm2" || s.enabled }
@@ -230,20 +258,31 @@ const settle = (state: State, now: number): State => ({
   slots: state.slots.map((s) => settleSlot(state.kind, s, now)),
 })
 
+/** How an instance comes up: after `up` ms, running, or failed when scripted to crash. */
+interface Boot {
+  readonly up: number
+  readonly fails: boolean
+}
+
+const starting = (readyAt: number, boot: Boot): FakePhase =>
+  boot.fails ? { _tag: "Starting", readyAt, fails: true } : { _tag: "Starting", readyAt }
+
 /** Transitions, as the real daemons do them. `until`: when the call may return. */
-const started = (s: Slot, up: number, now: number): Slot => {
+const started = (s: Slot, boot: Boot, now: number): Slot => {
   switch (s.phase._tag) {
     case "Running":
     case "Starting":
       return s
     case "Stopping":
-      return { ...s, loaded: true, phase: { _tag: "Starting", readyAt: s.phase.doneAt + up } }
+      return { ...s, loaded: true, phase: starting(s.phase.doneAt + boot.up, boot) }
     case "Stopped":
-      return { ...s, loaded: true, phase: { _tag: "Starting", readyAt: now + up } }
+    case "Failed":
+      return { ...s, loaded: true, phase: starting(now + boot.up, boot) }
   }
 }
 
-const stopped = (s: Slot, down: number, now: number): { slot: Slot; until: number } => {
+/** A failed systemd unit stays `failed` when stopped (until reset-failed); pm2 calls a stopped errored process stopped. */
+const stopped = (kind: SupervisorKind, s: Slot, down: number, now: number): { slot: Slot; until: number } => {
   switch (s.phase._tag) {
     case "Running":
     case "Starting":
@@ -252,12 +291,20 @@ const stopped = (s: Slot, down: number, now: number): { slot: Slot; until: numbe
       return { slot: s, until: s.phase.doneAt }
     case "Stopped":
       return { slot: s, until: now }
+    case "Failed":
+      return { slot: kind === "pm2" ? { ...s, phase: { _tag: "Stopped" } } : s, until: now }
   }
 }
 
-const restarted = (s: Slot, up: number, down: number, now: number): { slot: Slot; until: number } => {
-  const stop = stopped(s, down, now)
-  return { slot: { ...s, loaded: true, phase: { _tag: "Starting", readyAt: stop.until + up } }, until: stop.until }
+const restarted = (
+  kind: SupervisorKind,
+  s: Slot,
+  boot: Boot,
+  down: number,
+  now: number,
+): { slot: Slot; until: number } => {
+  const stop = stopped(kind, s, down, now)
+  return { slot: { ...s, loaded: true, phase: starting(stop.until + boot.up, boot) }, until: stop.until }
 }
 
 // ---------------------------------------------------------------------------
@@ -401,9 +448,9 @@ const transition =
     return { slots, value: undefined, errors, until }
   }
 
-const startBody = transition("start", (s, b, now) => ({ slot: started(s, b.up, now), until: now }))
-const stopBody = transition("stop", (s, b, now) => stopped(s, b.down, now))
-const restartBody = transition("restart", (s, b, now) => restarted(s, b.up, b.down, now))
+const startBody = transition("start", (s, b, now) => ({ slot: started(s, b, now), until: now }))
+const stopBody = transition("stop", (s, b, now, state) => stopped(state.kind, s, b.down, now))
+const restartBody = transition("restart", (s, b, now, state) => restarted(state.kind, s, b, b.down, now))
 
 const disableBody: Body<void> = (state, refs, now) => {
   if (state.kind === "pm2") return { slots: state.slots, value: undefined, errors: [], until: now }
@@ -432,7 +479,7 @@ const removeBody: Body<void> = (state, refs, now) => {
     for (const i of found) {
       const s = slots[i]!
       doomed.add(i)
-      until = Math.max(until, stopped(s, behaviourOf(state, s).down, now).until)
+      until = Math.max(until, stopped(state.kind, s, behaviourOf(state, s).down, now).until)
     }
   }
   return { slots: slots.filter((_, i) => !doomed.has(i)), value: undefined, errors, until }
@@ -442,7 +489,7 @@ const isTamanu = (s: Slot): boolean => s.name.startsWith("tamanu-")
 
 const listBody: Body<ReadonlyArray<Instance>> = (state, _refs, now) => ({
   slots: state.slots,
-  value: state.slots.filter((s) => s.loaded && isTamanu(s)).map((s) => ({ ...refOf(s), running: isRunning(s.phase) })),
+  value: state.slots.filter((s) => s.loaded && isTamanu(s)).map(listedAs),
   errors: [],
   until: now,
 })
@@ -529,8 +576,7 @@ const make = (initial: Omit<State, "journal">) =>
       calls: (method) => Effect.map(SynchronizedRef.get(ref), (s) => s.journal.filter((e) => e.method === method)),
       instances: Effect.map(settled, (state) =>
         state.slots.map((s) => ({
-          ...refOf(s),
-          running: isRunning(s.phase),
+          ...listedAs(s),
           phase: s.phase,
           loaded: s.loaded,
           enabled: s.enabled,
@@ -583,6 +629,7 @@ const specBehaviour = (display: string, spec: Partial<FakeBehaviour>): Record<st
   const b: { -readonly [K in keyof FakeBehaviour]?: FakeBehaviour[K] } = {}
   if (spec.upAfter !== undefined) b.upAfter = spec.upAfter
   if (spec.downAfter !== undefined) b.downAfter = spec.downAfter
+  if (spec.failAfter !== undefined) b.failAfter = spec.failAfter
   if (spec.logLines !== undefined) b.logLines = spec.logLines
   return Object.keys(b).length === 0 ? {} : { [display]: b }
 }
