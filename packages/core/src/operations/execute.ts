@@ -138,9 +138,16 @@ const roll = (journal: Journal, step: Extract<PlanStep, { _tag: "Roll" }>, optio
           notRestarted: all.slice(index + 1),
         })
       yield* waitUntil([ref], "running", { limit: options.waitLimit }).pipe(
-        Effect.catchTag("WaitTimeout", (e) =>
-          Effect.fail(stopRoll(`the supervisor did not report it running within ${e.limitMillis} ms`)),
-        ),
+        Effect.catchTags({
+          WaitTimeout: (e) =>
+            Effect.fail(stopRoll(`the supervisor did not report it running within ${e.limitMillis} ms`)),
+          InstanceFailed: (e) =>
+            Effect.fail(
+              stopRoll(
+                `${e.supervisor === "pm2" ? "pm2 reports it errored" : "systemd reports it failed"} ${e.afterMillis} ms after the restart`,
+              ),
+            ),
+        }),
       )
       yield* emit(ProgressEvent.InstanceRunning({ instance, afterMillis: (yield* Clock.currentTimeMillis) - began }))
 

@@ -112,29 +112,41 @@ describe("start: an instance that crashes on start", () => {
 })
 
 describe("restart: a rolled instance that crashes on restart", () => {
-  it.effect("the roll ends within a poll of the crash and the next API instance is never taken down", () =>
-    Effect.gen(function* () {
-      const { error, tookMillis } = yield* failure(restart(restartOptions({ names: ["facility-api"] })))
-      expect(error).toMatchObject({ _tag: "InstanceFailed", failed: ["tamanu-facility-api@1"] })
-      expect(tookMillis).toBeLessThan(300)
-      expect((yield* restartOneCalls).map((c) => c.refs)).toEqual([
-        [{ name: "tamanu-facility-api", suffix: "1", pmId: null }],
-      ])
-      expect(yield* runningNow).toContain("tamanu-facility-api@2")
-    }).pipe(
-      Effect.provide(
-        world({
-          supervisor: {
-            systemd: {
-              units: facilityUnits(),
-              unitFiles: facilityUnitFiles,
-              behaviours: { "tamanu-facility-api@1": { failAfter: "30 millis" } },
+  it.effect(
+    "the roll stops within a poll of the crash with RollStopped naming the cause; the next API instance is never taken down",
+    () =>
+      Effect.gen(function* () {
+        const { error, tookMillis } = yield* failure(restart(restartOptions({ names: ["facility-api"] })))
+        expect(error).toMatchObject({
+          _tag: "RollStopped",
+          service: "tamanu-facility-api",
+          instance: "tamanu-facility-api@1",
+          cause: expect.stringContaining("systemd reports it failed"),
+          restarted: [],
+          notRestarted: ["tamanu-facility-api@2"],
+        })
+        const message = renderError(error).message
+        expect(message).toContain("Not restarted: tamanu-facility-api@2")
+        expect(message).toContain("journalctl -u tamanu-facility-api@1")
+        expect(tookMillis).toBeLessThan(300)
+        expect((yield* restartOneCalls).map((c) => c.refs)).toEqual([
+          [{ name: "tamanu-facility-api", suffix: "1", pmId: null }],
+        ])
+        expect(yield* runningNow).toContain("tamanu-facility-api@2")
+      }).pipe(
+        Effect.provide(
+          world({
+            supervisor: {
+              systemd: {
+                units: facilityUnits(),
+                unitFiles: facilityUnitFiles,
+                behaviours: { "tamanu-facility-api@1": { failAfter: "30 millis" } },
+              },
             },
-          },
-          host: { context: facilityContext },
-          readiness: readiness(facilityBehindCaddy),
-        }),
+            host: { context: facilityContext },
+            readiness: readiness(facilityBehindCaddy),
+          }),
+        ),
       ),
-    ),
   )
 })
