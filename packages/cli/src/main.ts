@@ -32,6 +32,24 @@ process.emitWarning = ((warning: string | Error, ...rest: ReadonlyArray<unknown>
   ;(emitWarning as (...args: ReadonlyArray<unknown>) => void)(warning, ...rest)
 }) as typeof process.emitWarning
 
+/**
+ * Exit as soon as what we wrote has reached stdout and stderr. Left to
+ * itself, Node would also exit once nothing is pending, but only after
+ * tearing down the whole environment and heap first: 10-20 ms at the end of
+ * every command, measured. The empty writes complete after every earlier
+ * write on the same stream, so nothing printed is lost (pipes on Windows
+ * are asynchronous).
+ */
+const exitOnceFlushed = (code: number): void => {
+  let pending = 2
+  const done = () => {
+    pending -= 1
+    if (pending === 0) process.exit(code)
+  }
+  process.stdout.write("", done)
+  process.stderr.write("", done)
+}
+
 const cli = Command.run(tamanuCommand, { name: "tamanu", version: "0.1.0" })
 
 const program = Effect.suspend(() => cli(process.argv)).pipe(
@@ -49,7 +67,14 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   teardown: (exit, onExit) => {
-    if (Exit.isSuccess(exit)) onExit(typeof process.exitCode === "number" ? process.exitCode : 0)
-    else onExit(typeof process.exitCode === "number" && process.exitCode !== 0 ? process.exitCode : 130)
+    const code = Exit.isSuccess(exit)
+      ? typeof process.exitCode === "number"
+        ? process.exitCode
+        : 0
+      : typeof process.exitCode === "number" && process.exitCode !== 0
+        ? process.exitCode
+        : 130
+    onExit(code)
+    exitOnceFlushed(code)
   },
 })
