@@ -57,6 +57,8 @@ export type SandboxSupervisor = "systemd" | "pm2"
 const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.url))
 /** The bundled CLI and what it is built from (same relative places from src/ and dist/). */
 export const cliBundle = here("../../../cli/dist/tamanu.mjs")
+/** What an operator runs as `tamanu` (the package's bin: CommonJS, into the same bundle). */
+export const cliBin = here("../../../cli/bin/tamanu.js")
 const cliSources = [here("../../../core/src"), here("../../../cli/src")]
 export const podmanFakeDir = here("../../fixtures/podman-fake")
 export const facilityRootFixture = here("../../fixtures/e2e/facility-linux")
@@ -78,8 +80,9 @@ const newestSource = (dir: string): { readonly file: string; readonly mtimeMs: n
 }
 
 /**
- * The built binary, checked to be newer than the core and cli sources: the
- * tests are about what ships, and `npm test` builds before vitest.
+ * The built binary's entry point (the package's `bin`, as `tamanu` on an
+ * operator's PATH), the bundle checked to be newer than the core and cli
+ * sources: the tests are about what ships, and `npm test` builds before vitest.
  */
 export const requireBuiltCli = (): string => {
   if (!fs.existsSync(cliBundle)) throw new Error(`${cliBundle} does not exist: run npm run build`)
@@ -87,7 +90,7 @@ export const requireBuiltCli = (): string => {
   const stale = cliSources.map(newestSource).filter((s) => s.mtimeMs > built)
   if (stale.length > 0)
     throw new Error(`${cliBundle} is older than ${stale.map((s) => s.file).join(" and ")}: run npm run build`)
-  return cliBundle
+  return cliBin
 }
 
 export interface CliResult {
