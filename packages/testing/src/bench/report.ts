@@ -208,9 +208,11 @@ export const performanceMarkdown = (f: BenchFigures): string => {
           "",
           "Before each round of methods, every instance in turn was stopped, started by its supervisor and polled",
           "directly every 5 ms, under the same load through Caddy; its boot runs from the process's start (its fork",
-          "by the supervisor, `/proc/<pid>/stat`) to its first HTTP answer (`/proc/uptime` at that moment), so it holds",
-          "Node's own start-up and the READY_DELAY_MS wait, and neither the supervisor call nor tamanu. Clock",
-          "resolution: 10 ms each side.",
+          f.supervisor === "systemd"
+            ? "by systemd, from systemd's own record: `ExecMainStartTimestampMonotonic`, in microseconds) to its first"
+            : "by pm2, `/proc/<pid>/stat`, one 10 ms clock tick) to its first",
+          "HTTP answer, so it holds Node's own start-up and the READY_DELAY_MS wait, and neither the supervisor call",
+          "nor tamanu.",
           "",
           "| instance | boot, median (ms) | over READY_DELAY_MS (ms) | samples |",
           "|---|---|---|---|",
@@ -263,8 +265,10 @@ export const performanceMarkdown = (f: BenchFigures): string => {
           `| ${p.instance} | ${ms(p.restartCallMs)} | ${ms(p.untilProcessStartMs)} | ${ms(p.probeMs)} | ${ms(p.processStartToReadyMs)} | ${ms(bootOf(p.instance))} | ${Number.isFinite(p.processStartToReadyMs) ? signed(p.processStartToReadyMs - bootOf(p.instance)) : "–"} | ${ms(p.reloadMs)} | ${ms(p.turnMs)} | ${signed(p.turnMs - bootOf(p.instance))} |`,
       ),
       "",
-      "The new process starts during the restart call, once the old one has drained (its start is read from",
-      "`/proc/<pid>/stat` after the run, 10 ms resolution): from then on the boot runs, and the rest of the restart",
+      "The new process starts during the restart call, once the old one has drained (its start is read after the run,",
+      f.supervisor === "systemd"
+        ? "from systemd's record, in microseconds): from then on the boot runs, and the rest of the restart"
+        : "from `/proc/<pid>/stat`, 10 ms resolution): from then on the boot runs, and the rest of the restart",
       "call, the wait for the supervisor to report it running and the probe-URL lookup all overlap it. So per",
       "instance, what the roll adds to a boot is: the time until the new process started, the probe's lateness",
       `(\`ready line after the boot\`: at most one probe spacing, ${spacingMs} ms, plus the attempt itself; against the`,

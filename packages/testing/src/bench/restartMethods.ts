@@ -67,7 +67,7 @@ export interface InstanceBreakdown {
   /** This instance's whole turn: its `restarting` line to the next one's (or to the CLI's exit). */
   readonly turnMs: number
   /**
-   * Its `restarting` line → the new process's start (/proc, 10 ms ticks): the
+   * Its `restarting` line → the new process's start (systemd's record, or /proc in 10 ms ticks on pm2): the
    * old process's drain and the supervisor's work, the only part of the
    * restart call the boot does not overlap. Null when not measured.
    */
@@ -279,17 +279,13 @@ const allAnswer = (host: SandboxHost, instances: ReadonlyArray<string>) =>
 /** Each rolled instance's new process start, on the CLI's clock (ms from its spawn). */
 const placeProcessStarts = async (host: SandboxHost, breakdown: RollBreakdown, began: number) => {
   const snapshot = await host.snapshot()
-  // The kernel's clock against ours, read together (10 ms resolution).
-  const offset = performance.now() - uptimeMs()
   const started: Record<string, number> = {}
   for (const { instance } of breakdown.instances) {
     const pid = snapshot[instance]?.pid ?? null
     if (pid === null) continue
-    try {
-      started[instance] = processStartMs(pid) + offset - began
-    } catch {
-      // Gone already: that instance's split stays unmeasured.
-    }
+    const at = await processStartedAt(host, instance, pid)
+    // Gone already: that instance's split stays unmeasured.
+    if (at !== null) started[instance] = at - began
   }
   return withProcessStarts(breakdown, started)
 }
@@ -330,9 +326,11 @@ const runMethod = async (host: SandboxHost, target: RollTarget, method: RestartM
 
 /**
  * One instance's real boot: from the process's start (its fork by the
- * supervisor, /proc/<pid>/stat) until it first answered HTTP, read from the
- * kernel's clock at the answer (/proc/uptime), so neither the supervisor
- * call nor the CLI is in it. Resolution: one clock tick (10 ms) each side.
+ * supervisor) until it first answered HTTP, so neither the supervisor call
+ * nor the CLI is in it. The start is systemd's own record of the fork
+ * (`ExecMainStartTimestampMonotonic`, microseconds on the monotonic clock
+ * Node's `performance.now()` also runs on); pm2 keeps no such record, so
+ * there it is `/proc/<pid>/stat` (one clock tick, 10 ms).
  */
 export interface BootSample {
   readonly instance: string
@@ -354,6 +352,39 @@ const processStartMs = (pid: number) => {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
   const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19])
   return (startTicks * 1000) / clockTicksPerSecond
+}
+
+/** `performance.now()` minus CLOCK_MONOTONIC in ms (`process.hrtime` reads CLOCK_MONOTONIC). */
+const monotonicOffset = () => performance.now() - Number(process.hrtime.bigint()) / 1e6
+
+/**
+ * When `instance`'s process `pid` started, on `performance.now()`'s clock;
+ * null when it is gone. systemd: its record of the main process's fork, in
+ * microseconds. pm2: the kernel's, in clock ticks.
+ */
+const processStartedAt = async (host: SandboxHost, instance: string, pid: number): Promise<number | null> => {
+  if (host.supervisor === "systemd") {
+    const r = await host.systemctl([
+      "show",
+      `${instance}.service`,
+      "-p",
+      "MainPID",
+      "-p",
+      "ExecMainStartTimestampMonotonic",
+    ])
+    const fields = Object.fromEntries(
+      r.stdout.split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    )
+    const micros = Number(fields.ExecMainStartTimestampMonotonic)
+    if (Number(fields.MainPID) !== pid || !Number.isFinite(micros) || micros <= 0) return null
+    return micros / 1000 + monotonicOffset()
+  }
+  try {
+    // The kernel's clock against ours, read together (10 ms resolution).
+    return processStartMs(pid) + performance.now() - uptimeMs()
+  } catch {
+    return null
+  }
 }
 
 /**
@@ -383,10 +414,12 @@ export const calibrateBoots = async (
         await host.pm2(["start", pmId(instance)])
       }
       await untilAnswers(host.instances[instance] ?? "", "5 millis")
-      const answeredAt = uptimeMs()
+      const answeredAt = performance.now()
       const pid = (await host.snapshot())[instance]?.pid ?? null
       if (pid === null || pid === before) throw new Error(`${instance}: no new process after its restart`)
-      samples.push({ instance, repeat, bootMs: answeredAt - processStartMs(pid) })
+      const startedAt = await processStartedAt(host, instance, pid)
+      if (startedAt === null) throw new Error(`${instance}: its process start could not be read`)
+      samples.push({ instance, repeat, bootMs: answeredAt - startedAt })
       await settle(200)
     }
   } finally {
