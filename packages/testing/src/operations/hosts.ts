@@ -9,34 +9,26 @@ import {
   defaults,
   type HostContext,
   type InstanceRef,
-  type Privileges,
   PrivilegesFixed,
-  type Prober,
-  type ProbeTargets,
   Progress,
   type ProgressEvent,
   type RestartOptions,
-  type ReverseProxy,
   type StartOptions,
   type StatusOptions,
   type StopOptions,
-  type Supervisor,
-  type TamanuHost,
 } from "@tamanu-lifecycle/core"
 import { Context, type Duration, Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
-import type { FakeProberControl } from "../fakes/FakeProber.js"
-import { FakeReadiness, type ReadinessSpec } from "../fakes/FakeProbeTargets.js"
-import { FakeReverseProxy, type FakeReverseProxyControl } from "../fakes/FakeReverseProxy.js"
+import { type FakeHostServices, fakeHost } from "../fakes/FakeHost.js"
+import type { ReadinessSpec } from "../fakes/FakeProbeTargets.js"
 import type {
   FakePm2Config,
   FakeProcessSpec,
-  FakeSupervisorControl,
   FakeSystemdConfig,
   FakeUnitSpec,
   JournalEntry,
 } from "../fakes/FakeSupervisor.js"
-import { FakePm2, FakeSystemd, FakeSupervisorControl as SupervisorControl } from "../fakes/FakeSupervisor.js"
-import { FakeTamanuHost, type FakeTamanuHostConfig, type FakeTamanuHostControl } from "../fakes/FakeTamanuHost.js"
+import { FakeSupervisorControl as SupervisorControl } from "../fakes/FakeSupervisor.js"
+import type { FakeTamanuHostConfig } from "../fakes/FakeTamanuHost.js"
 
 export const ref = (name: string, suffix: string | null = null, pmId: number | null = null): InstanceRef => ({
   name,
@@ -200,33 +192,18 @@ export interface WorldSpec {
   readonly rootRequired?: boolean
 }
 
-export type World =
-  | Supervisor
-  | FakeSupervisorControl
-  | TamanuHost
-  | FakeTamanuHostControl
-  | ProbeTargets
-  | Prober
-  | FakeProberControl
-  | ReverseProxy
-  | FakeReverseProxyControl
-  | Progress
-  | RecordedEvents
-  | Privileges
+export type World = FakeHostServices | Progress | RecordedEvents
 
-export const world = (spec: WorldSpec): Layer.Layer<World> => {
-  const systemd = "systemd" in spec.supervisor
-  const supervisor =
-    "systemd" in spec.supervisor ? FakeSystemd.layer(spec.supervisor.systemd) : FakePm2.layer(spec.supervisor.pm2)
-  const withReadiness = Layer.provideMerge(FakeReadiness.layer(spec.readiness ?? []), supervisor)
-  return Layer.mergeAll(
-    withReadiness,
-    FakeTamanuHost.layer(spec.host ?? {}),
-    FakeReverseProxy.layer(),
+export const world = (spec: WorldSpec): Layer.Layer<World> =>
+  Layer.merge(
+    fakeHost({
+      supervisor: spec.supervisor,
+      ...(spec.host === undefined ? {} : { host: spec.host }),
+      ...(spec.readiness === undefined ? {} : { readiness: spec.readiness }),
+      privileges: PrivilegesFixed(spec.root ?? true, spec.rootRequired ?? "systemd" in spec.supervisor),
+    }),
     recordingProgress,
-    PrivilegesFixed(spec.root ?? true, spec.rootRequired ?? systemd),
   )
-}
 
 // ---------------------------------------------------------------------------
 // Options with the CLI's defaults; no lock unless a test asks for one

@@ -5,29 +5,10 @@
  * every log line, with the default logger replaced). Time is Effect's Clock
  * only, so faults that would take minutes run in milliseconds under TestClock.
  */
-import {
-  type Privileges,
-  PrivilegesFixed,
-  type Prober,
-  type ProbeTargets,
-  Progress,
-  type ProgressEvent,
-  type ReverseProxy,
-  type Supervisor,
-  type TamanuHost,
-} from "@tamanu-lifecycle/core"
+import { Progress, type ProgressEvent } from "@tamanu-lifecycle/core"
 import { Context, type Duration, Effect, Fiber, Layer, Logger, Ref, TestClock } from "effect"
-import type { FakeProberControl } from "../fakes/FakeProber.js"
-import { FakeReadiness, type ReadinessSpec } from "../fakes/FakeProbeTargets.js"
-import { FakeReverseProxy, type FakeReverseProxyControl } from "../fakes/FakeReverseProxy.js"
-import {
-  FakePm2,
-  type FakePm2Config,
-  FakeSupervisorControl,
-  FakeSystemd,
-  type FakeSystemdConfig,
-} from "../fakes/FakeSupervisor.js"
-import { FakeTamanuHost, type FakeTamanuHostConfig, type FakeTamanuHostControl } from "../fakes/FakeTamanuHost.js"
+import { type FakeHostServices, type FakeHostSpec, fakeHost } from "../fakes/FakeHost.js"
+import { FakeSupervisorControl } from "../fakes/FakeSupervisor.js"
 
 export interface CapturedOutputShape {
   readonly events: Effect.Effect<ReadonlyArray<ProgressEvent>>
@@ -62,40 +43,11 @@ const capture: Layer.Layer<Progress | CapturedOutput> = Layer.unwrapEffect(
   }),
 )
 
-export interface FaultWorldSpec {
-  readonly supervisor: { readonly systemd: FakeSystemdConfig } | { readonly pm2: FakePm2Config }
-  readonly host?: FakeTamanuHostConfig
-  readonly readiness?: ReadonlyArray<ReadinessSpec>
-  /** Default: root, and root required on systemd only (§10). */
-  readonly privileges?: Layer.Layer<Privileges>
-}
+export type FaultWorldSpec = FakeHostSpec
 
-export type FaultWorld =
-  | Supervisor
-  | FakeSupervisorControl
-  | TamanuHost
-  | FakeTamanuHostControl
-  | ProbeTargets
-  | Prober
-  | FakeProberControl
-  | ReverseProxy
-  | FakeReverseProxyControl
-  | Progress
-  | CapturedOutput
-  | Privileges
+export type FaultWorld = FakeHostServices | Progress | CapturedOutput
 
-export const faultWorld = (spec: FaultWorldSpec): Layer.Layer<FaultWorld> => {
-  const systemd = "systemd" in spec.supervisor
-  const supervisor =
-    "systemd" in spec.supervisor ? FakeSystemd.layer(spec.supervisor.systemd) : FakePm2.layer(spec.supervisor.pm2)
-  return Layer.mergeAll(
-    Layer.provideMerge(FakeReadiness.layer(spec.readiness ?? []), supervisor),
-    FakeTamanuHost.layer(spec.host ?? {}),
-    FakeReverseProxy.layer(),
-    capture,
-    spec.privileges ?? PrivilegesFixed(true, systemd),
-  )
-}
+export const faultWorld = (spec: FaultWorldSpec): Layer.Layer<FaultWorld> => Layer.merge(fakeHost(spec), capture)
 
 /**
  * Run an operation to its end under TestClock: fork, move the clock past

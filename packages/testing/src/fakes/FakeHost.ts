@@ -1,0 +1,62 @@
+/**
+ * A whole fake host in one layer: a fake systemd or pm2 holding the units
+ * or processes, readiness tied to that supervisor, a recording Caddy, a
+ * scripted Tamanu install and a chosen Privileges. Everything an operation
+ * needs except Progress, which each kind of test records its own way (the
+ * operations' tests keep the events, the fault tests every line an operator
+ * could read). Time is Effect's Clock only, so a roll that would take
+ * minutes runs in milliseconds under TestClock.
+ */
+import {
+  type Privileges,
+  PrivilegesFixed,
+  type Prober,
+  type ProbeTargets,
+  type ReverseProxy,
+  type Supervisor,
+  type TamanuHost,
+} from "@tamanu-lifecycle/core"
+import { Layer } from "effect"
+import type { FakeProberControl } from "./FakeProber.js"
+import { FakeReadiness, type ReadinessSpec } from "./FakeProbeTargets.js"
+import { FakeReverseProxy, type FakeReverseProxyControl } from "./FakeReverseProxy.js"
+import {
+  FakePm2,
+  type FakePm2Config,
+  type FakeSupervisorControl,
+  FakeSystemd,
+  type FakeSystemdConfig,
+} from "./FakeSupervisor.js"
+import { FakeTamanuHost, type FakeTamanuHostConfig, type FakeTamanuHostControl } from "./FakeTamanuHost.js"
+
+export interface FakeHostSpec {
+  /** `{ systemd: … }` or `{ pm2: … }`. */
+  readonly supervisor: { readonly systemd: FakeSystemdConfig } | { readonly pm2: FakePm2Config }
+  readonly host?: FakeTamanuHostConfig
+  readonly readiness?: ReadonlyArray<ReadinessSpec>
+  /** Default: root, and root required on systemd only (§10). */
+  readonly privileges?: Layer.Layer<Privileges>
+}
+
+export type FakeHostServices =
+  | Supervisor
+  | FakeSupervisorControl
+  | TamanuHost
+  | FakeTamanuHostControl
+  | ProbeTargets
+  | Prober
+  | FakeProberControl
+  | ReverseProxy
+  | FakeReverseProxyControl
+  | Privileges
+
+export const fakeHost = (spec: FakeHostSpec): Layer.Layer<FakeHostServices> => {
+  const supervisor =
+    "systemd" in spec.supervisor ? FakeSystemd.layer(spec.supervisor.systemd) : FakePm2.layer(spec.supervisor.pm2)
+  return Layer.mergeAll(
+    Layer.provideMerge(FakeReadiness.layer(spec.readiness ?? []), supervisor),
+    FakeTamanuHost.layer(spec.host ?? {}),
+    FakeReverseProxy.layer(),
+    spec.privileges ?? PrivilegesFixed(true, "systemd" in spec.supervisor),
+  )
+}
