@@ -18,6 +18,7 @@ import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { type Pm2App, startPm2Daemon } from "../harness/pm2Daemon.js"
+import { median, round } from "./stats.js"
 
 export interface ColdStartOptions {
   /** The entry point to run; default the CLI package's `bin/tamanu.js` (also: `dist/tamanu.mjs`). */
@@ -44,14 +45,7 @@ export interface ColdStartFigures {
 /** What `npx tamanu` runs: the CLI package's bin entry (which loads the bundle in dist/). */
 export const defaultBundle = (): string => fileURLToPath(new URL("../../../cli/bin/tamanu.js", import.meta.url))
 
-export const median = (values: ReadonlyArray<number>): number => {
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
-}
-
-const round = (n: number, places = 2) => Math.round(n * 10 ** places) / 10 ** places
+export { median } from "./stats.js"
 
 /** The figures from the raw samples: medians, their ratio, the worst RSS. */
 export const summarize = (

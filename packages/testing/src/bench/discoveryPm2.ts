@@ -16,8 +16,12 @@ import { promisify } from "node:util"
 import { makePm2Supervisor } from "@tamanu-lifecycle/core"
 import { Effect } from "effect"
 import { pm2Bin, startPm2Daemon } from "../harness/pm2Daemon.js"
+import { medianOfRuns, round } from "./stats.js"
 
 const run = promisify(execFile)
+
+const timeRuns = async (runs: number, once: () => Promise<unknown>): Promise<number> =>
+  round(await medianOfRuns(runs, once))
 
 export interface Pm2DiscoveryFigure {
   /** Tamanu processes registered in the daemon. */
@@ -32,25 +36,6 @@ export interface Pm2BenchOptions {
   readonly sizes?: ReadonlyArray<number>
   /** Timed runs per size (one untimed warm-up comes first). */
   readonly runs?: number
-}
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100
-
-const timeRuns = async (runs: number, once: () => Promise<unknown>): Promise<number> => {
-  await once()
-  const times: Array<number> = []
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now()
-    await once()
-    times.push(performance.now() - t0)
-  }
-  return round(median(times))
 }
 
 /** Cheap processes: `sleep` as a binary, `instances` of them under one name. */

@@ -8,10 +8,10 @@
  * Discovery runs with plain `systemctl --user` and `XDG_RUNTIME_DIR`, as in
  * production (list-units needs no namespace tricks).
  */
-import { performance } from "node:perf_hooks"
 import { makeSystemdSupervisor } from "@tamanu-lifecycle/core"
 import { Effect } from "effect"
 import { cheapUnit, startUserManager } from "../harness/systemdUserManager.js"
+import { medianOfRuns, round } from "./stats.js"
 
 export interface DiscoveryFigure {
   /** Tamanu units loaded in the manager. */
@@ -27,14 +27,6 @@ export interface DiscoveryBenchOptions {
   /** Timed discoveries per size (one untimed warm-up comes first). */
   readonly runs?: number
 }
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100
 
 export const benchDiscoverySystemd = async (options: DiscoveryBenchOptions = {}): Promise<Array<DiscoveryFigure>> => {
   const sizes = [...(options.sizes ?? [4, 40, 200])].sort((a, b) => a - b)
@@ -59,13 +51,9 @@ export const benchDiscoverySystemd = async (options: DiscoveryBenchOptions = {})
       const found = await Effect.runPromise(supervisor.list)
       if (found.length !== size) throw new Error(`discovery found ${found.length} units, expected ${size}`)
       spawned = 0
-      const times: Array<number> = []
-      for (let run = 0; run < runs; run++) {
-        const t0 = performance.now()
-        await Effect.runPromise(supervisor.list)
-        times.push(performance.now() - t0)
-      }
-      figures.push({ units: size, calls: spawned / runs, medianMs: round(median(times)) })
+      const medianMs = await medianOfRuns(runs, () => Effect.runPromise(supervisor.list))
+      // medianOfRuns makes one untimed warm-up call before the timed ones.
+      figures.push({ units: size, calls: spawned / (runs + 1), medianMs: round(medianMs) })
     }
     return figures
   } finally {

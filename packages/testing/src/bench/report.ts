@@ -8,6 +8,7 @@ import type { ColdStartFigures } from "./coldStart.js"
 import type { Pm2DiscoveryFigure } from "./discoveryPm2.js"
 import type { DiscoveryFigure } from "./discoverySystemd.js"
 import { type BootSample, type MethodRun, methodLabels, type RestartMethod, restartMethods } from "./restartMethods.js"
+import { median } from "./stats.js"
 
 export interface Machine {
   readonly date: string
@@ -38,12 +39,7 @@ export interface BenchFigures {
   readonly skipped: ReadonlyArray<string>
 }
 
-export const median = (values: ReadonlyArray<number>): number => {
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
-}
+export { median } from "./stats.js"
 
 export interface MeasuredBoots {
   /** Median boot of each instance, in roll order. */
