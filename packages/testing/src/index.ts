@@ -1,24 +1,25 @@
 /**
- * @tamanu-lifecycle/testing: fake layers for the SDK's services and the
- * real-component harnesses shared by tests, the demo and the benchmarks.
+ * @tamanu-lifecycle/testing: in-memory layers for every service of
+ * @tamanu-lifecycle/core, driven by Effect's clock, for deterministic tests
+ * of programs that embed the SDK. Depends on core and effect only; the
+ * real-component harnesses, sandbox hosts, demo and benchmarks are the
+ * private `packages/lab` workspace, not this package.
  */
 
-export * from "./bench/coldStart.js"
-export * from "./bench/discoveryPm2.js"
-export * from "./bench/discoverySystemd.js"
-export * from "./e2e/browserLoad.js"
-export * from "./e2e/sandboxHost.js"
-export * from "./fakes/FakeHost.js"
-export * from "./fakes/FakeProber.js"
-export * from "./fakes/FakeProbeTargets.js"
-export * from "./fakes/FakeReverseProxy.js"
-export * from "./fakes/FakeSupervisor.js"
-export * from "./fakes/FakeTamanuHost.js"
-export * from "./harness/caddy.js"
-export * from "./harness/load.js"
-export * from "./harness/pm2Daemon.js"
-export * from "./harness/postgres.js"
-export * from "./harness/prerequisites.js"
-export * from "./harness/processes.js"
-export * from "./harness/systemdUserManager.js"
-export * from "./reliability/faultWorld.js"
+export * from "./fakeHost.js"
+export * from "./host/FakeTamanuHost.js"
+export * from "./probe/FakeProber.js"
+export * from "./probe/FakeProbeTargets.js"
+export * from "./proxy/FakeReverseProxy.js"
+export {
+  type FakeBehaviour,
+  type FakeFailure,
+  type FakeInstanceView,
+  type FakePhase,
+  FakeSupervisorControl,
+  type FakeSupervisorControlShape,
+  type JournalEntry,
+  type SupervisorMethod,
+} from "./supervisor/FakeSupervisor.js"
+export * from "./supervisor/pm2.js"
+export * from "./supervisor/systemd.js"

@@ -204,6 +204,7 @@ const cases: Record<string, Case> = {
       "tamanu-facility-api@2 did not become ready (http://10.88.0.6:3000/: connection refused)",
       "Restarted and ready: tamanu-facility-api@1.",
       "Not restarted: tamanu-facility-api@3, tamanu-facility-api@4",
+      "`journalctl -u tamanu-facility-api@2 -n 50`",
     ],
   },
   "an instance not ready: the URL, the last error, the budget and --probe-timeout": {

@@ -1,7 +1,7 @@
 /**
  * The Caddy reload adapters' I/O paths against fake systemctl, resolvectl
  * and caddy executables and a fake admin API on loopback (the real Caddy
- * is exercised by packages/testing/src/harness/caddy.it.test.ts). What is
+ * is exercised by packages/lab/src/harness/caddy.it.test.ts). What is
  * fixed here: the exact commands, their order, and that every failure is a
  * warning, never an error.
  */

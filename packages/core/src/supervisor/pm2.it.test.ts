@@ -1,7 +1,7 @@
 /**
  * The pm2 supervisor when no daemon answers: it must say so and must never
  * start one (spec §12). Real sockets and files, no daemon needed; the
- * real-daemon suite is packages/testing/src/harness/pm2Daemon.it.test.ts.
+ * real-daemon suite is packages/lab/src/harness/pm2Daemon.it.test.ts.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"

@@ -6,10 +6,9 @@
  * `judgePoll`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { renderError } from "@tamanu-lifecycle/cli"
 import { restart, start } from "@tamanu-lifecycle/core"
 import { Clock, Duration, Effect, Fiber, TestClock } from "effect"
-import { FakeSupervisorControl } from "../fakes/FakeSupervisor.js"
+import { FakeSupervisorControl } from "../index.js"
 import {
   facilityBehindCaddy,
   facilityContext,
@@ -50,9 +49,6 @@ describe("start: an instance that crashes on start", () => {
         // Crashed 40 ms after the start call; the wait's early polls are 25, 50, 100 ms apart.
         expect(tookMillis).toBeGreaterThanOrEqual(40)
         expect(tookMillis).toBeLessThan(300)
-        const message = renderError(error).message
-        expect(message).toContain("tamanu-facility-api@2 failed: systemd reports the unit `failed`")
-        expect(message).toContain("journalctl -u tamanu-facility-api@2 -n 50")
         expect(yield* runningNow).toContain("tamanu-facility-api@1")
       }).pipe(
         Effect.provide(
@@ -75,7 +71,6 @@ describe("start: an instance that crashes on start", () => {
       const { error, tookMillis } = yield* failure(start(startOptions()))
       expect(error).toMatchObject({ _tag: "InstanceFailed", supervisor: "pm2", failed: ["tamanu-api#2"] })
       expect(tookMillis).toBeLessThan(1000)
-      expect(renderError(error).message).toContain("`pm2 logs tamanu-api`")
     }).pipe(
       Effect.provide(
         world({
@@ -125,9 +120,6 @@ describe("restart: a rolled instance that crashes on restart", () => {
           restarted: [],
           notRestarted: ["tamanu-facility-api@2"],
         })
-        const message = renderError(error).message
-        expect(message).toContain("Not restarted: tamanu-facility-api@2")
-        expect(message).toContain("journalctl -u tamanu-facility-api@1")
         expect(tookMillis).toBeLessThan(300)
         expect((yield* restartOneCalls).map((c) => c.refs)).toEqual([
           [{ name: "tamanu-facility-api", suffix: "1", pmId: null }],

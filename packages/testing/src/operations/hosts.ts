@@ -18,17 +18,16 @@ import {
   type StopOptions,
 } from "@tamanu-lifecycle/core"
 import { Context, type Duration, Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
-import { type FakeHostServices, fakeHost } from "../fakes/FakeHost.js"
-import type { ReadinessSpec } from "../fakes/FakeProbeTargets.js"
 import type {
   FakePm2Config,
   FakeProcessSpec,
   FakeSystemdConfig,
+  FakeTamanuHostConfig,
   FakeUnitSpec,
   JournalEntry,
-} from "../fakes/FakeSupervisor.js"
-import { FakeSupervisorControl as SupervisorControl } from "../fakes/FakeSupervisor.js"
-import type { FakeTamanuHostConfig } from "../fakes/FakeTamanuHost.js"
+  ReadinessSpec,
+} from "../index.js"
+import { type FakeHostServices, fakeHost, FakeSupervisorControl as SupervisorControl } from "../index.js"
 
 export const ref = (name: string, suffix: string | null = null, pmId: number | null = null): InstanceRef => ({
   name,

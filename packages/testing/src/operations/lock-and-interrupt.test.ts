@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { LockHeld, RollStopped, restart, start } from "@tamanu-lifecycle/core"
 import { Duration, Effect, Fiber, TestClock } from "effect"
-import { FakeSupervisorControl } from "../fakes/FakeSupervisor.js"
+import { FakeSupervisorControl } from "../index.js"
 import {
   displayName,
   facilityContext,

@@ -7,10 +7,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { CheckUrlFailed, type InstanceRef, type ProgressEvent, RollStopped, restart } from "@tamanu-lifecycle/core"
 import { Duration, Effect } from "effect"
-import { FakeProberControl } from "../fakes/FakeProber.js"
-import { fakeUrl, type ReadinessSpec } from "../fakes/FakeProbeTargets.js"
-import { FakeReverseProxyControl } from "../fakes/FakeReverseProxy.js"
-import { FakeSupervisorControl, type FakeUnitSpec } from "../fakes/FakeSupervisor.js"
+import {
+  FakeProberControl,
+  FakeReverseProxyControl,
+  FakeSupervisorControl,
+  type FakeUnitSpec,
+  fakeUrl,
+  type ReadinessSpec,
+} from "../index.js"
 import {
   centralBehindCaddy,
   centralContext,

@@ -15,10 +15,7 @@ import {
   WaitTimeout,
 } from "@tamanu-lifecycle/core"
 import { Duration, Effect, Option } from "effect"
-import { FakeProberControl } from "../fakes/FakeProber.js"
-import { FakeReverseProxyControl } from "../fakes/FakeReverseProxy.js"
-import { FakeSupervisorControl } from "../fakes/FakeSupervisor.js"
-import { FakeTamanuHostControl } from "../fakes/FakeTamanuHost.js"
+import { FakeProberControl, FakeReverseProxyControl, FakeSupervisorControl, FakeTamanuHostControl } from "../index.js"
 import {
   centralContext,
   centralUnitFiles,

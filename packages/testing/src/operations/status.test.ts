@@ -5,8 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type Outcome, StatusJson, status, UnmatchedNames } from "@tamanu-lifecycle/core"
 import { Duration, Effect, Schema } from "effect"
-import { FakeSupervisorControl } from "../fakes/FakeSupervisor.js"
-import { FakeTamanuHostControl } from "../fakes/FakeTamanuHost.js"
+import { FakeSupervisorControl, FakeTamanuHostControl } from "../index.js"
 import {
   centralContext,
   centralUnitFiles,

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { stop } from "@tamanu-lifecycle/core"
 import { Duration, Effect } from "effect"
-import { FakeReverseProxyControl } from "../fakes/FakeReverseProxy.js"
+import { FakeReverseProxyControl } from "../index.js"
 import {
   centralContext,
   centralUnits,

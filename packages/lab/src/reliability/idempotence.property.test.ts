@@ -6,10 +6,10 @@
  * registered). Unknown services are never touched.
  */
 import { defaults, type HostContext, type StartOptions, start } from "@tamanu-lifecycle/core"
+import { FakeSupervisorControl, type JournalEntry } from "@tamanu-lifecycle/testing"
 import { Duration, Effect, Exit, TestContext } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { FakeSupervisorControl, type JournalEntry } from "../fakes/FakeSupervisor.js"
 import { faultWorld, runToEnd } from "./faultWorld.js"
 import { type CanonicalHost, canonicalHostArb } from "./hostArbitraries.js"
 import { RUNS } from "./runs.js"

@@ -17,17 +17,13 @@ import {
   type TamanuHost,
 } from "@tamanu-lifecycle/core"
 import { Layer } from "effect"
-import type { FakeProberControl } from "./FakeProber.js"
-import { FakeReadiness, type ReadinessSpec } from "./FakeProbeTargets.js"
-import { FakeReverseProxy, type FakeReverseProxyControl } from "./FakeReverseProxy.js"
-import {
-  FakePm2,
-  type FakePm2Config,
-  type FakeSupervisorControl,
-  FakeSystemd,
-  type FakeSystemdConfig,
-} from "./FakeSupervisor.js"
-import { FakeTamanuHost, type FakeTamanuHostConfig, type FakeTamanuHostControl } from "./FakeTamanuHost.js"
+import { FakeTamanuHost, type FakeTamanuHostConfig, type FakeTamanuHostControl } from "./host/FakeTamanuHost.js"
+import type { FakeProberControl } from "./probe/FakeProber.js"
+import { FakeReadiness, type ReadinessSpec } from "./probe/FakeProbeTargets.js"
+import { FakeReverseProxy, type FakeReverseProxyControl } from "./proxy/FakeReverseProxy.js"
+import type { FakeSupervisorControl } from "./supervisor/FakeSupervisor.js"
+import { FakePm2, type FakePm2Config } from "./supervisor/pm2.js"
+import { FakeSystemd, type FakeSystemdConfig } from "./supervisor/systemd.js"
 
 export interface FakeHostSpec {
   /** `{ systemd: … }` or `{ pm2: … }`. */

@@ -159,7 +159,7 @@ export const benchColdStart = async (options: ColdStartOptions = {}): Promise<Co
   }
 }
 
-// `node packages/testing/dist/bench/coldStart.js [runs] [bundle]` prints the figures as JSON.
+// `node packages/lab/dist/bench/coldStart.js [runs] [bundle]` prints the figures as JSON.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const runs = process.argv[2] === undefined ? undefined : Number(process.argv[2])
   const bundle = process.argv[3]

@@ -9,7 +9,7 @@
 
 import { type InstanceRef, ProbeFailed, Prober, type ProberShape } from "@tamanu-lifecycle/core"
 import { Clock, Context, Duration, Effect, Layer, Option, SynchronizedRef } from "effect"
-import { FakeSupervisorControl, type FakeSupervisorControlShape } from "./FakeSupervisor.js"
+import { FakeSupervisorControl, type FakeSupervisorControlShape } from "../supervisor/FakeSupervisor.js"
 
 /** An HTTP status, or the text of a connection-level error ("connect ECONNREFUSED"). */
 export type ProbeOutcome = number | string

@@ -26,19 +26,15 @@ import {
   stop,
   withHostLock,
 } from "@tamanu-lifecycle/core"
-import { Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
 import {
-  CapturedOutput,
   FakeProberControl,
   FakeReverseProxyControl,
   FakeSupervisorControl,
   type FakeUnitSpec,
-  type FaultWorldSpec,
   fakeUrl,
-  faultWorld,
-  runningInstances,
-  runToEnd,
-} from "../index.js"
+} from "@tamanu-lifecycle/testing"
+import { Duration, Effect, Exit, Fiber, Option, TestClock } from "effect"
+import { CapturedOutput, type FaultWorldSpec, faultWorld, runningInstances, runToEnd } from "./faultWorld.js"
 
 const ref = (name: string, suffix: string | null = null, pmId: number | null = null): InstanceRef => ({
   name,

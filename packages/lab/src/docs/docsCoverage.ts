@@ -23,14 +23,14 @@ const commands: ReadonlyArray<CommandCoverage> = [
     command: "bash scripts/setup.sh && npm run demo",
     run: {
       by: "elsewhere",
-      test: "packages/testing/src/demo/demo.it.test.ts",
+      test: "packages/lab/src/demo/demo.it.test.ts",
       why: "setup.sh is the first half of .ci/run; `npm run demo` is the build (which npm test does first) and then dist/demo/main.js, which demo.it.test.ts runs as a child process to its result line",
       evidence: [
         { file: ".ci/run", contains: "\nbash scripts/setup.sh && npm test\n" },
         { file: "package.json", contains: '"test": "npm run build && ' },
-        { file: "package.json", contains: '"demo": "npm run build && node packages/testing/dist/demo/main.js"' },
-        { file: "packages/testing/src/demo/demo.it.test.ts", contains: 'new URL("../../dist/demo/main.js"' },
-        { file: "packages/testing/src/demo/demo.it.test.ts", contains: "spawn(process.execPath, [demoMain]" },
+        { file: "package.json", contains: '"demo": "npm run build && node packages/lab/dist/demo/main.js"' },
+        { file: "packages/lab/src/demo/demo.it.test.ts", contains: 'new URL("../../dist/demo/main.js"' },
+        { file: "packages/lab/src/demo/demo.it.test.ts", contains: "spawn(process.execPath, [demoMain]" },
       ],
     },
   },
@@ -52,12 +52,12 @@ const commands: ReadonlyArray<CommandCoverage> = [
     command: "npm install @tamanu-lifecycle/core effect",
     run: {
       by: "elsewhere",
-      test: "packages/testing/src/packaging/pack.it.test.ts",
+      test: "packages/lab/src/packaging/pack.it.test.ts",
       why: "the packages are not on the registry: the test packs them, installs the tarballs into a scratch project with npm install (effect comes with core), and runs a script importing @tamanu-lifecycle/core and effect there",
       evidence: [
-        { file: "packages/testing/src/packaging/pack.it.test.ts", contains: 'run("npm", ["install",' },
-        { file: "packages/testing/src/packaging/pack.it.test.ts", contains: 'from "@tamanu-lifecycle/core"' },
-        { file: "packages/testing/src/packaging/pack.it.test.ts", contains: 'from "effect"' },
+        { file: "packages/lab/src/packaging/pack.it.test.ts", contains: 'run("npm", ["install",' },
+        { file: "packages/lab/src/packaging/pack.it.test.ts", contains: 'from "@tamanu-lifecycle/core"' },
+        { file: "packages/lab/src/packaging/pack.it.test.ts", contains: 'from "effect"' },
       ],
     },
   },
@@ -65,7 +65,7 @@ const commands: ReadonlyArray<CommandCoverage> = [
   { doc: "docs/host.md", command: "npx vitest run packages/core/src/host", run: vitest },
   {
     doc: "docs/host.md",
-    command: "npx vitest run --project integration packages/testing/src/harness/postgres",
+    command: "npx vitest run --project integration packages/lab/src/harness/postgres",
     run: vitest,
   },
 
@@ -84,12 +84,12 @@ const commands: ReadonlyArray<CommandCoverage> = [
   },
   {
     doc: "docs/performance-cold-start.md",
-    command: "node packages/testing/dist/bench/coldStart.js 25",
+    command: "node packages/lab/dist/bench/coldStart.js 25",
     run: { by: "here", note: "with 2 rounds instead of 25" },
   },
   {
     doc: "docs/performance-cold-start.md",
-    command: "node packages/testing/dist/bench/coldStart.js 25 packages/cli/dist/tamanu.mjs",
+    command: "node packages/lab/dist/bench/coldStart.js 25 packages/cli/dist/tamanu.mjs",
     run: { by: "here", note: "with 2 rounds instead of 25" },
   },
 
@@ -100,7 +100,7 @@ const commands: ReadonlyArray<CommandCoverage> = [
   },
   {
     doc: "docs/probes-and-caddy.md",
-    command: "npx vitest run packages/testing/src/harness/caddy packages/testing/src/harness/load",
+    command: "npx vitest run packages/lab/src/harness/caddy packages/lab/src/harness/load",
     run: vitest,
   },
 
@@ -110,34 +110,34 @@ const commands: ReadonlyArray<CommandCoverage> = [
       "unshare --mount --propagation private sh -c 'mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec systemd --user'",
     run: {
       by: "elsewhere",
-      test: "packages/testing/src/harness/systemdUserManager.it.test.ts",
+      test: "packages/lab/src/harness/systemdUserManager.it.test.ts",
       why: "the harness spawns this (with a cgroup move first) for every test systemd manager; its suite starts one",
       evidence: [
         {
-          file: "packages/testing/src/harness/systemdUserManager.ts",
+          file: "packages/lab/src/harness/systemdUserManager.ts",
           contains: '"unshare",\n      [\n        "--mount",',
         },
         {
-          file: "packages/testing/src/harness/systemdUserManager.ts",
+          file: "packages/lab/src/harness/systemdUserManager.ts",
           contains: '"--propagation",\n        "private",',
         },
         {
-          file: "packages/testing/src/harness/systemdUserManager.ts",
+          file: "packages/lab/src/harness/systemdUserManager.ts",
           contains: "mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec systemd --user",
         },
-        { file: "packages/testing/src/harness/systemdUserManager.it.test.ts", contains: "startUserManager(" },
+        { file: "packages/lab/src/harness/systemdUserManager.it.test.ts", contains: "startUserManager(" },
       ],
     },
   },
   { doc: "docs/systemd.md", command: "npx vitest run packages/core/src/supervisor/systemdParse.test.ts", run: vitest },
   {
     doc: "docs/systemd.md",
-    command: "npx vitest run --project integration packages/testing/src/harness/systemdUserManager.it.test.ts",
+    command: "npx vitest run --project integration packages/lab/src/harness/systemdUserManager.it.test.ts",
     run: vitest,
   },
   {
     doc: "docs/systemd.md",
-    command: "npx vitest run --project integration packages/testing/src/bench/discoverySystemd.it.test.ts",
+    command: "npx vitest run --project integration packages/lab/src/bench/discoverySystemd.it.test.ts",
     run: vitest,
   },
 ]
@@ -148,14 +148,14 @@ export const docsCoverage: CoverageTable = {
     {
       doc: "docs/operations.md",
       file: "docs/examples/ansible/tamanu-rollout.yml",
-      runBy: "packages/testing/src/docs/docs.it.test.ts",
+      runBy: "packages/lab/src/docs/docs.it.test.ts",
     },
   ],
   dataExamples: [
     {
       doc: "docs/operations.md",
       firstLine: '{ "any_short": false,',
-      checkedBy: "packages/testing/src/docs/docs.it.test.ts",
+      checkedBy: "packages/lab/src/docs/docs.it.test.ts",
     },
   ],
   notCommands: [{ doc: "docs/architecture.md", firstLine: "packages/core/src/", why: "the source tree" }],

@@ -66,6 +66,6 @@ describe("the docs' commands", () => {
 
   it("README.md and docs/operations.md say that this check runs their commands", () => {
     for (const doc of ["README.md", "docs/operations.md"])
-      expect(read(doc), doc).toContain("packages/testing/src/docs/docs.it.test.ts")
+      expect(read(doc), doc).toContain("packages/lab/src/docs/docs.it.test.ts")
   })
 })

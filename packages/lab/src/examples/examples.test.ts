@@ -1,11 +1,8 @@
 /** The embedding examples of docs/embedding.md, run as they are written. */
 import { describe, expect, it } from "@effect/vitest"
 import { type HostContext, PrivilegesFixed } from "@tamanu-lifecycle/core"
+import { FakePm2, FakeReadiness, FakeReverseProxy, FakeTamanuHost } from "@tamanu-lifecycle/testing"
 import { Duration, Effect, Fiber, Layer, TestClock } from "effect"
-import { FakeReadiness } from "../fakes/FakeProbeTargets.js"
-import { FakeReverseProxy } from "../fakes/FakeReverseProxy.js"
-import { FakePm2 } from "../fakes/FakeSupervisor.js"
-import { FakeTamanuHost } from "../fakes/FakeTamanuHost.js"
 import { restartWithProgress } from "./followProgress.js"
 import { runOps } from "./mountCommands.js"
 

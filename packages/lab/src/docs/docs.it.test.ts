@@ -274,8 +274,8 @@ const coldStartShape = () => {
 
 const coldStartChecks: Readonly<Record<string, (command: string) => Promise<void>>> = Object.fromEntries(
   [
-    "node packages/testing/dist/bench/coldStart.js 25",
-    "node packages/testing/dist/bench/coldStart.js 25 packages/cli/dist/tamanu.mjs",
+    "node packages/lab/dist/bench/coldStart.js 25",
+    "node packages/lab/dist/bench/coldStart.js 25 packages/cli/dist/tamanu.mjs",
   ].map((command) => [
     command,
     async (doc: string) => {
@@ -518,7 +518,7 @@ function ansiblePrerequisite() {
 }
 
 function builtBench() {
-  const bench = path.join(repo, "packages/testing/dist/bench/coldStart.js")
+  const bench = path.join(repo, "packages/lab/dist/bench/coldStart.js")
   return {
     component: "built benchmark",
     missing: fs.existsSync(bench) ? null : `${bench} is missing: run npm run build`,

@@ -1,6 +1,6 @@
 /**
- * In-memory systemd and pm2 behind the core `Supervisor` interface, for the
- * operations' tests. They keep the semantics the operations rely on (restart
+ * The engine behind the in-memory systemd (`systemd.ts`) and pm2 (`pm2.ts`)
+ * supervisors, for the operations' tests and an embedder's. They keep the semantics the operations rely on (restart
  * of a stopped unit starts it, stop of a stopped one is fine, pm2 start by
  * name starts the stopped processes, a stopped disabled systemd unit drops out
  * of the list, …) and script the rest: how long an instance takes to come up
@@ -31,7 +31,7 @@ import {
   SupervisorUnavailable,
   unitName,
 } from "@tamanu-lifecycle/core"
-import { Clock, Context, Duration, Effect, Either, Layer, Stream, SynchronizedRef } from "effect"
+import { Clock, Context, Duration, Effect, Either, Stream, SynchronizedRef } from "effect"
 
 export type SupervisorMethod =
   | "list"
@@ -136,55 +136,10 @@ export class FakeSupervisorControl extends Context.Tag("@tamanu-lifecycle/testin
   FakeSupervisorControlShape
 >() {}
 
-/** A systemd unit in the initial state. */
-export interface FakeUnitSpec extends Partial<FakeBehaviour> {
-  readonly name: string
-  /** `@suffix`; omitted or null for a singleton. */
-  readonly suffix?: string | null
-  readonly running?: boolean
-  readonly enabled?: boolean
-  /** In `list`. Default: running or enabled (enabled units are pulled in by their target). */
-  readonly loaded?: boolean
-}
-
-export interface FakeSystemdConfig {
-  readonly units?: ReadonlyArray<FakeUnitSpec>
-  /**
-   * Installed unit files beyond those the units imply (`name.service`, or the
-   * template `name@.service`), e.g. `tamanu-patientportal@.service` with no instance loaded.
-   */
-  readonly unitFiles?: ReadonlyArray<string>
-  readonly defaults?: Partial<FakeBehaviour>
-  /** Behaviour by display name (`tamanu-facility-api@2`) or base name. */
-  readonly behaviours?: Readonly<Record<string, Partial<FakeBehaviour>>>
-  readonly failures?: ReadonlyArray<FakeFailure>
-  /** Default true. */
-  readonly available?: boolean
-}
-
-/** A registered pm2 process in the initial state. */
-export interface FakeProcessSpec extends Partial<FakeBehaviour> {
-  readonly name: string
-  readonly pmId: number
-  readonly running?: boolean
-  /** `PORT` in the process environment; default none. */
-  readonly port?: number | null
-}
-
-export interface FakePm2Config {
-  readonly processes?: ReadonlyArray<FakeProcessSpec>
-  readonly defaults?: Partial<FakeBehaviour>
-  /** Behaviour by display name (`tamanu-api#1`) or name. */
-  readonly behaviours?: Readonly<Record<string, Partial<FakeBehaviour>>>
-  readonly failures?: ReadonlyArray<FakeFailure>
-  /** Default true; false is "pm2 daemon not running". */
-  readonly available?: boolean
-}
-
 // ---------------------------------------------------------------------------
 // State
 
-interface Slot {
+export interface Slot {
   readonly name: string
   readonly suffix: string | null
   readonly pmId: number | null
@@ -520,9 +475,9 @@ const logsBody: Body<ReadonlyArray<string>> = (state, refs, now) => {
 }
 
 // ---------------------------------------------------------------------------
-// Layers
+// Shared by the systemd and pm2 fakes (systemd.ts, pm2.ts); not exported from the package.
 
-const make = (initial: Omit<State, "journal">) =>
+export const makeFakeSupervisor = (initial: Omit<State, "journal">) =>
   Effect.gen(function* () {
     const ref = yield* SynchronizedRef.make<State>({ ...initial, journal: [] })
 
@@ -621,11 +576,14 @@ const make = (initial: Omit<State, "journal">) =>
     return Context.make(Supervisor, supervisor).pipe(Context.add(FakeSupervisorControl, control))
   })
 
-const armed = (failures: ReadonlyArray<FakeFailure> | undefined): ReadonlyArray<ArmedFailure> =>
+export const armed = (failures: ReadonlyArray<FakeFailure> | undefined): ReadonlyArray<ArmedFailure> =>
   (failures ?? []).map((f) => ({ ...f, remaining: f.times ?? Number.POSITIVE_INFINITY }))
 
 /** The behaviour fields of a spec, keyed by its display name. */
-const specBehaviour = (display: string, spec: Partial<FakeBehaviour>): Record<string, Partial<FakeBehaviour>> => {
+export const specBehaviour = (
+  display: string,
+  spec: Partial<FakeBehaviour>,
+): Record<string, Partial<FakeBehaviour>> => {
   const b: { -readonly [K in keyof FakeBehaviour]?: FakeBehaviour[K] } = {}
   if (spec.upAfter !== undefined) b.upAfter = spec.upAfter
   if (spec.downAfter !== undefined) b.downAfter = spec.downAfter
@@ -635,75 +593,5 @@ const specBehaviour = (display: string, spec: Partial<FakeBehaviour>): Record<st
 }
 
 /** Instances running in the initial state have been running (and answering) since before the test began. */
-const startPhase = (running: boolean | undefined): FakePhase =>
+export const startPhase = (running: boolean | undefined): FakePhase =>
   running === true ? { _tag: "Running", since: Number.NEGATIVE_INFINITY } : { _tag: "Stopped" }
-
-/** In-memory systemd: `Supervisor` plus `FakeSupervisorControl`. */
-export const FakeSystemd = {
-  layer: (config: FakeSystemdConfig = {}): Layer.Layer<Supervisor | FakeSupervisorControl> =>
-    Layer.effectContext(
-      Effect.suspend(() => {
-        const units = config.units ?? []
-        const slots = units.map(
-          (u): Slot => ({
-            name: u.name,
-            suffix: u.suffix ?? null,
-            pmId: null,
-            phase: startPhase(u.running),
-            enabled: u.enabled ?? false,
-            loaded: u.loaded ?? (u.running === true || u.enabled === true),
-            port: null,
-          }),
-        )
-        const implied = units.map((u) => (u.suffix == null ? `${u.name}.service` : `${u.name}@.service`))
-        return make({
-          kind: "systemd",
-          slots,
-          unitFiles: new Set([...implied, ...(config.unitFiles ?? [])]),
-          available: config.available ?? true,
-          defaults: config.defaults ?? {},
-          behaviours: Object.assign(
-            {},
-            ...units.map((u) =>
-              specBehaviour(displayInstance({ name: u.name, suffix: u.suffix ?? null, pmId: null }), u),
-            ),
-            config.behaviours,
-          ),
-          failures: armed(config.failures),
-        })
-      }),
-    ),
-}
-
-/** In-memory pm2: `Supervisor` plus `FakeSupervisorControl`. */
-export const FakePm2 = {
-  layer: (config: FakePm2Config = {}): Layer.Layer<Supervisor | FakeSupervisorControl> =>
-    Layer.effectContext(
-      Effect.suspend(() => {
-        const processes = config.processes ?? []
-        return make({
-          kind: "pm2",
-          slots: processes.map(
-            (p): Slot => ({
-              name: p.name,
-              suffix: null,
-              pmId: p.pmId,
-              phase: startPhase(p.running),
-              enabled: false,
-              loaded: true,
-              port: p.port ?? null,
-            }),
-          ),
-          unitFiles: new Set(),
-          available: config.available ?? true,
-          defaults: config.defaults ?? {},
-          behaviours: Object.assign(
-            {},
-            ...processes.map((p) => specBehaviour(displayInstance({ name: p.name, suffix: null, pmId: p.pmId }), p)),
-            config.behaviours,
-          ),
-          failures: armed(config.failures),
-        })
-      }),
-    ),
-}

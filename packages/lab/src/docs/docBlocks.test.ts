@@ -179,15 +179,15 @@ const repository = (files: Record<string, string>, testFiles: ReadonlyArray<stri
 })
 
 describe("vitestSelectionProblem", () => {
-  const repo = repository({}, ["packages/core/src/plan/a.test.ts", "packages/testing/src/harness/caddy.it.test.ts"])
+  const repo = repository({}, ["packages/core/src/plan/a.test.ts", "packages/lab/src/harness/caddy.it.test.ts"])
   it.each([
     ["npx vitest run", null],
     ["npx vitest run --project unit", null],
-    ["npx vitest run --project=integration packages/testing/src/harness/caddy", null],
-    ["npx vitest run packages/core/src/plan packages/testing/src/harness", null],
+    ["npx vitest run --project=integration packages/lab/src/harness/caddy", null],
+    ["npx vitest run packages/core/src/plan packages/lab/src/harness", null],
     [
-      "npx vitest run --project unit packages/testing/src/harness/caddy",
-      "selects no test file with packages/testing/src/harness/caddy",
+      "npx vitest run --project unit packages/lab/src/harness/caddy",
+      "selects no test file with packages/lab/src/harness/caddy",
     ],
     ["npx vitest run packages/core/src/nothing", "selects no test file with packages/core/src/nothing"],
     ["npx vitest run --project e2e", "names the vitest project e2e, which vitest.config.ts does not define"],

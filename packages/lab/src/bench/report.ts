@@ -173,7 +173,7 @@ export const performanceMarkdown = (f: BenchFigures): string => {
   const lines: Array<string> = [
     "# Performance",
     "",
-    "Measured by `npm run bench` (packages/testing/src/bench/main.ts), which writes this page and",
+    "Measured by `npm run bench` (packages/lab/src/bench/main.ts), which writes this page and",
     "[restart-requests.svg](restart-requests.svg). Every figure below comes from the run described here;",
     "nothing is typed by hand. Run it again on the machine you care about.",
     "",
@@ -283,7 +283,7 @@ export const performanceMarkdown = (f: BenchFigures): string => {
     const c = f.coldStart
     lines.push(
       "Cold start of `tamanu status --json` (a pm2 host with 4 processes) against `node -e 0`, run alternately",
-      "(packages/testing/src/bench/coldStart.ts):",
+      "(packages/lab/src/bench/coldStart.ts):",
       "",
       "| `node -e 0` (ms) | `tamanu status --json` (ms) | ratio | peak RSS (MB) |",
       "|---|---|---|---|",

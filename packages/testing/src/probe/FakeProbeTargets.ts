@@ -6,8 +6,8 @@
 
 import { displayInstance, type InstanceRef, type Prober, ProbeTargets } from "@tamanu-lifecycle/core"
 import { Duration, Effect, Layer, Option } from "effect"
+import { FakeSupervisorControl } from "../supervisor/FakeSupervisor.js"
 import { FakeProber, type FakeProberControl, type ProbeOutcome } from "./FakeProber.js"
-import { FakeSupervisorControl } from "./FakeSupervisor.js"
 
 export const FakeProbeTargets = {
   /** URL by display name (`tamanu-facility-api@1`, `tamanu-api#0`); others have none. */

@@ -15,8 +15,8 @@ import {
   type SupervisorKind,
   unitName,
 } from "@tamanu-lifecycle/core"
+import type { FakeProcessSpec, FakeUnitSpec } from "@tamanu-lifecycle/testing"
 import fc from "fast-check"
-import type { FakeProcessSpec, FakeUnitSpec } from "../fakes/FakeSupervisor.js"
 
 export interface RandomHost {
   readonly supervisor: SupervisorKind

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type InstanceRef, Supervisor, waitUntil } from "@tamanu-lifecycle/core"
 import { Chunk, Clock, Duration, Effect, Fiber, Stream, TestClock } from "effect"
-import { FakePm2, FakeSupervisorControl, FakeSystemd } from "./FakeSupervisor.js"
+import { FakePm2, FakeSupervisorControl, FakeSystemd } from "../index.js"
 
 const ref = (name: string, suffix: string | null = null, pmId: number | null = null): InstanceRef => ({
   name,

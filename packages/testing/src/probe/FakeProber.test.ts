@@ -1,9 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type InstanceRef, Prober, ProbeTargets, Supervisor } from "@tamanu-lifecycle/core"
 import { Effect, Layer, Option, TestClock } from "effect"
-import { FakeProber, FakeProberControl } from "./FakeProber.js"
-import { FakeProbeTargets, FakeReadiness, fakeUrl } from "./FakeProbeTargets.js"
-import { FakePm2, FakeSystemd } from "./FakeSupervisor.js"
+import {
+  FakePm2,
+  FakeProber,
+  FakeProberControl,
+  FakeProbeTargets,
+  FakeReadiness,
+  FakeSystemd,
+  fakeUrl,
+} from "../index.js"
 
 const api1: InstanceRef = { name: "tamanu-facility-api", suffix: "1", pmId: null }
 const api2: InstanceRef = { name: "tamanu-facility-api", suffix: "2", pmId: null }

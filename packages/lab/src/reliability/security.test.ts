@@ -31,7 +31,7 @@ import {
 } from "@tamanu-lifecycle/core"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
-import { everythingSaid, faultWorld } from "../index.js"
+import { everythingSaid, faultWorld } from "./faultWorld.js"
 
 const repo = fileURLToPath(new URL("../../../../", import.meta.url))
 const ref = (name: string, suffix: string | null = null): InstanceRef => ({ name, suffix, pmId: null })

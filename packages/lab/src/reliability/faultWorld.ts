@@ -6,9 +6,8 @@
  * only, so faults that would take minutes run in milliseconds under TestClock.
  */
 import { Progress, type ProgressEvent } from "@tamanu-lifecycle/core"
+import { type FakeHostServices, type FakeHostSpec, FakeSupervisorControl, fakeHost } from "@tamanu-lifecycle/testing"
 import { Context, type Duration, Effect, Fiber, Layer, Logger, Ref, TestClock } from "effect"
-import { type FakeHostServices, type FakeHostSpec, fakeHost } from "../fakes/FakeHost.js"
-import { FakeSupervisorControl } from "../fakes/FakeSupervisor.js"
 
 export interface CapturedOutputShape {
   readonly events: Effect.Effect<ReadonlyArray<ProgressEvent>>
