@@ -38,6 +38,7 @@ interface HostFlags {
   readonly supervisor: Option.Option<"systemd" | "pm2">
   readonly systemdScope: Option.Option<"system" | "user">
   readonly kind: Option.Option<"central" | "facility">
+  readonly caddyAdmin: Option.Option<string>
   readonly json: boolean
 }
 
@@ -47,6 +48,7 @@ export const liveConfig = (flags: HostFlags): LiveConfig => ({
   root: Option.getOrNull(flags.root),
   kind: Option.getOrNull(flags.kind),
   ...liveConfigFromEnv(process.env),
+  caddyAdmin: Option.getOrNull(flags.caddyAdmin),
 })
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`))

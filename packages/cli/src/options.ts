@@ -39,6 +39,20 @@ export const hostOptions = {
     ),
     Config.literal("central", "facility")("TAMANU_KIND"),
   ),
+  caddyAdmin: fromEnv(
+    Options.text("caddy-admin").pipe(
+      Options.withDescription(
+        "Caddy's admin API, e.g. http://127.0.0.1:2019 (else TAMANU_CADDY_ADMIN, else the Caddyfile's global admin address, else http://localhost:2019)",
+      ),
+      Options.mapEffect((text) => {
+        const url = URL.canParse(text) ? new URL(text) : null
+        return url !== null && (url.protocol === "http:" || url.protocol === "https:")
+          ? Effect.succeed(text.replace(/\/+$/, ""))
+          : Effect.fail(usageError(`--caddy-admin: "${text}" is not an http(s) URL (e.g. http://127.0.0.1:2019)`))
+      }),
+    ),
+    Config.string("TAMANU_CADDY_ADMIN"),
+  ),
   json: Options.boolean("json").pipe(Options.withDescription("One JSON document on stdout; logs go to stderr")),
 } as const
 

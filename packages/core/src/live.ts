@@ -5,6 +5,7 @@
 import { Layer } from "effect"
 import type { TamanuHost } from "./host/TamanuHost.js"
 import { TamanuHostLive } from "./host/TamanuHostLive.js"
+import { defaultLockFile } from "./lock/hostLock.js"
 import type { ServerKind } from "./model/hostFacts.js"
 import type { SupervisorKind } from "./model/instance.js"
 import { type Privileges, PrivilegesLive } from "./privileges/Privileges.js"
@@ -13,7 +14,8 @@ import type { Prober } from "./probe/Prober.js"
 import type { ProbeTargets } from "./probe/ProbeTargets.js"
 import { Pm2ProbeTargetsLive } from "./probe/pm2Targets.js"
 import { PodmanProbeTargetsLive } from "./probe/podmanTargets.js"
-import { CaddyAdminLive, CaddyLinuxLive, CaddyWindowsLive } from "./proxy/caddy.js"
+import { CaddyLive } from "./proxy/caddy.js"
+import { routingStateFile } from "./proxy/caddyAdmin.js"
 import type { ReverseProxy } from "./proxy/ReverseProxy.js"
 import { Pm2SupervisorLive } from "./supervisor/pm2.js"
 import type { Supervisor } from "./supervisor/Supervisor.js"
@@ -31,24 +33,23 @@ export interface LiveConfig {
   /** null: pm2's own default (PM2_HOME, else ~/.pm2). */
   readonly pm2Home: string | null
   /**
-   * Reload Caddy through its admin API with this Caddyfile instead of the
-   * platform's way (TAMANU_CADDY_ADMIN_URL + TAMANU_CADDYFILE): for hosts
-   * where Caddy does not run under systemd (e.g. pm2 on Linux). null: the
-   * platform's way (§9).
+   * Caddy's admin API (`--caddy-admin` / TAMANU_CADDY_ADMIN), e.g.
+   * `http://127.0.0.1:2019`. null: the Caddyfile's global `admin` address,
+   * else `http://localhost:2019` (§9.2).
    */
-  readonly caddyAdmin: { readonly adminUrl: string; readonly caddyfile: string } | null
+  readonly caddyAdmin: string | null
+  /** The Caddyfile (TAMANU_CADDYFILE); null: `/etc/caddy/Caddyfile`, on Windows `C:\\Caddy\\Caddyfile`. */
+  readonly caddyfile: string | null
 }
 
 /** The live config's environment part: flags win over these. */
 export const liveConfigFromEnv = (
   env: NodeJS.ProcessEnv,
-): Pick<LiveConfig, "databaseUrl" | "pm2Home" | "caddyAdmin"> => ({
+): Pick<LiveConfig, "databaseUrl" | "pm2Home" | "caddyAdmin" | "caddyfile"> => ({
   databaseUrl: env.TAMANU_DATABASE_URL || null,
   pm2Home: env.PM2_HOME || null,
-  caddyAdmin:
-    env.TAMANU_CADDY_ADMIN_URL && env.TAMANU_CADDYFILE
-      ? { adminUrl: env.TAMANU_CADDY_ADMIN_URL, caddyfile: env.TAMANU_CADDYFILE }
-      : null,
+  caddyAdmin: env.TAMANU_CADDY_ADMIN || null,
+  caddyfile: env.TAMANU_CADDYFILE || null,
 })
 
 export type LiveServices = Supervisor | ProbeTargets | Prober | ReverseProxy | TamanuHost | Privileges
@@ -59,12 +60,16 @@ export const needsRoot = (config: Pick<LiveConfig, "supervisor" | "systemdScope"
 
 export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
   const pm2 = config.pm2Home === null ? {} : { pm2Home: config.pm2Home }
-  const proxy =
-    config.caddyAdmin !== null
-      ? CaddyAdminLive(config.caddyAdmin)
-      : process.platform === "win32"
-        ? CaddyWindowsLive()
-        : CaddyLinuxLive({ scope: config.supervisor === "systemd" ? config.systemdScope : "system" })
+  const proxy = CaddyLive({
+    adminUrl: config.caddyAdmin,
+    caddyfile: config.caddyfile,
+    // Beside the host lock, so the next run on this host finds an unfinished restore (§9.3).
+    stateFile: routingStateFile(defaultLockFile(config.supervisor, config.systemdScope)),
+    fallback:
+      process.platform === "win32"
+        ? { windows: {} }
+        : { linux: { scope: config.supervisor === "systemd" ? config.systemdScope : "system" } },
+  })
   const supervisorLayers =
     config.supervisor === "systemd"
       ? Layer.mergeAll(SystemdSupervisorLive({ scope: config.systemdScope }), PodmanProbeTargetsLive(), proxy)

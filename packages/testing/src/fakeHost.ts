@@ -14,13 +14,19 @@ import {
   type ProbeTargets,
   type ReverseProxy,
   type Supervisor,
+  serviceAliases,
   type TamanuHost,
 } from "@tamanu-lifecycle/core"
 import { Layer } from "effect"
 import { FakeTamanuHost, type FakeTamanuHostConfig, type FakeTamanuHostControl } from "./host/FakeTamanuHost.js"
 import type { FakeProberControl } from "./probe/FakeProber.js"
-import { FakeReadiness, type ReadinessSpec } from "./probe/FakeProbeTargets.js"
-import { FakeReverseProxy, type FakeReverseProxyControl } from "./proxy/FakeReverseProxy.js"
+import { FakeReadiness, type FakeReadinessOptions, type ReadinessSpec } from "./probe/FakeProbeTargets.js"
+import type { FakeCaddyControl } from "./proxy/FakeCaddy.js"
+import {
+  FakeReverseProxy,
+  type FakeReverseProxyConfig,
+  type FakeReverseProxyControl,
+} from "./proxy/FakeReverseProxy.js"
 import type { FakeSupervisorControl } from "./supervisor/FakeSupervisor.js"
 import { FakePm2, type FakePm2Config } from "./supervisor/pm2.js"
 import { FakeSystemd, type FakeSystemdConfig } from "./supervisor/systemd.js"
@@ -30,6 +36,14 @@ export interface FakeHostSpec {
   readonly supervisor: { readonly systemd: FakeSystemdConfig } | { readonly pm2: FakePm2Config }
   readonly host?: FakeTamanuHostConfig
   readonly readiness?: ReadonlyArray<ReadinessSpec>
+  /** Default: `per-start` on systemd (podman gives a restarted container a new address), `fixed` on pm2 (its PORT). */
+  readonly addresses?: FakeReadinessOptions["addresses"]
+  /**
+   * The fake Caddy in front. Default: on systemd, `dynamic a` upstreams on the
+   * Tamanu services' aliases (1-minute cache); on pm2, static upstreams at
+   * `tamanu-api`'s instances; its admin API reachable.
+   */
+  readonly caddy?: FakeReverseProxyConfig
   /** Default: root, and root required on systemd only (§10). */
   readonly privileges?: Layer.Layer<Privileges>
 }
@@ -44,15 +58,25 @@ export type FakeHostServices =
   | FakeProberControl
   | ReverseProxy
   | FakeReverseProxyControl
+  | FakeCaddyControl
   | Privileges
 
 export const fakeHost = (spec: FakeHostSpec): Layer.Layer<FakeHostServices> => {
+  const systemd = "systemd" in spec.supervisor
   const supervisor =
     "systemd" in spec.supervisor ? FakeSystemd.layer(spec.supervisor.systemd) : FakePm2.layer(spec.supervisor.pm2)
+  const readiness = FakeReadiness.layer(spec.readiness ?? [], {
+    addresses: spec.addresses ?? (systemd ? "per-start" : "fixed"),
+  })
+  const world = Layer.provideMerge(readiness, supervisor)
+  const caddy = FakeReverseProxy.layer({
+    services: systemd ? Object.keys(serviceAliases) : ["tamanu-api"],
+    upstreams: systemd ? "dynamic" : "static",
+    ...spec.caddy,
+  })
   return Layer.mergeAll(
-    Layer.provideMerge(FakeReadiness.layer(spec.readiness ?? []), supervisor),
+    Layer.provideMerge(caddy, world),
     FakeTamanuHost.layer(spec.host ?? {}),
-    FakeReverseProxy.layer(),
-    spec.privileges ?? PrivilegesFixed(true, "systemd" in spec.supervisor),
+    spec.privileges ?? PrivilegesFixed(true, systemd),
   )
 }

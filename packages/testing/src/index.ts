@@ -10,6 +10,7 @@ export * from "./fakeHost.js"
 export * from "./host/FakeTamanuHost.js"
 export * from "./probe/FakeProber.js"
 export * from "./probe/FakeProbeTargets.js"
+export * from "./proxy/FakeCaddy.js"
 export * from "./proxy/FakeReverseProxy.js"
 export {
   type FakeBehaviour,

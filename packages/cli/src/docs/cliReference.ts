@@ -21,12 +21,22 @@ file is stale. Behaviour: \`../shared/spec/lifecycle.md\`; exit codes and their
 use from an orchestrator: [operations.md](operations.md).
 
 Every command takes the host options (\`--root\`, \`--supervisor\`,
-\`--systemd-scope\`, \`--kind\`, \`--json\`); each falls back to its environment
-variable (\`TAMANU_ROOT\`, \`TAMANU_SUPERVISOR\`, \`TAMANU_SYSTEMD_SCOPE\`,
-\`TAMANU_KIND\`), and the flag wins. Also read from the environment:
-\`TAMANU_DATABASE_URL\` (else built from the config's \`db\` section),
-\`PM2_HOME\` (else pm2's default), \`TAMANU_CADDY_ADMIN_URL\` with
-\`TAMANU_CADDYFILE\` (reload Caddy through its admin API), \`NO_COLOR\`.
+\`--systemd-scope\`, \`--kind\`, \`--caddy-admin\`, \`--json\`); each falls back
+to its environment variable (\`TAMANU_ROOT\`, \`TAMANU_SUPERVISOR\`,
+\`TAMANU_SYSTEMD_SCOPE\`, \`TAMANU_KIND\`, \`TAMANU_CADDY_ADMIN\`), and the flag
+wins. Also read from the environment: \`TAMANU_DATABASE_URL\` (else built
+from the config's \`db\` section), \`PM2_HOME\` (else pm2's default),
+\`TAMANU_CADDYFILE\` (the Caddyfile whose global \`admin\` address is used
+when \`--caddy-admin\` is not given, and which the Windows fallback reloads;
+else \`/etc/caddy/Caddyfile\`, on Windows \`C:\\Caddy\\Caddyfile\`), \`NO_COLOR\`.
+
+Caddy (spec §9): \`start\` and \`restart\` keep Caddy routing only to instances
+that serve through its admin API, and put Caddy's own config back once its
+DNS cache can no longer hold an address they took down. When the admin API
+cannot be reached they fall back to reloading Caddy after each instance
+(\`systemctl reload caddy\`; on Windows the Caddyfile to \`/load\`, else
+\`caddy reload\`), with a warning. \`--dry-run\` says which way and what
+changes; \`status\` shows where Caddy routes each service.
 \`--log-level\` and \`--help\` come from @effect/cli.
 
 | exit | meaning |

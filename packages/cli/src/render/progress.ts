@@ -49,6 +49,16 @@ export const renderEvent = (event: ProgressEvent, p: Palette): string | null => 
       const head = event.reloaded ? `${p.green("✓")} Caddy reloaded` : p.yellow("⚠ Caddy reload failed (going on)")
       return [head, ...warnings].join("\n")
     }
+    case "ProxyRouted": {
+      const routes = event.routes.map((r) => `${r.service} → ${r.instances.join(", ") || "(unchanged)"}`)
+      return `${p.cyan("⇄")} Caddy routes ${routes.join("; ")} ${p.dim(`(config load ${ms(event.loadMillis)})`)}`
+    }
+    case "ProxyRestoreWaiting":
+      return p.dim(
+        `… Caddy's own config comes back in ${formatDuration(Duration.millis(event.inMillis))}, once its DNS cache can no longer hold a restarted instance's old address`,
+      )
+    case "ProxyRestored":
+      return `${p.green("✓")} Caddy runs its own config again ${p.dim(`(config load ${ms(event.loadMillis)})`)}`
     case "Cooldown":
       return p.dim(`cooldown ${formatDuration(Duration.millis(event.millis))} (no readiness probe)`)
     case "Warning":

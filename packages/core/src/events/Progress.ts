@@ -20,8 +20,17 @@ export type ProgressEvent = Data.TaggedEnum<{
   ProbeReady: { readonly instance: string; readonly url: string; readonly afterMillis: number }
   /** No probe URL could be built for this instance. */
   ProbeSkipped: { readonly instance: string; readonly reason: string }
-  /** Caddy was asked to reload (best effort). */
+  /** Caddy was asked to reload (the old way, without its admin API; best effort). */
   ProxyReloaded: { readonly reloaded: boolean; readonly warnings: ReadonlyArray<string> }
+  /** Caddy took a config that routes these services to exactly these instances (admin API, one load). */
+  ProxyRouted: {
+    readonly routes: ReadonlyArray<{ readonly service: string; readonly instances: ReadonlyArray<string> }>
+    readonly loadMillis: number
+  }
+  /** Caddy's own config comes back in this long, once no cached answer can name an address we took down. */
+  ProxyRestoreWaiting: { readonly inMillis: number }
+  /** Caddy runs its own config again (as read before tamanu changed it). */
+  ProxyRestored: { readonly loadMillis: number }
   /** Waiting a fixed time between instances because no probe was possible. */
   Cooldown: { readonly millis: number }
   /** Something an operator should read, not a failure. */

@@ -1,18 +1,23 @@
 /**
  * The executor: a thin interpreter of a Plan (plan/Plan.ts). Every decision
  * was made by the planner; this file only makes the calls in order, waits on
- * Schedules, and reports progress. The one judgement it keeps is the safety
- * rule of §7.5: a roll goes to the next instance only once the previous one
- * is ready, and an interruption never takes a further instance down.
+ * Schedules, and reports progress. The judgements it keeps are the safety
+ * rules of §7.5 and §9.1: a roll goes to the next instance only once the
+ * previous one is ready, an interruption never takes a further instance
+ * down, and an instance behind Caddy goes down only once Caddy has stopped
+ * routing to it.
  */
-import { Clock, Duration, Effect, Option } from "effect"
-import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
+import { Clock, Duration, Effect, Either, Option, type Scope } from "effect"
+import { emit, Progress, ProgressEvent } from "../events/Progress.js"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
 import type { Plan, PlanStep } from "../plan/Plan.js"
-import type { ProbeFailed, Prober } from "../probe/Prober.js"
+import { proxiedServices } from "../plan/Plan.js"
+import type { Prober } from "../probe/Prober.js"
 import { ProbeTargets } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
-import { ReverseProxy } from "../proxy/ReverseProxy.js"
+import type { Endpoint, ServiceEndpoints } from "../proxy/caddyConfig.js"
+import { type ProxyFailed, type ProxySession, ReverseProxy } from "../proxy/ReverseProxy.js"
+import type { Desired } from "../proxy/routing.js"
 import type { InstanceFailed, SupervisorError, WaitTimeout } from "../supervisor/errors.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import { waitUntil } from "../supervisor/wait.js"
@@ -39,9 +44,16 @@ export interface Execution {
   readonly warnings: ReadonlyArray<string>
 }
 
-export type ExecuteError = SupervisorError | WaitTimeout | InstanceFailed | NotReady | RollStopped | CheckUrlFailed
+export type ExecuteError =
+  | SupervisorError
+  | WaitTimeout
+  | InstanceFailed
+  | NotReady
+  | RollStopped
+  | CheckUrlFailed
+  | ProxyFailed
 
-type Services = Supervisor | ProbeTargets | Prober | ReverseProxy | Progress
+type Services = Supervisor | ProbeTargets | Prober | ReverseProxy | Progress | Scope.Scope
 
 const names = (refs: ReadonlyArray<InstanceRef>): ReadonlyArray<string> => refs.map(displayInstance)
 
@@ -55,11 +67,24 @@ interface Journal {
   pendingRoll: ReadonlyArray<string>
 }
 
-const warn = (journal: Journal, message: string) =>
-  Effect.zipRight(
-    Effect.sync(() => journal.warnings.push(message)),
-    emit(ProgressEvent.Warning({ message })),
-  )
+/**
+ * Caddy's side of the run: the session (opened at the first step that
+ * routes) and where each instance behind Caddy serves now. An instance is in
+ * `endpoints` while it runs at a known address and is not known to be
+ * unready; its entry changes when it restarts.
+ */
+interface Routing {
+  /** Services behind Caddy the plan routes or rolls. */
+  readonly services: ReadonlyArray<string>
+  session: ProxySession | null
+  /** Service → instance display name → URL. */
+  readonly endpoints: Map<string, Map<string, string>>
+  /** Instances a probe found not answering: never routed to. */
+  readonly unready: Set<string>
+}
+
+/** A warning for the operator; `execute` keeps every warning emitted during the run in the journal. */
+const warn = (_journal: Journal, message: string) => emit(ProgressEvent.Warning({ message }))
 
 const batch = (
   action: string,
@@ -70,20 +95,63 @@ const batch = (
 const waitFor = (refs: ReadonlyArray<InstanceRef>, wanted: "running" | "stopped", limit: Duration.Duration) =>
   Effect.zipRight(emit(ProgressEvent.Waiting({ wanted, instances: names(refs) })), waitUntil(refs, wanted, { limit }))
 
-const reloadProxy = (journal: Journal) =>
+// ---------------------------------------------------------------- Caddy
+
+/** Where the running instances of these services serve now: one supervisor list, one address look-up each. */
+const discoverEndpoints = (routing: Routing, services: ReadonlyArray<string>) =>
   Effect.gen(function* () {
-    const proxy = yield* ReverseProxy
-    const result = yield* proxy.reload
-    yield* emit(ProgressEvent.ProxyReloaded({ reloaded: result.reloaded, warnings: result.warnings }))
-    for (const w of result.warnings) journal.warnings.push(w)
+    const supervisor = yield* Supervisor
+    const targets = yield* ProbeTargets
+    const running = (yield* supervisor.list).filter((i) => i.running && services.includes(i.name))
+    const urls = yield* Effect.forEach(
+      running,
+      (instance) => Effect.map(targets.urlFor(instance), (url) => [instance, url] as const),
+      { concurrency: "unbounded" },
+    )
+    for (const service of services) routing.endpoints.set(service, new Map())
+    for (const [instance, url] of urls) {
+      const name = displayInstance(instance)
+      if (Option.isSome(url) && !routing.unready.has(name)) routing.endpoints.get(instance.name)?.set(name, url.value)
+    }
   })
 
-/** Probe every instance at once within one overall budget (§5.4). */
+const endpointsOf = (routing: Routing, service: string, except: ReadonlySet<string> = new Set()): Array<Endpoint> =>
+  [...(routing.endpoints.get(service) ?? new Map<string, string>())]
+    .filter(([instance]) => !except.has(instance))
+    .map(([instance, url]) => ({ instance, url }))
+
+/** Every routed service at its current endpoints, `service` without `except` and marked draining when it loses one. */
+const desiredRoutes = (routing: Routing, leaveOut: ReadonlySet<string>, draining: boolean): ReadonlyArray<Desired> =>
+  routing.services.map((service) => {
+    const endpoints = endpointsOf(routing, service, leaveOut)
+    return {
+      service,
+      endpoints,
+      draining: draining && endpoints.length < endpointsOf(routing, service).length,
+    }
+  })
+
+/** The session, opened on first use over every service the plan routes, at the addresses they serve now. */
+const sessionOf = (routing: Routing) =>
+  Effect.gen(function* () {
+    if (routing.session !== null) return routing.session
+    yield* discoverEndpoints(routing, routing.services)
+    const proxy = yield* ReverseProxy
+    const services: ReadonlyArray<ServiceEndpoints> = routing.services.map((service) => ({
+      service,
+      endpoints: endpointsOf(routing, service),
+    }))
+    const session = yield* proxy.open(services)
+    routing.session = session
+    return session
+  })
+
+/** Probe every instance at once within one overall budget (§5.4); the instances that did not answer, by display name. */
 const probeAll = (journal: Journal, refs: ReadonlyArray<InstanceRef>, budget: Duration.Duration) =>
   Effect.gen(function* () {
     const targets = yield* ProbeTargets
     const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
-    yield* Effect.forEach(
+    const outcomes = yield* Effect.forEach(
       refs,
       (ref) =>
         Effect.gen(function* () {
@@ -92,30 +160,59 @@ const probeAll = (journal: Journal, refs: ReadonlyArray<InstanceRef>, budget: Du
           if (Option.isNone(url)) {
             yield* emit(ProgressEvent.ProbeSkipped({ instance, reason: "no probe URL could be built" }))
             yield* warn(journal, `${instance}: no probe URL could be built; not probed`)
-            return
+            return Either.right(instance)
           }
           const remaining = Math.max(0, deadline - (yield* Clock.currentTimeMillis))
           const ready = yield* waitReady(url.value, { budget: Duration.millis(remaining) }).pipe(
             Effect.mapError(
-              (e: ProbeFailed) =>
+              (e) =>
                 new NotReady({ instance, url: e.url, lastError: e.lastError, budgetMillis: Duration.toMillis(budget) }),
             ),
+            Effect.either,
           )
-          yield* emit(ProgressEvent.ProbeReady({ instance, url: ready.url, afterMillis: ready.elapsedMs }))
+          if (Either.isRight(ready))
+            yield* emit(
+              ProgressEvent.ProbeReady({ instance, url: ready.right.url, afterMillis: ready.right.elapsedMs }),
+            )
+          return Either.map(ready, () => instance)
         }),
-      { concurrency: "unbounded", discard: true },
+      { concurrency: "unbounded" },
     )
+    return outcomes.flatMap((o) => (Either.isLeft(o) ? [o.left] : []))
   })
 
-/** One instance at a time; never the next before the previous answers (§7.4, §7.5). */
-const roll = (journal: Journal, step: Extract<PlanStep, { _tag: "Roll" }>, options: ExecuteOptions) =>
+// ---------------------------------------------------------------- the roll
+
+/** One instance at a time; never the next before the previous answers (§7.4, §7.5), never one Caddy still routes to (§9.1). */
+const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag: "Roll" }>, options: ExecuteOptions) =>
   Effect.gen(function* () {
     const supervisor = yield* Supervisor
     const targets = yield* ProbeTargets
     const all = names(step.instances)
     const restartedHere: Array<string> = []
+    const session = step.behindCaddy ? yield* sessionOf(routing) : null
     for (const [index, ref] of step.instances.entries()) {
       const instance = displayInstance(ref)
+      const stopRoll = (cause: string, restarted: ReadonlyArray<string>) =>
+        new RollStopped({ service: step.service, instance, cause, restarted, notRestarted: all.slice(index + 1) })
+
+      // Caddy first stops sending it requests; this same change puts the previous one's new address in.
+      if (session !== null) {
+        yield* session.route(desiredRoutes(routing, new Set([instance]), true)).pipe(
+          Effect.mapError(
+            (e) =>
+              new RollStopped({
+                service: step.service,
+                instance,
+                cause: `${e.message}; it was not restarted, so Caddy still routes to instances that serve`,
+                restarted: [...restartedHere],
+                notRestarted: all.slice(index),
+              }),
+          ),
+        )
+        routing.endpoints.get(step.service)?.delete(instance)
+      }
+
       yield* emit(ProgressEvent.InstanceRestarting({ instance, index: index + 1, total: all.length }))
       const began = yield* Clock.currentTimeMillis
       // Once asked, the restart call is seen through: never half-sent. Its bookkeeping is part of
@@ -129,48 +226,50 @@ const roll = (journal: Journal, step: Extract<PlanStep, { _tag: "Roll" }>, optio
           }),
         ),
       )
-      const stopRoll = (cause: string) =>
-        new RollStopped({
-          service: step.service,
-          instance,
-          cause,
-          restarted: restartedHere.slice(0, -1),
-          notRestarted: all.slice(index + 1),
-        })
       yield* waitUntil([ref], "running", { limit: options.waitLimit }).pipe(
         Effect.catchTags({
           WaitTimeout: (e) =>
-            Effect.fail(stopRoll(`the supervisor did not report it running within ${e.limitMillis} ms`)),
+            Effect.fail(
+              stopRoll(
+                `the supervisor did not report it running within ${e.limitMillis} ms`,
+                restartedHere.slice(0, -1),
+              ),
+            ),
           InstanceFailed: (e) =>
             Effect.fail(
               stopRoll(
                 `${e.supervisor === "pm2" ? "pm2 reports it errored" : "systemd reports it failed"} ${e.afterMillis} ms after the restart`,
+                restartedHere.slice(0, -1),
               ),
             ),
         }),
       )
       yield* emit(ProgressEvent.InstanceRunning({ instance, afterMillis: (yield* Clock.currentTimeMillis) - began }))
 
-      const url = step.probe ? yield* targets.urlFor(ref) : Option.none<string>()
-      if (Option.isSome(url)) {
+      // Its address now: a restarted podman container has a new one.
+      const url = step.probe || session !== null ? yield* targets.urlFor(ref) : Option.none<string>()
+      if (step.probe && Option.isSome(url)) {
         const ready = yield* waitReady(url.value, { budget: options.probeTimeout }).pipe(
           Effect.mapError((e) =>
             stopRoll(
               `it did not answer ${e.url} within ${Duration.format(options.probeTimeout)} (last error: ${e.lastError})`,
+              restartedHere.slice(0, -1),
             ),
           ),
         )
         yield* emit(ProgressEvent.ProbeReady({ instance, url: ready.url, afterMillis: ready.elapsedMs }))
-      } else if (step.probe) {
-        yield* emit(ProgressEvent.ProbeSkipped({ instance, reason: "no probe URL could be built" }))
-        yield* warn(journal, `${instance}: no probe URL could be built; waiting the cooldown instead`)
+      } else {
+        if (step.probe) {
+          yield* emit(ProgressEvent.ProbeSkipped({ instance, reason: "no probe URL could be built" }))
+          yield* warn(journal, `${instance}: no probe URL could be built; waiting the cooldown instead`)
+        }
+        const last = index === step.instances.length - 1
+        if (!last || session !== null) {
+          yield* emit(ProgressEvent.Cooldown({ millis: Duration.toMillis(options.cooldown) }))
+          yield* Effect.sleep(options.cooldown)
+        }
       }
-      if (step.behindCaddy) yield* reloadProxy(journal)
-      const last = index === step.instances.length - 1
-      if (Option.isNone(url) && !last) {
-        yield* emit(ProgressEvent.Cooldown({ millis: Duration.toMillis(options.cooldown) }))
-        yield* Effect.sleep(options.cooldown)
-      }
+      if (session !== null && Option.isSome(url)) routing.endpoints.get(step.service)?.set(instance, url.value)
     }
   }).pipe(
     Effect.tapError((e) =>
@@ -180,7 +279,42 @@ const roll = (journal: Journal, step: Extract<PlanStep, { _tag: "Roll" }>, optio
     ),
   )
 
-const runStep = (journal: Journal, step: PlanStep, options: ExecuteOptions) =>
+// ---------------------------------------------------------------- the steps
+
+/**
+ * Route the listed services to what serves, without `except`; a failure fails the step only when
+ * instances are about to change. `deferred`: the next step is a roll behind Caddy or the restore,
+ * which load these routes anyway (one load instead of two).
+ */
+const routeProxy = (
+  journal: Journal,
+  routing: Routing,
+  step: Extract<PlanStep, { _tag: "RouteProxy" }>,
+  deferred: boolean,
+) =>
+  Effect.gen(function* () {
+    const opened = routing.session !== null
+    const session = yield* sessionOf(routing)
+    const leaving = new Set(names(step.except))
+    // Instances started or restarted since the last look: where they serve now, unless a probe said they do not.
+    if (opened) yield* discoverEndpoints(routing, step.services)
+    if (deferred && step.except.length === 0) return
+    const result = yield* Effect.either(session.route(desiredRoutes(routing, leaving, true)))
+    if (Either.isLeft(result)) {
+      if (step.except.length > 0) return yield* Effect.fail(result.left)
+      yield* warn(journal, `${result.left.message}; Caddy keeps routing as before`)
+      return
+    }
+    for (const service of step.services) for (const name of leaving) routing.endpoints.get(service)?.delete(name)
+  })
+
+const runStep = (
+  journal: Journal,
+  routing: Routing,
+  step: PlanStep,
+  next: PlanStep | undefined,
+  options: ExecuteOptions,
+) =>
   Effect.gen(function* () {
     const supervisor = yield* Supervisor
     switch (step._tag) {
@@ -206,17 +340,35 @@ const runStep = (journal: Journal, step: PlanStep, options: ExecuteOptions) =>
         yield* batch("restart", step.refs, supervisor.restart)
         journal.restarted.push(...names(step.refs))
         return
-      case "ReloadProxy":
-        return yield* reloadProxy(journal)
-      case "ProbeAll":
-        return yield* probeAll(journal, step.refs, options.probeTimeout)
+      case "RouteProxy":
+        // A roll's first drain, or the restore, loads these routes anyway: one load instead of two.
+        return yield* routeProxy(
+          journal,
+          routing,
+          step,
+          (next?._tag === "Roll" && next.behindCaddy) || next?._tag === "RestoreProxy",
+        )
+      case "ProbeAll": {
+        const failed = yield* probeAll(journal, step.refs, options.probeTimeout)
+        if (failed.length === 0) return
+        // Caddy routes to the ones that answer before the command fails (§5.4).
+        for (const f of failed) routing.unready.add(f.instance)
+        if (routing.session !== null) {
+          yield* discoverEndpoints(routing, routing.services)
+          yield* Effect.either(routing.session.route(desiredRoutes(routing, new Set(), false)))
+        }
+        return yield* Effect.fail(failed[0] as NotReady)
+      }
       case "Roll":
-        return yield* roll(journal, step, options)
+        return yield* roll(journal, routing, step, options)
       case "Retire":
         yield* batch("stop", step.refs, supervisor.stop)
         yield* batch("disable", step.refs, supervisor.disable)
         yield* waitFor(step.refs, "stopped", options.waitLimit)
         journal.stopped.push(...names(step.refs))
+        return
+      case "RestoreProxy":
+        if (routing.session !== null) yield* routing.session.restore(desiredRoutes(routing, new Set(), false))
         return
       case "CheckUrl": {
         const result = yield* waitReady(step.url, { budget: defaults.checkUrlBudget }).pipe(
@@ -239,7 +391,26 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       warnings: [],
       pendingRoll: plan.steps.flatMap((step) => (step._tag === "Roll" ? names(step.instances) : [])),
     }
-    yield* Effect.forEach(plan.steps, (step) => runStep(journal, step, options), { discard: true }).pipe(
+    const routing: Routing = {
+      services: proxiedServices(plan.steps),
+      session: null,
+      endpoints: new Map(),
+      unready: new Set(),
+    }
+    yield* Effect.forEach(plan.steps, (step, i) => runStep(journal, routing, step, plan.steps[i + 1], options), {
+      discard: true,
+    }).pipe(
+      // Every warning said during the run (by the steps, Caddy's session, the probe targets) is in the result too.
+      Effect.updateService(Progress, (progress) => ({
+        emit: (event: ProgressEvent) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              if (event._tag === "Warning") journal.warnings.push(event.message)
+              if (event._tag === "ProxyReloaded") journal.warnings.push(...event.warnings)
+            }),
+            progress.emit(event),
+          ),
+      })),
       // A failure loses the journal with the error; say what had been done first.
       Effect.tapError(() =>
         emit(

@@ -9,12 +9,12 @@ import type { TamanuHost } from "../host/TamanuHost.js"
 import { type LockFailed, type LockHeld, withHostLock } from "../lock/hostLock.js"
 import type { ExpectationGroup, InstanceRef, SupervisorKind } from "../model/instance.js"
 import type { EnabledUnits } from "../plan/common.js"
-import { describeFailure, type Plan } from "../plan/Plan.js"
+import { describeFailure, type Plan, proxiedServices } from "../plan/Plan.js"
 import { renderPlan } from "../plan/renderPlan.js"
 import { Privileges } from "../privileges/Privileges.js"
 import type { Prober } from "../probe/Prober.js"
 import type { ProbeTargets } from "../probe/ProbeTargets.js"
-import type { ReverseProxy } from "../proxy/ReverseProxy.js"
+import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import { NeedsRoot, PlanRefused } from "./errors.js"
 import { type ExecuteError, type Execution, execute } from "./execute.js"
@@ -89,11 +89,20 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     if (plan.failures.length > 0 && !options.dryRun) {
       return yield* Effect.fail(new PlanRefused({ command: spec.command, reasons: plan.failures.map(describeFailure) }))
     }
-    if (plan.nothingToDo) {
+    // An earlier run may have left Caddy's own config to put back (§9.3): due now, that is work.
+    const proxy = yield* ReverseProxy
+    const pending = yield* proxy.pendingRestore
+    const restoreDue = pending !== null && pending.dueAt <= (yield* Clock.currentTimeMillis)
+    if (plan.nothingToDo && !restoreDue) {
       yield* emit(ProgressEvent.Info({ message: "nothing to do: the host already matches" }))
+      if (pending !== null && !options.dryRun) yield* proxy.resume
       return yield* result(null)
     }
-    if (options.dryRun) return yield* result(null)
+    if (options.dryRun) {
+      if (restoreDue)
+        yield* emit(ProgressEvent.Info({ message: "would put Caddy's own config back (an earlier run left it)" }))
+      return yield* result(null)
+    }
 
     // Root only now: usage errors and "nothing to do" never ask for sudo (§10).
     const privileges = yield* Privileges
@@ -105,6 +114,8 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
       Effect.gen(function* () {
         if (options.lockFile !== null) yield* withHostLock(options.lockFile, `tamanu ${spec.command}`)
         if (spec.followLogs !== undefined) yield* followLogs(spec.followLogs(plan))
+        // A plan that routes Caddy adopts an unfinished restore itself; any other finishes it if due.
+        if (pending !== null && proxiedServices(plan.steps).length === 0) yield* proxy.resume
         return yield* execute(plan, {
           command: spec.command,
           waitLimit: options.waitLimit,

@@ -9,13 +9,20 @@
  * - `Stop`, `Disable` (systemd), `Delete` (pm2), `WaitStopped`: take Down services off the host, or stop Up ones.
  * - `Start`: ONE batched call for every unit/process to start. `WaitRunning` follows it.
  * - `Restart`: ONE batched call (restart's Background services and singletons). `WaitRunning` follows it.
- * - `ReloadProxy`: reload Caddy (and flush the DNS cache) once.
+ * - `RouteProxy`: make Caddy route each listed service to exactly its running
+ *   instances that serve, leaving out `except` (instances about to go down or
+ *   come up): before a batch that starts or restarts instances behind Caddy,
+ *   and again once they answer (§9.1).
  * - `ProbeAll`: probe these instances for readiness within one overall budget.
- * - `Roll`: one service, one instance at a time in the listed order: restart it,
- *   wait until running, probe it (or, when `probe` is false or no probe URL can
- *   be built, wait the cooldown), reload the proxy if `behindCaddy`, then the
- *   next. A failed instance stops the roll.
+ * - `Roll`: one service, one instance at a time in the listed order: if
+ *   `behindCaddy`, route Caddy away from it first (§9.1); restart it, wait
+ *   until running, probe it (or, when `probe` is false or no probe URL can be
+ *   built, wait the cooldown), then the next, whose routing change also puts
+ *   this one's new address in. A failed instance stops the roll.
  * - `Retire`: stop and disable leftover singletons (systemd), last.
+ * - `RestoreProxy`: put Caddy's own config back at the first moment no cached
+ *   answer can route to an address we took down (§9.2); present whenever a
+ *   `RouteProxy` or a `Roll` behind Caddy is.
  * - `CheckUrl`: probe an end-to-end URL (bounded).
  *
  * `failures` are reasons the operation must fail (e.g. pm2 processes that were
@@ -36,7 +43,13 @@ export const WaitStoppedStep = Schema.TaggedStruct("WaitStopped", { refs: Refs }
 export const StartStep = Schema.TaggedStruct("Start", { refs: Refs })
 export const WaitRunningStep = Schema.TaggedStruct("WaitRunning", { refs: Refs })
 export const RestartStep = Schema.TaggedStruct("Restart", { refs: Refs })
-export const ReloadProxyStep = Schema.TaggedStruct("ReloadProxy", {})
+export const RouteProxyStep = Schema.TaggedStruct("RouteProxy", {
+  /** Expectation names of the services behind Caddy to route. */
+  services: Schema.Array(Schema.String),
+  /** Instances left out: about to be started or restarted by the next batch. */
+  except: Refs,
+})
+export const RestoreProxyStep = Schema.TaggedStruct("RestoreProxy", {})
 export const ProbeAllStep = Schema.TaggedStruct("ProbeAll", { refs: Refs })
 export const RollStep = Schema.TaggedStruct("Roll", {
   service: Schema.String,
@@ -56,10 +69,11 @@ export const PlanStep = Schema.Union(
   StartStep,
   WaitRunningStep,
   RestartStep,
-  ReloadProxyStep,
+  RouteProxyStep,
   ProbeAllStep,
   RollStep,
   RetireStep,
+  RestoreProxyStep,
   CheckUrlStep,
 )
 export type PlanStep = typeof PlanStep.Type
@@ -100,17 +114,21 @@ export const makePlan = (
   warnings: ReadonlyArray<string>,
   failures: ReadonlyArray<PlanFailure> = [],
 ): Plan => {
-  const kept = steps.filter((step) => {
+  const candidates = steps.filter((step) => {
     switch (step._tag) {
-      case "ReloadProxy":
       case "CheckUrl":
+      case "RestoreProxy":
         return true
+      case "RouteProxy":
+        return step.services.length > 0
       case "Roll":
         return step.instances.length > 0
       default:
         return step.refs.length > 0
     }
   })
+  // Restoring Caddy is only ever the end of routing it: alone, it is nothing to do.
+  const kept = candidates.every((step) => step._tag === "RestoreProxy") ? [] : candidates
   return { operation, steps: kept, warnings, failures, nothingToDo: kept.length === 0 && failures.length === 0 }
 }
 
@@ -130,3 +148,12 @@ export const uniqueRefs = (refs: ReadonlyArray<InstanceRef>): ReadonlyArray<Inst
 
 /** The address part of a discovered instance (drops `running`), so plans hold refs only. */
 export const toRef = (ref: InstanceRef): InstanceRef => ({ name: ref.name, suffix: ref.suffix, pmId: ref.pmId })
+
+/** Services behind Caddy that the steps route or roll, in plan order. */
+export const proxiedServices = (steps: ReadonlyArray<PlanStep>): ReadonlyArray<string> => [
+  ...new Set(
+    steps.flatMap((step) =>
+      step._tag === "RouteProxy" ? step.services : step._tag === "Roll" && step.behindCaddy ? [step.service] : [],
+    ),
+  ),
+]

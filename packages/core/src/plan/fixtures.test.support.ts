@@ -89,7 +89,11 @@ export const tags = (plan: Plan): ReadonlyArray<PlanStep["_tag"]> => plan.steps.
 
 /** Every ref a step addresses (Roll's instances included). */
 export const stepRefs = (step: PlanStep): ReadonlyArray<InstanceRef> =>
-  step._tag === "Roll" ? step.instances : step._tag === "ReloadProxy" || step._tag === "CheckUrl" ? [] : step.refs
+  step._tag === "Roll"
+    ? step.instances
+    : step._tag === "RouteProxy" || step._tag === "RestoreProxy" || step._tag === "CheckUrl"
+      ? []
+      : step.refs
 
 export const refsOf = (plan: Plan, tag: PlanStep["_tag"]): ReadonlyArray<InstanceRef> =>
   plan.steps.filter((s) => s._tag === tag).flatMap(stepRefs)

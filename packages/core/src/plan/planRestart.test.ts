@@ -26,6 +26,7 @@ import {
   withChanges,
   without,
 } from "./fixtures.test.support.js"
+import type { PlanStep } from "./Plan.js"
 import { Plan } from "./Plan.js"
 import { planRestart } from "./planRestart.js"
 
@@ -60,12 +61,13 @@ describe("planRestart on a healthy systemd facility host", () => {
       { _tag: "WaitRunning", refs: [ref("tamanu-facility-tasks"), ref("tamanu-facility-sync")] },
       roll("tamanu-frontend", [ref("tamanu-frontend", "a"), ref("tamanu-frontend", "b")]),
       roll("tamanu-facility-api", [ref("tamanu-facility-api", "1"), ref("tamanu-facility-api", "2")]),
+      { _tag: "RestoreProxy" },
     ])
     expect(plan.warnings).toEqual([])
   })
 
-  it("does not reload Caddy when nothing behind it was started or bulk-restarted (rolls reload per instance)", () => {
-    expect(tags(plan)).not.toContain("ReloadProxy")
+  it("routes Caddy only within the rolls when nothing behind it was started or bulk-restarted", () => {
+    expect(tags(plan)).not.toContain("RouteProxy")
   })
 
   it("leaves the Down legacy expectation alone", () => {
@@ -81,28 +83,31 @@ describe("planRestart on a healthy systemd facility host", () => {
         ref("tamanu-facility-api", "2"),
         ref("tamanu-facility-api", "10"),
       ]),
+      { _tag: "RestoreProxy" },
     ])
   })
 })
 
 describe("planRestart brings capacity back before taking anything down", () => {
-  it("starts missing units first, reloads Caddy, probes them, then rolls only the instances that were running", () => {
+  it("starts missing units first (Caddy held off them), probes them, routes Caddy to them, then rolls only the instances that were running", () => {
     const host = without(healthySystemd, ref("tamanu-facility-api", "2"))
     const plan = restartOn("systemd", [sd.api], host)
     expect(plan.steps).toEqual([
+      { _tag: "RouteProxy", services: ["tamanu-facility-api"], except: [ref("tamanu-facility-api", "2")] },
       { _tag: "Start", refs: [ref("tamanu-facility-api", "2")] },
       { _tag: "WaitRunning", refs: [ref("tamanu-facility-api", "2")] },
-      { _tag: "ReloadProxy" },
       { _tag: "ProbeAll", refs: [ref("tamanu-facility-api", "2")] },
+      { _tag: "RouteProxy", services: ["tamanu-facility-api"], except: [] },
       roll("tamanu-facility-api", [ref("tamanu-facility-api", "1")]),
+      { _tag: "RestoreProxy" },
     ])
   })
 
   it("without probes, rolls wait the cooldown instead and nothing is probed", () => {
     const host = without(healthySystemd, ref("tamanu-facility-api", "2"))
     const plan = restartOn("systemd", [sd.api], host, { probeHttp: false })
-    expect(tags(plan)).toEqual(["Start", "WaitRunning", "ReloadProxy", "Roll"])
-    expect(plan.steps[3]).toEqual(roll("tamanu-facility-api", [ref("tamanu-facility-api", "1")], false))
+    expect(tags(plan)).toEqual(["RouteProxy", "Start", "WaitRunning", "RouteProxy", "Roll", "RestoreProxy"])
+    expect(plan.steps[4]).toEqual(roll("tamanu-facility-api", [ref("tamanu-facility-api", "1")], false))
   })
 
   it("a Background service that is down is started, not started and then restarted", () => {
@@ -116,13 +121,15 @@ describe("planRestart brings capacity back before taking anything down", () => {
 describe("planRestart of Critical singletons", () => {
   const portal = exp("tamanu-patientportal", S, "Up", "Critical", true)
 
-  it("restarts a Critical singleton in bulk with a warning, then reloads Caddy once", () => {
+  it("restarts a Critical singleton in bulk with a warning, then routes Caddy to its new address", () => {
     const plan = restartOn("systemd", [sd.tasks, portal], [...healthySystemd, unit("tamanu-patientportal")])
     expect(plan.steps).toEqual([
+      { _tag: "RouteProxy", services: ["tamanu-patientportal"], except: [ref("tamanu-patientportal")] },
       { _tag: "Restart", refs: [ref("tamanu-facility-tasks"), ref("tamanu-patientportal")] },
       { _tag: "WaitRunning", refs: [ref("tamanu-facility-tasks"), ref("tamanu-patientportal")] },
-      { _tag: "ReloadProxy" },
       { _tag: "ProbeAll", refs: [ref("tamanu-patientportal")] },
+      { _tag: "RouteProxy", services: ["tamanu-patientportal"], except: [] },
+      { _tag: "RestoreProxy" },
     ])
     expect(plan.warnings).toHaveLength(1)
     expect(plan.warnings[0]).toContain("tamanu-patientportal")
@@ -145,15 +152,17 @@ describe("planRestart retires stale singletons last", () => {
       checkUrl: "https://tamanu.example/api",
     })
     expect(tags(plan)).toEqual([
+      "RouteProxy",
       "Start",
       "WaitRunning",
       "Restart",
       "WaitRunning",
-      "ReloadProxy",
       "ProbeAll",
+      "RouteProxy",
       "Roll",
       "Roll",
       "Retire",
+      "RestoreProxy",
       "CheckUrl",
     ])
     expect(refsOf(plan, "Start")).toEqual([ref("tamanu-patientportal", "b"), ref("tamanu-facility-api", "2")])
@@ -189,6 +198,7 @@ describe("planRestart on pm2", () => {
       { _tag: "Restart", refs: [ref("tamanu-tasks", null, 0), ref("tamanu-sync", null, 3)] },
       { _tag: "WaitRunning", refs: [ref("tamanu-tasks", null, 0), ref("tamanu-sync", null, 3)] },
       roll("tamanu-api", [ref("tamanu-api", null, 1), ref("tamanu-api", null, 2), ref("tamanu-api", null, 7)]),
+      { _tag: "RestoreProxy" },
     ])
   })
 
@@ -267,14 +277,44 @@ describe("planRestart properties", () => {
     )
   })
 
-  it("orders its steps start → bulk restart → reload → probe → roll → retire", () => {
-    const rank: Record<string, number> = { Start: 0, Restart: 1, ReloadProxy: 2, ProbeAll: 3, Roll: 4, Retire: 5 }
+  it("orders its steps hold Caddy → start → bulk restart → probe → route Caddy → roll → retire → restore Caddy", () => {
+    const rank = (step: PlanStep, i: number, steps: ReadonlyArray<PlanStep>): number => {
+      switch (step._tag) {
+        case "RouteProxy":
+          // The hold before the batches has the touched instances left out; the route after them has none.
+          return i === 0 && step.except.length > 0 ? 0 : 4
+        case "Start":
+          return 1
+        case "Restart":
+          return 2
+        case "ProbeAll":
+          return 3
+        case "Roll":
+          return 5
+        case "Retire":
+          return 6
+        case "RestoreProxy":
+          return i === steps.length - 1 || steps[i + 1]?._tag === "CheckUrl" ? 7 : -1
+        default:
+          return -1
+      }
+    }
     fc.assert(
       fc.property(hostArb, fc.boolean(), (host, probeHttp) => {
-        const ranks = plan(host, probeHttp)
-          .steps.filter((s) => s._tag !== "WaitRunning")
-          .map((s) => rank[s._tag]!)
+        const steps = plan(host, probeHttp).steps.filter((s) => s._tag !== "WaitRunning")
+        const ranks = steps.map((s, i) => rank(s, i, steps))
+        expect(ranks).not.toContain(-1)
         expect(ranks).toEqual([...ranks].sort((a, b) => a - b))
+      }),
+    )
+  })
+
+  it("restores Caddy exactly when it routes it: a RestoreProxy step if and only if a RouteProxy or a Roll behind Caddy", () => {
+    fc.assert(
+      fc.property(hostArb, fc.boolean(), (host, probeHttp) => {
+        const steps = plan(host, probeHttp).steps
+        const routes = steps.some((s) => s._tag === "RouteProxy" || (s._tag === "Roll" && s.behindCaddy))
+        expect(steps.filter((s) => s._tag === "RestoreProxy").length).toBe(routes ? 1 : 0)
       }),
     )
   })

@@ -1,8 +1,10 @@
 /**
  * `restart` (spec §7), in the order that keeps Critical services serving:
  * start what is missing (capacity back first) → one bulk restart of
- * Background services and singletons → one proxy reload → roll each Critical
- * service one instance at a time → retire leftover singletons → check URL.
+ * Background services and singletons → Caddy routed to what they brought
+ * up once it answers → roll each Critical service one instance at a time
+ * (Caddy routed away from each before it goes down) → retire leftover
+ * singletons → Caddy's own config back → check URL.
  *
  * Instances started in the first step are fresh: they are not restarted
  * again, neither in bulk nor in a roll.
@@ -34,7 +36,7 @@ export const planRestart = (input: PlanRestartInput): Plan => {
   const bulk: Array<InstanceRef> = []
   const rolls: Array<PlanStep> = []
   const retire: Array<InstanceRef> = []
-  let proxyNeeded = false
+  const proxied = new Set<string>()
   const behindCaddy = new Set<string>()
 
   for (const group of groups) {
@@ -68,26 +70,33 @@ export const planRestart = (input: PlanRestartInput): Plan => {
       }
     }
     if (expectation.behindCaddy && (missing.start.length > 0 || (!isRolling(expectation) && running.length > 0))) {
-      proxyNeeded = true
+      proxied.add(expectation.name)
     }
 
     // A bare singleton beside its instanced replacement: retired last, once the replacements answer (§7.6).
     retire.push(...group.leftovers.filter((l) => l.running || enabled.get(unitName(l)) !== false).map(toRef))
   }
 
+  const services = [...proxied]
+  const touched = [...start, ...bulk].filter((ref) => proxied.has(ref.name))
   const steps: Array<PlanStep> = [
+    // Caddy held on what serves while the batches start and restart what it proxies (§9.1).
+    { _tag: "RouteProxy", services, except: touched },
     { _tag: "Start", refs: start },
     { _tag: "WaitRunning", refs: start },
     { _tag: "Restart", refs: bulk },
     { _tag: "WaitRunning", refs: bulk },
   ]
-  if (proxyNeeded) steps.push({ _tag: "ReloadProxy" })
   if (input.probeHttp) {
     // Fresh instances must answer before a roll takes their siblings down.
     const probe = [...start, ...bulk].filter((ref) => behindCaddy.has(ref.name))
     steps.push({ _tag: "ProbeAll", refs: inGroupOrder(groups, probe) })
   }
+  // Caddy routed to them before any roll begins (§7.3).
+  steps.push({ _tag: "RouteProxy", services, except: [] })
   steps.push(...rolls, { _tag: "Retire", refs: retire })
+  if (services.length > 0 || rolls.some((r) => r._tag === "Roll" && r.behindCaddy && r.instances.length > 0))
+    steps.push({ _tag: "RestoreProxy" })
 
   const plan = makePlan("restart", steps, warnings)
   // An end-to-end check only makes sense after something was restarted.

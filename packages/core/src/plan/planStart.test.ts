@@ -111,7 +111,7 @@ describe("planStart for Down expectations", () => {
 })
 
 describe("planStart for Up expectations", () => {
-  it("starts every missing or stopped required unit in ONE call, reloads Caddy once, then probes every running behind-Caddy instance", () => {
+  it("starts every missing or stopped required unit in ONE call (Caddy held on what serves), probes every running behind-Caddy instance, then routes and restores Caddy", () => {
     const host = withChanges(
       without(healthySystemd, ref("tamanu-facility-api", "2")),
       unit("tamanu-frontend", "b", false),
@@ -120,9 +120,13 @@ describe("planStart for Up expectations", () => {
     const plan = startOn("systemd", sdExpectations, host)
     const started = [ref("tamanu-facility-tasks"), ref("tamanu-frontend", "b"), ref("tamanu-facility-api", "2")]
     expect(plan.steps).toEqual([
+      {
+        _tag: "RouteProxy",
+        services: ["tamanu-frontend", "tamanu-facility-api"],
+        except: [ref("tamanu-frontend", "b"), ref("tamanu-facility-api", "2")],
+      },
       { _tag: "Start", refs: started },
       { _tag: "WaitRunning", refs: started },
-      { _tag: "ReloadProxy" },
       {
         _tag: "ProbeAll",
         refs: [
@@ -132,19 +136,23 @@ describe("planStart for Up expectations", () => {
           ref("tamanu-facility-api", "2"),
         ],
       },
+      { _tag: "RouteProxy", services: ["tamanu-frontend", "tamanu-facility-api"], except: [] },
+      { _tag: "RestoreProxy" },
     ])
   })
 
-  it("reloads Caddy but does not probe with --no-probe-http", () => {
+  it("routes Caddy but does not probe with --no-probe-http", () => {
     const host = without(healthySystemd, ref("tamanu-facility-api", "1"))
     expect(tags(startOn("systemd", sdExpectations, host, { probeHttp: false }))).toEqual([
+      "RouteProxy",
       "Start",
       "WaitRunning",
-      "ReloadProxy",
+      "RouteProxy",
+      "RestoreProxy",
     ])
   })
 
-  it("does not reload Caddy when only services Caddy does not proxy were started", () => {
+  it("leaves Caddy alone when only services Caddy does not proxy were started", () => {
     const host = without(healthySystemd, ref("tamanu-facility-sync"))
     expect(tags(startOn("systemd", sdExpectations, host))).toEqual(["Start", "WaitRunning"])
   })
@@ -171,7 +179,17 @@ describe("planStart for Up expectations", () => {
   it("takes Down services off before starting Up ones", () => {
     const host = [...without(healthySystemd, ref("tamanu-facility-api", "2")), unit("tamanu-facility")]
     const plan = startOn("systemd", sdExpectations, host, { enabled: new Map([["tamanu-facility.service", true]]) })
-    expect(tags(plan)).toEqual(["Stop", "Disable", "WaitStopped", "Start", "WaitRunning", "ReloadProxy", "ProbeAll"])
+    expect(tags(plan)).toEqual([
+      "Stop",
+      "Disable",
+      "WaitStopped",
+      "RouteProxy",
+      "Start",
+      "WaitRunning",
+      "ProbeAll",
+      "RouteProxy",
+      "RestoreProxy",
+    ])
   })
 })
 

@@ -30,7 +30,7 @@ export const planStart = (input: PlanStartInput): Plan => {
   const remove: Array<InstanceRef> = []
   const waitStopped: Array<InstanceRef> = []
   const start: Array<InstanceRef> = []
-  let startedBehindCaddy = false
+  const startedBehindCaddy = new Set<string>()
 
   for (const group of groups) {
     const { expectation } = group
@@ -57,23 +57,27 @@ export const planStart = (input: PlanStartInput): Plan => {
         const missing = missingCapacity(supervisor, group)
         if (missing.underRegistered !== null) failures.push(missing.underRegistered)
         start.push(...missing.start)
-        if (missing.start.length > 0 && expectation.behindCaddy) startedBehindCaddy = true
+        if (missing.start.length > 0 && expectation.behindCaddy) startedBehindCaddy.add(expectation.name)
         break
       }
     }
   }
 
+  // Behind Caddy, a started instance gets traffic once it answers (§9.1): Caddy is held on the
+  // instances that already serve while it boots, then routed to every instance that answers.
+  const proxied = [...startedBehindCaddy]
   const steps: Array<PlanStep> = [
     { _tag: "Stop", refs: stop },
     { _tag: "Disable", refs: disable },
     { _tag: "Delete", refs: remove },
     { _tag: "WaitStopped", refs: waitStopped },
+    { _tag: "RouteProxy", services: proxied, except: start.filter((ref) => startedBehindCaddy.has(ref.name)) },
     { _tag: "Start", refs: start },
     { _tag: "WaitRunning", refs: start },
   ]
-  if (startedBehindCaddy) {
-    steps.push({ _tag: "ReloadProxy" })
+  if (proxied.length > 0) {
     if (input.probeHttp) steps.push({ _tag: "ProbeAll", refs: runningBehindCaddy(groups, start) })
+    steps.push({ _tag: "RouteProxy", services: proxied, except: [] }, { _tag: "RestoreProxy" })
   }
   return makePlan("start", steps, warnings, failures)
 }

@@ -20,10 +20,12 @@ describe("renderPlan", () => {
         "1. systemctl stop tamanu-facility.service",
         "2. systemctl disable tamanu-facility.service",
         "3. wait until stopped: tamanu-facility",
-        "4. systemctl start tamanu-facility-api@2.service",
-        "5. wait until running: tamanu-facility-api@2",
-        "6. reload Caddy (systemctl reload caddy; resolvectl flush-caches)",
+        "4. route Caddy for tamanu-facility-api to the instances that serve, leaving out tamanu-facility-api@2",
+        "5. systemctl start tamanu-facility-api@2.service",
+        "6. wait until running: tamanu-facility-api@2",
         "7. probe until ready (one overall budget): tamanu-facility-api@1, tamanu-facility-api@2",
+        "8. route Caddy for tamanu-facility-api to the instances that serve",
+        "9. put Caddy's own config back once no cached answer can name an address taken down",
       ].join("\n"),
     )
     expect(renderPlan(plan, "systemd", { systemdScope: "user" })).toContain("systemctl --user start")
@@ -42,8 +44,9 @@ describe("renderPlan", () => {
     expect(lines.slice(1)).toEqual([
       "1. pm2 restart 0 3",
       "2. wait until running: tamanu-tasks#0, tamanu-sync#3",
-      "3. roll tamanu-api one instance at a time: tamanu-api#1 (each: pm2 restart it, wait until running, wait the cooldown, reload Caddy)",
-      "4. check http://127.0.0.1:8080/ answers",
+      "3. roll tamanu-api one instance at a time: tamanu-api#1 (each: route Caddy away from it, pm2 restart it, wait until running, wait the cooldown)",
+      "4. put Caddy's own config back once no cached answer can name an address taken down",
+      "5. check http://127.0.0.1:8080/ answers",
     ])
   })
 

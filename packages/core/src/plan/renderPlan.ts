@@ -19,10 +19,6 @@ export const renderPlan = (plan: Plan, supervisor: SupervisorKind, options: Rend
   const call = (verb: string, refs: ReadonlyArray<InstanceRef>) =>
     `${supervisor === "pm2" ? "pm2" : systemctl} ${verb} ${refs.map(target).join(" ")}`
   const names = (refs: ReadonlyArray<InstanceRef>) => refs.map(displayInstance).join(", ")
-  const reload =
-    supervisor === "pm2"
-      ? "reload Caddy (admin API, else caddy reload)"
-      : `reload Caddy (${systemctl} reload caddy; resolvectl flush-caches)`
 
   const line = (step: PlanStep): string => {
     switch (step._tag) {
@@ -40,8 +36,12 @@ export const renderPlan = (plan: Plan, supervisor: SupervisorKind, options: Rend
         return `wait until running: ${names(step.refs)}`
       case "Restart":
         return call("restart", step.refs)
-      case "ReloadProxy":
-        return reload
+      case "RouteProxy":
+        return `route Caddy for ${step.services.join(", ")} to the instances that serve${
+          step.except.length > 0 ? `, leaving out ${names(step.except)}` : ""
+        }`
+      case "RestoreProxy":
+        return "put Caddy's own config back once no cached answer can name an address taken down"
       case "ProbeAll":
         return `probe until ready (one overall budget): ${names(step.refs)}`
       case "Roll": {
@@ -49,9 +49,9 @@ export const renderPlan = (plan: Plan, supervisor: SupervisorKind, options: Rend
           `${supervisor === "pm2" ? "pm2" : systemctl} restart it`,
           "wait until running",
           step.probe ? "probe until ready" : "wait the cooldown",
-          ...(step.behindCaddy ? ["reload Caddy"] : []),
         ].join(", ")
-        return `roll ${step.service} one instance at a time: ${names(step.instances)} (each: ${each})`
+        const caddy = step.behindCaddy ? "route Caddy away from it, " : ""
+        return `roll ${step.service} one instance at a time: ${names(step.instances)} (each: ${caddy}${each})`
       }
       case "Retire":
         return `${call("stop", step.refs)} && ${call("disable", step.refs)}`

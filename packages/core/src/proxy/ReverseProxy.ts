@@ -1,19 +1,100 @@
 /**
- * The reverse proxy in front of Tamanu (spec §9). Best effort: a failed
- * reload is reported as a warning in the result, never as a failure.
+ * The reverse proxy in front of Tamanu (spec §9): keep Caddy routing only to
+ * instances that serve. An operation opens a session over the services it
+ * will start or roll, routes each one to exactly the instances that serve
+ * before one goes down and once a new one answers, and restores Caddy's own
+ * config at the first moment no cached answer can route to an address it
+ * took down.
+ *
+ * Two ways, chosen when a session opens:
+ * - `admin`: Caddy's admin API (caddyAdmin.ts). Each `route` is at most one
+ *   config load; Caddy never sends a request to an instance we take down.
+ * - `reload`: no admin API (unreachable, or turned off). The old way: a
+ *   reload after an instance comes back (systemd reload + DNS cache flush on
+ *   Linux, the Caddyfile through `/load` or `caddy reload` on Windows). Said
+ *   once with a warning: requests may be lost meanwhile.
  */
-import { Context, type Effect } from "effect"
+import { Context, type Effect, Schema, type Scope } from "effect"
+import type { Progress } from "../events/Progress.js"
+import type { ServiceEndpoints } from "./caddyConfig.js"
+import type { Desired } from "./routing.js"
 
-export interface ReloadResult {
-  /** Whether Caddy took the reload. */
-  readonly reloaded: boolean
-  /** What went wrong, for the operator (empty when all went well). */
-  readonly warnings: ReadonlyArray<string>
+export class ProxyFailed extends Schema.TaggedError<ProxyFailed>()("ProxyFailed", {
+  /** The admin API (or the reload command) that failed. */
+  target: Schema.String,
+  /** What tamanu was asking of Caddy. */
+  action: Schema.Literal("route", "restore"),
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `Caddy (${this.target}) did not take the ${this.action === "route" ? "routing change" : "restore of its own config"}: ${this.reason}`
+  }
+}
+
+export type ProxyMode = "admin" | "reload"
+
+export interface ProxySession {
+  readonly mode: ProxyMode
+  /**
+   * Route each desired service to exactly its endpoints. `admin`: at most
+   * one config load for all of them; a failure means Caddy still routes as
+   * before, so the caller must not take the drained instance down. `reload`:
+   * a reload when an endpoint was added since the last one, else nothing.
+   */
+  readonly route: (desired: ReadonlyArray<Desired>) => Effect.Effect<void, ProxyFailed, Progress>
+  /**
+   * Caddy's own config back, routing to `desired` until then: at once when
+   * nothing cached can be stale because of us, else once every cached answer
+   * from before our first change has expired (it waits). Best effort: a
+   * failure is a warning, and the next run finishes it.
+   */
+  readonly restore: (desired: ReadonlyArray<Desired>) => Effect.Effect<void, never, Progress>
+}
+
+/** A handler routing to one service, as read from Caddy's live config. */
+export interface RouteView {
+  /** Where it is in the config (`apps.http.servers.srv0.routes[0]…`). */
+  readonly handler: string
+  /** `dynamic a <name>:<port>` or `static`. */
+  readonly source: string
+  /** Static upstreams: the dials; `dynamic a`: what the name resolves to now (best effort; empty if unknown). */
+  readonly addresses: ReadonlyArray<string>
+  /** `dynamic a` only: how long Caddy keeps an answer. */
+  readonly refreshMillis: number | null
+}
+
+/** What Caddy does for these services now (read-only: status, --dry-run). */
+export interface ProxyView {
+  readonly mode: ProxyMode
+  /** The admin API base URL tamanu uses (or tried). */
+  readonly adminUrl: string
+  /** Why `reload` (the admin API unreachable, turned off, …); null in `admin` mode. */
+  readonly reason: string | null
+  /** Per service: the handlers that route to it (empty: Caddy has none tamanu recognises). */
+  readonly routes: ReadonlyArray<{ readonly service: string; readonly handlers: ReadonlyArray<RouteView> }>
+  /** An earlier run's routing not yet restored: since when and when it may be. */
+  readonly pending: {
+    readonly since: number
+    readonly dueAt: number
+    readonly handlers: ReadonlyArray<string>
+  } | null
 }
 
 export interface ReverseProxyShape {
-  /** Reload Caddy and flush the DNS cache (Linux), or POST the Caddyfile (Windows). */
-  readonly reload: Effect.Effect<ReloadResult>
+  /**
+   * A session over these services (their endpoints: where their running
+   * instances serve now). Its scope's close leaves a note for the next run
+   * if Caddy's own config is not back yet (failure, interruption).
+   */
+  readonly open: (
+    services: ReadonlyArray<ServiceEndpoints>,
+  ) => Effect.Effect<ProxySession, never, Scope.Scope | Progress>
+  /** Read-only view of Caddy's routing for these services. */
+  readonly inspect: (services: ReadonlyArray<ServiceEndpoints>) => Effect.Effect<ProxyView>
+  /** Whether an earlier run left Caddy's own config unrestored, and when it may come back (read-only). */
+  readonly pendingRestore: Effect.Effect<{ readonly dueAt: number } | null>
+  /** Restore Caddy's own config if an earlier run left it and it is due now; say when otherwise. */
+  readonly resume: Effect.Effect<void, never, Progress>
 }
 
 export class ReverseProxy extends Context.Tag("@tamanu-lifecycle/core/ReverseProxy")<

@@ -1,19 +1,29 @@
 /**
- * The Caddy reload adapters' I/O paths against fake systemctl, resolvectl
- * and caddy executables and a fake admin API on loopback (the real Caddy
- * is exercised by packages/lab/src/harness/caddy.it.test.ts). What is
- * fixed here: the exact commands, their order, and that every failure is a
- * warning, never an error.
+ * The old way's reloaders (§9.4, used when Caddy's admin API cannot be
+ * reached) against fake systemctl, resolvectl and caddy executables and a
+ * fake admin API on loopback (the admin-API session against a real Caddy is
+ * packages/lab/src/harness/caddyAdmin.it.test.ts). What is fixed here: the
+ * exact commands, their order, and that every failure is a warning, never
+ * an error.
  */
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import http from "node:http"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, type Layer } from "effect"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { CaddyAdminLive, CaddyLinuxLive, CaddyWindowsLive } from "./caddy.js"
-import { type ReloadResult, ReverseProxy } from "./ReverseProxy.js"
+import { NodeCommandLayer } from "../probe/runCommand.js"
+import {
+  type CaddyLinuxOptions,
+  type CaddyReloader,
+  type CaddyWindowsOptions,
+  makeCaddyLinux,
+  makeCaddyWindows,
+  type ReloadResult,
+} from "./caddy.js"
 
 const root = mkdtempSync(join(tmpdir(), "caddy-reload-"))
 let n = 0
@@ -42,13 +52,17 @@ const calls = (dir: string): Array<string> => {
   }
 }
 
-const reload = (layer: Layer.Layer<ReverseProxy>): Promise<ReloadResult> =>
-  Effect.runPromise(
-    ReverseProxy.pipe(
-      Effect.flatMap((p) => p.reload),
-      Effect.provide(layer),
-    ),
-  )
+const platform = Layer.mergeAll(NodeCommandLayer, NodeFileSystem.layer, NodeHttpClient.layerUndici)
+
+type Platform = Layer.Layer.Success<typeof platform>
+
+/** A reloader of the old way, built as the live layer builds it (used within the same platform scope). */
+const linux = (options: CaddyLinuxOptions): Effect.Effect<CaddyReloader, never, Platform> => makeCaddyLinux(options)
+const windows = (options: CaddyWindowsOptions): Effect.Effect<CaddyReloader, never, Platform> =>
+  makeCaddyWindows(options)
+
+const reload = (reloader: Effect.Effect<CaddyReloader, never, Platform>): Promise<ReloadResult> =>
+  Effect.runPromise(Effect.flatMap(reloader, (r) => r.reload).pipe(Effect.provide(platform)))
 
 /** A fake Caddy admin API: records each /load POST and answers with `status`. */
 interface Posted {
@@ -89,11 +103,11 @@ const deadAdmin = async () => {
   return url
 }
 
-describe("CaddyLinuxLive", () => {
+describe("the old way on Linux: systemctl reload caddy, resolvectl flush-caches", () => {
   it("system scope: reloads caddy through systemctl, then flushes the DNS cache", async () => {
     const dir = freshDir()
     const result = await reload(
-      CaddyLinuxLive({
+      linux({
         scope: "system",
         systemctlPath: fakeExe(dir, "systemctl"),
         resolvectlPath: fakeExe(dir, "resolvectl"),
@@ -106,7 +120,7 @@ describe("CaddyLinuxLive", () => {
   it("user scope: reloads through the same user manager, with the given environment", async () => {
     const dir = freshDir()
     const result = await reload(
-      CaddyLinuxLive({
+      linux({
         scope: "user",
         env: { FOO: "bar" },
         systemctlPath: fakeExe(dir, "systemctl"),
@@ -121,7 +135,7 @@ describe("CaddyLinuxLive", () => {
     const dir = freshDir()
     const systemctl = fakeExe(dir, "systemctl", 1, "Job for caddy.service failed.")
     const result = await reload(
-      CaddyLinuxLive({ scope: "system", systemctlPath: systemctl, resolvectlPath: fakeExe(dir, "resolvectl") }),
+      linux({ scope: "system", systemctlPath: systemctl, resolvectlPath: fakeExe(dir, "resolvectl") }),
     )
     expect(result).toEqual({
       reloaded: false,
@@ -132,16 +146,14 @@ describe("CaddyLinuxLive", () => {
 
   it("a missing resolvectl is one warning, not one per reload; the reloads still count", async () => {
     const dir = freshDir()
-    const layer = CaddyLinuxLive({
+    const reloader = linux({
       scope: "system",
       systemctlPath: fakeExe(dir, "systemctl"),
       resolvectlPath: join(dir, "no-resolvectl"),
     })
-    // One layer, three reloads: what a roll of three instances does.
+    // One reloader, three reloads: what a roll of three instances does.
     const results = await Effect.runPromise(
-      Effect.flatMap(ReverseProxy, (proxy) => Effect.all([proxy.reload, proxy.reload, proxy.reload])).pipe(
-        Effect.provide(layer),
-      ),
+      Effect.flatMap(reloader, (r) => Effect.all([r.reload, r.reload, r.reload])).pipe(Effect.provide(platform)),
     )
     expect(results).toEqual([
       {
@@ -158,13 +170,13 @@ describe("CaddyLinuxLive", () => {
 
   it("a resolvectl that fails (not missing) is tried and reported every time", async () => {
     const dir = freshDir()
-    const layer = CaddyLinuxLive({
+    const reloader = linux({
       scope: "system",
       systemctlPath: fakeExe(dir, "systemctl"),
       resolvectlPath: fakeExe(dir, "resolvectl", 1),
     })
     const results = await Effect.runPromise(
-      Effect.flatMap(ReverseProxy, (proxy) => Effect.all([proxy.reload, proxy.reload])).pipe(Effect.provide(layer)),
+      Effect.flatMap(reloader, (r) => Effect.all([r.reload, r.reload])).pipe(Effect.provide(platform)),
     )
     expect(results.map((r) => r.warnings.length)).toEqual([1, 1])
   })
@@ -172,68 +184,21 @@ describe("CaddyLinuxLive", () => {
   it("no systemctl at all is still only warnings", async () => {
     const dir = freshDir()
     const result = await reload(
-      CaddyLinuxLive({ scope: "system", systemctlPath: join(dir, "nope"), resolvectlPath: join(dir, "nope2") }),
+      linux({ scope: "system", systemctlPath: join(dir, "nope"), resolvectlPath: join(dir, "nope2") }),
     )
     expect(result.reloaded).toBe(false)
     expect(result.warnings).toHaveLength(2)
   })
 })
 
-describe("CaddyAdminLive", () => {
-  it("POSTs the Caddyfile to /load as text/caddyfile", async () => {
-    const dir = freshDir()
-    const caddyfile = join(dir, "Caddyfile")
-    writeFileSync(caddyfile, "http://127.0.0.1:8080 {\n\trespond ok\n}\n")
-    adminStatus = 200
-    posted.length = 0
-    const result = await reload(CaddyAdminLive({ adminUrl: `${adminUrl}/`, caddyfile }))
-    expect(result).toEqual({ reloaded: true, warnings: [] })
-    expect(posted).toEqual([
-      { path: "POST /load", contentType: "text/caddyfile", body: "http://127.0.0.1:8080 {\n\trespond ok\n}\n" },
-    ])
-  })
-
-  it("admin API down: a warning, not an error", async () => {
-    const dir = freshDir()
-    const caddyfile = join(dir, "Caddyfile")
-    writeFileSync(caddyfile, "x")
-    const url = await deadAdmin()
-    const result = await reload(CaddyAdminLive({ adminUrl: url, caddyfile }))
-    expect(result).toEqual({
-      reloaded: false,
-      warnings: [`POST ${url}/load: connection refused (ECONNREFUSED)`],
-    })
-  })
-
-  it("Caddy rejecting the config: a warning carrying Caddy's error", async () => {
-    const dir = freshDir()
-    const caddyfile = join(dir, "Caddyfile")
-    writeFileSync(caddyfile, "x")
-    adminStatus = 400
-    const result = await reload(CaddyAdminLive({ adminUrl, caddyfile }))
-    adminStatus = 200
-    expect(result.reloaded).toBe(false)
-    expect(result.warnings).toEqual([
-      `POST ${adminUrl}/load: HTTP 400: {"error":"adapting config using caddyfile: bad directive"}`,
-    ])
-  })
-
-  it("a missing Caddyfile: a warning naming it", async () => {
-    const missing = join(freshDir(), "Caddyfile")
-    const result = await reload(CaddyAdminLive({ adminUrl, caddyfile: missing }))
-    expect(result.reloaded).toBe(false)
-    expect(result.warnings[0]).toContain(`cannot read ${missing}`)
-  })
-})
-
-describe("CaddyWindowsLive (paths injected)", () => {
+describe("the old way on Windows: the Caddyfile to /load, else caddy reload (paths injected)", () => {
   it("posts <dir>/Caddyfile and does not touch the CLI when the admin API takes it", async () => {
     const dir = freshDir()
     writeFileSync(join(dir, "Caddyfile"), "main")
     writeFileSync(join(dir, "Caddyfile.txt"), "txt")
     fakeExe(dir, "caddy.exe")
     posted.length = 0
-    const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl }))
+    const result = await reload(windows({ caddyDir: dir, adminUrl }))
     expect(result).toEqual({ reloaded: true, warnings: [] })
     expect(posted.map((p) => p.body)).toEqual(["main"])
     expect(calls(dir)).toEqual([])
@@ -243,7 +208,7 @@ describe("CaddyWindowsLive (paths injected)", () => {
     const dir = freshDir()
     writeFileSync(join(dir, "Caddyfile.txt"), "txt")
     posted.length = 0
-    const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl }))
+    const result = await reload(windows({ caddyDir: dir, adminUrl }))
     expect(result).toEqual({ reloaded: true, warnings: [] })
     expect(posted.map((p) => p.body)).toEqual(["txt"])
   })
@@ -254,7 +219,7 @@ describe("CaddyWindowsLive (paths injected)", () => {
     writeFileSync(caddyfile, "main")
     fakeExe(dir, "caddy.exe")
     const url = await deadAdmin()
-    const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl: url }))
+    const result = await reload(windows({ caddyDir: dir, adminUrl: url }))
     expect(result).toEqual({
       reloaded: true,
       warnings: [`POST ${url}/load: connection refused (ECONNREFUSED); reloaded with the caddy CLI instead`],
@@ -273,7 +238,7 @@ describe("CaddyWindowsLive (paths injected)", () => {
     const savedPath = process.env.PATH
     process.env.PATH = `${bin}:${savedPath ?? ""}`
     try {
-      const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl: url }))
+      const result = await reload(windows({ caddyDir: dir, adminUrl: url }))
       expect(result.reloaded).toBe(true)
     } finally {
       process.env.PATH = savedPath
@@ -288,7 +253,7 @@ describe("CaddyWindowsLive (paths injected)", () => {
     writeFileSync(caddyfile, "main")
     const exe = fakeExe(dir, "caddy-custom", 1, "Error: sending configuration to instance: connection refused")
     adminStatus = 400
-    const result = await reload(CaddyWindowsLive({ caddyfile, caddyExe: exe, adminUrl }))
+    const result = await reload(windows({ caddyfile, caddyExe: exe, adminUrl }))
     adminStatus = 200
     expect(result).toEqual({
       reloaded: false,
@@ -301,7 +266,7 @@ describe("CaddyWindowsLive (paths injected)", () => {
 
   it("no Caddyfile anywhere: a warning listing where it looked", async () => {
     const dir = freshDir()
-    const result = await reload(CaddyWindowsLive({ caddyDir: dir, adminUrl }))
+    const result = await reload(windows({ caddyDir: dir, adminUrl }))
     expect(result).toEqual({
       reloaded: false,
       warnings: [`no Caddyfile found (looked for ${join(dir, "Caddyfile")}, ${join(dir, "Caddyfile.txt")})`],

@@ -1,15 +1,15 @@
 /**
- * Caddy reload (spec §9), best effort: every failure is a warning in the
- * ReloadResult, never an error, because a roll that restarted the app
- * correctly must not fail on the proxy.
+ * Caddy on a Tamanu host (spec §9): `CaddyLive` is the ReverseProxy an
+ * operation uses. It drives Caddy through its admin API (caddyAdmin.ts) and,
+ * when that cannot be reached, falls back to the old way, a reload after
+ * each instance, which this file implements, best effort (every failure is
+ * a warning, never an error):
  *
  * - Linux: `systemctl [--user] reload caddy`, then `resolvectl
  *   flush-caches` (podman gives a restarted container a new address; Caddy
  *   and systemd-resolved would otherwise keep the old one).
  * - Windows: POST the Caddyfile to the admin API's `/load`; if that fails,
  *   `caddy reload --config <Caddyfile> --adapter caddyfile`.
- * - Admin only: the POST, for hosts where Caddy runs without a service
- *   manager (the test harness and the demo).
  */
 import { join } from "node:path"
 import { type CommandExecutor, FileSystem, HttpClient, HttpClientRequest } from "@effect/platform"
@@ -18,7 +18,22 @@ import { Duration, Effect, Layer, Option, Ref } from "effect"
 import { describeTransportError } from "../probe/httpProber.js"
 import { type CommandResult, NodeCommandLayer, runCommand } from "../probe/runCommand.js"
 import { buildOnFirstUse } from "../util/buildOnFirstUse.js"
-import { type ReloadResult, ReverseProxy, type ReverseProxyShape } from "./ReverseProxy.js"
+import { makeCaddyAdminProxy } from "./caddyAdmin.js"
+import { defaultAdminUrl } from "./caddyConfig.js"
+import { ReverseProxy, type ReverseProxyShape } from "./ReverseProxy.js"
+
+/** What one reload of the old way did. */
+export interface ReloadResult {
+  /** Whether Caddy took the reload. */
+  readonly reloaded: boolean
+  /** What went wrong, for the operator (empty when all went well). */
+  readonly warnings: ReadonlyArray<string>
+}
+
+/** A reload of the old way (§9.4). */
+export interface CaddyReloader {
+  readonly reload: Effect.Effect<ReloadResult>
+}
 
 const reloaded: ReloadResult = { reloaded: true, warnings: [] }
 
@@ -52,7 +67,7 @@ export interface CaddyLinuxOptions {
 
 export const makeCaddyLinux = (
   options: CaddyLinuxOptions,
-): Effect.Effect<ReverseProxyShape, never, CommandExecutor.CommandExecutor> =>
+): Effect.Effect<CaddyReloader, never, CommandExecutor.CommandExecutor> =>
   Effect.gen(function* () {
     const context = yield* Effect.context<CommandExecutor.CommandExecutor>()
     // A host without systemd-resolved has no resolvectl and no DNS cache to flush:
@@ -80,12 +95,7 @@ export const makeCaddyLinux = (
     }
   })
 
-export const CaddyLinuxLive = (options: CaddyLinuxOptions): Layer.Layer<ReverseProxy> =>
-  Layer.effect(ReverseProxy, makeCaddyLinux(options)).pipe(Layer.provide(NodeCommandLayer))
-
 // ---------------------------------------------------------------- admin API
-
-export const defaultAdminUrl = "http://localhost:2019"
 
 /** The admin API's `/load` endpoint for a base URL with or without a trailing slash. */
 export const loadEndpoint = (adminUrl: string): string => `${adminUrl.replace(/\/+$/, "")}/load`
@@ -112,22 +122,6 @@ const postCaddyfile = (adminUrl: string, caddyfile: string) =>
     return Option.some(`POST ${url}: HTTP ${response.status}${body.trim() ? `: ${body.trim().slice(0, 500)}` : ""}`)
   }).pipe(Effect.catchAll((why) => Effect.succeed(Option.some(why))))
 
-export interface CaddyAdminOptions {
-  /** Admin API base, e.g. `http://127.0.0.1:2019`. */
-  readonly adminUrl: string
-  readonly caddyfile: string
-}
-
-type AdminDeps = FileSystem.FileSystem | HttpClient.HttpClient
-
-export const makeCaddyAdmin = (options: CaddyAdminOptions): Effect.Effect<ReverseProxyShape, never, AdminDeps> =>
-  Effect.map(Effect.context<AdminDeps>(), (context) => ({
-    reload: postCaddyfile(options.adminUrl, options.caddyfile).pipe(
-      Effect.map(Option.match({ onNone: () => reloaded, onSome: (w) => ({ reloaded: false, warnings: [w] }) })),
-      Effect.provide(context),
-    ),
-  }))
-
 /**
  * HTTP without connection reuse: a reload is rare, and a pooled socket would
  * outlive it. Loaded when first needed (Node's HTTP client pulls in undici).
@@ -137,23 +131,6 @@ const NodeHttpLayer = Effect.map(
   (NodeHttpClient) =>
     NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false }))),
 )
-
-/** A ReverseProxy whose layer is loaded and built on the first reload: most runs never reload Caddy. */
-const onFirstReload = (layer: Effect.Effect<Layer.Layer<ReverseProxy>>): Layer.Layer<ReverseProxy> =>
-  Layer.scoped(
-    ReverseProxy,
-    Effect.map(
-      buildOnFirstUse(ReverseProxy, layer),
-      (proxy): ReverseProxyShape => ({ reload: Effect.flatMap(proxy, (p) => p.reload) }),
-    ),
-  )
-
-export const CaddyAdminLive = (options: CaddyAdminOptions): Layer.Layer<ReverseProxy> =>
-  onFirstReload(
-    Effect.map(NodeHttpLayer, (http) =>
-      Layer.effect(ReverseProxy, makeCaddyAdmin(options)).pipe(Layer.provide(Layer.merge(http, NodeFileSystem.layer))),
-    ),
-  )
 
 // ---------------------------------------------------------------- Windows
 
@@ -174,11 +151,9 @@ export const defaultCaddyDir = "C:\\Caddy"
 const firstExisting = (fs: FileSystem.FileSystem, paths: ReadonlyArray<string>) =>
   Effect.findFirst(paths, (p) => fs.exists(p).pipe(Effect.orElseSucceed(() => false)))
 
-type WindowsDeps = AdminDeps | CommandExecutor.CommandExecutor
+type WindowsDeps = FileSystem.FileSystem | HttpClient.HttpClient | CommandExecutor.CommandExecutor
 
-export const makeCaddyWindows = (
-  options: CaddyWindowsOptions = {},
-): Effect.Effect<ReverseProxyShape, never, WindowsDeps> =>
+export const makeCaddyWindows = (options: CaddyWindowsOptions = {}): Effect.Effect<CaddyReloader, never, WindowsDeps> =>
   Effect.map(Effect.context<WindowsDeps>(), (context) => ({
     reload: Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
@@ -201,11 +176,64 @@ export const makeCaddyWindows = (
     }).pipe(Effect.provide(context)),
   }))
 
-export const CaddyWindowsLive = (options: CaddyWindowsOptions = {}): Layer.Layer<ReverseProxy> =>
-  onFirstReload(
-    Effect.map(NodeHttpLayer, (http) =>
-      Layer.effect(ReverseProxy, makeCaddyWindows(options)).pipe(
-        Layer.provide(Layer.mergeAll(http, NodeFileSystem.layer, NodeCommandLayer)),
-      ),
+// ---------------------------------------------------------------- the layer
+
+/** The Caddyfile a platform's Caddy reads: `/etc/caddy/Caddyfile` (Debian's caddy.service), `C:\\Caddy\\Caddyfile`. */
+export const defaultCaddyfile = (platform: NodeJS.Platform): string =>
+  platform === "win32" ? join(defaultCaddyDir, "Caddyfile") : "/etc/caddy/Caddyfile"
+
+export interface CaddyLiveOptions {
+  /** `--caddy-admin` / TAMANU_CADDY_ADMIN; null: the Caddyfile's global `admin`, else http://localhost:2019. */
+  readonly adminUrl: string | null
+  /** TAMANU_CADDYFILE; null: the platform's (`defaultCaddyfile`). */
+  readonly caddyfile: string | null
+  /** Where the routing state is kept between runs (beside the host lock); null: in memory only. */
+  readonly stateFile: string | null
+  /** The old way when the admin API cannot be reached: Linux (systemd reload) or Windows (Caddyfile). */
+  readonly fallback: { readonly linux: CaddyLinuxOptions } | { readonly windows: CaddyWindowsOptions }
+  readonly command?: string
+}
+
+/**
+ * Caddy as the ReverseProxy of a live host. Loaded and built when first
+ * used: `status` without proxied services, `stop` and most runs of
+ * `start` never talk to Caddy, and should not pay for Node's HTTP client.
+ */
+export const CaddyLive = (options: CaddyLiveOptions): Layer.Layer<ReverseProxy> => {
+  const built = Effect.map(NodeHttpLayer, (http) =>
+    Layer.effect(
+      ReverseProxy,
+      Effect.gen(function* () {
+        const fallback =
+          "linux" in options.fallback
+            ? yield* makeCaddyLinux(options.fallback.linux)
+            : yield* makeCaddyWindows({
+                ...options.fallback.windows,
+                ...(options.adminUrl === null ? {} : { adminUrl: options.adminUrl }),
+                ...(options.caddyfile === null ? {} : { caddyfile: options.caddyfile }),
+              })
+        const caddyfile =
+          options.caddyfile ?? ("linux" in options.fallback ? defaultCaddyfile("linux") : defaultCaddyfile("win32"))
+        return yield* makeCaddyAdminProxy({
+          adminUrl: options.adminUrl,
+          caddyfile,
+          stateFile: options.stateFile,
+          reload: fallback.reload,
+          ...(options.command === undefined ? {} : { command: options.command }),
+        })
+      }),
+    ).pipe(Layer.provide(Layer.mergeAll(http, NodeFileSystem.layer, NodeCommandLayer))),
+  )
+  return Layer.scoped(
+    ReverseProxy,
+    Effect.map(
+      buildOnFirstUse(ReverseProxy, built),
+      (proxy): ReverseProxyShape => ({
+        open: (services) => Effect.flatMap(proxy, (p) => p.open(services)),
+        inspect: (services) => Effect.flatMap(proxy, (p) => p.inspect(services)),
+        pendingRestore: Effect.flatMap(proxy, (p) => p.pendingRestore),
+        resume: Effect.flatMap(proxy, (p) => p.resume),
+      }),
     ),
   )
+}

@@ -261,7 +261,7 @@ const restartCall = (host: SandboxHost, instances: ReadonlyArray<string>) =>
 /** What a script would run to reload Caddy on this host. */
 const reloadCaddy = async (host: SandboxHost) => {
   if (host.supervisor === "systemd") return ctlOk(host, ["reload", "caddy.service"])
-  const admin = host.env.TAMANU_CADDY_ADMIN_URL ?? ""
+  const admin = host.env.TAMANU_CADDY_ADMIN ?? ""
   const caddyfile = fs.readFileSync(host.env.TAMANU_CADDYFILE ?? "", "utf8")
   const r = await fetch(`${admin}/load`, {
     method: "POST",

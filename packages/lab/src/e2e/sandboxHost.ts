@@ -16,8 +16,7 @@
  *
  * pm2 flavour (a Windows-shaped host): a real pm2 daemon with `tamanu-api`
  * ×2, `tamanu-tasks`, `tamanu-sync` (each on its own PORT), a real Caddy in
- * front, reloaded through its admin API (TAMANU_CADDY_ADMIN_URL +
- * TAMANU_CADDYFILE).
+ * front, driven through its admin API (TAMANU_CADDY_ADMIN).
  *
  * Both: a facility Tamanu root (fixtures/e2e/facility-linux) copied into the
  * sandbox directory, and every process started here carries that directory
@@ -38,7 +37,7 @@ import {
   caddyPrerequisite,
   renderCaddyfile,
   startCaddy,
-  zeroDowntimeProxyDirectives,
+  tamanuProxyDirectives,
 } from "../harness/caddy.js"
 import { freePorts, type Pm2DaemonHandle, pm2Prerequisite, startPm2Daemon } from "../harness/pm2Daemon.js"
 import type { Prerequisite } from "../harness/prerequisites.js"
@@ -379,7 +378,7 @@ const systemdHost = async (dir: string, root: string, cli: string, readyDelayMs:
         "/api/*": upstream("tamanu-facility-api@1", "tamanu-facility-api@2"),
         "/": upstream("tamanu-frontend@a", "tamanu-frontend@b"),
       },
-      proxyDirectives: zeroDowntimeProxyDirectives,
+      proxyDirectives: tamanuProxyDirectives,
     }),
   )
 
@@ -417,6 +416,8 @@ const systemdHost = async (dir: string, root: string, cli: string, readyDelayMs:
     TAMANU_SYSTEMD_SCOPE: "user",
     TAMANU_FAKE_PODMAN_MAP: mapFile,
     TAMANU_FAKE_PODMAN_LOG: podmanLog,
+    TAMANU_CADDY_ADMIN: `http://127.0.0.1:${adminPort}`,
+    TAMANU_CADDYFILE: caddyfile,
   }
 
   let stopped = false
@@ -546,7 +547,7 @@ const pm2Host = async (dir: string, root: string, cli: string, readyDelayMs: num
     ...daemon.env,
     TAMANU_ROOT: root,
     TAMANU_SUPERVISOR: "pm2",
-    TAMANU_CADDY_ADMIN_URL: caddy.adminUrl,
+    TAMANU_CADDY_ADMIN: caddy.adminUrl,
     TAMANU_CADDYFILE: caddy.caddyfile,
   }
   return {

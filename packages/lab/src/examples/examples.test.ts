@@ -1,8 +1,8 @@
 /** The embedding examples of docs/embedding.md, run as they are written. */
 import { describe, expect, it } from "@effect/vitest"
 import { type HostContext, PrivilegesFixed } from "@tamanu-lifecycle/core"
-import { FakePm2, FakeReadiness, FakeReverseProxy, FakeTamanuHost } from "@tamanu-lifecycle/testing"
-import { Duration, Effect, Fiber, Layer, TestClock } from "effect"
+import { fakeHost } from "@tamanu-lifecycle/testing"
+import { Duration, Effect, Fiber, TestClock } from "effect"
 import { restartWithProgress } from "./followProgress.js"
 import { runOps } from "./mountCommands.js"
 
@@ -16,26 +16,25 @@ const facility: HostContext = {
 
 const api = (pmId: number) => ({ name: "tamanu-api", suffix: null, pmId })
 
-const pm2Host = Layer.mergeAll(
-  FakeReadiness.layer([
-    { instance: api(0), readyAfter: Duration.seconds(2) },
-    { instance: api(1), readyAfter: Duration.seconds(2) },
-  ]),
-  FakeReverseProxy.layer(),
-  FakeTamanuHost.layer({ context: facility }),
-  PrivilegesFixed(false, false),
-).pipe(
-  Layer.provideMerge(
-    FakePm2.layer({
+/** A pm2 facility behind a fake Caddy, every service a fake: what `fakeHost` builds in one call. */
+const pm2Host = fakeHost({
+  supervisor: {
+    pm2: {
       processes: [
         { name: "tamanu-api", pmId: 0, running: true, port: 4001 },
         { name: "tamanu-api", pmId: 1, running: true, port: 4002 },
         { name: "tamanu-tasks", pmId: 2, running: true },
         { name: "tamanu-sync", pmId: 3, running: true },
       ],
-    }),
-  ),
-)
+    },
+  },
+  readiness: [
+    { instance: api(0), readyAfter: Duration.seconds(2) },
+    { instance: api(1), readyAfter: Duration.seconds(2) },
+  ],
+  host: { context: facility },
+  privileges: PrivilegesFixed(false, false),
+})
 
 describe("embedding examples", () => {
   it.effect("followProgress: a subscriber sees the roll instance by instance", () =>

@@ -38,7 +38,11 @@ const plans = (host: RandomHost, probeHttp: boolean): ReadonlyArray<Plan> => {
 }
 
 const stepRefs = (step: PlanStep): ReadonlyArray<InstanceRef> =>
-  step._tag === "Roll" ? step.instances : step._tag === "ReloadProxy" || step._tag === "CheckUrl" ? [] : step.refs
+  step._tag === "Roll"
+    ? step.instances
+    : step._tag === "RouteProxy" || step._tag === "RestoreProxy" || step._tag === "CheckUrl"
+      ? []
+      : step.refs
 
 const key = (r: InstanceRef) => `${unitName(r)}#${r.pmId ?? ""}`
 

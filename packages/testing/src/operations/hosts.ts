@@ -21,6 +21,7 @@ import { Context, type Duration, Effect, Fiber, Layer, Option, Ref, TestClock } 
 import type {
   FakePm2Config,
   FakeProcessSpec,
+  FakeReverseProxyConfig,
   FakeSystemdConfig,
   FakeTamanuHostConfig,
   FakeUnitSpec,
@@ -185,6 +186,10 @@ export interface WorldSpec {
   readonly supervisor: { readonly systemd: FakeSystemdConfig } | { readonly pm2: FakePm2Config }
   readonly host?: FakeTamanuHostConfig
   readonly readiness?: ReadonlyArray<ReadinessSpec>
+  /** Instance addresses: default per-start on systemd (podman), fixed on pm2. */
+  readonly addresses?: "fixed" | "per-start"
+  /** The fake Caddy (default: what `fakeHost` puts in front of this supervisor). */
+  readonly caddy?: FakeReverseProxyConfig
   /** Default true: we are root. */
   readonly root?: boolean
   /** Default: systemd needs root, pm2 does not (§10). */
@@ -199,6 +204,8 @@ export const world = (spec: WorldSpec): Layer.Layer<World> =>
       supervisor: spec.supervisor,
       ...(spec.host === undefined ? {} : { host: spec.host }),
       ...(spec.readiness === undefined ? {} : { readiness: spec.readiness }),
+      ...(spec.addresses === undefined ? {} : { addresses: spec.addresses }),
+      ...(spec.caddy === undefined ? {} : { caddy: spec.caddy }),
       privileges: PrivilegesFixed(spec.root ?? true, spec.rootRequired ?? "systemd" in spec.supervisor),
     }),
     recordingProgress,

@@ -8,11 +8,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { CheckUrlFailed, type InstanceRef, type ProgressEvent, RollStopped, restart } from "@tamanu-lifecycle/core"
 import { Duration, Effect } from "effect"
 import {
+  FakeCaddyControl,
   FakeProberControl,
   FakeReverseProxyControl,
   FakeSupervisorControl,
   type FakeUnitSpec,
   fakeUrl,
+  fakeUrlAt,
   type ReadinessSpec,
 } from "../index.js"
 import {
@@ -47,6 +49,10 @@ const timeline = Effect.map(
           return [`ready ${e.instance}`]
         case "ProxyReloaded":
           return ["reload"]
+        case "ProxyRouted":
+          return [`route ${e.routes.map((r) => `${r.service}→${r.instances.join("+")}`).join("; ")}`]
+        case "ProxyRestored":
+          return ["restore"]
         default:
           return []
       }
@@ -104,9 +110,16 @@ const pm2Apis = (
   }
 }
 
+/** Where an instance answers after its first restart: podman gives it a new address, pm2 keeps its PORT. */
 const both = [
-  { supervisor: "systemd", hosts: systemdApis, apiRef: api, service: "tamanu-facility-api" },
-  { supervisor: "pm2", hosts: pm2Apis, apiRef: pmApi, service: "tamanu-api" },
+  {
+    supervisor: "systemd",
+    hosts: systemdApis,
+    apiRef: api,
+    service: "tamanu-facility-api",
+    urlAfterRestart: (r: InstanceRef) => fakeUrlAt(r, 2),
+  },
+  { supervisor: "pm2", hosts: pm2Apis, apiRef: pmApi, service: "tamanu-api", urlAfterRestart: fakeUrl },
 ] as const
 
 // ---------------------------------------------------------------------------
@@ -135,57 +148,63 @@ describe("restart order", () => {
     readiness: readiness([...centralBehindCaddy, ref("tamanu-patientportal", "a"), ref("tamanu-patientportal", "b")]),
   }
 
-  it.effect("start missing → bulk background → one reload → roll critical → retire leftover → check URL", () =>
-    Effect.gen(function* () {
-      const prober = yield* FakeProberControl
-      yield* prober.script("http://check.test/", { outcomes: [200] })
-      yield* settle(restart(restartOptions({ checkUrl: "http://check.test/" })))
-      expect(yield* timeline).toEqual([
-        "start tamanu-frontend@b,tamanu-central-fhir-resolve",
-        "restart tamanu-central-tasks,tamanu-central-fhir-refresh",
-        "reload",
-        "ready tamanu-frontend@b",
-        "roll tamanu-frontend@a",
-        "ready tamanu-frontend@a",
-        "reload",
-        "roll tamanu-central-api@1",
-        "ready tamanu-central-api@1",
-        "reload",
-        "roll tamanu-central-api@2",
-        "ready tamanu-central-api@2",
-        "reload",
-        "roll tamanu-patientportal@a",
-        "ready tamanu-patientportal@a",
-        "reload",
-        "roll tamanu-patientportal@b",
-        "ready tamanu-patientportal@b",
-        "reload",
-        "stop tamanu-patientportal",
-        "disable tamanu-patientportal",
-        "ready check-url",
-      ])
-      // The supervisor saw the same order, and each call only after the previous one's work was done.
-      const journal = (yield* (yield* FakeSupervisorControl).journal).filter(
-        (e) => e.method !== "list" && e.method !== "enabled" && e.method !== "unitFileExists",
-      )
-      expect(journal.map((e) => `${e.method} ${e.refs.map(displayName).join(",")}`)).toEqual([
-        "start tamanu-frontend@b,tamanu-central-fhir-resolve",
-        "restart tamanu-central-tasks,tamanu-central-fhir-refresh",
-        "restartOne tamanu-frontend@a",
-        "restartOne tamanu-central-api@1",
-        "restartOne tamanu-central-api@2",
-        "restartOne tamanu-patientportal@a",
-        "restartOne tamanu-patientportal@b",
-        "stop tamanu-patientportal",
-        "disable tamanu-patientportal",
-      ])
-      const times = journal.map((e) => e.at)
-      // Each step waits for the last: start (1 s up), bulk restart (1 s down + 1 s up), each roll (2 s).
-      expect(times).toEqual([...times].sort((a, b) => a - b))
-      expect(times[1]).toBeGreaterThanOrEqual(1000)
-      const checks = yield* prober.attemptsFor("http://check.test/")
-      expect(checks[0]?.at).toBeGreaterThanOrEqual(times.at(-1) ?? Number.POSITIVE_INFINITY)
-    }).pipe(Effect.provide(world(central))),
+  it.effect(
+    "start missing → bulk background → Caddy routed → roll critical → retire leftover → Caddy restored → check URL",
+    () =>
+      Effect.gen(function* () {
+        const prober = yield* FakeProberControl
+        yield* prober.script("http://check.test/", { outcomes: [200] })
+        yield* settle(restart(restartOptions({ checkUrl: "http://check.test/" })))
+        // Caddy is held on what serves while frontend@b starts; the first drain of the roll puts @b in;
+        // each later drain puts the previous instance's new address in; Caddy's own config last.
+        expect(yield* timeline).toEqual([
+          "route tamanu-frontend→tamanu-frontend@a; tamanu-central-api→tamanu-central-api@1+tamanu-central-api@2; tamanu-patientportal→tamanu-patientportal@a+tamanu-patientportal@b",
+          "start tamanu-frontend@b,tamanu-central-fhir-resolve",
+          "restart tamanu-central-tasks,tamanu-central-fhir-refresh",
+          "ready tamanu-frontend@b",
+          "route tamanu-frontend→tamanu-frontend@b",
+          "roll tamanu-frontend@a",
+          "ready tamanu-frontend@a",
+          "route tamanu-frontend→tamanu-frontend@b+tamanu-frontend@a; tamanu-central-api→tamanu-central-api@2",
+          "roll tamanu-central-api@1",
+          "ready tamanu-central-api@1",
+          "route tamanu-central-api→tamanu-central-api@1",
+          "roll tamanu-central-api@2",
+          "ready tamanu-central-api@2",
+          "route tamanu-central-api→tamanu-central-api@1+tamanu-central-api@2; tamanu-patientportal→tamanu-patientportal@b",
+          "roll tamanu-patientportal@a",
+          "ready tamanu-patientportal@a",
+          "route tamanu-patientportal→tamanu-patientportal@a",
+          "roll tamanu-patientportal@b",
+          "ready tamanu-patientportal@b",
+          "stop tamanu-patientportal",
+          "disable tamanu-patientportal",
+          "route tamanu-patientportal→tamanu-patientportal@a+tamanu-patientportal@b",
+          "restore",
+          "ready check-url",
+        ])
+        // The supervisor saw the same order, and each call only after the previous one's work was done.
+        const journal = (yield* (yield* FakeSupervisorControl).journal).filter(
+          (e) => e.method !== "list" && e.method !== "enabled" && e.method !== "unitFileExists",
+        )
+        expect(journal.map((e) => `${e.method} ${e.refs.map(displayName).join(",")}`)).toEqual([
+          "start tamanu-frontend@b,tamanu-central-fhir-resolve",
+          "restart tamanu-central-tasks,tamanu-central-fhir-refresh",
+          "restartOne tamanu-frontend@a",
+          "restartOne tamanu-central-api@1",
+          "restartOne tamanu-central-api@2",
+          "restartOne tamanu-patientportal@a",
+          "restartOne tamanu-patientportal@b",
+          "stop tamanu-patientportal",
+          "disable tamanu-patientportal",
+        ])
+        const times = journal.map((e) => e.at)
+        // Each step waits for the last: start (1 s up), bulk restart (1 s down + 1 s up), each roll (2 s).
+        expect(times).toEqual([...times].sort((a, b) => a - b))
+        expect(times[1]).toBeGreaterThanOrEqual(1000)
+        const checks = yield* prober.attemptsFor("http://check.test/")
+        expect(checks[0]?.at).toBeGreaterThanOrEqual(times.at(-1) ?? Number.POSITIVE_INFINITY)
+      }).pipe(Effect.provide(world(central))),
   )
 
   it.effect("instances started because they were missing are not restarted again", () =>
@@ -198,7 +217,7 @@ describe("restart order", () => {
 })
 
 describe("rolling restart safety", () => {
-  for (const { supervisor, hosts, apiRef } of both) {
+  for (const { supervisor, hosts, apiRef, urlAfterRestart } of both) {
     it.effect(`${supervisor}: restart never takes down a second API instance before the first is ready`, () =>
       Effect.gen(function* () {
         yield* settle(restart(restartOptions({ names: ["api"] })))
@@ -208,7 +227,9 @@ describe("rolling restart safety", () => {
           [displayName(apiRef(2))],
         ])
         // Down 100 ms + up 200 ms + ready 700 ms after coming up: 1 s before the first answers.
-        const firstReady = (yield* (yield* FakeProberControl).attemptsFor(fakeUrl(apiRef(1)))).find((a) => a.ready)
+        const firstReady = (yield* (yield* FakeProberControl).attemptsFor(urlAfterRestart(apiRef(1)))).find(
+          (a) => a.ready,
+        )
         expect(firstReady).toBeDefined()
         expect(firstReady?.at).toBeGreaterThanOrEqual((first?.at ?? 0) + 1000)
         expect(second?.at).toBeGreaterThanOrEqual(firstReady?.at ?? Number.POSITIVE_INFINITY)
@@ -232,7 +253,7 @@ describe("rolling restart safety", () => {
           restarted: [displayName(apiRef(1))],
           notRestarted: [displayName(apiRef(3))],
         })
-        expect((error as RollStopped).cause).toContain(fakeUrl(apiRef(2)))
+        expect((error as RollStopped).cause).toContain(urlAfterRestart(apiRef(2)))
         // The third instance was never taken down.
         expect((yield* restartOneCalls).map((c) => c.refs.map(displayName))).toEqual([
           [displayName(apiRef(1))],
@@ -282,14 +303,17 @@ describe("a rolled instance the supervisor never reports running", () => {
 })
 
 describe("rolling restart without probes", () => {
-  it.effect("--no-probe-http waits exactly the cooldown between instances, and not after the last", () =>
+  it.effect("--no-probe-http waits exactly the cooldown after each instance; Caddy gets each back only after it", () =>
     Effect.gen(function* () {
       yield* settle(restart(restartOptions({ names: ["api"], probeHttp: false, cooldown: Duration.seconds(30) })))
       const calls = yield* restartOneCalls
       expect(calls.map((c) => c.at)).toEqual([0, 30_000, 60_000])
       expect(yield* (yield* FakeProberControl).attempts).toEqual([])
       const events = yield* Effect.flatMap(RecordedEvents, (r) => r.events)
-      expect(events.filter((e) => e._tag === "Cooldown").length).toBe(2)
+      expect(events.filter((e) => e._tag === "Cooldown").length).toBe(3)
+      // The last one's address goes into Caddy's routes only once its cooldown is over.
+      const loads = yield* (yield* FakeCaddyControl).loads
+      expect(loads.map((l) => l.at).filter((at) => at > 60_000)[0]).toBeGreaterThanOrEqual(90_000)
     }).pipe(Effect.provide(world(systemdApis(3, {}, () => ({}))))),
   )
 
@@ -317,17 +341,19 @@ describe("rolling restart without probes", () => {
 describe("restart and Caddy", () => {
   for (const { supervisor, hosts } of both) {
     it.effect(
-      `${supervisor}: Caddy is reloaded after each rolled behind-Caddy instance, before the next goes down`,
+      `${supervisor}: Caddy stops routing to each rolled instance before it goes down, and the previous one is back in the same load`,
       () =>
         Effect.gen(function* () {
           yield* settle(restart(restartOptions({ names: ["api"] })))
           const calls = yield* restartOneCalls
-          const reloads = (yield* (yield* FakeReverseProxyControl).reloads).map((r) => r.at)
-          expect(reloads.length).toBe(3)
-          for (const [i, at] of reloads.entries()) {
-            expect(at).toBeGreaterThanOrEqual((calls[i]?.at ?? 0) + 2000)
-            expect(at).toBeLessThanOrEqual(calls[i + 1]?.at ?? Number.POSITIVE_INFINITY)
+          const loads = (yield* (yield* FakeCaddyControl).loads).map((l) => l.at)
+          // A drain before each of the 3 instances, the last one's address, Caddy's own config.
+          expect(loads.length).toBe(supervisor === "pm2" ? 4 : 5)
+          for (const [i, call] of calls.entries()) {
+            expect(loads[i]).toBeLessThanOrEqual(call.at)
+            if (i > 0) expect(loads[i]).toBeGreaterThanOrEqual((calls[i - 1]?.at ?? 0) + 2000)
           }
+          expect(yield* (yield* FakeReverseProxyControl).reloads).toEqual([])
         }).pipe(Effect.provide(world(hosts(3, { upAfter: "2 seconds" }, () => ({}))))),
     )
   }
@@ -338,26 +364,34 @@ describe("restart and Caddy", () => {
       const calls = (yield* (yield* FakeSupervisorControl).journal).filter((e) => e.method === "restart")
       expect(calls.map((c) => c.refs.map(displayName))).toEqual([["tamanu-facility-tasks", "tamanu-facility-sync"]])
       expect(yield* (yield* FakeReverseProxyControl).reloads).toEqual([])
+      expect(yield* (yield* FakeCaddyControl).loads).toEqual([])
       expect(result.execution?.restarted).toEqual(["tamanu-facility-tasks", "tamanu-facility-sync"])
     }).pipe(Effect.provide(world(systemdApis(2, {}, () => ({}))))),
   )
 
-  it.effect("a singleton patient portal behind Caddy is restarted in bulk, then Caddy reloaded once and probed", () =>
-    Effect.gen(function* () {
-      yield* settle(restart(restartOptions({ names: ["portal"] })))
-      expect(yield* timeline).toEqual(["restart tamanu-patientportal", "reload", "ready tamanu-patientportal"])
-      expect(yield* restartOneCalls).toEqual([])
-    }).pipe(
-      Effect.provide(
-        world({
-          supervisor: {
-            systemd: { units: [...centralUnits(), { name: "tamanu-patientportal", running: true, enabled: true }] },
-          },
-          host: { context: centralContext(false), patientPortal: true },
-          readiness: readiness([ref("tamanu-patientportal")]),
-        }),
+  it.effect(
+    "a singleton patient portal behind Caddy is restarted in bulk, probed, then routed by its new address until Caddy's cache expires",
+    () =>
+      Effect.gen(function* () {
+        yield* settle(restart(restartOptions({ names: ["portal"] })))
+        expect(yield* timeline).toEqual([
+          "restart tamanu-patientportal",
+          "ready tamanu-patientportal",
+          "route tamanu-patientportal→tamanu-patientportal",
+          "restore",
+        ])
+        expect(yield* restartOneCalls).toEqual([])
+      }).pipe(
+        Effect.provide(
+          world({
+            supervisor: {
+              systemd: { units: [...centralUnits(), { name: "tamanu-patientportal", running: true, enabled: true }] },
+            },
+            host: { context: centralContext(false), patientPortal: true },
+            readiness: readiness([ref("tamanu-patientportal")]),
+          }),
+        ),
       ),
-    ),
   )
 })
 

@@ -15,7 +15,15 @@ import {
   WaitTimeout,
 } from "@tamanu-lifecycle/core"
 import { Duration, Effect, Option } from "effect"
-import { FakeProberControl, FakeReverseProxyControl, FakeSupervisorControl, FakeTamanuHostControl } from "../index.js"
+import {
+  FakeCaddyControl,
+  FakeProberControl,
+  FakeReverseProxyControl,
+  FakeSupervisorControl,
+  FakeTamanuHostControl,
+  fakeUrl,
+  fakeUrlAt,
+} from "../index.js"
 import {
   centralContext,
   centralUnitFiles,
@@ -31,6 +39,7 @@ import {
   pm2FacilityProcesses,
   RecordedEvents,
   readiness,
+  ref,
   restartOptions,
   runningNow,
   settle,
@@ -76,17 +85,21 @@ const allStopped = pm2FacilityProcesses({
 })
 
 describe("start from nothing", () => {
-  it.effect("systemd: one batched Start with every required unit, then all run and Caddy is reloaded once", () =>
-    Effect.gen(function* () {
-      const result = yield* settle(start(startOptions()))
-      const calls = yield* mutatingCalls
-      expect(calls.map((c) => c.method)).toEqual(["start"])
-      expect(calls[0]?.refs.map(displayName)).toEqual(facilityRequired)
-      expect((yield* runningNow).sort()).toEqual([...facilityRequired].sort())
-      expect((yield* (yield* FakeReverseProxyControl).reloads).length).toBe(1)
-      expect(result).toMatchObject({ ok: true, nothingToDo: false })
-      expect(result.execution?.started).toEqual(facilityRequired)
-    }).pipe(Effect.provide(world(emptyFacility))),
+  it.effect(
+    "systemd: one batched Start with every required unit, then all run; Caddy, which served nothing, is left alone",
+    () =>
+      Effect.gen(function* () {
+        const result = yield* settle(start(startOptions()))
+        const calls = yield* mutatingCalls
+        expect(calls.map((c) => c.method)).toEqual(["start"])
+        expect(calls[0]?.refs.map(displayName)).toEqual(facilityRequired)
+        expect((yield* runningNow).sort()).toEqual([...facilityRequired].sort())
+        // Nothing served before: nothing to hold Caddy on, and nothing it cached can be stale because of us.
+        expect(yield* (yield* FakeCaddyControl).loads).toEqual([])
+        expect(yield* (yield* FakeReverseProxyControl).reloads).toEqual([])
+        expect(result).toMatchObject({ ok: true, nothingToDo: false })
+        expect(result.execution?.started).toEqual(facilityRequired)
+      }).pipe(Effect.provide(world(emptyFacility))),
   )
 
   it.effect("pm2: one batched start of every registered-but-stopped process", () =>
@@ -114,7 +127,7 @@ describe("start is idempotent", () => {
       const again = yield* settle(start(startOptions())).pipe(Effect.provide(PrivilegesFixed(false, true)))
       expect(again).toMatchObject({ ok: true, nothingToDo: true, execution: null })
       expect((yield* mutatingCalls).length).toBe(before)
-      expect((yield* (yield* FakeReverseProxyControl).reloads).length).toBe(1)
+      expect(yield* (yield* FakeCaddyControl).loads).toEqual([])
     }).pipe(Effect.provide(world(emptyFacility))),
   )
 
@@ -327,26 +340,31 @@ describe("start, Caddy and readiness probes", () => {
     }).pipe(Effect.provide(world(facility(facilityUnits({ "tamanu-facility-sync": { running: false } }))))),
   )
 
-  it.effect("Caddy is reloaded once after the start when several behind-Caddy instances were started", () =>
-    Effect.gen(function* () {
-      yield* settle(start(startOptions()))
-      const startCall = (yield* mutatingCalls)[0]
-      const reloads = yield* (yield* FakeReverseProxyControl).reloads
-      expect(reloads.length).toBe(1)
-      // After the started units are running (2 s start-up), not before.
-      expect(reloads[0]?.at).toBeGreaterThanOrEqual((startCall?.at ?? 0) + 2000)
-    }).pipe(
-      Effect.provide(
-        world(
-          facility(
-            facilityUnits({
-              "tamanu-frontend@b": { running: false, upAfter: "2 seconds" },
-              "tamanu-facility-api@2": { running: false, upAfter: "2 seconds" },
-            }),
+  it.effect(
+    "Caddy is held on the running instances while the started ones boot, and gets its own config back once they answer",
+    () =>
+      Effect.gen(function* () {
+        yield* settle(start(startOptions()))
+        const startCall = (yield* mutatingCalls)[0]
+        const caddy = yield* FakeCaddyControl
+        const loads = yield* caddy.loads
+        expect(loads.length).toBe(2)
+        expect(loads[0]?.at).toBeLessThanOrEqual(startCall?.at ?? 0)
+        // After the started units are running (2 s start-up), not before.
+        expect(loads[1]?.at).toBeGreaterThanOrEqual((startCall?.at ?? 0) + 2000)
+        expect(loads[1]?.config).toEqual(yield* caddy.ownConfig)
+      }).pipe(
+        Effect.provide(
+          world(
+            facility(
+              facilityUnits({
+                "tamanu-frontend@b": { running: false, upAfter: "2 seconds" },
+                "tamanu-facility-api@2": { running: false, upAfter: "2 seconds" },
+              }),
+            ),
           ),
         ),
       ),
-    ),
   )
 
   it.effect("every running behind-Caddy instance is probed, within one overall budget", () =>
@@ -354,7 +372,7 @@ describe("start, Caddy and readiness probes", () => {
       const result = yield* settle(start(startOptions({ probeTimeout: Duration.seconds(1) })))
       const attempts = yield* (yield* FakeProberControl).attempts
       const probed = new Set(attempts.map((a) => a.url))
-      expect([...probed].sort()).toEqual(facilityBehindCaddy.map((r) => `http://${displayName(r)}.test/`).sort())
+      expect([...probed].sort()).toEqual(facilityBehindCaddy.map((r) => fakeUrlAt(r, 1)).sort())
       // Two instances needing 800 ms each pass a 1 s budget: they are probed at once, not one after the other.
       expect(result.ok).toBe(true)
       expect(result.elapsedMillis).toBeGreaterThanOrEqual(800)
@@ -380,12 +398,12 @@ describe("start, Caddy and readiness probes", () => {
       expect(error).toBeInstanceOf(NotReady)
       expect(error).toMatchObject({
         instance: "tamanu-facility-api@2",
-        url: "http://tamanu-facility-api@2.test/",
+        url: fakeUrlAt(ref("tamanu-facility-api", "2"), 1),
         lastError: "connect ECONNREFUSED",
         budgetMillis: 1000,
       })
       // It was tried for the whole budget, and no longer.
-      const tried = yield* (yield* FakeProberControl).attemptsFor("http://tamanu-facility-api@2.test/")
+      const tried = yield* (yield* FakeProberControl).attemptsFor(fakeUrlAt(ref("tamanu-facility-api", "2"), 1))
       expect(tried.at(-1)?.at).toBeGreaterThanOrEqual(900)
       expect(tried.at(-1)?.at).toBeLessThanOrEqual(1000)
     }).pipe(
@@ -398,20 +416,23 @@ describe("start, Caddy and readiness probes", () => {
     ),
   )
 
-  it.effect("pm2: the started API processes are probed on their PORT-less fake URLs and Caddy reloaded once", () =>
+  it.effect("pm2: the API processes are probed, and Caddy sends nothing to the started one before it answers", () =>
     Effect.gen(function* () {
       yield* settle(start(startOptions()))
       const probed = new Set((yield* (yield* FakeProberControl).attempts).map((a) => a.url))
-      expect([...probed].sort()).toEqual(["http://tamanu-api#1.test/", "http://tamanu-api#2.test/"])
-      expect((yield* (yield* FakeReverseProxyControl).reloads).length).toBe(1)
+      expect([...probed].sort()).toEqual([fakeUrl(ref("tamanu-api", null, 1)), fakeUrl(ref("tamanu-api", null, 2))])
+      // Held on #1 while #2 starts, then Caddy's own static upstreams again.
+      const loads = yield* (yield* FakeCaddyControl).loads
+      expect(loads.length).toBe(2)
+      expect(loads[1]?.config).toEqual(yield* (yield* FakeCaddyControl).ownConfig)
     }).pipe(Effect.provide(world(pm2Facility(pm2FacilityProcesses({ "tamanu-api#2": { running: false } }))))),
   )
 
-  it.effect("--no-probe-http reloads Caddy but probes nothing", () =>
+  it.effect("--no-probe-http routes Caddy but probes nothing", () =>
     Effect.gen(function* () {
       yield* settle(start(startOptions({ probeHttp: false })))
       expect(yield* (yield* FakeProberControl).attempts).toEqual([])
-      expect((yield* (yield* FakeReverseProxyControl).reloads).length).toBe(1)
+      expect((yield* (yield* FakeCaddyControl).loads).length).toBe(2)
     }).pipe(Effect.provide(world(facility(facilityUnits({ "tamanu-facility-api@2": { running: false } }))))),
   )
 })
@@ -423,7 +444,7 @@ describe("start --dry-run, privileges and NAMES", () => {
       expect(result).toMatchObject({ dryRun: true, nothingToDo: false, execution: null })
       expect(result.planText).toContain("tamanu-facility-api@1")
       expect(yield* mutatingCalls).toEqual([])
-      expect(yield* (yield* FakeReverseProxyControl).reloads).toEqual([])
+      expect(yield* (yield* FakeCaddyControl).loads).toEqual([])
       expect(yield* (yield* FakeProberControl).attempts).toEqual([])
     }).pipe(Effect.provide(world({ ...emptyFacility, root: false }))),
   )

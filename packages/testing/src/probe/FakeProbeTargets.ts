@@ -5,7 +5,7 @@
  */
 
 import { displayInstance, type InstanceRef, type Prober, ProbeTargets } from "@tamanu-lifecycle/core"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option, Ref } from "effect"
 import { FakeSupervisorControl } from "../supervisor/FakeSupervisor.js"
 import { FakeProber, type FakeProberControl, type ProbeOutcome } from "./FakeProber.js"
 
@@ -38,8 +38,23 @@ export interface ReadinessSpec {
   readonly probeable?: boolean
 }
 
-/** The fake URL of an instance: `http://<display name>.test/`. */
-export const fakeUrl = (ref: InstanceRef): string => `http://${displayInstance(ref)}.test/`
+const slug = (ref: InstanceRef): string => displayInstance(ref).replace(/[@#]/g, "-")
+
+/** The fake URL of an instance: `http://<name>-<suffix or pm_id>.test:3000/`. */
+export const fakeUrl = (ref: InstanceRef): string => `http://${slug(ref)}.test:3000/`
+
+/** Its address after its `generation`th start, when addresses change at every start (podman). */
+export const fakeUrlAt = (ref: InstanceRef, generation: number): string =>
+  `http://${slug(ref)}.g${generation}.test:3000/`
+
+export interface FakeReadinessOptions {
+  /**
+   * `fixed` (default): an instance keeps `fakeUrl` for ever (pm2's `PORT`).
+   * `per-start`: a new address at every start (`fakeUrlAt`), none while it is
+   * down, and an old one answers nothing: podman's IPAM on a Tamanu Linux host.
+   */
+  readonly addresses?: "fixed" | "per-start"
+}
 
 /**
  * ProbeTargets + a Prober tied to the fake supervisor: each instance answers
@@ -48,23 +63,46 @@ export const fakeUrl = (ref: InstanceRef): string => `http://${displayInstance(r
 export const FakeReadiness = {
   layer: (
     specs: ReadonlyArray<ReadinessSpec>,
+    options: FakeReadinessOptions = {},
   ): Layer.Layer<ProbeTargets | Prober | FakeProberControl, never, FakeSupervisorControl> => {
     const probeable = specs.filter((s) => s.probeable !== false)
-    const targets = FakeProbeTargets.layer(
-      Object.fromEntries(probeable.map((s) => [displayInstance(s.instance), fakeUrl(s.instance)])),
+    const scripts = Object.fromEntries(
+      probeable.map((s) => [
+        fakeUrl(s.instance),
+        {
+          instance: s.instance,
+          readyAfter: s.readyAfter ?? Duration.zero,
+          ...(s.whileStarting === undefined ? {} : { whileStarting: s.whileStarting }),
+        },
+      ]),
     )
-    const prober = FakeProber.tied(
-      Object.fromEntries(
-        probeable.map((s) => [
-          fakeUrl(s.instance),
-          {
-            instance: s.instance,
-            readyAfter: s.readyAfter ?? Duration.zero,
-            ...(s.whileStarting === undefined ? {} : { whileStarting: s.whileStarting }),
-          },
-        ]),
-      ),
+    if (options.addresses !== "per-start") {
+      const targets = FakeProbeTargets.layer(
+        Object.fromEntries(probeable.map((s) => [displayInstance(s.instance), fakeUrl(s.instance)])),
+      )
+      return Layer.merge(targets, FakeProber.tied(scripts))
+    }
+    const known = new Set(probeable.map((s) => displayInstance(s.instance)))
+    return Layer.unwrapEffect(
+      Effect.gen(function* () {
+        const control = yield* FakeSupervisorControl
+        const generations = yield* Ref.make(new Map<string, { readonly since: number; readonly generation: number }>())
+        const currentUrl = (ref: InstanceRef): Effect.Effect<Option.Option<string>> =>
+          Effect.gen(function* () {
+            const name = displayInstance(ref)
+            if (!known.has(name)) return Option.none()
+            const since = yield* control.runningSince(ref)
+            if (since === null) return Option.none()
+            const generation = yield* Ref.modify(generations, (all) => {
+              const seen = all.get(name)
+              if (seen !== undefined && seen.since === since) return [seen.generation, all] as const
+              const next = (seen?.generation ?? 0) + 1
+              return [next, new Map(all).set(name, { since, generation: next })] as const
+            })
+            return Option.some(fakeUrlAt(ref, generation))
+          })
+        return Layer.merge(Layer.succeed(ProbeTargets, { urlFor: currentUrl }), FakeProber.tied(scripts, currentUrl))
+      }),
     )
-    return Layer.merge(targets, prober)
   },
 }

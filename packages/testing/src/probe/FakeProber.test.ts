@@ -68,7 +68,7 @@ describe("FakeProber", () => {
       // The other instance was never touched and stayed ready.
       expect(yield* outcome(fakeUrl(api2))).toBe(200)
       const targets = yield* ProbeTargets
-      expect(yield* targets.urlFor(api1)).toEqual(Option.some("http://tamanu-facility-api@1.test/"))
+      expect(yield* targets.urlFor(api1)).toEqual(Option.some("http://tamanu-facility-api-1.test:3000/"))
       expect(yield* targets.urlFor({ ...api1, suffix: "3" })).toEqual(Option.none())
     }).pipe(
       Effect.provide(

@@ -66,7 +66,17 @@ interface State {
   readonly attempts: ReadonlyArray<ProbeAttempt>
 }
 
-const make = (scripts: Readonly<Record<string, ProbeScript>>, supervisor: Option.Option<FakeSupervisorControlShape>) =>
+/** Where an instance serves now, when addresses change at every start (podman); an older address answers nothing. */
+export type CurrentUrl = (ref: InstanceRef) => Effect.Effect<Option.Option<string>>
+
+/** `http://x.g3.test:3000/` → `http://x.test:3000/`: the script key of a per-start address. */
+const scriptKey = (url: string): string => url.replace(/\.g\d+\.test/, ".test")
+
+const make = (
+  scripts: Readonly<Record<string, ProbeScript>>,
+  supervisor: Option.Option<FakeSupervisorControlShape>,
+  currentUrl: Option.Option<CurrentUrl> = Option.none(),
+) =>
   Effect.gen(function* () {
     const state = yield* SynchronizedRef.make<State>({ scripts, served: {}, attempts: [] })
 
@@ -91,19 +101,25 @@ const make = (scripts: Readonly<Record<string, ProbeScript>>, supervisor: Option
         const { script, index } = yield* SynchronizedRef.modify(state, (s) => {
           const index = s.served[url] ?? 0
           return [
-            { script: s.scripts[url], index },
+            { script: s.scripts[url] ?? s.scripts[scriptKey(url)], index },
             { ...s, served: { ...s.served, [url]: index + 1 } },
           ] as const
         })
         if (script?.takes !== undefined) yield* Effect.sleep(script.takes)
         // The answer reflects the server when the attempt reaches it: after `takes`.
         const now = yield* Clock.currentTimeMillis
+        const gone =
+          script !== undefined && !("outcomes" in script) && Option.isSome(currentUrl)
+            ? Option.getOrNull(yield* currentUrl.value(script.instance)) !== url
+            : false
         const outcome: ProbeOutcome =
           script === undefined
             ? refused
             : "outcomes" in script
               ? (script.outcomes[Math.min(index, script.outcomes.length - 1)] ?? refused)
-              : yield* instanceOutcome(script, now)
+              : gone
+                ? "connect EHOSTUNREACH"
+                : yield* instanceOutcome(script, now)
         const ready = isReady(outcome)
         yield* SynchronizedRef.update(state, (s) => ({ ...s, attempts: [...s.attempts, { url, at, outcome, ready }] }))
         return ready && typeof outcome === "number"
@@ -133,6 +149,11 @@ export const FakeProber = {
   /** Scripts that may be tied to instances of the fake supervisor (provide a FakeSystemd/FakePm2 layer). */
   tied: (
     scripts: Readonly<Record<string, ProbeScript>>,
+    currentUrl?: CurrentUrl,
   ): Layer.Layer<Prober | FakeProberControl, never, FakeSupervisorControl> =>
-    Layer.effectContext(Effect.flatMap(FakeSupervisorControl, (control) => make(scripts, Option.some(control)))),
+    Layer.effectContext(
+      Effect.flatMap(FakeSupervisorControl, (control) =>
+        make(scripts, Option.some(control), Option.fromNullable(currentUrl)),
+      ),
+    ),
 }

@@ -1,0 +1,485 @@
+/**
+ * Keep Caddy routing only to instances that serve, through its admin API
+ * (spec §9.2). The decisions are routing.ts's and caddyConfig.ts's; this
+ * layer reads the live config (`GET /config/`, which changes nothing), loads
+ * the configs they compute (`POST /load`), and keeps the routing state in a
+ * file beside the host lock so that a run that dies (SIGKILL included)
+ * leaves the next one what it needs to finish the restore.
+ *
+ * Every load is preceded by a read: if Caddy runs something other than what
+ * tamanu last loaded (someone reloaded or restarted it), tamanu stops rather
+ * than overwrite it.
+ *
+ * Without a reachable admin API the session falls back to `reload` (the old
+ * way of §9.4), said once with a warning.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Clock, Duration, Effect, Either, Option, Ref, Schema, type Scope } from "effect"
+import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
+import { describeTransportError } from "../probe/httpProber.js"
+import {
+  adminUrlFromAddress,
+  caddyfileAdmin,
+  defaultAdminUrl,
+  describePath,
+  formatMillis,
+  handlersByService,
+  type Json,
+  jsonEqual,
+  type ProxyHandler,
+  proxyHandlers,
+  type ServiceEndpoints,
+} from "./caddyConfig.js"
+import {
+  ProxyFailed,
+  type ProxyFailed as ProxyFailedType,
+  type ProxySession,
+  type ProxyView,
+  type ReverseProxyShape,
+  type RouteView,
+} from "./ReverseProxy.js"
+import { type Desired, freshState, nextLoad, type RoutingState, restoreDueAt, restorePending } from "./routing.js"
+
+// ---------------------------------------------------------------- the state file
+
+const JsonValue: Schema.Schema<Json> = Schema.Union(
+  Schema.Null,
+  Schema.Boolean,
+  Schema.Number,
+  Schema.String,
+  Schema.Array(Schema.suspend(() => JsonValue)),
+  Schema.Record({ key: Schema.String, value: Schema.suspend(() => JsonValue) }),
+)
+
+const Clock_ = Schema.Struct({ swappedAt: Schema.Number, holdMillis: Schema.Number, staled: Schema.Boolean })
+
+/** What the next run needs to finish the restore (written before and after every load). */
+const SavedState = Schema.Struct({
+  version: Schema.Literal(1),
+  adminUrl: Schema.String,
+  original: JsonValue,
+  current: JsonValue,
+  /** Written before a load: what Caddy runs if that load never happened (the run died during it). */
+  beforeLoad: Schema.NullOr(JsonValue),
+  clocks: Schema.Record({ key: Schema.String, value: Clock_ }),
+  staledServices: Schema.Array(Schema.String),
+  since: Schema.Number,
+  command: Schema.String,
+})
+type SavedState = typeof SavedState.Type
+const SavedStateJson = Schema.parseJson(SavedState)
+
+/** Where the routing state is kept: a file beside the host lock, or this process's memory (tests, embedders). */
+interface Store {
+  readonly read: Effect.Effect<Option.Option<SavedState>>
+  readonly write: (saved: SavedState) => Effect.Effect<void>
+  readonly remove: Effect.Effect<void>
+}
+
+const fileStore = (file: string): Store => ({
+  read: Effect.sync(() => {
+    try {
+      return Either.getRight(Schema.decodeUnknownEither(SavedStateJson)(fs.readFileSync(file, "utf8")))
+    } catch {
+      return Option.none()
+    }
+  }),
+  write: (saved) =>
+    Effect.sync(() => {
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      const temporary = `${file}.${process.pid}.tmp`
+      fs.writeFileSync(temporary, Schema.encodeSync(SavedStateJson)(saved), { mode: 0o644 })
+      fs.renameSync(temporary, file)
+    }).pipe(Effect.catchAllDefect(() => Effect.void)),
+  remove: Effect.sync(() => fs.rmSync(file, { force: true })).pipe(Effect.catchAllDefect(() => Effect.void)),
+})
+
+const memoryStore = (): Effect.Effect<Store> =>
+  Effect.map(Ref.make(Option.none<SavedState>()), (ref) => ({
+    read: Ref.get(ref),
+    write: (saved) => Ref.set(ref, Option.some(saved)),
+    remove: Ref.set(ref, Option.none()),
+  }))
+
+/** Where the routing state lives: beside the host lock (`/run/tamanu-lifecycle.lock` → `/run/tamanu-lifecycle.caddy.json`). */
+export const routingStateFile = (lockFile: string): string => lockFile.replace(/\.lock$/, "") + ".caddy.json"
+
+// ---------------------------------------------------------------- the admin API
+
+export interface CaddyAdminOptions {
+  /** `--caddy-admin` / TAMANU_CADDY_ADMIN; null: the Caddyfile's global `admin`, else http://localhost:2019. */
+  readonly adminUrl: string | null
+  /** The Caddyfile whose global `admin` option to read when `adminUrl` is null. */
+  readonly caddyfile: string | null
+  /** Where the routing state is kept between runs (beside the host lock); null: this process's memory. */
+  readonly stateFile: string | null
+  /** The old way (§9.4), used when the admin API cannot be reached. */
+  readonly reload: Effect.Effect<{ readonly reloaded: boolean; readonly warnings: ReadonlyArray<string> }>
+  /** What to call this run in the state file (`tamanu restart`). */
+  readonly command?: string
+}
+
+const readTimeout = Duration.seconds(5)
+const loadTimeout = Duration.seconds(15)
+
+/** The admin base URL, or why there is none. */
+export const resolveAdminUrl = (
+  explicit: string | null,
+  caddyfileText: string | null,
+): Either.Either<string, string> => {
+  if (explicit !== null) return adminUrlFromAddress(explicit)
+  if (caddyfileText === null) return Either.right(defaultAdminUrl)
+  const setting = caddyfileAdmin(caddyfileText)
+  switch (setting._tag) {
+    case "Default":
+      return Either.right(defaultAdminUrl)
+    case "Off":
+      return Either.left("the Caddyfile turns the admin API off (admin off)")
+    case "Address":
+      return Either.mapLeft(adminUrlFromAddress(setting.address), (why) => `the Caddyfile's admin address is ${why}`)
+  }
+}
+
+export const makeCaddyAdminProxy = (
+  options: CaddyAdminOptions,
+): Effect.Effect<ReverseProxyShape, never, HttpClient.HttpClient> =>
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const store = options.stateFile === null ? yield* memoryStore() : fileStore(options.stateFile)
+
+    const caddyfileText =
+      options.adminUrl !== null || options.caddyfile === null
+        ? null
+        : (() => {
+            try {
+              return fs.readFileSync(options.caddyfile, "utf8")
+            } catch {
+              return null
+            }
+          })()
+    const admin = resolveAdminUrl(options.adminUrl, caddyfileText)
+    const adminUrl = Either.getOrElse(admin, () => defaultAdminUrl)
+
+    const getConfig: Effect.Effect<Json, string> = client.execute(HttpClientRequest.get(`${adminUrl}/config/`)).pipe(
+      Effect.mapError((e) => `GET ${adminUrl}/config/: ${describeTransportError(e.cause)}`),
+      Effect.flatMap((response) =>
+        response.status === 200
+          ? response.json.pipe(
+              Effect.mapError(() => `GET ${adminUrl}/config/: not JSON`),
+              Effect.flatMap((body) =>
+                Schema.decodeUnknown(JsonValue)(body).pipe(Effect.mapError(() => `GET ${adminUrl}/config/: not JSON`)),
+              ),
+            )
+          : Effect.fail(`GET ${adminUrl}/config/: HTTP ${response.status}`),
+      ),
+      Effect.timeoutFail({ duration: readTimeout, onTimeout: () => `GET ${adminUrl}/config/: no answer within 5s` }),
+      Effect.scoped,
+    )
+
+    const load = (config: Json): Effect.Effect<number, string> =>
+      Effect.gen(function* () {
+        const began = yield* Clock.currentTimeMillis
+        const response = yield* client
+          .execute(
+            HttpClientRequest.post(`${adminUrl}/load`).pipe(
+              HttpClientRequest.bodyText(JSON.stringify(config), "application/json"),
+            ),
+          )
+          .pipe(Effect.mapError((e) => `POST ${adminUrl}/load: ${describeTransportError(e.cause)}`))
+        if (response.status < 200 || response.status >= 300) {
+          const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
+          return yield* Effect.fail(
+            `POST ${adminUrl}/load: HTTP ${response.status}${body.trim() ? `: ${body.trim().slice(0, 300)}` : ""}`,
+          )
+        }
+        return (yield* Clock.currentTimeMillis) - began
+      }).pipe(
+        Effect.timeoutFail({ duration: loadTimeout, onTimeout: () => `POST ${adminUrl}/load: no answer within 15s` }),
+        Effect.scoped,
+      )
+
+    const saved = (state: RoutingState, since: number, beforeLoad: Json | null): SavedState => ({
+      version: 1,
+      adminUrl,
+      original: state.original,
+      current: state.current,
+      beforeLoad,
+      clocks: state.clocks,
+      staledServices: state.staledServices,
+      since,
+      command: options.command ?? "tamanu",
+    })
+
+    /** An earlier run's state, if Caddy still runs what it loaded; else None (and the file is dropped with a warning). */
+    const adopt = (live: Json): Effect.Effect<Option.Option<{ state: RoutingState; since: number }>, never, Progress> =>
+      Effect.gen(function* () {
+        const found = yield* store.read
+        if (Option.isNone(found)) return Option.none()
+        const s = found.value
+        const current = jsonEqual(live, s.current)
+          ? s.current
+          : s.beforeLoad !== null && jsonEqual(live, s.beforeLoad)
+            ? s.beforeLoad
+            : null
+        if (current === null) {
+          yield* store.remove
+          if (!jsonEqual(live, s.original))
+            yield* emit(
+              ProgressEvent.Warning({
+                message: `Caddy's config changed since ${s.command} routed it (${new Date(s.since).toISOString()}): a reload or restart of Caddy put another one in place. tamanu leaves it as it is and forgets its unfinished restore.`,
+              }),
+            )
+          return Option.none()
+        }
+        return Option.some({
+          state: { original: s.original, current, clocks: s.clocks, staledServices: s.staledServices },
+          since: s.since,
+        })
+      })
+
+    // ------------------------------------------------------------ the reload way
+
+    const reloadSession = (
+      services: ReadonlyArray<ServiceEndpoints>,
+      reason: string,
+    ): Effect.Effect<ProxySession, never, Progress> =>
+      Effect.gen(function* () {
+        yield* emit(
+          ProgressEvent.Warning({
+            message: `Caddy's admin API cannot be used (${reason}): reloading Caddy after each instance instead, the old way. Requests may be lost while Caddy still holds addresses of restarted instances (up to its dynamic upstreams' refresh, 1 minute by default).`,
+          }),
+        )
+        const known = yield* Ref.make(new Set(services.flatMap((s) => s.endpoints.map((e) => e.url))))
+        const reloadIfAdded = (desired: ReadonlyArray<Desired>) =>
+          Effect.gen(function* () {
+            const urls = desired.flatMap((d) => d.endpoints.map((e) => e.url))
+            const before = yield* Ref.get(known)
+            if (urls.every((u) => before.has(u))) return
+            yield* Ref.set(known, new Set([...before, ...urls]))
+            const result = yield* options.reload
+            yield* emit(ProgressEvent.ProxyReloaded({ reloaded: result.reloaded, warnings: result.warnings }))
+          })
+        return { mode: "reload", route: reloadIfAdded, restore: reloadIfAdded }
+      })
+
+    // ------------------------------------------------------------ the admin way
+
+    const adminSession = (
+      services: ReadonlyArray<ServiceEndpoints>,
+      live: Json,
+    ): Effect.Effect<ProxySession, never, Progress | Scope.Scope> =>
+      Effect.gen(function* () {
+        const adopted = yield* adopt(live)
+        const now = yield* Clock.currentTimeMillis
+        const state = yield* Ref.make(Option.match(adopted, { onNone: () => freshState(live), onSome: (a) => a.state }))
+        const since = Option.match(adopted, { onNone: () => now, onSome: (a) => a.since })
+        const handlers = handlersByService(proxyHandlers((yield* Ref.get(state)).original), services)
+        for (const service of services) {
+          if ((handlers.get(service.service) ?? []).length === 0)
+            yield* emit(
+              ProgressEvent.Warning({
+                message: `Caddy's config has no reverse_proxy that tamanu recognises for ${service.service} (a dynamic a upstream on its network alias, or upstreams at its instances' addresses): Caddy is left alone for it.`,
+              }),
+            )
+        }
+
+        const failed = (action: "route" | "restore", reason: string): ProxyFailedType =>
+          new ProxyFailed({ target: adminUrl, action, reason })
+
+        /** Caddy must still run what we last loaded: never overwrite someone else's change. */
+        const verify = (action: "route" | "restore") =>
+          Effect.gen(function* () {
+            const running = yield* getConfig.pipe(Effect.mapError((why) => failed(action, why)))
+            if (!jsonEqual(running, (yield* Ref.get(state)).current))
+              return yield* Effect.fail(
+                failed(
+                  action,
+                  "Caddy runs a config tamanu did not load (it was reloaded or restarted meanwhile); tamanu will not overwrite it",
+                ),
+              )
+          })
+
+        const route = (desired: ReadonlyArray<Desired>): Effect.Effect<void, ProxyFailedType, Progress> =>
+          Effect.gen(function* () {
+            const before = yield* Ref.get(state)
+            const next = nextLoad(before, handlers, services, desired)
+            if (!next.load) {
+              yield* Ref.set(state, next.commit(yield* Clock.currentTimeMillis))
+              return
+            }
+            yield* verify("route")
+            // Written first: if this run dies during the load, the next one still knows both configs,
+            // and clocks that start no earlier than the load can have ended.
+            const ahead = next.commit((yield* Clock.currentTimeMillis) + Duration.toMillis(loadTimeout))
+            yield* store.write(saved(ahead, since, before.current))
+            const loadMillis = yield* load(next.config).pipe(
+              Effect.tapError(() => store.write(saved(before, since, null))),
+              Effect.mapError((why) => failed("route", why)),
+            )
+            const after = next.commit(yield* Clock.currentTimeMillis)
+            yield* Ref.set(state, after)
+            yield* store.write(saved(after, since, null))
+            yield* emit(
+              ProgressEvent.ProxyRouted({
+                routes: desired
+                  .filter((d) => next.changes.some((c) => c.service === d.service))
+                  .map((d) => ({ service: d.service, instances: d.endpoints.map((e) => e.instance) })),
+                loadMillis,
+              }),
+            )
+          })
+
+        const warnRestore = (why: string) =>
+          Effect.gen(function* () {
+            const due = restoreDueAt(yield* Ref.get(state))
+            yield* emit(
+              ProgressEvent.Warning({
+                message: `Caddy's own config is not back yet (${why}). Caddy routes the rolled services to their serving instances only; the next tamanu start or restart puts its own config back${
+                  Number.isFinite(due) ? ` (not before ${new Date(due).toISOString()})` : ""
+                }.`,
+              }),
+            )
+          })
+
+        const restore = (desired: ReadonlyArray<Desired>): Effect.Effect<void, never, Progress> =>
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            // A drained service whose handler is still Caddy's own (it had no other instance to
+            // route to) must first be routed to its new address: its cache may name the old one.
+            const ahead = nextLoad(yield* Ref.get(state), handlers, services, desired).commit(now)
+            if (restoreDueAt(ahead) > now) {
+              yield* route(desired)
+              const wait = restoreDueAt(yield* Ref.get(state)) - (yield* Clock.currentTimeMillis)
+              if (wait > 0) {
+                yield* emit(ProgressEvent.ProxyRestoreWaiting({ inMillis: wait }))
+                yield* Effect.sleep(Duration.millis(wait))
+              }
+            }
+            if (!restorePending(yield* Ref.get(state))) {
+              yield* store.remove
+              return
+            }
+            yield* verify("restore")
+            const original = (yield* Ref.get(state)).original
+            const loadMillis = yield* load(original).pipe(Effect.mapError((why) => failed("restore", why)))
+            yield* Ref.set(state, freshState(original))
+            yield* store.remove
+            yield* emit(ProgressEvent.ProxyRestored({ loadMillis }))
+          }).pipe(Effect.catchAll((e) => warnRestore(e.reason)))
+
+        // On failure or interruption: the file already holds what the next run needs; say so.
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function* () {
+            if (restorePending(yield* Ref.get(state))) yield* warnRestore("this run stopped before it could")
+          }),
+        )
+        return { mode: "admin", route, restore }
+      })
+
+    const open: ReverseProxyShape["open"] = (services) =>
+      Either.match(admin, {
+        onLeft: (why) => reloadSession(services, why),
+        onRight: () =>
+          Effect.flatMap(Effect.either(getConfig), (live) =>
+            Either.match(live, {
+              onLeft: (why) => reloadSession(services, why),
+              onRight: (config) => adminSession(services, config),
+            }),
+          ),
+      })
+
+    const pendingRestore: ReverseProxyShape["pendingRestore"] = Effect.map(store.read, (found) =>
+      Option.match(found, {
+        onNone: () => null,
+        onSome: (s) => ({
+          dueAt: restoreDueAt({ original: s.original, current: s.current, clocks: s.clocks, staledServices: [] }),
+        }),
+      }),
+    )
+
+    const resume: ReverseProxyShape["resume"] = Effect.scoped(
+      Effect.gen(function* () {
+        if (Option.isNone(yield* store.read)) return
+        const live = yield* Effect.either(getConfig)
+        if (Either.isLeft(live)) {
+          yield* emit(
+            ProgressEvent.Warning({
+              message: `An earlier run left Caddy's own config to restore, but ${live.left}; tamanu tries again at its next run.`,
+            }),
+          )
+          return
+        }
+        const session = yield* adminSession([], live.right)
+        const pending = yield* pendingRestore
+        const now = yield* Clock.currentTimeMillis
+        if (pending !== null && pending.dueAt > now) {
+          yield* emit(
+            ProgressEvent.Info({
+              message: `Caddy's own config comes back at the next tamanu start or restart after ${new Date(pending.dueAt).toISOString()} (in ${formatMillis(pending.dueAt - now)}).`,
+            }),
+          )
+          return
+        }
+        yield* session.restore([])
+      }),
+    )
+
+    const inspect: ReverseProxyShape["inspect"] = (services) =>
+      Effect.gen(function* () {
+        if (Either.isLeft(admin)) return { mode: "reload", adminUrl, reason: admin.left, routes: [], pending: null }
+        const live = yield* Effect.either(getConfig)
+        if (Either.isLeft(live)) return { mode: "reload", adminUrl, reason: live.left, routes: [], pending: null }
+        const found = yield* store.read
+        const original = Option.match(found, {
+          onNone: () => live.right,
+          onSome: (s) => (jsonEqual(live.right, s.current) ? s.original : live.right),
+        })
+        const byService = handlersByService(proxyHandlers(original), services)
+        const runningHandlers = proxyHandlers(live.right)
+        const routes = services.map((s) => ({
+          service: s.service,
+          handlers: (byService.get(s.service) ?? []).map((h): RouteView => {
+            const now = runningHandlers.find((r) => describePath(r.path) === describePath(h.path)) ?? h
+            return viewOf(now)
+          }),
+        }))
+        const pending = Option.match(found, {
+          onNone: () => null,
+          onSome: (s) =>
+            jsonEqual(live.right, s.current)
+              ? {
+                  since: s.since,
+                  dueAt: restoreDueAt({
+                    original: s.original,
+                    current: s.current,
+                    clocks: s.clocks,
+                    staledServices: [],
+                  }),
+                  handlers: Object.keys(s.clocks),
+                }
+              : null,
+        })
+        return { mode: "admin", adminUrl, reason: null, routes, pending } satisfies ProxyView
+      })
+
+    return { open, inspect, pendingRestore, resume }
+  })
+
+const viewOf = (h: ProxyHandler): RouteView => {
+  const u = h.upstreams
+  switch (u._tag) {
+    case "DynamicA":
+      return {
+        handler: describePath(h.path),
+        source: `dynamic a ${u.name}:${u.port}`,
+        addresses: [],
+        refreshMillis: u.refreshMillis,
+      }
+    case "Static":
+      return { handler: describePath(h.path), source: "static", addresses: u.dials, refreshMillis: null }
+    case "Other":
+      return { handler: describePath(h.path), source: u.what, addresses: [], refreshMillis: null }
+  }
+}
