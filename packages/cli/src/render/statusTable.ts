@@ -14,7 +14,7 @@
  * we print, `×` and `●` included, is one column wide), which is the few lines
  * below, the way `systemctl list-units` and `pm2 ls` are read.
  */
-import type { SupervisorKind } from "@tamanu-lifecycle/core"
+import type { CaddyStatusJson, SupervisorKind } from "@tamanu-lifecycle/core"
 import {
   actualCell,
   type Classification,
@@ -36,13 +36,48 @@ export interface StatusView {
   readonly unmatched?: ReadonlyArray<string>
   /** Anything else the operator should read, e.g. a database that could not be reached. */
   readonly warnings?: ReadonlyArray<string>
+  /** Where Caddy routes the services behind it (null or absent: none shown). */
+  readonly caddy?: CaddyStatusJson | null
 }
 
 /** The view of core's `StatusResult` (structural, so any result of that shape fits). */
 export const statusView = (result: {
   readonly rows: ReadonlyArray<StatusRow>
   readonly survey: { readonly supervisor: SupervisorKind; readonly unmatched: ReadonlyArray<string> }
-}): StatusView => ({ rows: result.rows, supervisor: result.survey.supervisor, unmatched: result.survey.unmatched })
+  readonly caddy?: CaddyStatusJson | null
+}): StatusView => ({
+  rows: result.rows,
+  supervisor: result.survey.supervisor,
+  unmatched: result.survey.unmatched,
+  caddy: result.caddy ?? null,
+})
+
+/**
+ * Where Caddy routes each service behind it, address by address, with the
+ * instance at that address, or a red mark where no running instance has it.
+ */
+export const caddyLines = (caddy: CaddyStatusJson, p: Palette): ReadonlyArray<string> => {
+  if (!caddy.reachable) return [p.yellow(`Caddy (${caddy.admin}): ${caddy.note ?? "not reachable"}`)]
+  const lines = [p.bold(`Caddy (${caddy.admin}):`)]
+  for (const route of caddy.routes) {
+    const addresses = route.addresses.map((a) =>
+      a.instance === null
+        ? p.red(`${a.address} ✗ no running instance has it`)
+        : `${a.address} ${p.dim(`(${a.instance})`)}`,
+    )
+    lines.push(
+      `  ${route.service}  ${p.dim(route.source)} → ${addresses.length > 0 ? addresses.join(", ") : p.yellow("nothing")}`,
+    )
+  }
+  if (caddy.restore_pending !== null)
+    lines.push(
+      p.yellow(
+        `  ⚠ tamanu's routing since ${caddy.restore_pending.since} is still in place; Caddy's own config comes back at the next tamanu start or restart from ${caddy.restore_pending.due_at}`,
+      ),
+    )
+  if (caddy.note !== null) lines.push(p.dim(`  ${caddy.note}`))
+  return lines
+}
 
 const outcomeStyle = (p: Palette, outcome: Outcome): Style => {
   switch (outcome) {
@@ -150,6 +185,7 @@ export const renderStatusTable = (
     line(header),
     ...body.flatMap((r) => [line(r.cells), ...r.details]),
     "",
+    ...(view.caddy === undefined || view.caddy === null ? [] : [...caddyLines(view.caddy, p), ""]),
     ...warnings,
     verdict(
       p,

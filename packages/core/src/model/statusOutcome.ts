@@ -4,6 +4,7 @@
  * All pure: the CLI only adds colour and layout.
  */
 import { Schema } from "effect"
+import { CaddyStatusJson } from "../proxy/caddyStatus.js"
 import type { Expectation } from "./expectation.js"
 import { minCount } from "./expectation.js"
 import type { ExpectationGroup, Instance, SupervisorKind } from "./instance.js"
@@ -196,6 +197,8 @@ export const StatusJson = Schema.Struct({
    */
   any_short: Schema.Boolean,
   expectations: Schema.Array(StatusJsonExpectation),
+  /** Where Caddy routes the shown services behind it (null when none is); read-only. */
+  caddy: Schema.NullOr(CaddyStatusJson),
 })
 export type StatusJson = typeof StatusJson.Type
 
@@ -212,7 +215,7 @@ const jsonInstance = (i: Instance): StatusJsonInstance => ({
 })
 
 /** The `--json` document for the rows given (the caller decides which rows are shown). */
-export const statusReport = (rows: ReadonlyArray<StatusRow>): StatusJson => ({
+export const statusReport = (rows: ReadonlyArray<StatusRow>): Omit<StatusJson, "caddy"> => ({
   any_short: rows.some((r) => isFailure(r.classification.outcome)),
   expectations: rows.map(({ group, classification: c }) => {
     const e = group.expectation

@@ -1,9 +1,13 @@
 /**
  * `status [NAMES...]` (spec §4): read only. No sudo, no probes, no changes.
+ * For the services behind Caddy it also reads, without changing anything,
+ * where Caddy routes them (its admin API) against where their running
+ * instances are (podman, pm2).
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Option } from "effect"
 import type { Progress } from "../events/Progress.js"
 import type { TamanuHost } from "../host/TamanuHost.js"
+import { displayInstance } from "../model/instance.js"
 import {
   classify,
   isFailure,
@@ -12,6 +16,10 @@ import {
   statusReport,
   visibleInStatus,
 } from "../model/statusOutcome.js"
+import { ProbeTargets } from "../probe/ProbeTargets.js"
+import type { ServiceEndpoints } from "../proxy/caddyConfig.js"
+import { type CaddyStatusJson, caddyStatus } from "../proxy/caddyStatus.js"
+import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import type { Supervisor } from "../supervisor/Supervisor.js"
 import type { StatusOptions } from "./options.js"
 import { type Survey, type SurveyError, survey } from "./survey.js"
@@ -23,11 +31,13 @@ export interface StatusResult {
   /** Any shown outcome is a failure: the command exits 1. */
   readonly failed: boolean
   readonly json: StatusJson
+  /** Where Caddy routes the shown services behind it; null when none is. */
+  readonly caddy: CaddyStatusJson | null
 }
 
 export const status = (
   options: StatusOptions,
-): Effect.Effect<StatusResult, SurveyError, Supervisor | TamanuHost | Progress> =>
+): Effect.Effect<StatusResult, SurveyError, Supervisor | TamanuHost | ProbeTargets | ReverseProxy | Progress> =>
   Effect.gen(function* () {
     // status tries the database once (§5.7).
     const s = yield* survey({ names: options.names, ignoreUnmatched: false, dbWait: Duration.zero })
@@ -36,5 +46,28 @@ export const status = (
       .map((group) => ({ group, classification: classify(group, s.enabled, s.supervisor) }))
       .filter((row) => visibleInStatus(row.group, row.classification.outcome, { all: options.all, namesGiven }))
     const failed = rows.some((r) => isFailure(r.classification.outcome))
-    return { survey: s, rows, failed, json: statusReport(rows) }
+    const caddy = yield* caddyOf(
+      rows.filter((r) => r.group.expectation.behindCaddy && r.group.expectation.state === "Up"),
+    )
+    return { survey: s, rows, failed, json: { ...statusReport(rows), caddy }, caddy }
+  })
+
+/** Caddy's routes for these services against where their running instances are (read-only). */
+const caddyOf = (rows: ReadonlyArray<StatusRow>) =>
+  Effect.gen(function* () {
+    if (rows.length === 0) return null
+    const targets = yield* ProbeTargets
+    const services: ReadonlyArray<ServiceEndpoints> = yield* Effect.forEach(rows, ({ group }) =>
+      Effect.map(
+        Effect.forEach(
+          group.instances.filter((i) => i.running),
+          (i) =>
+            Effect.map(targets.urlFor(i), (url) => Option.map(url, (u) => ({ instance: displayInstance(i), url: u }))),
+          { concurrency: "unbounded" },
+        ),
+        (found) => ({ service: group.expectation.name, endpoints: found.flatMap(Option.toArray) }),
+      ),
+    )
+    const proxy = yield* ReverseProxy
+    return caddyStatus(yield* proxy.inspect(services), services)
   })

@@ -13,6 +13,7 @@
  * Without a reachable admin API the session falls back to `reload` (the old
  * way of §9.4), said once with a warning.
  */
+import { Resolver } from "node:dns/promises"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
@@ -119,6 +120,12 @@ export interface CaddyAdminOptions {
   readonly reload: Effect.Effect<{ readonly reloaded: boolean; readonly warnings: ReadonlyArray<string> }>
   /** What to call this run in the state file (`tamanu restart`). */
   readonly command?: string
+  /** How `inspect` resolves a `dynamic a` name (default: DNS through the handler's own resolvers). */
+  readonly resolve?: (
+    name: string,
+    resolvers: ReadonlyArray<string>,
+    port: string,
+  ) => Effect.Effect<ReadonlyArray<string>>
 }
 
 const readTimeout = Duration.seconds(5)
@@ -438,13 +445,20 @@ export const makeCaddyAdminProxy = (
         })
         const byService = handlersByService(proxyHandlers(original), services)
         const runningHandlers = proxyHandlers(live.right)
-        const routes = services.map((s) => ({
-          service: s.service,
-          handlers: (byService.get(s.service) ?? []).map((h): RouteView => {
-            const now = runningHandlers.find((r) => describePath(r.path) === describePath(h.path)) ?? h
-            return viewOf(now)
-          }),
-        }))
+        const routes = yield* Effect.forEach(services, (s) =>
+          Effect.map(
+            Effect.forEach(
+              byService.get(s.service) ?? [],
+              (h) =>
+                viewOf(
+                  runningHandlers.find((r) => describePath(r.path) === describePath(h.path)) ?? h,
+                  options.resolve ?? resolveNow,
+                ),
+              { concurrency: "unbounded" },
+            ),
+            (handlers) => ({ service: s.service, handlers }),
+          ),
+        )
         const pending = Option.match(found, {
           onNone: () => null,
           onSome: (s) =>
@@ -467,19 +481,43 @@ export const makeCaddyAdminProxy = (
     return { open, inspect, pendingRestore, resume }
   })
 
-const viewOf = (h: ProxyHandler): RouteView => {
+/**
+ * What a `dynamic a` name resolves to now, through the handler's own
+ * resolvers (read-only, bounded); empty when it does not answer. Caddy may
+ * still route to an older answer for up to its `refresh`.
+ */
+const resolveNow = (
+  name: string,
+  resolvers: ReadonlyArray<string>,
+  port: string,
+): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.tryPromise(() => {
+    const resolver = new Resolver({ timeout: 1500, tries: 1 })
+    if (resolvers.length > 0) resolver.setServers(resolvers.map((r) => r.replace(/^(udp|tcp)\//, "")))
+    return resolver.resolve4(name)
+  }).pipe(
+    Effect.map((ips) => ips.map((ip) => `${ip}:${port}`)),
+    Effect.timeout(Duration.seconds(3)),
+    Effect.orElseSucceed((): ReadonlyArray<string> => []),
+  )
+
+const viewOf = (
+  h: ProxyHandler,
+  resolve: (name: string, resolvers: ReadonlyArray<string>, port: string) => Effect.Effect<ReadonlyArray<string>>,
+): Effect.Effect<RouteView> => {
   const u = h.upstreams
+  const handler = describePath(h.path)
   switch (u._tag) {
     case "DynamicA":
-      return {
-        handler: describePath(h.path),
+      return Effect.map(resolve(u.name, u.resolvers, u.port), (addresses) => ({
+        handler,
         source: `dynamic a ${u.name}:${u.port}`,
-        addresses: [],
+        addresses,
         refreshMillis: u.refreshMillis,
-      }
+      }))
     case "Static":
-      return { handler: describePath(h.path), source: "static", addresses: u.dials, refreshMillis: null }
+      return Effect.succeed({ handler, source: "static", addresses: u.dials, refreshMillis: null })
     case "Other":
-      return { handler: describePath(h.path), source: u.what, addresses: [], refreshMillis: null }
+      return Effect.succeed({ handler, source: u.what, addresses: [], refreshMillis: null })
   }
 }

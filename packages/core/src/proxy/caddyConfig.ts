@@ -29,6 +29,8 @@ export type Upstreams =
       readonly name: string
       readonly port: string
       readonly refreshMillis: number
+      /** `resolver.addresses` (`udp/10.89.0.1:53`); empty: the system's resolvers. */
+      readonly resolvers: ReadonlyArray<string>
     }
   /** Fixed dial addresses (`host:port`). */
   | { readonly _tag: "Static"; readonly dials: ReadonlyArray<string> }
@@ -84,9 +86,12 @@ const upstreamsOf = (handler: JsonObject): Upstreams => {
       return { _tag: "Other", what: `dynamic a ${name ?? "?"}:${port ?? "?"}` }
     const refresh =
       dynamic.refresh === undefined ? Option.some(defaultRefreshMillis) : caddyDurationMillis(dynamic.refresh)
+    const resolver = dynamic.resolver
+    const addresses = isObject(resolver) && Array.isArray(resolver.addresses) ? resolver.addresses : []
+    const resolvers = addresses.flatMap((a: Json) => (typeof a === "string" ? [a] : []))
     return Option.match(refresh, {
       onNone: () => ({ _tag: "Other", what: `dynamic a ${name}:${port} with refresh ${String(dynamic.refresh)}` }),
-      onSome: (refreshMillis) => ({ _tag: "DynamicA", name, port, refreshMillis }),
+      onSome: (refreshMillis) => ({ _tag: "DynamicA", name, port, refreshMillis, resolvers }),
     })
   }
   const list = handler.upstreams

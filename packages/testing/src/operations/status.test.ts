@@ -2,8 +2,9 @@
  * `status` end to end over the fake supervisors (spec §4): every outcome,
  * legacy rows, the `--json` document, the failure flag, NAMES.
  */
+
 import { describe, expect, it } from "@effect/vitest"
-import { type Outcome, StatusJson, status, UnmatchedNames } from "@tamanu-lifecycle/core"
+import { type Outcome, restart, StatusJson, status, UnmatchedNames } from "@tamanu-lifecycle/core"
 import { Duration, Effect, Schema } from "effect"
 import { FakeSupervisorControl, FakeTamanuHostControl } from "../index.js"
 import {
@@ -15,6 +16,10 @@ import {
   facilityUnits,
   isMutating,
   pm2FacilityProcesses,
+  readiness,
+  ref,
+  restartOptions,
+  settle,
   statusOptions,
   type WorldSpec,
   world,
@@ -229,10 +234,62 @@ describe("status on systemd", () => {
             ],
           },
         ],
+        // Read-only: where Caddy routes the API (its alias resolves to the one running instance).
+        caddy: {
+          admin: "http://caddy.test:2019",
+          reachable: true,
+          note: "dynamic a: what the name resolves to now; Caddy keeps an answer for up to 1m",
+          routes: [
+            {
+              service: "tamanu-facility-api",
+              handler: "apps.http.servers.srv0.routes[0].handle[0].routes[0].handle[0]",
+              source: "dynamic a api.facility.tamanu.internal:3000",
+              refresh_ms: 60000,
+              addresses: [{ address: "tamanu-facility-api-1.g1.test:3000", instance: "tamanu-facility-api@1" }],
+            },
+          ],
+          stale: false,
+          restore_pending: null,
+        },
       })
     }).pipe(
-      Effect.provide(world(facility(facilityUnits({ "tamanu-facility-api@2": { running: false, loaded: true } })))),
+      Effect.provide(
+        world({
+          ...facility(facilityUnits({ "tamanu-facility-api@2": { running: false, loaded: true } })),
+          readiness: readiness([ref("tamanu-facility-api", "1"), ref("tamanu-facility-api", "2")]),
+        }),
+      ),
     ),
+  )
+
+  it.effect(
+    "Caddy pinned by an unfinished roll to an instance that has since died is flagged (stale), with the pending restore",
+    () =>
+      Effect.gen(function* () {
+        // A roll that stops at @1 (never ready) leaves Caddy routing the API to @2 only...
+        const failed = yield* Effect.either(
+          settle(restart(restartOptions({ names: ["api"], probeTimeout: Duration.seconds(5) }))),
+        )
+        expect(failed._tag).toBe("Left")
+        // ...and then @2 crashes.
+        yield* (yield* FakeSupervisorControl).crash(ref("tamanu-facility-api", "2"))
+        const result = yield* status(statusOptions({ names: ["api"] }))
+        expect(result.caddy?.stale).toBe(true)
+        expect(result.caddy?.routes[0]?.source).toBe("static")
+        expect(result.caddy?.routes[0]?.addresses).toEqual([
+          { address: "tamanu-facility-api-2.g1.test:3000", instance: null },
+        ])
+        expect(result.caddy?.restore_pending).not.toBeNull()
+      }).pipe(
+        Effect.provide(
+          world({
+            ...facility(facilityUnits()),
+            readiness: readiness([ref("tamanu-facility-api", "1"), ref("tamanu-facility-api", "2")], 0, {
+              "tamanu-facility-api@1": { readyAfter: Duration.infinity },
+            }),
+          }),
+        ),
+      ),
   )
 
   it.effect("a NAME that matches nothing fails with UnmatchedNames listing every available name", () =>

@@ -50,6 +50,8 @@ export interface FakeCaddyControlShape {
   readonly config: Effect.Effect<Json>
   /** Caddy's own config (the one it started with). */
   readonly ownConfig: Effect.Effect<Json>
+  /** What a `dynamic a` name resolves to now (the service's running instances on that port), as aardvark-dns answers. */
+  readonly resolveName: (name: string, port: string) => Effect.Effect<ReadonlyArray<string>>
   /** Where a request for this service would go now (`host:port` dials); a stale cache entry is refreshed. */
   readonly routedTo: (service: string) => Effect.Effect<ReadonlyArray<string>>
   readonly setReachable: (reachable: boolean) => Effect.Effect<void>
@@ -247,8 +249,15 @@ export const FakeCaddy = {
           }),
         )
 
+        const resolveName = (name: string, port: string): Effect.Effect<ReadonlyArray<string>> => {
+          const service =
+            Object.entries(serviceAliases).find(([, alias]) => alias === name)?.[0] ?? name.split(".")[0] ?? name
+          return Effect.map(resolve(service), (dials) => dials.map((d) => d.replace(/:\d+$/, `:${port}`)))
+        }
+
         const control: FakeCaddyControlShape = {
           adminClient: client,
+          resolveName,
           loads: Ref.get(loads),
           config: current,
           ownConfig,

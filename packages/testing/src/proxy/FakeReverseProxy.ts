@@ -69,6 +69,7 @@ export const FakeReverseProxy = {
           stateFile: config.stateFile ?? null,
           reload,
           command: "tamanu (fake host)",
+          resolve: (name, _resolvers, port) => caddy.resolveName(name, port),
         }).pipe(Effect.provideService(HttpClient.HttpClient, caddy.adminClient))
         const control: FakeReverseProxyControlShape = { reloads: Ref.get(reloads), answer: (r) => Ref.set(answer, r) }
         return Context.make(ReverseProxy, proxy).pipe(Context.add(FakeReverseProxyControl, control))

@@ -1,0 +1,99 @@
+/**
+ * What `status` says about Caddy (issue: "the addresses Caddy routes to
+ * against the instances"): for each service behind Caddy, each handler's
+ * addresses (static upstreams as configured; `dynamic a` as its name
+ * resolves now) matched to the running instances, and flagged when no
+ * running instance has an address. Pure: the admin layer's `inspect` reads,
+ * this judges.
+ */
+import { Option, Schema } from "effect"
+import {
+  type Endpoint,
+  formatMillis,
+  parseDial,
+  type ServiceEndpoints,
+  sameAddress,
+  urlAddress,
+} from "./caddyConfig.js"
+import type { ProxyView } from "./ReverseProxy.js"
+
+export const CaddyAddressJson = Schema.Struct({
+  /** `host:port` Caddy dials. */
+  address: Schema.String,
+  /** The running instance at that address; null: none has it. */
+  instance: Schema.NullOr(Schema.String),
+})
+
+export const CaddyRouteJson = Schema.Struct({
+  service: Schema.String,
+  /** Where the handler is in Caddy's config. */
+  handler: Schema.String,
+  /** `static`, or `dynamic a <name>:<port>`. */
+  source: Schema.String,
+  /** `dynamic a`: how long Caddy keeps an answer (what it routes to may lag the DNS by this much). */
+  refresh_ms: Schema.NullOr(Schema.Number),
+  addresses: Schema.Array(CaddyAddressJson),
+})
+
+export const CaddyStatusJson = Schema.Struct({
+  /** The admin API tamanu reads. */
+  admin: Schema.String,
+  reachable: Schema.Boolean,
+  /** Why routes are not shown, or what to keep in mind. */
+  note: Schema.NullOr(Schema.String),
+  routes: Schema.Array(CaddyRouteJson),
+  /** Some handler routes to an address no running instance has. */
+  stale: Schema.Boolean,
+  /** An earlier tamanu run's routing is still in place: since when, and from when its own config may come back. */
+  restore_pending: Schema.NullOr(Schema.Struct({ since: Schema.String, due_at: Schema.String })),
+})
+export type CaddyStatusJson = typeof CaddyStatusJson.Type
+
+const instanceAt = (address: string, endpoints: ReadonlyArray<Endpoint>): string | null =>
+  Option.match(parseDial(address), {
+    onNone: () => null,
+    onSome: (dial) =>
+      endpoints.find((e) =>
+        Option.match(urlAddress(e.url), { onNone: () => false, onSome: (a) => sameAddress(a, dial) }),
+      )?.instance ?? null,
+  })
+
+const iso = (millis: number): string => (Number.isFinite(millis) ? new Date(millis).toISOString() : "now")
+
+export const caddyStatus = (view: ProxyView, services: ReadonlyArray<ServiceEndpoints>): CaddyStatusJson => {
+  if (view.mode === "reload")
+    return {
+      admin: view.adminUrl,
+      reachable: false,
+      note: `routes not shown: ${view.reason ?? "the admin API cannot be used"}`,
+      routes: [],
+      stale: false,
+      restore_pending: null,
+    }
+  const routes = view.routes.flatMap(({ service, handlers }) => {
+    const endpoints = services.find((s) => s.service === service)?.endpoints ?? []
+    return handlers.map((h) => ({
+      service,
+      handler: h.handler,
+      source: h.source,
+      refresh_ms: h.refreshMillis,
+      addresses: h.addresses.map((address) => ({ address, instance: instanceAt(address, endpoints) })),
+    }))
+  })
+  const unrecognised = view.routes.filter((r) => r.handlers.length === 0).map((r) => r.service)
+  return {
+    admin: view.adminUrl,
+    reachable: true,
+    note:
+      unrecognised.length > 0
+        ? `no reverse_proxy tamanu recognises for ${unrecognised.join(", ")}`
+        : routes.some((r) => r.refresh_ms !== null)
+          ? `dynamic a: what the name resolves to now; Caddy keeps an answer for up to ${formatMillis(
+              Math.max(...routes.map((r) => r.refresh_ms ?? 0)),
+            )}`
+          : null,
+    routes,
+    stale: routes.some((r) => r.addresses.some((a) => a.instance === null)),
+    restore_pending: view.pending === null ? null : { since: iso(view.pending.since), due_at: iso(view.pending.dueAt) },
+  }
+}
