@@ -70,8 +70,11 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     const s = yield* survey({ names: options.names, ignoreUnmatched: options.ignoreUnmatched, dbWait: spec.dbWait })
     const plan = spec.plan(s.supervisor, s.groups, s.enabled)
     const planText = renderPlan(plan, s.supervisor)
-    yield* emit(ProgressEvent.PlanComputed({ command: spec.command, steps: plan.steps.length, text: planText }))
-    for (const warning of plan.warnings) yield* emit(ProgressEvent.Warning({ message: warning }))
+    // Said once: a run that goes on under sudo leaves the plan to the re-run (§10).
+    const announce = Effect.gen(function* () {
+      yield* emit(ProgressEvent.PlanComputed({ command: spec.command, steps: plan.steps.length, text: planText }))
+      for (const warning of plan.warnings) yield* emit(ProgressEvent.Warning({ message: warning }))
+    })
     const warnings = [...s.unmatched.map((p) => `no service matches "${p}"`), ...plan.warnings]
     const result = (execution: Execution | null): Effect.Effect<OperationResult> =>
       Effect.map(Clock.currentTimeMillis, (now) => ({
@@ -87,6 +90,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
       }))
 
     if (plan.failures.length > 0 && !options.dryRun) {
+      yield* announce
       return yield* Effect.fail(new PlanRefused({ command: spec.command, reasons: plan.failures.map(describeFailure) }))
     }
     // An earlier run may have left Caddy's own config to put back (§9.3): due now, that is work.
@@ -94,11 +98,13 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     const pending = yield* proxy.pendingRestore
     const restoreDue = pending !== null && pending.dueAt <= (yield* Clock.currentTimeMillis)
     if (plan.nothingToDo && !restoreDue) {
+      yield* announce
       yield* emit(ProgressEvent.Info({ message: "nothing to do: the host already matches" }))
       if (pending !== null && !options.dryRun) yield* proxy.resume
       return yield* result(null)
     }
     if (options.dryRun) {
+      yield* announce
       if (restoreDue)
         yield* emit(ProgressEvent.Info({ message: "would put Caddy's own config back (an earlier run left it)" }))
       return yield* result(null)
@@ -109,6 +115,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     if (privileges.required && !(yield* privileges.isRoot)) {
       return yield* Effect.fail(new NeedsRoot({ command: spec.command }))
     }
+    yield* announce
 
     const execution = yield* Effect.scoped(
       Effect.gen(function* () {

@@ -22,27 +22,45 @@ export interface PrivilegesShape {
 
 export class Privileges extends Context.Tag("@tamanu-lifecycle/core/Privileges")<Privileges, PrivilegesShape>() {}
 
-/** Set in the environment of the re-executed child so it never asks for sudo again. */
-export const SUDO_MARKER = "TAMANU_LIFECYCLE_SUDO"
+/** The environment a command line depends on: carried into the re-run so it means the same thing. */
+export const PRESERVED_ENV = [
+  "TAMANU_ROOT",
+  "TAMANU_SUPERVISOR",
+  "TAMANU_SYSTEMD_SCOPE",
+  "TAMANU_KIND",
+  "TAMANU_DATABASE_URL",
+  "TAMANU_CADDY_ADMIN",
+  "TAMANU_CADDYFILE",
+  "PM2_HOME",
+  "NODE_ENV",
+  "NO_COLOR",
+] as const
 
-/** sudo's argv for re-running `argv`: `--` so nothing in argv is read as a sudo option. */
-export const sudoArgv = (argv: ReadonlyArray<string>): ReadonlyArray<string> => [
-  "--preserve-env=TAMANU_ROOT,TAMANU_SUPERVISOR,TAMANU_SYSTEMD_SCOPE,TAMANU_KIND,TAMANU_DATABASE_URL,PM2_HOME,NODE_ENV,NO_COLOR",
-  `${SUDO_MARKER}=1`,
-  "--",
-  ...argv,
-]
+/**
+ * sudo's argv for re-running `argv`: `--` so nothing in argv is read as a
+ * sudo option; `--preserve-env=` only for the settings actually set, so a
+ * plain `NOPASSWD` rule for the tamanu command is enough on a host
+ * configured through its files (preserving any variable needs the rule's
+ * `SETENV`, or `env_keep`).
+ */
+export const sudoArgv = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): ReadonlyArray<string> => {
+  const preserved = PRESERVED_ENV.filter((name) => env[name] !== undefined && env[name] !== "")
+  return [...(preserved.length > 0 ? [`--preserve-env=${preserved.join(",")}`] : []), "--", ...argv]
+}
+
+/** sudo sets SUDO_UID in the environment of what it runs: a run that has it and is still not root must not ask again. */
+export const underSudo = (env: NodeJS.ProcessEnv): boolean => env.SUDO_UID !== undefined && env.SUDO_UID !== ""
 
 export const PrivilegesLive = (required: boolean): Layer.Layer<Privileges> =>
   Layer.succeed(Privileges, {
     required,
     isRoot: Effect.sync(() => typeof process.getuid === "function" && process.getuid() === 0),
     reexecUnderSudo: (argv) =>
-      process.env[SUDO_MARKER] === "1"
+      underSudo(process.env)
         ? Effect.fail(new SudoFailed({ message: "already re-run under sudo and still not root" }))
         : Effect.async<number, SudoFailed>((resume) => {
             // Arguments go as an array: no shell ever sees them.
-            const child = spawn("sudo", [...sudoArgv(argv)], { stdio: "inherit" })
+            const child = spawn("sudo", [...sudoArgv(argv, process.env)], { stdio: "inherit" })
             child.on("error", (error) =>
               resume(Effect.fail(new SudoFailed({ message: `could not run sudo: ${error.message}` }))),
             )

@@ -20,7 +20,6 @@ import {
   PrivilegesFixed,
   PrivilegesLive,
   restart,
-  SUDO_MARKER,
   start,
   status,
   stop,
@@ -448,15 +447,16 @@ describe("privileges and the lock", () => {
 
   it.effect("sudo refused inside the re-run child (still not root): SudoFailed, exit 1, no loop", () =>
     Effect.gen(function* () {
-      const before = process.env[SUDO_MARKER]
-      process.env[SUDO_MARKER] = "1"
+      // What sudo sets in the environment of what it runs.
+      const before = process.env.SUDO_UID
+      process.env.SUDO_UID = "1000"
       const exit = yield* Effect.exit(
         Effect.flatMap(Privileges, (p) => p.reexecUnderSudo(["node", "tamanu", "start"])).pipe(
           Effect.provide(PrivilegesLive(true)),
         ),
       )
-      if (before === undefined) delete process.env[SUDO_MARKER]
-      else process.env[SUDO_MARKER] = before
+      if (before === undefined) delete process.env.SUDO_UID
+      else process.env.SUDO_UID = before
       const { exitCode, message } = rendered(exit)
       expect(exitCode).toBe(1)
       expect(message).toContain("already re-run under sudo and still not root")

@@ -309,6 +309,7 @@ describe("sudo re-exec", () => {
         expect(out.slice(dashes + 1)).toEqual(argv)
         // Nothing of ours after "--", nothing of the operator's before it.
         expect(out.slice(0, dashes)).toEqual(sudoArgv([]).slice(0, -1))
+        expect(dashes).toBe(0)
       }),
       { numRuns: 1000 },
     )
