@@ -21,6 +21,7 @@ import type { Desired } from "../proxy/routing.js"
 import type { InstanceFailed, SupervisorError, WaitTimeout } from "../supervisor/errors.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import { waitUntil } from "../supervisor/wait.js"
+import { endpointsOf as serviceEndpoints } from "./endpoints.js"
 import { CheckUrlFailed, NotReady, RollStopped } from "./errors.js"
 import { defaults } from "./options.js"
 
@@ -101,18 +102,12 @@ const waitFor = (refs: ReadonlyArray<InstanceRef>, wanted: "running" | "stopped"
 const discoverEndpoints = (routing: Routing, services: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const supervisor = yield* Supervisor
-    const targets = yield* ProbeTargets
-    const running = (yield* supervisor.list).filter((i) => i.running && services.includes(i.name))
-    const urls = yield* Effect.forEach(
-      running,
-      (instance) => Effect.map(targets.urlFor(instance), (url) => [instance, url] as const),
-      { concurrency: "unbounded" },
-    )
-    for (const service of services) routing.endpoints.set(service, new Map())
-    for (const [instance, url] of urls) {
-      const name = displayInstance(instance)
-      if (Option.isSome(url) && !routing.unready.has(name)) routing.endpoints.get(instance.name)?.set(name, url.value)
-    }
+    const found = yield* serviceEndpoints(services, yield* supervisor.list)
+    for (const { service, endpoints } of found)
+      routing.endpoints.set(
+        service,
+        new Map(endpoints.filter((e) => !routing.unready.has(e.instance)).map((e) => [e.instance, e.url])),
+      )
   })
 
 const endpointsOf = (routing: Routing, service: string, except: ReadonlySet<string> = new Set()): Array<Endpoint> =>

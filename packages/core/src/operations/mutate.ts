@@ -14,8 +14,10 @@ import { renderPlan } from "../plan/renderPlan.js"
 import { Privileges } from "../privileges/Privileges.js"
 import type { Prober } from "../probe/Prober.js"
 import type { ProbeTargets } from "../probe/ProbeTargets.js"
+import { renderProxyPreview } from "../proxy/preview.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
+import { endpointsOf } from "./endpoints.js"
 import { NeedsRoot, PlanRefused } from "./errors.js"
 import { type ExecuteError, type Execution, execute } from "./execute.js"
 import type { MutateOptions } from "./options.js"
@@ -104,7 +106,23 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
       return yield* result(null)
     }
     if (options.dryRun) {
-      yield* announce
+      // Which way Caddy will be driven and the exact loads (§9.5): read-only.
+      const proxied = proxiedServices(plan.steps)
+      const preview =
+        proxied.length === 0
+          ? []
+          : yield* Effect.gen(function* () {
+              const services = yield* endpointsOf(proxied, s.instances)
+              return renderProxyPreview(plan, yield* proxy.inspect(services), services)
+            })
+      yield* emit(
+        ProgressEvent.PlanComputed({
+          command: spec.command,
+          steps: plan.steps.length,
+          text: [planText, ...preview].join("\n"),
+        }),
+      )
+      for (const warning of plan.warnings) yield* emit(ProgressEvent.Warning({ message: warning }))
       if (restoreDue)
         yield* emit(ProgressEvent.Info({ message: "would put Caddy's own config back (an earlier run left it)" }))
       return yield* result(null)

@@ -4,10 +4,9 @@
  * where Caddy routes them (its admin API) against where their running
  * instances are (podman, pm2).
  */
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect } from "effect"
 import type { Progress } from "../events/Progress.js"
 import type { TamanuHost } from "../host/TamanuHost.js"
-import { displayInstance } from "../model/instance.js"
 import {
   classify,
   isFailure,
@@ -16,11 +15,12 @@ import {
   statusReport,
   visibleInStatus,
 } from "../model/statusOutcome.js"
-import { ProbeTargets } from "../probe/ProbeTargets.js"
+import type { ProbeTargets } from "../probe/ProbeTargets.js"
 import type { ServiceEndpoints } from "../proxy/caddyConfig.js"
 import { type CaddyStatusJson, caddyStatus } from "../proxy/caddyStatus.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import type { Supervisor } from "../supervisor/Supervisor.js"
+import { endpointsOf } from "./endpoints.js"
 import type { StatusOptions } from "./options.js"
 import { type Survey, type SurveyError, survey } from "./survey.js"
 
@@ -56,17 +56,9 @@ export const status = (
 const caddyOf = (rows: ReadonlyArray<StatusRow>) =>
   Effect.gen(function* () {
     if (rows.length === 0) return null
-    const targets = yield* ProbeTargets
-    const services: ReadonlyArray<ServiceEndpoints> = yield* Effect.forEach(rows, ({ group }) =>
-      Effect.map(
-        Effect.forEach(
-          group.instances.filter((i) => i.running),
-          (i) =>
-            Effect.map(targets.urlFor(i), (url) => Option.map(url, (u) => ({ instance: displayInstance(i), url: u }))),
-          { concurrency: "unbounded" },
-        ),
-        (found) => ({ service: group.expectation.name, endpoints: found.flatMap(Option.toArray) }),
-      ),
+    const services: ReadonlyArray<ServiceEndpoints> = yield* endpointsOf(
+      rows.map((r) => r.group.expectation.name),
+      rows.flatMap((r) => r.group.instances),
     )
     const proxy = yield* ReverseProxy
     return caddyStatus(yield* proxy.inspect(services), services)
