@@ -16,6 +16,7 @@ import type { Prober } from "../probe/Prober.js"
 import type { ProbeTargets } from "../probe/ProbeTargets.js"
 import type { ReverseProxy } from "../proxy/ReverseProxy.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
+import { withoutConsoleLoggers } from "../util/logging.js"
 import { NeedsRoot, PlanRefused } from "./errors.js"
 import { type ExecuteError, type Execution, execute } from "./execute.js"
 import type { MutateOptions } from "./options.js"
@@ -63,6 +64,7 @@ const followLogs = (
     )
   })
 
+/** Writes nothing to stdout or stderr: its log lines reach only loggers the caller installed (util/logging.ts). */
 export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, OperationError, OperationServices> =>
   Effect.gen(function* () {
     const began = yield* Clock.currentTimeMillis
@@ -116,7 +118,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     const done = yield* result(execution)
     yield* emit(ProgressEvent.Done({ command: spec.command, ok: true, elapsedMillis: done.elapsedMillis }))
     return done
-  })
+  }).pipe(withoutConsoleLoggers)
 
 /** Everything the plan starts or restarts (for --logs). */
 export const touchedRefs = (plan: Plan): ReadonlyArray<InstanceRef> =>

@@ -13,6 +13,7 @@ import {
   visibleInStatus,
 } from "../model/statusOutcome.js"
 import type { Supervisor } from "../supervisor/Supervisor.js"
+import { withoutConsoleLoggers } from "../util/logging.js"
 import type { StatusOptions } from "./options.js"
 import { type Survey, type SurveyError, survey } from "./survey.js"
 
@@ -25,6 +26,7 @@ export interface StatusResult {
   readonly json: StatusJson
 }
 
+/** Writes nothing to stdout or stderr: its log lines reach only loggers the caller installed (util/logging.ts). */
 export const status = (
   options: StatusOptions,
 ): Effect.Effect<StatusResult, SurveyError, Supervisor | TamanuHost | Progress> =>
@@ -37,4 +39,4 @@ export const status = (
       .filter((row) => visibleInStatus(row.group, row.classification.outcome, { all: options.all, namesGiven }))
     const failed = rows.some((r) => isFailure(r.classification.outcome))
     return { survey: s, rows, failed, json: statusReport(rows) }
-  })
+  }).pipe(withoutConsoleLoggers)
