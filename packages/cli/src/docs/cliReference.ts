@@ -29,6 +29,12 @@ variable (\`TAMANU_ROOT\`, \`TAMANU_SUPERVISOR\`, \`TAMANU_SYSTEMD_SCOPE\`,
 \`TAMANU_CADDYFILE\` (reload Caddy through its admin API), \`NO_COLOR\`.
 \`--log-level\` and \`--help\` come from @effect/cli.
 
+stdout holds the result only (with \`--json\`, one JSON document); progress,
+log lines (\`warning: …\`, \`info: …\`) and errors go to stderr.
+\`--log-level\` (anywhere on the line) chooses the log lines: \`info\` and
+above by default, \`debug\` adds every supervisor call. See
+[operations.md](operations.md).
+
 | exit | meaning |
 | --- | --- |
 | 0 | success (status: every shown service as expected) |
