@@ -21,6 +21,7 @@ import {
 import { type Duration, Effect, Layer, Option } from "effect"
 import { colorEnabled, palette } from "./render/color.js"
 import { renderError } from "./render/errors.js"
+import { CliLoggerLive } from "./render/logger.js"
 import { ProgressRendererLive } from "./render/progress.js"
 import {
   emptyRecord,
@@ -109,6 +110,7 @@ export const runStatus = (flags: HostFlags & { readonly names: ReadonlyArray<str
   }).pipe(
     Effect.provide(Layer.merge(LiveLayer(liveConfig(flags)), progressLayer(flags.json))),
     Effect.catchAll((error) => fail("status", flags.json, error, began)),
+    Effect.provide(CliLoggerLive),
   )
 }
 
@@ -137,6 +139,7 @@ const mutate = <R>(command: string, flags: HostFlags, run: Effect.Effect<Operati
     ),
     Effect.provide(Layer.merge(LiveLayer(liveConfig(flags)), recordingProgressLayer(flags.json, recorded))),
     Effect.catchAll((error) => fail(command, flags.json, error, began, recorded.current)),
+    Effect.provide(CliLoggerLive),
   )
 }
 

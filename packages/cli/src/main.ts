@@ -4,9 +4,11 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
-import { Effect, Exit, Layer } from "effect"
+import { Effect, Exit, Layer, Logger } from "effect"
+import { hoistLogLevel } from "./argv.js"
 import { tamanuCommand } from "./commands.js"
 import { colorEnabled, stripAnsi } from "./render/color.js"
+import { stderrLogger } from "./render/logger.js"
 
 /**
  * @effect/cli styles its help and usage errors with ANSI codes whatever the
@@ -52,7 +54,7 @@ const exitOnceFlushed = (code: number): void => {
 
 const cli = Command.run(tamanuCommand, { name: "tamanu", version: "0.1.0" })
 
-const program = Effect.suspend(() => cli(process.argv)).pipe(
+const program = Effect.suspend(() => cli(hoistLogLevel(process.argv))).pipe(
   // @effect/cli has already printed the usage problem: bad usage exits 2 (§12).
   Effect.catchAll(() =>
     Effect.sync(() => {
@@ -61,11 +63,22 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
   ),
   // What @effect/cli needs (CliApp.Environment). NodeContext.layer would add
   // a worker manager nothing here uses, and loading it costs every start.
-  Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)),
+  // Every log line goes to stderr in the CLI's own format (render/logger.ts),
+  // never through Effect's default logger, which wrote to stdout.
+  Effect.provide(
+    Layer.mergeAll(
+      NodeFileSystem.layer,
+      NodePath.layer,
+      NodeTerminal.layer,
+      Logger.replace(Logger.defaultLogger, stderrLogger),
+    ),
+  ),
 )
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
+  // runMain would put its pretty logger (clock time, `WARN`, fiber id, on stdout) in the default's place.
+  disablePrettyLogger: true,
   teardown: (exit, onExit) => {
     const code = Exit.isSuccess(exit)
       ? typeof process.exitCode === "number"

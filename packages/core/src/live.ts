@@ -20,6 +20,7 @@ import type { ReverseProxy } from "./proxy/ReverseProxy.js"
 import { Pm2SupervisorLive } from "./supervisor/pm2.js"
 import type { Supervisor } from "./supervisor/Supervisor.js"
 import { SystemdSupervisorLive } from "./supervisor/systemd.js"
+import { layerWithoutConsoleLoggers } from "./util/logging.js"
 
 export interface LiveConfig {
   readonly supervisor: SupervisorKind
@@ -58,6 +59,11 @@ export type LiveServices = Supervisor | ProbeTargets | Prober | ReverseProxy | T
 export const needsRoot = (config: Pick<LiveConfig, "supervisor" | "systemdScope">): boolean =>
   config.supervisor === "systemd" && config.systemdScope === "system"
 
+/**
+ * Built with Effect's console loggers taken out, like the operations: a
+ * warning while reading the install (e.g. an unknown TAMANU_KIND) reaches
+ * only a logger the caller installed (util/logging.ts).
+ */
 export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
   const pm2 = config.pm2Home === null ? {} : { pm2Home: config.pm2Home }
   const proxy = CaddyLive({
@@ -79,5 +85,7 @@ export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
     ...(config.kind === null ? {} : { kind: config.kind }),
     ...(config.databaseUrl === null ? {} : { databaseUrl: config.databaseUrl }),
   })
-  return Layer.mergeAll(supervisorLayers, HttpProberLive, host, PrivilegesLive(needsRoot(config)))
+  return layerWithoutConsoleLoggers(
+    Layer.mergeAll(supervisorLayers, HttpProberLive, host, PrivilegesLive(needsRoot(config))),
+  )
 }

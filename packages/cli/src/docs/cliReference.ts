@@ -39,6 +39,12 @@ cannot be reached they fall back to reloading Caddy after each instance
 changes; \`status\` shows where Caddy routes each service.
 \`--log-level\` and \`--help\` come from @effect/cli.
 
+stdout holds the result only (with \`--json\`, one JSON document); progress,
+log lines (\`warning: …\`, \`info: …\`) and errors go to stderr.
+\`--log-level\` (anywhere on the line) chooses the log lines: \`info\` and
+above by default, \`debug\` adds every supervisor call. See
+[operations.md](operations.md).
+
 | exit | meaning |
 | --- | --- |
 | 0 | success (status: every shown service as expected) |

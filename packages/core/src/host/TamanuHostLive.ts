@@ -10,6 +10,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { type Duration, Effect, Config as EnvConfig, Layer, Option } from "effect"
 import type { HostFacts, ServerKind } from "../model/hostFacts.js"
 import type { SupervisorKind } from "../model/instance.js"
+import { log } from "../util/logging.js"
 import { detectKind, fhirWorkerEnabled, loadConfig } from "./config.js"
 import { databaseTarget, type PortalReading, readPatientPortal } from "./database.js"
 import type { HostError } from "./errors.js"
@@ -45,7 +46,7 @@ const kindFromEnv = Effect.gen(function* () {
   const raw = yield* env("TAMANU_KIND")
   if (raw === undefined) return undefined
   if (raw === "central" || raw === "facility") return raw
-  yield* Effect.logWarning(`ignoring TAMANU_KIND=${raw}: expected central or facility`)
+  yield* log.warning(`ignoring TAMANU_KIND=${raw}: expected central or facility`)
   return undefined
 })
 
@@ -105,10 +106,8 @@ export const makeTamanuHost = (options: TamanuHostOptions = {}) =>
 
     const patientPortal = (wait: Duration.Duration) =>
       portalReading(wait).pipe(
-        Effect.tap((r) => Effect.forEach(r.warnings, (w) => Effect.logWarning(w), { discard: true })),
-        Effect.tap((r) =>
-          r.enabled === null ? Effect.logWarning(`patient portal flag unknown: ${r.reason}`) : Effect.void,
-        ),
+        Effect.tap((r) => Effect.forEach(r.warnings, (w) => log.warning(w), { discard: true })),
+        Effect.tap((r) => (r.enabled === null ? log.warning(`patient portal flag unknown: ${r.reason}`) : Effect.void)),
         Effect.map((r) => r.enabled),
       )
 

@@ -5,6 +5,7 @@
  * JSON by accident; what is shown is `display`, with the password masked.
  */
 import { Context, Duration, Effect, Either, Layer, Redacted, Schedule } from "effect"
+import { log } from "../util/logging.js"
 import type { TamanuConfig } from "./config.js"
 import { configPath } from "./config.js"
 import { ConfigMissingDb } from "./errors.js"
@@ -174,7 +175,7 @@ export const retryWhileUnreachable = <A, E extends { readonly _tag: string; read
           schedule: Schedule.spaced(interval).pipe(
             Schedule.upTo(wait),
             Schedule.tapInput((e: E) =>
-              Effect.logInfo(
+              log.info(
                 `waiting for ${what} (${e.detail}); retrying in ${Duration.format(interval)}, up to ${Duration.format(wait)}`,
               ),
             ),

@@ -17,6 +17,7 @@ import type { ProbeTargets } from "../probe/ProbeTargets.js"
 import { renderProxyPreview } from "../proxy/preview.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
+import { withoutConsoleLoggers } from "../util/logging.js"
 import { endpointsOf } from "./endpoints.js"
 import { NeedsRoot, PlanRefused } from "./errors.js"
 import { type ExecuteError, type Execution, execute } from "./execute.js"
@@ -65,6 +66,7 @@ const followLogs = (
     )
   })
 
+/** Writes nothing to stdout or stderr: its log lines reach only loggers the caller installed (util/logging.ts). */
 export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, OperationError, OperationServices> =>
   Effect.gen(function* () {
     const began = yield* Clock.currentTimeMillis
@@ -152,7 +154,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     const done = yield* result(execution)
     yield* emit(ProgressEvent.Done({ command: spec.command, ok: true, elapsedMillis: done.elapsedMillis }))
     return done
-  })
+  }).pipe(withoutConsoleLoggers)
 
 /** Everything the plan starts or restarts (for --logs). */
 export const touchedRefs = (plan: Plan): ReadonlyArray<InstanceRef> =>

@@ -20,6 +20,7 @@ import type { ServiceEndpoints } from "../proxy/caddyConfig.js"
 import { type CaddyStatusJson, caddyStatus } from "../proxy/caddyStatus.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import type { Supervisor } from "../supervisor/Supervisor.js"
+import { withoutConsoleLoggers } from "../util/logging.js"
 import { endpointsOf } from "./endpoints.js"
 import type { StatusOptions } from "./options.js"
 import { type Survey, type SurveyError, survey } from "./survey.js"
@@ -35,6 +36,7 @@ export interface StatusResult {
   readonly caddy: CaddyStatusJson | null
 }
 
+/** Writes nothing to stdout or stderr: its log lines reach only loggers the caller installed (util/logging.ts). */
 export const status = (
   options: StatusOptions,
 ): Effect.Effect<StatusResult, SurveyError, Supervisor | TamanuHost | ProbeTargets | ReverseProxy | Progress> =>
@@ -50,7 +52,7 @@ export const status = (
       rows.filter((r) => r.group.expectation.behindCaddy && r.group.expectation.state === "Up"),
     )
     return { survey: s, rows, failed, json: { ...statusReport(rows), caddy }, caddy }
-  })
+  }).pipe(withoutConsoleLoggers)
 
 /** Caddy's routes for these services against where their running instances are (read-only). */
 const caddyOf = (rows: ReadonlyArray<StatusRow>) =>

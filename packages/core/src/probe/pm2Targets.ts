@@ -7,6 +7,7 @@ import { Effect, Layer, Option } from "effect"
 import type { InstanceRef } from "../model/instance.js"
 import { makePm2Client, type Pm2Options } from "../supervisor/pm2.js"
 import type { Pm2Process } from "../supervisor/pm2Parse.js"
+import { log } from "../util/logging.js"
 import { ProbeTargets, type ProbeTargetsShape } from "./ProbeTargets.js"
 
 /**
@@ -26,7 +27,7 @@ export const makePm2ProbeTargets = (options: Pm2Options = {}): ProbeTargetsShape
       client.processes.pipe(
         Effect.map((processes) => pm2ProbeUrl(processes, ref)),
         Effect.tapError((error) =>
-          Effect.logWarning(
+          log.warning(
             `no probe URL for ${ref.name}: ${error._tag === "SupervisorUnavailable" ? error.message : error.stderr}`,
           ),
         ),

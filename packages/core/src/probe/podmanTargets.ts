@@ -9,6 +9,7 @@
 import type { CommandExecutor } from "@effect/platform"
 import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { displayInstance, type InstanceRef, unitName } from "../model/instance.js"
+import { log } from "../util/logging.js"
 import { ProbeTargets, type ProbeTargetsShape } from "./ProbeTargets.js"
 import { NodeCommandLayer, runCommand } from "./runCommand.js"
 
@@ -112,7 +113,7 @@ export const makePodmanProbeTargets = (
         return Option.some(containerUrl(ip.value, options.port))
       }).pipe(
         Effect.catchAll((why) =>
-          Effect.logWarning(`no probe URL for ${displayInstance(ref)}: ${why}`).pipe(Effect.as(Option.none<string>())),
+          log.warning(`no probe URL for ${displayInstance(ref)}: ${why}`).pipe(Effect.as(Option.none<string>())),
         ),
         Effect.provide(context),
       )

@@ -14,6 +14,7 @@ import { Chunk, Duration, Effect, Either, Layer, type Scope, Stream } from "effe
 import axon, { type AxonSocket } from "pm2-axon"
 import rpc from "pm2-axon-rpc"
 import type { Instance, InstanceRef } from "../model/instance.js"
+import { log } from "../util/logging.js"
 import { SupervisorCallFailed, type SupervisorError, SupervisorUnavailable } from "./errors.js"
 import {
   alreadyStarted,
@@ -56,6 +57,8 @@ export interface Pm2Client {
   /** Tamanu's processes in one connection and one RPC. */
   readonly processes: Effect.Effect<ReadonlyArray<Pm2Process>, SupervisorError>
 }
+
+const millis = (d: Duration.Duration): string => `${Math.round(Duration.toMillis(d))} ms`
 
 const describeArg = (arg: unknown): string => (typeof arg === "string" ? arg : (JSON.stringify(arg) ?? String(arg)))
 
@@ -136,6 +139,12 @@ export const makePm2Client = (options: Pm2Options = {}): Pm2Client => {
             duration: callTimeout,
             onTimeout: () => callFailed(method, args, `no answer within ${Duration.format(callTimeout)}`),
           }),
+          // What --log-level debug shows: every call to the daemon and how long it took.
+          Effect.timed,
+          Effect.tap(([took]) =>
+            log.debug(`pm2 ${[method, ...args.map(describeArg)].join(" ")}: answered after ${millis(took)}`),
+          ),
+          Effect.map(([, data]) => data),
         )
       const processes = call("getMonitorData", {}).pipe(
         Effect.flatMap((data) =>

@@ -13,9 +13,10 @@
  * checked first and follow `--`, so a name can never read as an option.
  */
 import { execFile, spawn } from "node:child_process"
-import { Effect, Layer, Stream } from "effect"
+import { Duration, Effect, Layer, Stream } from "effect"
 import type { InstanceRef } from "../model/instance.js"
 import { unitName } from "../model/instance.js"
+import { log } from "../util/logging.js"
 import { SupervisorCallFailed, type SupervisorError, SupervisorUnavailable } from "./errors.js"
 import { Supervisor, type SupervisorShape } from "./Supervisor.js"
 import {
@@ -86,7 +87,14 @@ export const makeSystemdSupervisor = (options: SystemdSupervisorOptions): Superv
           return resume(Effect.fail(callFailed(argv, stderr || error.message, null)))
         },
       )
-    })
+    }).pipe(
+      // What --log-level debug shows: every call and how it ended.
+      Effect.timed,
+      Effect.tap(([took, result]) =>
+        log.debug(`${argv.join(" ")}: exit ${result.exitCode} after ${Math.round(Duration.toMillis(took))} ms`),
+      ),
+      Effect.map(([, result]) => result),
+    )
   }
 
   /** A manager that cannot be reached is "unavailable", anything else a failed call. */

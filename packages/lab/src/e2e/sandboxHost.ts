@@ -137,6 +137,11 @@ export interface SandboxHost {
     args: ReadonlyArray<string>,
     options?: { readonly env?: Readonly<Record<string, string>> },
   ) => Promise<CliResult>
+  /** Run `node ARGS` where and as the CLI runs (its namespace, `env`): an embedding script, for instance. */
+  readonly runNode: (
+    args: ReadonlyArray<string>,
+    options?: { readonly env?: Readonly<Record<string, string>> },
+  ) => Promise<CliResult>
   /** The argv `run` spawns (run it with `env`), for callers that stream the CLI's output (the benchmark's timings). */
   readonly cliArgv: (args: ReadonlyArray<string>) => ReadonlyArray<string>
   /** What the supervisor runs now, read directly (not through the CLI). */
@@ -274,7 +279,7 @@ const caddyUnit = (dir: string, caddyfile: string): UnitFile => {
 }
 
 /** The env of the test process without anything that would pick a host for the CLI by accident. */
-const baseEnv = (): Record<string, string> => {
+export const baseEnv = (): Record<string, string> => {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined || k.startsWith("TAMANU_") || k === "PM2_HOME" || k === "PORT" || k === "XDG_RUNTIME_DIR")
@@ -284,7 +289,8 @@ const baseEnv = (): Record<string, string> => {
   return { ...env, NO_COLOR: "1", NODE_ENV: "production" }
 }
 
-const runChild = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<CliResult> =>
+/** Run a program to its end with exactly `env`, collecting its output; never rejects on a non-zero exit. */
+export const runChild = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<CliResult> =>
   new Promise((resolve) => {
     const began = performance.now()
     const [file, ...args] = argv
@@ -452,6 +458,11 @@ const systemdHost = async (dir: string, root: string, cli: string, readyDelayMs:
         ...env,
         ...options.env,
       }),
+    runNode: (args, options = {}) =>
+      runChild(["nsenter", "-t", String(manager.pid), "-m", "--", process.execPath, ...args], {
+        ...env,
+        ...options.env,
+      }),
     cliArgv: (args) => ["nsenter", "-t", String(manager.pid), "-m", "--", process.execPath, cli, ...args],
     snapshot: async () => {
       const names = Object.keys(addresses)
@@ -559,6 +570,7 @@ const pm2Host = async (dir: string, root: string, cli: string, readyDelayMs: num
     env,
     instances,
     run: (args, options = {}) => runChild([process.execPath, cli, ...args], { ...env, ...options.env }),
+    runNode: (args, options = {}) => runChild([process.execPath, ...args], { ...env, ...options.env }),
     cliArgv: (args) => [process.execPath, cli, ...args],
     snapshot: async () =>
       Object.fromEntries(

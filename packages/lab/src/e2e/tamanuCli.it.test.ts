@@ -256,8 +256,9 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
 
     it("a roll stopped by --probe-timeout exits 1 and its --json report has the plan and what was and was not restarted", async () => {
       await host.startAll()
-      // The services take READY_DELAY_MS to answer: a 300 ms budget stops the roll at its first instance.
-      const r = await host.run(["restart", "api", "--json", "--probe-timeout", "300ms"])
+      // The services take READY_DELAY_MS (1 s) to answer: a 10 ms budget stops the roll at its first
+      // instance however late the probe begins (it was 300 ms, 700 ms short of the boot).
+      const r = await host.run(["restart", "api", "--json", "--probe-timeout", "10ms"])
       expect(r.code, said(r)).toBe(1)
       const report = JSON.parse(r.stdout) as {
         readonly ok: boolean

@@ -1,10 +1,11 @@
 /** The embedding examples of docs/embedding.md, run as they are written. */
 import { describe, expect, it } from "@effect/vitest"
-import { type HostContext, PrivilegesFixed } from "@tamanu-lifecycle/core"
+import { type HostContext, PrivilegesFixed, withoutConsoleLoggers } from "@tamanu-lifecycle/core"
 import { fakeHost } from "@tamanu-lifecycle/testing"
-import { Duration, Effect, Fiber, TestClock } from "effect"
+import { Duration, Effect, Fiber, Logger, LogLevel, TestClock } from "effect"
 import { restartWithProgress } from "./followProgress.js"
 import { runOps } from "./mountCommands.js"
+import { logLinesTo } from "./routeLogs.js"
 
 const facility: HostContext = {
   root: "/opt/tamanu",
@@ -49,6 +50,24 @@ describe("embedding examples", () => {
       expect(lines.indexOf("restarting tamanu-api#1 (2/2)")).toBeGreaterThan(
         lines.findIndex((l) => l.startsWith("tamanu-api#0 ready")),
       )
+    }),
+  )
+
+  it.effect("routeLogs: the program's own logger receives core's lines at the level it chose", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      // What core does with every line it logs (util/logging.ts): Effect's console loggers taken out.
+      const coreLogs = withoutConsoleLoggers(
+        Effect.all([Effect.logWarning("patient portal flag unknown"), Effect.logDebug("systemctl list-units: exit 0")]),
+      )
+      yield* coreLogs.pipe(Effect.provide(logLinesTo((line) => lines.push(line))))
+      expect(lines).toEqual(["warn: patient portal flag unknown"])
+      lines.length = 0
+      yield* coreLogs.pipe(
+        Effect.provide(logLinesTo((line) => lines.push(line))),
+        Logger.withMinimumLogLevel(LogLevel.Debug),
+      )
+      expect(lines).toEqual(["warn: patient portal flag unknown", "debug: systemctl list-units: exit 0"])
     }),
   )
 

@@ -24,10 +24,10 @@ import {
   type ReverseProxyShape,
   waitReady,
 } from "@tamanu-lifecycle/core"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schedule } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type CaddyHandle, caddyPrerequisite, startCaddy } from "./caddy.js"
-import { isFailedRequest, startLoad, summarizeLoad } from "./load.js"
+import { isFailedRequest, type LoadRun, startLoad, summarizeLoad } from "./load.js"
 import { skipUnless } from "./prerequisites.js"
 
 const fixture = fileURLToPath(new URL("../../fixtures/tamanu-service.mjs", import.meta.url))
@@ -79,6 +79,21 @@ const proxyFor = (adminUrl: string, stateFile: string | null) => {
   return { proxy, events, progress }
 }
 
+/** Requests the load sends while an instance is down: round robin sends some to it (the control's failures). */
+const REQUESTS_WHILE_DOWN = 20
+
+/** Resolves once `count` requests that started at or after `fromMs` (the load's clock) have ended. */
+const loadSince = (load: LoadRun, fromMs: number, count: number) =>
+  Effect.runPromise(
+    Effect.sync(() => load.records.filter((r) => r.startMs >= fromMs).length).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (n) => n >= count }),
+      Effect.timeoutFail({
+        duration: "30 seconds",
+        onTimeout: () => new Error(`fewer than ${count} requests in 30 s`),
+      }),
+    ),
+  )
+
 const getConfig = async (adminUrl: string): Promise<Json> => (await (await fetch(`${adminUrl}/config/`)).json()) as Json
 
 describe.skipIf(skipUnless(caddyPrerequisite()))("core's admin-API session against a real Caddy", () => {
@@ -111,8 +126,9 @@ describe.skipIf(skipUnless(caddyPrerequisite()))("core's admin-API session again
 
   /** Restart each service in turn under load; `session` routes Caddy around each one (or nothing does). */
   const rollUnderLoad = async (via: CaddyHandle, proxy: ReverseProxyShape | null, progress: Layer.Layer<Progress>) => {
+    const t0 = performance.now() // startLoad's own clock starts now
     const load = startLoad({ url: via.url, concurrency: 4, pauseMs: 5, maxDurationMs: 90_000 })
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await loadSince(load, 0, 10)
     const run = <A, E>(effect: Effect.Effect<A, E, Progress>) => Effect.runPromise(Effect.provide(effect, progress))
     await Effect.runPromise(
       Effect.scoped(
@@ -126,8 +142,11 @@ describe.skipIf(skipUnless(caddyPrerequisite()))("core's admin-API session again
               )
             }
             yield* Effect.promise(async () => {
+              const downAtMs = performance.now() - t0
               s.process.kill("SIGTERM")
               await exited(s.process)
+              // Down until the load has sent requests through Caddy meanwhile, however slow the machine.
+              await loadSince(load, downAtMs, REQUESTS_WHILE_DOWN)
               s.process = spawnService(s.name, s.port)
               await ready(s.port)
             })
@@ -137,7 +156,7 @@ describe.skipIf(skipUnless(caddyPrerequisite()))("core's admin-API session again
         }),
       ).pipe(Effect.provide(progress)),
     )
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await loadSince(load, performance.now() - t0, 10)
     const result = await load.stop()
     return { result, summary: summarizeLoad(result.records) }
   }

@@ -195,10 +195,13 @@ describe.skipIf(skipUnless(pm2Prerequisite()))("pm2 supervisor against a real pm
             Stream.runCollect,
           ),
         )
-        // Let the bus subscription settle before causing output.
-        yield* Effect.sleep(Duration.millis(200))
-        yield* s.restartOne(ref("tamanu-tasks", id))
-        return yield* Fiber.join(fiber).pipe(Effect.timeout(Duration.seconds(20)))
+        // The bus subscription is set up in the fiber; output that comes before it is not seen. Rather
+        // than guess how long that takes (it was a 200 ms sleep), restart the process every 2 s, each
+        // start printing "listening on", until the subscriber has had one line.
+        const restartEvery2s = s
+          .restartOne(ref("tamanu-tasks", id))
+          .pipe(Effect.zipRight(Effect.sleep(Duration.seconds(2))), Effect.forever)
+        return yield* Effect.raceFirst(Fiber.join(fiber), restartEvery2s).pipe(Effect.timeout(Duration.seconds(60)))
       }),
     )
     expect(Chunk.toReadonlyArray(lines)).toEqual([expect.stringMatching(new RegExp(`^tamanu-tasks#${id} \\| `))])

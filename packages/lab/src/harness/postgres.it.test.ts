@@ -84,7 +84,9 @@ describe.skipIf(skipUnless(postgresPrerequisite()))("patient-portal flag from a 
     try {
       const r = await read(Duration.zero)
       expect(r.value).toBeNull()
-      expect(r.ms).toBeLessThan(1500)
+      // At once: one try, no wait for a retry (the mechanism; its time is the machine's).
+      expect(r.lines.filter((l) => l.includes("waiting for the database"))).toEqual([])
+      expect(r.ms).toBeLessThan(15_000)
       expect(r.lines.some((l) => l.includes("unreachable"))).toBe(true)
     } finally {
       await cluster.resume()
@@ -109,8 +111,9 @@ describe.skipIf(skipUnless(postgresPrerequisite()))("patient-portal flag from a 
     expect(r.value).toBe(true)
     // it waited (logging each wait) rather than answering from the down database
     expect(r.lines.filter((l) => l.includes("waiting for the database")).length).toBeGreaterThanOrEqual(1)
-    // and answered within one retry interval of the database coming up
-    expect(started + r.ms - upAt).toBeLessThan(2500)
+    // and stopped waiting once the database was up, not at the end of its 1-minute wait (normally
+    // within one 2 s retry interval; the bound is far above that and far below the minute)
+    expect(started + r.ms - upAt).toBeLessThan(20_000)
     console.info(`db up after ${Math.round(upAt - started)} ms, flag read after ${Math.round(r.ms)} ms`)
   })
 
@@ -119,8 +122,10 @@ describe.skipIf(skipUnless(postgresPrerequisite()))("patient-portal flag from a 
     try {
       const r = await read(Duration.seconds(3))
       expect(r.value).toBeNull()
+      // It waited (retried at least once, 2 s apart), and it gave up (a bound far above its ~4 s).
       expect(r.ms).toBeGreaterThanOrEqual(1900)
-      expect(r.ms).toBeLessThan(8000)
+      expect(r.lines.filter((l) => l.includes("waiting for the database")).length).toBeGreaterThanOrEqual(1)
+      expect(r.ms).toBeLessThan(30_000)
     } finally {
       await cluster.resume()
     }

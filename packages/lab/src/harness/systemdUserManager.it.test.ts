@@ -110,7 +110,9 @@ describe.skipIf(skipUnless(userManagerPrerequisite()))("systemd Supervisor on a 
       await Effect.runPromise(
         Effect.tryPromise(() => manager.ctl(["is-failed", "--quiet", "--", "tamanu-crashy.service"])).pipe(
           Effect.filterOrFail((r) => r.exitCode === 0),
-          Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 100 }),
+          // Bounded in time, far above the few ms it takes (it was 100 tries: ~5 s on a busy machine).
+          Effect.retry(Schedule.spaced("50 millis")),
+          Effect.timeout("30 seconds"),
         ),
       )
       spawned = []
@@ -206,7 +208,9 @@ describe.skipIf(skipUnless(userManagerPrerequisite()))("systemd Supervisor on a 
       Effect.tryPromise(() =>
         fetch(`http://127.0.0.1:${port}/`).then((r) => r.json() as Promise<{ name: string }>),
       ).pipe(
-        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }),
+        // Bounded in time, far above its ~0.5 s boot (it was 50 tries: ~5 s on a busy machine).
+        Effect.retry(Schedule.spaced("100 millis")),
+        Effect.timeout("30 seconds"),
         Effect.orElseSucceed(() => ({ name: "no answer" })),
       ),
     )

@@ -86,10 +86,23 @@ describe("live prober against misbehaving loopback servers", () => {
         expect(text).toContain(said)
         expect(text).toContain(urls[key])
       }
-      // Budget 1 s; an attempt cannot outlive it by more than scheduling noise.
-      expect(elapsed).toBeLessThan(1000 + 500)
+      // It ends: far above the 1 s budget, to prove only that (how far past 1 s is the machine's speed).
+      expect(elapsed).toBeLessThan(15_000)
     })
   }
+
+  it("an attempt that would hang for an hour is cut by the budget, not waited for", async () => {
+    // Attempts bounded at an hour: only the 1 s budget can end this wait.
+    const { exit, elapsed } = await Effect.gen(function* () {
+      const began = Date.now()
+      const exit = yield* Effect.exit(waitReady(urls.hang, { budget: Duration.seconds(1) }))
+      return { exit, elapsed: Date.now() - began }
+    }).pipe(Effect.provide(HttpProberLayer({ attemptTimeout: Duration.hours(1) })), Effect.runPromise)
+    expect(Exit.isFailure(exit)).toBe(true)
+    if (Exit.isFailure(exit)) expect(JSON.stringify(exit.cause)).toContain("no answer within 1s")
+    expect(elapsed).toBeGreaterThanOrEqual(990)
+    expect(elapsed).toBeLessThan(15_000)
+  })
 })
 
 describe("supervisors that are not there", () => {

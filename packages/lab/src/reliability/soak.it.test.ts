@@ -11,8 +11,9 @@
  * Caddy's upstream keep-alive pool is in use both times) it records the
  * supervisor's instances, the sandbox's processes and the fd counts of this
  * process, Caddy and the manager, and compares. The pm2 daemon is compared
- * exactly, kind by kind, once the /proc/<pid>/stat handles pm2 caches for the
- * replaced processes have expired (PM2_PIDUSAGE_SETTLE).
+ * exactly, kind by kind, apart from the /proc/<pid>/stat handles pidusage
+ * caches inside it, which must each be of a process pm2 ran here
+ * (PIDUSAGE_HANDLES below).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -20,6 +21,7 @@ import { Duration, Effect, Schedule } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type BrowserLoadResult, CADDY_RELOAD_503, startBrowserLoad } from "../e2e/browserLoad.js"
 import {
+  type HostSnapshot,
   leftoverSandboxProcesses,
   pidsWithCommandLine,
   requireBuiltCli,
@@ -43,18 +45,29 @@ const READY_DELAY_MS = 300
  * instance that often; with 300 ms boots the sandbox would, so we pace.
  */
 const MIN_ROLL_PERIOD_MS = 2_500
+/** The soak test's own time limit. */
+const SOAK_TIMEOUT_MS = 15 * 60_000
 /** Growth of an fd count we accept in Caddy, this process and systemd (a keep-alive connection more or less). */
 const FD_TOLERANCE = 5
 /**
- * How long the pm2 daemon may keep a `/proc/<pid>/stat` handle of a process
- * that is gone. pm2 samples every process with pidusage (each list RPC, and
- * its own worker every 30 s); pidusage keeps that handle open per pid until
- * 60 s after its last sample, and sweeps expired ones every 30 s: at most 90 s
- * after the pid's last sample, which is before it was replaced. 120 s leaves a
- * margin on a loaded machine, and is far too short to hide a handle that is
- * never closed.
+ * The pm2 daemon's /proc/<pid>/stat handles (PIDUSAGE_HANDLES). pm2 samples
+ * every process with pidusage (each list RPC, ours included, and its own
+ * worker every 30 s), which keeps that file open per pid and closes it 60-90 s
+ * after the pid's last sample. But not always: two samples of a pid pidusage
+ * has not seen yet that overlap (pm2's worker tick during one of our lists,
+ * right after a restart) each open a handle, and only the second is kept and
+ * ever closed; the other stays open for the daemon's life (pidusage 4.0.1,
+ * lib/procfile.js + lib/history.js; reproduced with two concurrent
+ * `pidusage(pid)` calls). How often that happens depends on timing alone, so
+ * the soak used to fail at random waiting up to 120 s for the cache to empty
+ * ("NOT within 120 s"). It now checks the mechanism instead, at once: every
+ * such handle is of a process pm2 ran during the soak (pidusage's, however
+ * long it lives), and everything else in the daemon (sockets, pipes, log
+ * files: where a connection of ours left open would show) is exactly as
+ * before. How many handles are still open is reported, not asserted.
  */
-const PM2_PIDUSAGE_SETTLE = Duration.seconds(120)
+/** How long the daemon may take to see that our last connections closed: far above the few ms it takes. */
+const PM2_SEES_CLOSE = Duration.seconds(30)
 
 const flavours = {
   systemd: { rollNames: ["api", "frontend"], loadPaths: ["/api/patients", "/"] },
@@ -202,8 +215,8 @@ const fds = (f: HostFacts): Fds => ({
 
 /**
  * The counts that grew by more than FD_TOLERANCE. The pm2 daemon is left out
- * here: it is held to an exact comparison once pidusage's handles of the
- * replaced processes have expired (below).
+ * here: it is held to an exact comparison by kind, pidusage's handles apart
+ * (PIDUSAGE_HANDLES, below).
  */
 const grewBeyond = (supervisor: SandboxSupervisor, before: Fds, after: Fds) =>
   (Object.keys(before) as ReadonlyArray<keyof Fds>)
@@ -212,13 +225,13 @@ const grewBeyond = (supervisor: SandboxSupervisor, before: Fds, after: Fds) =>
 
 /**
  * Runs in CI (CI=true, where `.ci/run` sets it) and with TAMANU_SOAK=1
- * (`npm run soak`); about 7 minutes with the pm2 daemon's pidusage settle, so
- * a person's `npm test` leaves it out and says so.
+ * (`npm run soak`); about 5 minutes, so a person's `npm test` leaves it out
+ * and says so.
  */
 const soakWanted = process.env.TAMANU_SOAK === "1" || process.env.CI === "true"
 if (!soakWanted)
   process.stderr.write(
-    "[tamanu-lifecycle] soak suite not run (about 7 min): it runs in CI (CI=true) or with TAMANU_SOAK=1 (npm run soak)\n",
+    "[tamanu-lifecycle] soak suite not run (about 5 min): it runs in CI (CI=true) or with TAMANU_SOAK=1 (npm run soak)\n",
   )
 
 for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<SandboxSupervisor>) {
@@ -256,7 +269,8 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
           expect(before.servicePids.length).toBeGreaterThan(0)
 
           const loads = flavour.loadPaths.map((p) =>
-            startBrowserLoad({ url: `${h.caddyUrl}${p}`, concurrency: 2, pauseMs: 10, maxDurationMs: 12 * 60_000 }),
+            // Bounded by the test's own 15 min, so "the load outlasted the rolls" below cannot fail on a slow machine.
+            startBrowserLoad({ url: `${h.caddyUrl}${p}`, concurrency: 2, pauseMs: 10, maxDurationMs: SOAK_TIMEOUT_MS }),
           )
           const rolledInstances = Object.keys(h.instances).filter((name) =>
             flavour.rollNames.some((n) => name.includes(`-${n}`)),
@@ -264,6 +278,11 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
           expect(rolledInstances.length).toBeGreaterThanOrEqual(2)
           const walls: Array<number> = []
           const failures: Array<string> = []
+          // Every service process the supervisor ran during the rolls (pm2: whose stat handle pidusage may hold).
+          const ranPids = new Set<number>(before.servicePids)
+          const remember = (snapshot: HostSnapshot) => {
+            for (const state of Object.values(snapshot)) if (state.pid !== null) ranPids.add(state.pid)
+          }
           let results: ReadonlyArray<BrowserLoadResult>
           const loadStarted = performance.now()
           let rollsEndedMs = 0
@@ -272,6 +291,7 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
             for (let i = 1; i <= RESTARTS; i++) {
               const rollBegan = performance.now()
               const previous = await h.snapshot()
+              remember(previous)
               const r = await h.run(["restart", ...flavour.rollNames])
               walls.push(r.elapsedMs)
               if (r.code !== 0) {
@@ -280,6 +300,7 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
               }
               // Every instance behind Caddy was replaced by this roll, and is running.
               const now = await h.snapshot()
+              remember(now)
               const notReplaced = rolledInstances.filter(
                 (name) => !(now[name]?.running === true && now[name]?.pid !== previous[name]?.pid),
               )
@@ -301,22 +322,22 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
           const retried = results.reduce((n, l) => n + l.retriedOnReusedConnection, 0)
           const sorted = [...walls].sort((a, b) => a - b)
           const after = await facts(h)
-          // Connections the load held close asynchronously: give the counts a few seconds to settle.
+          // Connections the load held close asynchronously: wait for the counts to settle (ms normally).
           let fdsAfter = fds(after)
           await eventually(async () => {
             fdsAfter = fds(after)
             return grewBeyond(supervisor, fdsBefore, fdsAfter).length === 0
-          }, "10 seconds")
-          // pm2: wait until the daemon holds a /proc/<pid>/stat handle for running services only.
-          const settleBegan = performance.now()
-          const cacheSettled =
-            supervisor !== "pm2" ||
-            (await eventually(
-              async () => statHandlePids(fdKinds(after.managerPid)).every((pid) => after.servicePids.includes(pid)),
-              PM2_PIDUSAGE_SETTLE,
-            ))
-          const settleMs = performance.now() - settleBegan
-          const managerSettled = fdCount(after.managerPid)
+          }, "30 seconds")
+          // pm2: wait until the daemon has seen our last connections close (sockets back to what they were).
+          for (const pid of after.servicePids) ranPids.add(pid)
+          if (supervisor === "pm2")
+            await eventually(
+              async () =>
+                JSON.stringify(withoutStatHandles(fdKinds(after.managerPid))) ===
+                JSON.stringify(withoutStatHandles(kindsBefore.manager)),
+              PM2_SEES_CLOSE,
+            )
+          const statPids = statHandlePids(fdKinds(after.managerPid))
 
           process.stderr.write(
             `[soak ${supervisor}] ${walls.length} × restart ${flavour.rollNames.join(" ")}: wall median ${Math.round(percentile(sorted, 50))} ms, ` +
@@ -325,7 +346,7 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
               `(${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}; p99 ${summaries.map((s) => Math.round(s.latencyMs.p99)).join("/")} ms); ` +
               `fds test/caddy/manager ${fdsBefore.test}/${fdsBefore.caddy}/${fdsBefore.manager} → ${fdsAfter.test}/${fdsAfter.caddy}/${fdsAfter.manager}` +
               (supervisor === "pm2"
-                ? ` (manager ${managerSettled} once pidusage's handles of replaced pids expired, ${cacheSettled ? "" : "NOT "}within ${Math.round(settleMs / 1000)} s)`
+                ? ` (of the manager's, ${statPids.length} pidusage /proc/<pid>/stat handles, ${statPids.filter((pid) => !after.servicePids.includes(pid)).length} of replaced processes)`
                 : "") +
               "; " +
               `service processes ${before.managedPids.length} → ${after.managedPids.length}\n`,
@@ -368,17 +389,17 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
             JSON.stringify({ fdsBefore, fdsAfter, kindsBefore, kindsAfter }),
           ).toEqual([])
           if (supervisor === "pm2") {
-            // Exact, no tolerance: same sockets, pipes and log files as before the rolls, and the
-            // only /proc/<pid>/stat handles are of the running services (one per service at most).
-            const stat = statHandlePids(kindsAfter.manager)
+            // Exact, no tolerance: same sockets, pipes and log files as before the rolls; and every
+            // /proc/<pid>/stat handle is pidusage's, of a process pm2 ran here (PIDUSAGE_HANDLES).
+            const allowed = new Set([...statHandlePids(kindsBefore.manager), ...ranPids])
             expect(
-              stat.filter((pid) => !after.servicePids.includes(pid)),
-              `pm2 daemon still holds /proc/<pid>/stat of replaced processes after ${Duration.format(PM2_PIDUSAGE_SETTLE)}`,
+              statHandlePids(kindsAfter.manager).filter((pid) => !allowed.has(pid)),
+              "pm2 daemon holds /proc/<pid>/stat of a process that was not one of its services",
             ).toEqual([])
             expect(withoutStatHandles(kindsAfter.manager)).toEqual(withoutStatHandles(kindsBefore.manager))
           }
         },
-        15 * 60_000,
+        SOAK_TIMEOUT_MS,
       )
     },
   )
