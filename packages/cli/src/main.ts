@@ -4,10 +4,11 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
-import { Effect, Exit, Layer, Logger } from "effect"
+import { Cause, Effect, Exit, Layer, Logger } from "effect"
 import { hoistLogLevel } from "./argv.js"
 import { tamanuCommand } from "./commands.js"
 import { colorEnabled, stripAnsi } from "./render/color.js"
+import { renderCause } from "./render/errors.js"
 import { stderrLogger } from "./render/logger.js"
 
 /**
@@ -80,6 +81,12 @@ NodeRuntime.runMain(program, {
   // runMain would put its pretty logger (clock time, `WARN`, fiber id, on stdout) in the default's place.
   disablePrettyLogger: true,
   teardown: (exit, onExit) => {
+    // A defect (a bug, not a typed error) is said in one paragraph and exits 1; an interruption
+    // (Ctrl+C, SIGTERM) exits 130, having said what was and was not done through its events.
+    if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
+      process.stderr.write(`tamanu: ${renderCause(exit.cause).message}\n`)
+      process.exitCode = 1
+    }
     const code = Exit.isSuccess(exit)
       ? typeof process.exitCode === "number"
         ? process.exitCode
