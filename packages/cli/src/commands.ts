@@ -44,7 +44,7 @@ export const startCommand = Command.make(
   runStart,
 ).pipe(
   Command.withDescription(
-    "Make the host match its expectations: stop and disable what must not run, start what is missing (one batched call), reload Caddy and probe. Idempotent.",
+    "Make the host match its expectations: stop and disable what must not run, start what is missing (one batched call), probe it, and give Caddy each started instance once it answers. Idempotent.",
   ),
 )
 
@@ -74,7 +74,7 @@ export const restartCommand = Command.make(
   runRestart,
 ).pipe(
   Command.withDescription(
-    "Zero-downtime restart: start what is missing, restart background services in bulk, roll critical services one instance at a time (each probed before the next), retire leftovers.",
+    "Zero-downtime restart: start what is missing, restart background services in bulk, roll critical services one instance at a time (Caddy routed away from each before it goes down, each probed before the next), retire leftovers, then put Caddy's own config back.",
   ),
 )
 
