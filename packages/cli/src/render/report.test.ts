@@ -12,6 +12,18 @@ import {
 } from "./report.js"
 
 describe("operationReport", () => {
+  it("says what was asked of Caddy: the way, the loads, whether its own config is back and the wait", () => {
+    const report = operationReport({
+      command: "restart",
+      ok: true,
+      execution: {
+        restarted: ["tamanu-frontend@a"],
+        caddy: { mode: "admin", configLoads: 3, reloads: 0, restored: true, waitedMillis: 41_234.6 },
+      },
+    })
+    expect(report.caddy).toEqual({ mode: "admin", config_loads: 3, reloads: 0, restored: true, waited_ms: 41_235 })
+  })
+
   it("reports a finished restart: plan lines, warnings, what was restarted, elapsed time, no error", () => {
     const report = operationReport({
       command: "restart",
@@ -39,6 +51,7 @@ describe("operationReport", () => {
       stopped: [],
       restarted: ["tamanu-facility-tasks", "tamanu-facility-api@1", "tamanu-facility-api@2"],
       not_restarted: [],
+      caddy: null,
       elapsed_ms: 12_346,
       error: null,
     })
@@ -51,6 +64,7 @@ describe("operationReport", () => {
       plan: [],
       restarted: [],
       not_restarted: [],
+      caddy: null,
       elapsed_ms: 0,
       error: null,
     })

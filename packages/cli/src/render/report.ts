@@ -33,6 +33,19 @@ export const OperationReport = Schema.Struct({
   restarted: Schema.Array(Schema.String),
   /** Instances a stopped roll left alone (still on the old process). */
   not_restarted: Schema.Array(Schema.String),
+  /** What was asked of Caddy; null when the run did not touch it. */
+  caddy: Schema.NullOr(
+    Schema.Struct({
+      /** `admin` (its admin API) or `reload` (the old way, without it). */
+      mode: Schema.Literal("admin", "reload"),
+      config_loads: Schema.Int.pipe(Schema.nonNegative()),
+      reloads: Schema.Int.pipe(Schema.nonNegative()),
+      /** Caddy runs its own config again (false: the next run restores it; `tamanu status` shows when). */
+      restored: Schema.Boolean,
+      /** Time spent waiting for Caddy's cache before the restore. */
+      waited_ms: Schema.Int.pipe(Schema.nonNegative()),
+    }),
+  ),
   elapsed_ms: Schema.Int.pipe(Schema.nonNegative()),
   error: Schema.NullOr(ReportError),
 })
@@ -58,6 +71,13 @@ export interface OperationReportInput {
     readonly stopped?: ReadonlyArray<string>
     readonly restarted?: ReadonlyArray<string>
     readonly notRestarted?: ReadonlyArray<string>
+    readonly caddy?: {
+      readonly mode: "admin" | "reload"
+      readonly configLoads: number
+      readonly reloads: number
+      readonly restored: boolean
+      readonly waitedMillis: number
+    } | null
   } | null
   readonly elapsedMillis?: number
   readonly error?: ReportError | null
@@ -85,6 +105,16 @@ export const operationReport = (input: OperationReportInput): OperationReport =>
     stopped: clean(execution?.stopped),
     restarted: clean(execution?.restarted),
     not_restarted: clean(execution?.notRestarted),
+    caddy:
+      execution?.caddy === undefined || execution.caddy === null
+        ? null
+        : {
+            mode: execution.caddy.mode,
+            config_loads: execution.caddy.configLoads,
+            reloads: execution.caddy.reloads,
+            restored: execution.caddy.restored,
+            waited_ms: Math.max(0, Math.round(execution.caddy.waitedMillis)),
+          },
     elapsed_ms: Math.max(0, Math.round(input.elapsedMillis ?? 0)),
     error:
       input.error === undefined || input.error === null

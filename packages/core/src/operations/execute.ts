@@ -43,6 +43,21 @@ export interface Execution {
   /** Rolled instances not restarted because the roll stopped or was interrupted. */
   readonly notRestarted: ReadonlyArray<string>
   readonly warnings: ReadonlyArray<string>
+  /** What was asked of Caddy (§9); null when the plan did not touch it. */
+  readonly caddy: CaddyOutcome | null
+}
+
+export interface CaddyOutcome {
+  /** Through its admin API, or the old way (a reload after each instance). */
+  readonly mode: "admin" | "reload"
+  /** Config loads through the admin API (routing changes and the restore). */
+  readonly configLoads: number
+  /** Reloads of the old way. */
+  readonly reloads: number
+  /** Caddy runs its own config again. */
+  readonly restored: boolean
+  /** How long the run waited for Caddy's cache before the restore. */
+  readonly waitedMillis: number
 }
 
 export type ExecuteError =
@@ -66,6 +81,8 @@ interface Journal {
   readonly warnings: Array<string>
   /** Rolled instances still to go in this and every later roll, so an interruption can say what was not done. */
   pendingRoll: ReadonlyArray<string>
+  /** Counted from the session's events. */
+  caddy: { configLoads: number; reloads: number; restored: boolean; waitedMillis: number }
 }
 
 /**
@@ -385,6 +402,7 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       notRestarted: [],
       warnings: [],
       pendingRoll: plan.steps.flatMap((step) => (step._tag === "Roll" ? names(step.instances) : [])),
+      caddy: { configLoads: 0, reloads: 0, restored: false, waitedMillis: 0 },
     }
     const routing: Routing = {
       services: proxiedServices(plan.steps),
@@ -401,7 +419,16 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
           Effect.zipRight(
             Effect.sync(() => {
               if (event._tag === "Warning") journal.warnings.push(event.message)
-              if (event._tag === "ProxyReloaded") journal.warnings.push(...event.warnings)
+              if (event._tag === "ProxyReloaded") {
+                journal.warnings.push(...event.warnings)
+                journal.caddy.reloads += 1
+              }
+              if (event._tag === "ProxyRouted") journal.caddy.configLoads += 1
+              if (event._tag === "ProxyRestored") {
+                journal.caddy.configLoads += 1
+                journal.caddy.restored = true
+              }
+              if (event._tag === "ProxyRestoreWaiting") journal.caddy.waitedMillis += event.inMillis
             }),
             progress.emit(event),
           ),
@@ -434,5 +461,6 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       restarted: journal.restarted,
       notRestarted: journal.notRestarted,
       warnings: journal.warnings,
+      caddy: routing.session === null ? null : { mode: routing.session.mode, ...journal.caddy },
     }
   })

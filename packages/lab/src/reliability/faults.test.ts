@@ -360,6 +360,8 @@ describe("Caddy and database faults", () => {
       }).pipe(
         Effect.provide(faultWorld({ ...systemdFacility(), addresses: "per-start", caddy: { reachable: false } })),
       ),
+    // Hundreds of simulated probe attempts under TestClock: seconds of CPU on a busy machine, not of the clock.
+    30_000,
   )
 
   const central = (dbReachableAfter: Duration.DurationInput): FaultWorldSpec => ({
