@@ -5,8 +5,11 @@
  */
 import { Effect, Option } from "effect"
 import { displayInstance, type Instance } from "../model/instance.js"
-import { ProbeTargets } from "../probe/ProbeTargets.js"
+import type { ProberShape } from "../probe/Prober.js"
+import { ProbeTargets, type ProbeTargetsShape } from "../probe/ProbeTargets.js"
 import type { ServiceEndpoints } from "../proxy/caddyConfig.js"
+import type { Answering } from "../proxy/ReverseProxy.js"
+import type { SupervisorShape } from "../supervisor/Supervisor.js"
 
 /** The endpoints of each service among `instances` (running ones with a known address), in `services` order. */
 export const endpointsOf = (
@@ -30,3 +33,36 @@ export const endpointsOf = (
       endpoints: known.filter((e) => e.service === service).map(({ instance, url }) => ({ instance, url })),
     }))
   })
+
+/** `--no-probe-http`: no instance is asked; every one counts as answering. */
+export const trustAll: Answering = () => Effect.succeed([])
+
+/**
+ * For a restore (§9.2): which running instances of these services answer
+ * now, one probe each, all at once. Caddy's own `dynamic a` upstreams route
+ * to every instance on the alias, so its own config comes back only when
+ * none is silent.
+ */
+export const answeringNow =
+  (supervisor: SupervisorShape, targets: ProbeTargetsShape, prober: ProberShape): Answering =>
+  (services) =>
+    Effect.gen(function* () {
+      const instances = yield* supervisor.list.pipe(Effect.orElseSucceed((): ReadonlyArray<Instance> => []))
+      const found = yield* endpointsOf(services, instances).pipe(Effect.provideService(ProbeTargets, targets))
+      return yield* Effect.forEach(found, ({ service, endpoints }) =>
+        Effect.map(
+          Effect.forEach(
+            endpoints,
+            (e) => Effect.map(Effect.either(prober.probeOnce(e.url)), (r) => [e, r._tag] as const),
+            {
+              concurrency: "unbounded",
+            },
+          ),
+          (probed) => ({
+            service,
+            answering: probed.filter(([, r]) => r === "Right").map(([e]) => e),
+            silent: probed.filter(([, r]) => r === "Left").map(([e]) => e),
+          }),
+        ),
+      )
+    })

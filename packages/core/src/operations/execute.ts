@@ -12,7 +12,7 @@ import { emit, Progress, ProgressEvent } from "../events/Progress.js"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
 import type { Plan, PlanStep } from "../plan/Plan.js"
 import { proxiedServices } from "../plan/Plan.js"
-import type { Prober } from "../probe/Prober.js"
+import { Prober } from "../probe/Prober.js"
 import { ProbeTargets } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
 import type { Endpoint, ServiceEndpoints } from "../proxy/caddyConfig.js"
@@ -21,7 +21,7 @@ import type { Desired } from "../proxy/routing.js"
 import type { InstanceFailed, SupervisorError, WaitTimeout } from "../supervisor/errors.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import { waitUntil } from "../supervisor/wait.js"
-import { endpointsOf as serviceEndpoints } from "./endpoints.js"
+import { answeringNow, endpointsOf as serviceEndpoints, trustAll } from "./endpoints.js"
 import { CheckUrlFailed, NotReady, RollStopped } from "./errors.js"
 import { defaults } from "./options.js"
 
@@ -380,7 +380,11 @@ const runStep = (
         journal.stopped.push(...names(step.refs))
         return
       case "RestoreProxy":
-        if (routing.session !== null) yield* routing.session.restore(desiredRoutes(routing, new Set(), false))
+        if (routing.session !== null)
+          yield* routing.session.restore(
+            desiredRoutes(routing, new Set(), false),
+            step.probe ? answeringNow(yield* Supervisor, yield* ProbeTargets, yield* Prober) : trustAll,
+          )
         return
       case "CheckUrl": {
         const result = yield* waitReady(step.url, { budget: defaults.checkUrlBudget }).pipe(

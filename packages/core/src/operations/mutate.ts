@@ -12,13 +12,13 @@ import type { EnabledUnits } from "../plan/common.js"
 import { describeFailure, type Plan, proxiedServices } from "../plan/Plan.js"
 import { renderPlan } from "../plan/renderPlan.js"
 import { Privileges } from "../privileges/Privileges.js"
-import type { Prober } from "../probe/Prober.js"
-import type { ProbeTargets } from "../probe/ProbeTargets.js"
+import { Prober } from "../probe/Prober.js"
+import { ProbeTargets } from "../probe/ProbeTargets.js"
 import { renderProxyPreview } from "../proxy/preview.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import { withoutConsoleLoggers } from "../util/logging.js"
-import { endpointsOf } from "./endpoints.js"
+import { answeringNow, endpointsOf, trustAll } from "./endpoints.js"
 import { NeedsRoot, PlanRefused } from "./errors.js"
 import { type ExecuteError, type Execution, execute } from "./execute.js"
 import type { MutateOptions } from "./options.js"
@@ -50,6 +50,8 @@ export interface MutateSpec {
   readonly cooldown: Duration.Duration
   /** Plan from the chosen groups and the enabled state the planners asked for. */
   readonly plan: (supervisor: SupervisorKind, groups: ReadonlyArray<ExpectationGroup>, enabled: EnabledUnits) => Plan
+  /** Whether instances may be probed (false with `--no-probe-http`): also before a restore of Caddy's own config. */
+  readonly probeHttp: boolean
   /** Follow these instances' logs while executing (start --logs). */
   readonly followLogs?: (plan: Plan) => ReadonlyArray<InstanceRef>
 }
@@ -97,6 +99,10 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
       yield* announce
       return yield* Effect.fail(new PlanRefused({ command: spec.command, reasons: plan.failures.map(describeFailure) }))
     }
+    /** Which instances answer, for a restore of Caddy's own config (only once none is silent). */
+    const answering = Effect.map(Effect.all([Supervisor, ProbeTargets, Prober]), ([supervisor, targets, prober]) =>
+      spec.probeHttp ? answeringNow(supervisor, targets, prober) : trustAll,
+    )
     // An earlier run may have left Caddy's own config to put back (§9.3): due now, that is work.
     const proxy = yield* ReverseProxy
     const pending = yield* proxy.pendingRestore
@@ -104,7 +110,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     if (plan.nothingToDo && !restoreDue) {
       yield* announce
       yield* emit(ProgressEvent.Info({ message: "nothing to do: the host already matches" }))
-      if (pending !== null && !options.dryRun) yield* proxy.resume
+      if (pending !== null && !options.dryRun) yield* proxy.resume(yield* answering)
       return yield* result(null)
     }
     if (options.dryRun) {
@@ -142,7 +148,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
         if (options.lockFile !== null) yield* withHostLock(options.lockFile, `tamanu ${spec.command}`)
         if (spec.followLogs !== undefined) yield* followLogs(spec.followLogs(plan))
         // A plan that routes Caddy adopts an unfinished restore itself; any other finishes it if due.
-        if (pending !== null && proxiedServices(plan.steps).length === 0) yield* proxy.resume
+        if (pending !== null && proxiedServices(plan.steps).length === 0) yield* proxy.resume(yield* answering)
         return yield* execute(plan, {
           command: spec.command,
           waitLimit: options.waitLimit,

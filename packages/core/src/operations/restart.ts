@@ -8,6 +8,7 @@ export const restart = (options: RestartOptions): Effect.Effect<OperationResult,
   mutate({
     command: "restart",
     options,
+    probeHttp: options.probeHttp,
     dbWait: Duration.zero,
     probeTimeout: options.probeTimeout,
     cooldown: options.cooldown,

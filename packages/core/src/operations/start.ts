@@ -8,6 +8,7 @@ export const start = (options: StartOptions): Effect.Effect<OperationResult, Ope
   mutate({
     command: "start",
     options,
+    probeHttp: options.probeHttp,
     // Boot-time use: start waits for the database before deciding DB-gated expectations (§5.7).
     dbWait: options.dbWait,
     probeTimeout: options.probeTimeout,

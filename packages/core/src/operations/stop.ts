@@ -8,6 +8,7 @@ export const stop = (options: StopOptions): Effect.Effect<OperationResult, Opera
   mutate({
     command: "stop",
     options,
+    probeHttp: true,
     dbWait: Duration.zero,
     probeTimeout: defaults.startProbeTimeout,
     cooldown: defaults.cooldown,

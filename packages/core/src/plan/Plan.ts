@@ -49,7 +49,14 @@ export const RouteProxyStep = Schema.TaggedStruct("RouteProxy", {
   /** Instances left out: about to be started or restarted by the next batch. */
   except: Refs,
 })
-export const RestoreProxyStep = Schema.TaggedStruct("RestoreProxy", {})
+export const RestoreProxyStep = Schema.TaggedStruct("RestoreProxy", {
+  /**
+   * Check first that every running instance of the pinned services answers
+   * (Caddy's own upstreams would route to all of them); false with
+   * `--no-probe-http`, which trusts the cooldown instead.
+   */
+  probe: Schema.Boolean,
+})
 export const ProbeAllStep = Schema.TaggedStruct("ProbeAll", { refs: Refs })
 export const RollStep = Schema.TaggedStruct("Roll", {
   service: Schema.String,

@@ -61,7 +61,7 @@ describe("planRestart on a healthy systemd facility host", () => {
       { _tag: "WaitRunning", refs: [ref("tamanu-facility-tasks"), ref("tamanu-facility-sync")] },
       roll("tamanu-frontend", [ref("tamanu-frontend", "a"), ref("tamanu-frontend", "b")]),
       roll("tamanu-facility-api", [ref("tamanu-facility-api", "1"), ref("tamanu-facility-api", "2")]),
-      { _tag: "RestoreProxy" },
+      { _tag: "RestoreProxy", probe: true },
     ])
     expect(plan.warnings).toEqual([])
   })
@@ -83,7 +83,7 @@ describe("planRestart on a healthy systemd facility host", () => {
         ref("tamanu-facility-api", "2"),
         ref("tamanu-facility-api", "10"),
       ]),
-      { _tag: "RestoreProxy" },
+      { _tag: "RestoreProxy", probe: true },
     ])
   })
 })
@@ -99,7 +99,7 @@ describe("planRestart brings capacity back before taking anything down", () => {
       { _tag: "ProbeAll", refs: [ref("tamanu-facility-api", "2")] },
       { _tag: "RouteProxy", services: ["tamanu-facility-api"], except: [] },
       roll("tamanu-facility-api", [ref("tamanu-facility-api", "1")]),
-      { _tag: "RestoreProxy" },
+      { _tag: "RestoreProxy", probe: true },
     ])
   })
 
@@ -129,7 +129,7 @@ describe("planRestart of Critical singletons", () => {
       { _tag: "WaitRunning", refs: [ref("tamanu-facility-tasks"), ref("tamanu-patientportal")] },
       { _tag: "ProbeAll", refs: [ref("tamanu-patientportal")] },
       { _tag: "RouteProxy", services: ["tamanu-patientportal"], except: [] },
-      { _tag: "RestoreProxy" },
+      { _tag: "RestoreProxy", probe: true },
     ])
     expect(plan.warnings).toHaveLength(1)
     expect(plan.warnings[0]).toContain("tamanu-patientportal")
@@ -198,7 +198,7 @@ describe("planRestart on pm2", () => {
       { _tag: "Restart", refs: [ref("tamanu-tasks", null, 0), ref("tamanu-sync", null, 3)] },
       { _tag: "WaitRunning", refs: [ref("tamanu-tasks", null, 0), ref("tamanu-sync", null, 3)] },
       roll("tamanu-api", [ref("tamanu-api", null, 1), ref("tamanu-api", null, 2), ref("tamanu-api", null, 7)]),
-      { _tag: "RestoreProxy" },
+      { _tag: "RestoreProxy", probe: true },
     ])
   })
 

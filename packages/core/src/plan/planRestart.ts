@@ -96,7 +96,7 @@ export const planRestart = (input: PlanRestartInput): Plan => {
   steps.push({ _tag: "RouteProxy", services, except: [] })
   steps.push(...rolls, { _tag: "Retire", refs: retire })
   if (services.length > 0 || rolls.some((r) => r._tag === "Roll" && r.behindCaddy && r.instances.length > 0))
-    steps.push({ _tag: "RestoreProxy" })
+    steps.push({ _tag: "RestoreProxy", probe: input.probeHttp })
 
   const plan = makePlan("restart", steps, warnings)
   // An end-to-end check only makes sense after something was restarted.

@@ -137,7 +137,7 @@ describe("planStart for Up expectations", () => {
         ],
       },
       { _tag: "RouteProxy", services: ["tamanu-frontend", "tamanu-facility-api"], except: [] },
-      { _tag: "RestoreProxy" },
+      { _tag: "RestoreProxy", probe: true },
     ])
   })
 

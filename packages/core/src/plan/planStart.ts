@@ -77,7 +77,7 @@ export const planStart = (input: PlanStartInput): Plan => {
   ]
   if (proxied.length > 0) {
     if (input.probeHttp) steps.push({ _tag: "ProbeAll", refs: runningBehindCaddy(groups, start) })
-    steps.push({ _tag: "RouteProxy", services: proxied, except: [] }, { _tag: "RestoreProxy" })
+    steps.push({ _tag: "RouteProxy", services: proxied, except: [] }, { _tag: "RestoreProxy", probe: input.probeHttp })
   }
   return makePlan("start", steps, warnings, failures)
 }

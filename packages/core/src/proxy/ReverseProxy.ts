@@ -16,7 +16,7 @@
  */
 import { Context, type Effect, Schema, type Scope } from "effect"
 import type { Progress } from "../events/Progress.js"
-import type { ServiceEndpoints } from "./caddyConfig.js"
+import type { Endpoint, ServiceEndpoints } from "./caddyConfig.js"
 import type { Desired } from "./routing.js"
 
 export class ProxyFailed extends Schema.TaggedError<ProxyFailed>()("ProxyFailed", {
@@ -33,6 +33,20 @@ export class ProxyFailed extends Schema.TaggedError<ProxyFailed>()("ProxyFailed"
 
 export type ProxyMode = "admin" | "reload"
 
+/**
+ * Which running instances of these services answer now (one probe each): a
+ * restore gives Caddy's own upstreams back, and a `dynamic a` name then
+ * routes to every instance on its alias, answering or not.
+ */
+export type Answering = (services: ReadonlyArray<string>) => Effect.Effect<
+  ReadonlyArray<{
+    readonly service: string
+    readonly answering: ReadonlyArray<Endpoint>
+    /** Running instances with an address that did not answer. */
+    readonly silent: ReadonlyArray<Endpoint>
+  }>
+>
+
 export interface ProxySession {
   readonly mode: ProxyMode
   /**
@@ -45,10 +59,12 @@ export interface ProxySession {
   /**
    * Caddy's own config back, routing to `desired` until then: at once when
    * nothing cached can be stale because of us, else once every cached answer
-   * from before our first change has expired (it waits). Best effort: a
-   * failure is a warning, and the next run finishes it.
+   * from before our first change has expired (it waits). Not while a running
+   * instance of a pinned service does not answer (`answering`): Caddy's own
+   * upstreams would route to it; the pins then name only the ones that do,
+   * and the next run tries again. Best effort: a failure is a warning.
    */
-  readonly restore: (desired: ReadonlyArray<Desired>) => Effect.Effect<void, never, Progress>
+  readonly restore: (desired: ReadonlyArray<Desired>, answering: Answering) => Effect.Effect<void, never, Progress>
 }
 
 /** A handler routing to one service, as read from Caddy's live config. */
@@ -93,8 +109,8 @@ export interface ReverseProxyShape {
   readonly inspect: (services: ReadonlyArray<ServiceEndpoints>) => Effect.Effect<ProxyView>
   /** Whether an earlier run left Caddy's own config unrestored, and when it may come back (read-only). */
   readonly pendingRestore: Effect.Effect<{ readonly dueAt: number } | null>
-  /** Restore Caddy's own config if an earlier run left it and it is due now; say when otherwise. */
-  readonly resume: Effect.Effect<void, never, Progress>
+  /** Restore Caddy's own config if an earlier run left it, it is due now and every pinned service's instances answer; say why not otherwise. */
+  readonly resume: (answering: Answering) => Effect.Effect<void, never, Progress>
 }
 
 export class ReverseProxy extends Context.Tag("@tamanu-lifecycle/core/ReverseProxy")<

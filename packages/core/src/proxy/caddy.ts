@@ -232,7 +232,7 @@ export const CaddyLive = (options: CaddyLiveOptions): Layer.Layer<ReverseProxy> 
         open: (services) => Effect.flatMap(proxy, (p) => p.open(services)),
         inspect: (services) => Effect.flatMap(proxy, (p) => p.inspect(services)),
         pendingRestore: Effect.flatMap(proxy, (p) => p.pendingRestore),
-        resume: Effect.flatMap(proxy, (p) => p.resume),
+        resume: (answering) => Effect.flatMap(proxy, (p) => p.resume(answering)),
       }),
     ),
   )

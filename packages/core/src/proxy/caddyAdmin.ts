@@ -34,6 +34,7 @@ import {
   type ServiceEndpoints,
 } from "./caddyConfig.js"
 import {
+  type Answering,
   ProxyFailed,
   type ProxyFailed as ProxyFailedType,
   type ProxySession,
@@ -41,7 +42,15 @@ import {
   type ReverseProxyShape,
   type RouteView,
 } from "./ReverseProxy.js"
-import { type Desired, freshState, nextLoad, type RoutingState, restoreDueAt, restorePending } from "./routing.js"
+import {
+  type Desired,
+  freshState,
+  nextLoad,
+  pinnedServices,
+  type RoutingState,
+  restoreDueAt,
+  restorePending,
+} from "./routing.js"
 
 // ---------------------------------------------------------------- the state file
 
@@ -54,7 +63,12 @@ const JsonValue: Schema.Schema<Json> = Schema.Union(
   Schema.Record({ key: Schema.String, value: Schema.suspend(() => JsonValue) }),
 )
 
-const Clock_ = Schema.Struct({ swappedAt: Schema.Number, holdMillis: Schema.Number, staled: Schema.Boolean })
+const Clock_ = Schema.Struct({
+  service: Schema.String,
+  swappedAt: Schema.Number,
+  holdMillis: Schema.Number,
+  staled: Schema.Boolean,
+})
 
 /** What the next run needs to finish the restore (written before and after every load). */
 const SavedState = Schema.Struct({
@@ -282,7 +296,22 @@ export const makeCaddyAdminProxy = (
         const now = yield* Clock.currentTimeMillis
         const state = yield* Ref.make(Option.match(adopted, { onNone: () => freshState(live), onSome: (a) => a.state }))
         const since = Option.match(adopted, { onNone: () => now, onSome: (a) => a.since })
-        const handlers = handlersByService(proxyHandlers((yield* Ref.get(state)).original), services)
+        /**
+         * The handlers of these services in Caddy's own config, and those an adopted state pinned
+         * (by the path its clocks keep: a pinned static handler no longer names its instances).
+         */
+        const handlersFor = (list: ReadonlyArray<ServiceEndpoints>, routing: RoutingState) => {
+          const all = proxyHandlers(routing.original)
+          const found = new Map(handlersByService(all, list))
+          for (const [key, clock] of Object.entries(routing.clocks)) {
+            const handler = all.find((h) => describePath(h.path) === key)
+            const known = found.get(clock.service) ?? []
+            if (handler !== undefined && !known.some((h) => describePath(h.path) === key))
+              found.set(clock.service, [...known, handler])
+          }
+          return found
+        }
+        const handlers = handlersFor(services, yield* Ref.get(state))
         for (const service of services) {
           if ((handlers.get(service.service) ?? []).length === 0)
             yield* emit(
@@ -308,10 +337,14 @@ export const makeCaddyAdminProxy = (
               )
           })
 
-        const route = (desired: ReadonlyArray<Desired>): Effect.Effect<void, ProxyFailedType, Progress> =>
+        /** One load routing each desired service to exactly its endpoints (`among`: every instance each has). */
+        const routeAmong = (
+          among: ReadonlyArray<ServiceEndpoints>,
+          desired: ReadonlyArray<Desired>,
+        ): Effect.Effect<void, ProxyFailedType, Progress> =>
           Effect.gen(function* () {
             const before = yield* Ref.get(state)
-            const next = nextLoad(before, handlers, services, desired)
+            const next = nextLoad(before, handlersFor(among, before), among, desired)
             if (!next.load) {
               yield* Ref.set(state, next.commit(yield* Clock.currentTimeMillis))
               return
@@ -338,6 +371,8 @@ export const makeCaddyAdminProxy = (
             )
           })
 
+        const route = (desired: ReadonlyArray<Desired>) => routeAmong(services, desired)
+
         const warnRestore = (why: string) =>
           Effect.gen(function* () {
             const due = restoreDueAt(yield* Ref.get(state))
@@ -350,7 +385,7 @@ export const makeCaddyAdminProxy = (
             )
           })
 
-        const restore = (desired: ReadonlyArray<Desired>): Effect.Effect<void, never, Progress> =>
+        const restore = (desired: ReadonlyArray<Desired>, answering: Answering): Effect.Effect<void, never, Progress> =>
           Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
             // A drained service whose handler is still Caddy's own (it had no other instance to
@@ -367,6 +402,21 @@ export const makeCaddyAdminProxy = (
             if (!restorePending(yield* Ref.get(state))) {
               yield* store.remove
               return
+            }
+            // Caddy's own upstreams route to every instance on the alias: only once they all answer.
+            const check = yield* answering(pinnedServices(yield* Ref.get(state)))
+            const silent = check.flatMap((s) => s.silent.map((e) => e.instance))
+            if (silent.length > 0) {
+              // Meanwhile the pins name only the instances that answer (and any that came back since).
+              yield* routeAmong(
+                check.map((s) => ({ service: s.service, endpoints: [...s.answering, ...s.silent] })),
+                check
+                  .filter((s) => s.answering.length > 0)
+                  .map((s) => ({ service: s.service, endpoints: s.answering, draining: false })),
+              )
+              return yield* warnRestore(
+                `${silent.join(", ")} runs but does not answer, and Caddy's own config would route to it`,
+              )
             }
             yield* verify("restore")
             const original = (yield* Ref.get(state)).original
@@ -406,32 +456,33 @@ export const makeCaddyAdminProxy = (
       }),
     )
 
-    const resume: ReverseProxyShape["resume"] = Effect.scoped(
-      Effect.gen(function* () {
-        if (Option.isNone(yield* store.read)) return
-        const live = yield* Effect.either(getConfig)
-        if (Either.isLeft(live)) {
-          yield* emit(
-            ProgressEvent.Warning({
-              message: `An earlier run left Caddy's own config to restore, but ${live.left}; tamanu tries again at its next run.`,
-            }),
-          )
-          return
-        }
-        const session = yield* adminSession([], live.right)
-        const pending = yield* pendingRestore
-        const now = yield* Clock.currentTimeMillis
-        if (pending !== null && pending.dueAt > now) {
-          yield* emit(
-            ProgressEvent.Info({
-              message: `Caddy's own config comes back at the next tamanu start or restart after ${new Date(pending.dueAt).toISOString()} (in ${formatMillis(pending.dueAt - now)}).`,
-            }),
-          )
-          return
-        }
-        yield* session.restore([])
-      }),
-    )
+    const resume: ReverseProxyShape["resume"] = (answering) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          if (Option.isNone(yield* store.read)) return
+          const live = yield* Effect.either(getConfig)
+          if (Either.isLeft(live)) {
+            yield* emit(
+              ProgressEvent.Warning({
+                message: `An earlier run left Caddy's own config to restore, but ${live.left}; tamanu tries again at its next run.`,
+              }),
+            )
+            return
+          }
+          const session = yield* adminSession([], live.right)
+          const pending = yield* pendingRestore
+          const now = yield* Clock.currentTimeMillis
+          if (pending !== null && pending.dueAt > now) {
+            yield* emit(
+              ProgressEvent.Info({
+                message: `Caddy's own config comes back at the next tamanu start or restart after ${new Date(pending.dueAt).toISOString()} (in ${formatMillis(pending.dueAt - now)}).`,
+              }),
+            )
+            return
+          }
+          yield* session.restore([], answering)
+        }),
+      )
 
     const inspect: ReverseProxyShape["inspect"] = (services) =>
       Effect.gen(function* () {

@@ -38,7 +38,7 @@ const roll = makePlan(
       behindCaddy: true,
       probe: true,
     },
-    { _tag: "RestoreProxy" },
+    { _tag: "RestoreProxy", probe: true },
   ],
   [],
 )

@@ -28,6 +28,8 @@ import {
 
 /** One handler tamanu took off its own upstreams. */
 export interface HandlerClock {
+  /** The service it routes to. */
+  readonly service: string
   /** Clock millis when the load that took it off `dynamic a` (or its static list) returned. */
   readonly swappedAt: number
   /** How long a cached answer from before `swappedAt` may still be used: refresh + margin (0 for static upstreams). */
@@ -128,6 +130,7 @@ export const nextLoad = (
       }
       for (const { key, handler, service } of swapped) {
         clocks[key] = {
+          service,
           swappedAt: loadedAt,
           holdMillis:
             handler.upstreams._tag === "DynamicA" ? handler.upstreams.refreshMillis + restoreMarginMillis(handler) : 0,
@@ -158,3 +161,8 @@ export const restoreDueAt = (state: RoutingState): number =>
 
 /** Whether Caddy runs something other than its own config because of us. */
 export const restorePending = (state: RoutingState): boolean => !jsonEqual(state.current, state.original)
+
+/** The services whose handlers tamanu took off Caddy's own upstreams (they come back with the restore). */
+export const pinnedServices = (state: RoutingState): ReadonlyArray<string> => [
+  ...new Set(Object.values(state.clocks).map((clock) => clock.service)),
+]

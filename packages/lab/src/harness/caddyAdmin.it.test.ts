@@ -152,7 +152,9 @@ describe.skipIf(skipUnless(caddyPrerequisite()))("core's admin-API session again
             })
           }
           if (session !== null)
-            yield* Effect.promise(() => run(session.restore([{ ...serviceNow(), draining: false }])))
+            yield* Effect.promise(() =>
+              run(session.restore([{ ...serviceNow(), draining: false }], () => Effect.succeed([]))),
+            )
         }),
       ).pipe(Effect.provide(progress)),
     )

@@ -233,6 +233,37 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
       ),
   )
 
+  it.scoped(
+    "while the instance that never answered still does not, the next run keeps Caddy off it: no restore, a warning",
+    () =>
+      Effect.gen(function* () {
+        const { result } = yield* watched(
+          restart(restartOptions({ names: ["api"], probeTimeout: Duration.seconds(30) })),
+          ["tamanu-facility-api"],
+          120,
+        )
+        expect(Either.isLeft(result)).toBe(true)
+        const caddy = yield* FakeCaddyControl
+        yield* TestClock.adjust("2 minutes")
+        // Due by now, but @1 runs without answering: Caddy's own dynamic a would route to it.
+        const next = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 10)
+        expect(Either.isRight(next.result)).toBe(true)
+        expect(next.unserved).toEqual([])
+        expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
+        expect((yield* warnings).some((w) => w.includes("tamanu-facility-api@1 runs but does not answer"))).toBe(true)
+      }).pipe(
+        Effect.provide(
+          world(
+            facility("2 seconds", {
+              readiness: readiness(facilityBehindCaddy, "2 seconds", {
+                "tamanu-facility-api@1": { readyAfter: "1 hour" },
+              }),
+            }),
+          ),
+        ),
+      ),
+  )
+
   it.scoped("interrupted mid-roll: Caddy routes to the serving instance, never to the one that was restarting", () =>
     Effect.gen(function* () {
       const caddy = yield* FakeCaddyControl

@@ -57,7 +57,7 @@ describe("the fake Caddy (FakeReverseProxy over FakeCaddy)", () => {
       expect(session.mode).toBe("admin")
       yield* session.route([{ service: service.service, endpoints: [endpoint("2", 1)], draining: true }])
       expect(yield* caddy.routedTo("tamanu-facility-api")).toEqual([dial(fakeUrlAt(api("2"), 1))])
-      const restoring = yield* Effect.fork(session.restore([{ ...service, draining: false }]))
+      const restoring = yield* Effect.fork(session.restore([{ ...service, draining: false }], () => Effect.succeed([])))
       yield* TestClock.adjust("30 seconds")
       expect((yield* caddy.loads).length).toBe(2)
       yield* TestClock.adjust("40 seconds")
