@@ -57,10 +57,11 @@ const caddyOf = (rows: ReadonlyArray<StatusRow>) =>
   Effect.gen(function* () {
     if (rows.length === 0) return null
     const targets = yield* ProbeTargets
+    const unseen = targets.unavailable ?? null
     const services: ReadonlyArray<ServiceEndpoints> = yield* Effect.forEach(rows, ({ group }) =>
       Effect.map(
         Effect.forEach(
-          group.instances.filter((i) => i.running),
+          unseen === null ? group.instances.filter((i) => i.running) : [],
           (i) =>
             Effect.map(targets.urlFor(i), (url) => Option.map(url, (u) => ({ instance: displayInstance(i), url: u }))),
           { concurrency: "unbounded" },
@@ -69,5 +70,5 @@ const caddyOf = (rows: ReadonlyArray<StatusRow>) =>
       ),
     )
     const proxy = yield* ReverseProxy
-    return caddyStatus(yield* proxy.inspect(services), services)
+    return caddyStatus(yield* proxy.inspect(services), services, unseen)
   })
