@@ -131,20 +131,6 @@ NotifyAccess=all
 WantedBy=${input.wantedBy}
 `
 
-/** podman inside the system: the real host's shape (systemd cgroups, journald events), as this kernel allows. */
-const innerContainersConf = `[containers]
-default_ulimits = []
-# podman 4.3.1 ignores cgroupns = "private" here: each unit says --cgroupns=private itself.
-
-[engine]
-runtime = "runc"
-cgroup_manager = "systemd"
-events_logger = "journald"
-
-[network]
-network_backend = "netavark"
-`
-
 const proxy = (path: string | null, alias: string) => `\treverse_proxy${path === null ? "" : ` ${path}`} {
 \t\tdynamic a {
 \t\t\tname ${alias}
@@ -261,7 +247,6 @@ export const startCentralSystemHost = async (options: CentralSystemHostOptions =
     for (const kind of ["instanced", "singleton"] as const)
       if (layout === kind || layout === "both")
         system.writeFile(`/etc/systemd/system/${portalFiles[kind][0]}`, portalFiles[kind][1], 0o644)
-    system.writeFile("/etc/containers/containers.conf", innerContainersConf, 0o644)
     system.writeFile("/etc/caddy/servers/central.caddy", centralSite, 0o644)
     system.writeFile("/etc/caddy/Caddyfile", caddyfile(null), 0o644)
     system.writeFile("/etc/tamanu/default.json5", centralConfig, 0o640)

@@ -5,8 +5,9 @@
  * (`--rootfs /:O`, an overlay: every write stays in the container), with
  * journald, D-Bus, logind, Debian's own `caddy.service` and the
  * `postgresql@<version>-main` cluster running as on a Tamanu Linux host.
- * Nested rootful podman works inside it, so the Tamanu units can be podman
- * containers there (see centralSystemHost.ts).
+ * Nested rootful podman works inside it (runc, the systemd cgroup manager,
+ * netavark; every `podman run` there must say `--cgroupns=private`), so the
+ * Tamanu units can be podman containers there (e2e/centralSystemHost.ts).
  *
  * What it takes on this machine (measured; the docs/testing.md section on
  * the system manager has the figures):
@@ -103,7 +104,7 @@ export interface SystemManager {
   readonly podmanEnv: Readonly<Record<string, string>>
   /** Run a command inside; never rejects on a non-zero exit. */
   readonly exec: (argv: ReadonlyArray<string>, options?: ExecOptions) => Promise<ExecResult>
-  /** Start a command inside and hand back the process (for commands a test acts on while they run). */
+  /** Start a command inside and hand back the process, in its own process group (`killGroup` ends it all). */
   readonly spawn: (argv: ReadonlyArray<string>, options?: ExecOptions) => ChildProcess
   /** `bash -c SCRIPT` inside as root; rejects on a non-zero exit, with what it printed. */
   readonly sh: (script: string) => Promise<string>
@@ -210,6 +211,20 @@ events_logger = "file"
 network_backend = "netavark"
 `
 
+/** podman inside the system: the real host's shape (systemd cgroups, journald events), as this kernel allows. */
+export const innerContainersConf = `[containers]
+default_ulimits = []
+# podman 4.3.1 ignores cgroupns = "private" here: each unit says --cgroupns=private itself.
+
+[engine]
+runtime = "runc"
+cgroup_manager = "systemd"
+events_logger = "journald"
+
+[network]
+network_backend = "netavark"
+`
+
 const run = (
   file: string,
   args: ReadonlyArray<string>,
@@ -277,6 +292,16 @@ const installExitHook = () => {
 }
 
 let counter = 0
+
+/** SIGKILL a command started inside and everything in its process group. */
+export const killGroup = (child: ChildProcess): void => {
+  if (child.pid === undefined) return
+  try {
+    process.kill(-child.pid, "SIGKILL")
+  } catch {
+    child.kill("SIGKILL")
+  }
+}
 
 /**
  * Boot a system manager: a network on a free subnet, the container, and a
@@ -444,6 +469,9 @@ export const bootSystemManager = async (options: SystemManagerOptions = {}): Pro
       spawn("nsenter", [...argvInside(argv, options)], {
         env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
         stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+        // Its own process group: nsenter forks into the PID namespace, so killing nsenter
+        // alone would leave the command (and what it started) running and its pipes open.
+        detached: true,
       })
     const exec = (argv: ReadonlyArray<string>, options: ExecOptions = {}): Promise<ExecResult> =>
       new Promise((resolve) => {
@@ -458,7 +486,7 @@ export const bootSystemManager = async (options: SystemManagerOptions = {}): Pro
           stderr += d
         })
         if (options.input !== undefined) child.stdin?.end(options.input)
-        const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 180_000)
+        const timer = setTimeout(() => killGroup(child), options.timeoutMs ?? 180_000)
         child.on("close", (code, signal) => {
           clearTimeout(timer)
           resolve({
@@ -489,6 +517,9 @@ export const bootSystemManager = async (options: SystemManagerOptions = {}): Pro
     }
 
     const hostPath = (inside: string) => path.join(`/proc/${pid}/root`, inside)
+    // Nested podman as this kernel allows it (the host's own containers.conf is for the host).
+    fs.mkdirSync(hostPath("/etc/containers"), { recursive: true })
+    fs.writeFileSync(hostPath("/etc/containers/containers.conf"), innerContainersConf)
     const journalSince = async (mark: number, matches: ReadonlyArray<string>) => {
       await exec(["journalctl", "--sync"])
       const r = await exec(["journalctl", "--no-pager", "-o", "json", `--since=@${Math.floor(mark / 1e6)}`, ...matches])
