@@ -18,6 +18,7 @@ import type { ExecResult } from "../harness/systemdSystemManager.js"
 import {
   type CentralSystemHost,
   centralSystemHostPrerequisites,
+  operator,
   type PortalLayout,
   type PortalSetting,
   type SudoRule,
@@ -235,6 +236,30 @@ describe.skipIf(skipUnless(...centralSystemHostPrerequisites()))(
         expect(await active([tasks])).toEqual({ [tasks]: "inactive" })
       } finally {
         await host.setSudoRule("nopasswd")
+      }
+    })
+
+    it("a config only root may read: status says how to fix it; stop and start go through sudo, which can read it", async () => {
+      await only(upUnits)
+      await host.system.sh("chgrp root /etc/tamanu/default.json5")
+      try {
+        const mark = await host.system.journalMark()
+        const st = await host.tamanu(["status"])
+        expect(st.code, said(st)).toBe(1)
+        expect(st.stderr).toMatch(/Cannot read the Tamanu config at \/etc\/tamanu\/default\.json5: permission denied/)
+        expect(st.stderr).toMatch(/chmod 640/)
+        expect(await sudoCommands(mark)).toEqual([])
+        const stop = await host.tamanu(["stop", "tasks"])
+        expect(stop.code, said(stop)).toBe(0)
+        expect(await active([tasks])).toEqual({ [tasks]: "inactive" })
+        // Nothing to do cannot be known without the config: the re-run under sudo decides it.
+        await host.startUnits([tasks])
+        const start = await host.tamanu(["start"])
+        expect(start.code, said(start)).toBe(0)
+        expect(start.stderr).toMatch(/nothing to do/)
+        expect(await sudoCommands(mark)).toEqual([asRoot(["stop", "tasks"]), asRoot(["start"])])
+      } finally {
+        await host.system.sh(`chgrp ${operator} /etc/tamanu/default.json5`)
       }
     })
 
