@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the test suite need on a fresh Debian/Ubuntu
-# machine: the real components (Caddy, PostgreSQL) when run as root, then the
-# npm packages from the lockfile. Safe to run again.
+# machine: the real components (Caddy, PostgreSQL, podman with netavark and
+# aardvark-dns, sudo) when run as root, then the npm packages from the
+# lockfile. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,16 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v systemd >/dev/null 2>&1 || need+=(systemd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ansible-playbook >/dev/null 2>&1 || need+=(ansible-core)
+# The real system manager (packages/lab/src/harness/systemdSystemManager.ts): systemd as PID 1
+# of a rootful podman container, nested podman inside it on a netavark bridge with aardvark-dns
+# aliases, sudo for the non-root operator, setpriv/nsenter to run commands inside.
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+[ -x /usr/lib/podman/netavark ] || need+=(netavark)
+[ -x /usr/lib/podman/aardvark-dns ] || need+=(aardvark-dns)
+[ -x /usr/bin/sudo ] || need+=(sudo)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -22,6 +33,14 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "setup: missing ${need[*]}; install them (as root: apt-get install ${need[*]})" >&2
     echo "setup: without them the real-component test suites are skipped (and fail in CI)" >&2
   fi
+fi
+
+# The system manager's PostgreSQL is Debian's own cluster `main` (postgresql@<v>-main), which the
+# package creates on install; make it if someone removed it. Only the container ever runs it.
+if [ "$(id -u)" = 0 ] && ! ls /etc/postgresql/*/main/postgresql.conf >/dev/null 2>&1 && command -v pg_createcluster >/dev/null 2>&1; then
+  version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  echo "setup: creating the PostgreSQL cluster $version/main"
+  pg_createcluster "$version" main >/dev/null
 fi
 
 npm ci --no-audit --no-fund

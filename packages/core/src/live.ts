@@ -78,7 +78,12 @@ export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
   })
   const supervisorLayers =
     config.supervisor === "systemd"
-      ? Layer.mergeAll(SystemdSupervisorLive({ scope: config.systemdScope }), PodmanProbeTargetsLive(), proxy)
+      ? Layer.mergeAll(
+          SystemdSupervisorLive({ scope: config.systemdScope }),
+          // The system manager's units run rootful podman: only root sees their containers.
+          PodmanProbeTargetsLive({ rootful: config.systemdScope === "system" }),
+          proxy,
+        )
       : Layer.mergeAll(Pm2SupervisorLive(pm2), Pm2ProbeTargetsLive(pm2), proxy)
   const host = TamanuHostLive({
     ...(config.root === null ? {} : { root: config.root }),

@@ -157,6 +157,17 @@ const cases: Record<string, Case> = {
     exitCode: 1,
     mentions: ["/etc/tamanu/local.json5:12:5", "invalid character '}'", "JSON5"],
   },
+  "a config this user may not read: permission, not JSON5; the group or root": {
+    error: new ConfigUnreadable({
+      file: "/etc/tamanu/default.json5",
+      message: "cannot read: EACCES: permission denied",
+      line: null,
+      column: null,
+      permissionDenied: true,
+    }),
+    exitCode: 1,
+    mentions: ["/etc/tamanu/default.json5", "permission denied", "chmod 640", "sudo tamanu"],
+  },
   "a config without db settings: the root and TAMANU_DATABASE_URL": {
     error: new ConfigMissingDb({ root: "/etc/tamanu" }),
     exitCode: 1,

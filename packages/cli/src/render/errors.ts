@@ -168,6 +168,10 @@ const renderCore = (e: CoreError): RenderedError => {
         `No Tamanu install found. Looked in: ${list(e.searched)}. Point at the install with --root DIR or TAMANU_ROOT=DIR (the directory holding the Tamanu config).`,
       )
     case "ConfigUnreadable": {
+      if (e.permissionDenied === true)
+        return failure(
+          `Cannot read the Tamanu config at ${e.file}: permission denied for this user. Reading what the host should run needs it: make it readable by the operators' group (e.g. \`chgrp <group> ${e.file} && chmod 640 ${e.file}\`), or run the command as root (\`sudo tamanu …\`); nothing was changed.`,
+        )
       const where = e.line === null ? e.file : `${e.file}:${e.line}${e.column === null ? "" : `:${e.column}`}`
       return failure(
         `Cannot read the Tamanu config at ${where}: ${e.message}. Fix the JSON5 there (or point --root at another install); nothing was changed.`,

@@ -10,8 +10,8 @@ import {
   visibleInStatus,
 } from "@tamanu-lifecycle/core"
 import { describe, expect, it } from "vitest"
-import { stripAnsi } from "./color.js"
-import { renderStatusTable } from "./statusTable.js"
+import { palette, stripAnsi } from "./color.js"
+import { caddyLines, renderStatusTable } from "./statusTable.js"
 
 const unit = (name: string, suffix: string | null, running: boolean): Instance => ({
   name,
@@ -197,5 +197,46 @@ describe("renderStatusTable", () => {
       expect(lineOf("  ● tamanu-central-api@2")).toContain(`${RED}●`)
       expect(text.trimEnd().split("\n").at(-1)).toContain(RED)
     })
+  })
+})
+
+describe("caddyLines", () => {
+  const route = {
+    service: "tamanu-central-api",
+    handler: "apps.http.servers.srv0.routes[1].handle[0]",
+    source: "dynamic a api.central.tamanu.internal:3000",
+    refresh_ms: 60_000,
+    addresses: [
+      { address: "10.99.1.3:3000", instance: "tamanu-central-api@1" },
+      { address: "10.99.1.9:3000", instance: null },
+    ],
+  }
+  const caddy = {
+    admin: "http://localhost:2019",
+    reachable: true,
+    note: null,
+    routes: [route],
+    stale: true,
+    instances_seen: true,
+    restore_pending: null,
+  }
+  const plain = (lines: ReadonlyArray<string>) => lines.map(stripAnsi).join("\n")
+
+  it("marks an address no running instance has", () => {
+    expect(plain(caddyLines(caddy, palette(false)))).toContain(
+      "10.99.1.3:3000 (tamanu-central-api@1), 10.99.1.9:3000 ✗ no running instance has it",
+    )
+  })
+
+  it("leaves addresses unmarked when this run could not see where the instances are", () => {
+    const unseen = {
+      ...caddy,
+      stale: false,
+      instances_seen: false,
+      routes: [{ ...route, addresses: route.addresses.map((a) => ({ ...a, instance: null })) }],
+    }
+    const text = plain(caddyLines(unseen, palette(false)))
+    expect(text).toContain("→ 10.99.1.3:3000, 10.99.1.9:3000")
+    expect(text).not.toContain("✗")
   })
 })

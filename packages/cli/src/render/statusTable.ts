@@ -54,16 +54,19 @@ export const statusView = (result: {
 
 /**
  * Where Caddy routes each service behind it, address by address, with the
- * instance at that address, or a red mark where no running instance has it.
+ * instance at that address, or a red mark where no running instance has it
+ * (unmarked when this run could not see where the instances are).
  */
 export const caddyLines = (caddy: CaddyStatusJson, p: Palette): ReadonlyArray<string> => {
   if (!caddy.reachable) return [p.yellow(`Caddy (${caddy.admin}): ${caddy.note ?? "not reachable"}`)]
   const lines = [p.bold(`Caddy (${caddy.admin}):`)]
   for (const route of caddy.routes) {
     const addresses = route.addresses.map((a) =>
-      a.instance === null
-        ? p.red(`${a.address} ✗ no running instance has it`)
-        : `${a.address} ${p.dim(`(${a.instance})`)}`,
+      a.instance !== null
+        ? `${a.address} ${p.dim(`(${a.instance})`)}`
+        : caddy.instances_seen
+          ? p.red(`${a.address} ✗ no running instance has it`)
+          : a.address,
     )
     lines.push(
       `  ${route.service}  ${p.dim(route.source)} → ${addresses.length > 0 ? addresses.join(", ") : p.yellow("nothing")}`,

@@ -123,13 +123,18 @@ export const loadConfig = (
       if (present.length === 0) continue
       let merged: unknown = {}
       for (const file of present) {
-        const text = yield* fs
-          .readFileString(file)
-          .pipe(
-            Effect.mapError(
-              (e) => new ConfigUnreadable({ file, message: `cannot read: ${e.message}`, line: null, column: null }),
-            ),
-          )
+        const text = yield* fs.readFileString(file).pipe(
+          Effect.mapError(
+            (e) =>
+              new ConfigUnreadable({
+                file,
+                message: `cannot read: ${e.message}`,
+                line: null,
+                column: null,
+                permissionDenied: e._tag === "SystemError" && e.reason === "PermissionDenied",
+              }),
+          ),
+        )
         merged = deepMerge(merged, yield* parseConfigText(file, text))
       }
       return { config: merged as TamanuConfig, files: present }

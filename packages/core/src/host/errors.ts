@@ -12,6 +12,11 @@ export class ConfigUnreadable extends Schema.TaggedError<ConfigUnreadable>()("Co
   message: Schema.String,
   line: Schema.NullOr(Schema.Int),
   column: Schema.NullOr(Schema.Int),
+  /**
+   * The file is there but this user may not read it (EACCES): a config kept
+   * root-only for its database password. Root can; a change under sudo reads it.
+   */
+  permissionDenied: Schema.optional(Schema.Boolean),
 }) {}
 
 export class ConfigMissingDb extends Schema.TaggedError<ConfigMissingDb>()("ConfigMissingDb", {

@@ -5,6 +5,7 @@
  */
 import { Clock, type Duration, Effect, type Scope, Stream } from "effect"
 import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
+import type { ConfigUnreadable } from "../host/errors.js"
 import type { TamanuHost } from "../host/TamanuHost.js"
 import { type LockFailed, type LockHeld, withHostLock } from "../lock/hostLock.js"
 import type { ExpectationGroup, InstanceRef, SupervisorKind } from "../model/instance.js"
@@ -68,12 +69,34 @@ const followLogs = (
     )
   })
 
+/**
+ * A config only root may read (kept so for its database password): nothing
+ * can be planned without it, and root can read it. On the system manager,
+ * not root and not --dry-run, the command asks for root at once (§10), so
+ * the CLI re-runs it under sudo, whose run plans and says if there is
+ * nothing to do. Otherwise the error stands.
+ */
+const rootCanRead = (
+  error: ConfigUnreadable,
+  spec: MutateSpec,
+): Effect.Effect<never, ConfigUnreadable | NeedsRoot, Privileges> =>
+  Effect.gen(function* () {
+    const privileges = yield* Privileges
+    if (error.permissionDenied === true && !spec.options.dryRun && privileges.required && !(yield* privileges.isRoot))
+      return yield* Effect.fail(new NeedsRoot({ command: spec.command }))
+    return yield* Effect.fail(error)
+  })
+
 /** Writes nothing to stdout or stderr: its log lines reach only loggers the caller installed (util/logging.ts). */
 export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, OperationError, OperationServices> =>
   Effect.gen(function* () {
     const began = yield* Clock.currentTimeMillis
     const { options } = spec
-    const s = yield* survey({ names: options.names, ignoreUnmatched: options.ignoreUnmatched, dbWait: spec.dbWait })
+    const s = yield* survey({
+      names: options.names,
+      ignoreUnmatched: options.ignoreUnmatched,
+      dbWait: spec.dbWait,
+    }).pipe(Effect.catchTag("ConfigUnreadable", (e) => rootCanRead(e, spec)))
     const plan = spec.plan(s.supervisor, s.groups, s.enabled)
     const planText = renderPlan(plan, s.supervisor)
     // Said once: a run that goes on under sudo leaves the plan to the re-run (§10).

@@ -15,7 +15,7 @@ import {
   statusReport,
   visibleInStatus,
 } from "../model/statusOutcome.js"
-import type { ProbeTargets } from "../probe/ProbeTargets.js"
+import { ProbeTargets } from "../probe/ProbeTargets.js"
 import type { ServiceEndpoints } from "../proxy/caddyConfig.js"
 import { type CaddyStatusJson, caddyStatus } from "../proxy/caddyStatus.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
@@ -58,10 +58,12 @@ export const status = (
 const caddyOf = (rows: ReadonlyArray<StatusRow>) =>
   Effect.gen(function* () {
     if (rows.length === 0) return null
+    const targets = yield* ProbeTargets
+    const unseen = targets.unavailable ?? null
     const services: ReadonlyArray<ServiceEndpoints> = yield* endpointsOf(
       rows.map((r) => r.group.expectation.name),
-      rows.flatMap((r) => r.group.instances),
+      unseen === null ? rows.flatMap((r) => r.group.instances) : [],
     )
     const proxy = yield* ReverseProxy
-    return caddyStatus(yield* proxy.inspect(services), services)
+    return caddyStatus(yield* proxy.inspect(services), services, unseen)
   })

@@ -3,6 +3,7 @@
  * is not installed here): the exact command lines, and every failure
  * turning into "no probe URL" with a warning instead of an error.
  */
+import * as fs from "node:fs"
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -40,7 +41,7 @@ esac
 const apiA: InstanceRef = { name: "tamanu-central-api", suffix: "a", pmId: null }
 
 /** urlFor through the live layer, with the warnings it logged. */
-const urlFor = (podmanPath: string, ref: InstanceRef = apiA) => {
+const urlFor = (podmanPath: string, ref: InstanceRef = apiA, extra: { rootful?: boolean; isRoot?: boolean } = {}) => {
   const warnings: Array<string> = []
   const logger = Logger.make(({ logLevel, message }) => {
     if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message.join(" ") : message))
@@ -48,7 +49,7 @@ const urlFor = (podmanPath: string, ref: InstanceRef = apiA) => {
   return Effect.runPromise(
     ProbeTargets.pipe(
       Effect.flatMap((t) => t.urlFor(ref)),
-      Effect.provide(PodmanProbeTargetsLive({ podmanPath })),
+      Effect.provide(PodmanProbeTargetsLive({ podmanPath, ...extra })),
       Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
     ),
   ).then((url) => ({ url, warnings }))
@@ -114,5 +115,23 @@ describe("PodmanProbeTargetsLive with a fake podman", () => {
     const { url, warnings } = await urlFor(podman.path)
     expect(url).toEqual(Option.none())
     expect(warnings[0]).toContain("could not read podman ps output")
+  })
+
+  it("rootful containers from a run that is not root: no URL, no podman call, no warning, and the reason said once", async () => {
+    const podman = fakePodman("rootless", { ps: sample("podman-ps-4.json"), inspect: sample("podman-inspect-4.json") })
+    const { url, warnings } = await urlFor(podman.path, apiA, { rootful: true, isRoot: false })
+    expect(url).toEqual(Option.none())
+    expect(warnings).toEqual([])
+    expect(fs.existsSync(`${podman.path}.calls`)).toBe(false)
+    const unavailable = await Effect.runPromise(
+      ProbeTargets.pipe(
+        Effect.map((t) => t.unavailable),
+        Effect.provide(PodmanProbeTargetsLive({ podmanPath: podman.path, rootful: true, isRoot: false })),
+      ),
+    )
+    expect(unavailable).toMatch(/containers are root's, and this run is not root/)
+    // Root (the re-run under sudo) asks podman as before.
+    const asRoot = await urlFor(podman.path, apiA, { rootful: true, isRoot: true })
+    expect(asRoot.url).toEqual(Option.some("http://10.89.0.7:3000/"))
   })
 })

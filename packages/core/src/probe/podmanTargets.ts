@@ -75,7 +75,20 @@ export interface PodmanProbeTargetsOptions {
   readonly podmanPath?: string
   /** Where Tamanu listens inside the container (default 3000). */
   readonly port?: number
+  /**
+   * The containers are root's (the system manager's units run rootful
+   * podman). A run that is not root then has no URL for any instance and
+   * does not ask podman: rootless podman would list the caller's own
+   * containers (none) or fail, once per instance.
+   */
+  readonly rootful?: boolean
+  /** Whether this process is root (default: its effective uid is 0). */
+  readonly isRoot?: boolean
 }
+
+/** What a run that is not root is told about the system manager's containers. */
+export const rootfulContainersUnseen =
+  "the Tamanu units' podman containers are root's, and this run is not root (sudo tamanu status shows them)"
 
 export const makePodmanProbeTargets = (
   options: PodmanProbeTargetsOptions = {},
@@ -99,6 +112,10 @@ export const makePodmanProbeTargets = (
         onLeft: (e) => Effect.fail(`could not read ${what}: ${e}`),
         onRight: Effect.succeed,
       })
+
+    const isRoot = options.isRoot ?? (typeof process.getuid === "function" && process.getuid() === 0)
+    if (options.rootful === true && !isRoot)
+      return { urlFor: () => Effect.succeed(Option.none()), unavailable: rootfulContainersUnseen }
 
     const urlFor = (ref: InstanceRef): Effect.Effect<Option.Option<string>> => {
       const unit = unitName(ref)

@@ -124,6 +124,20 @@ describe("waitReady", () => {
     }),
   )
 
+  it.effect("no budget left (start's overall budget spent before its turn): said so, not 'within 0'", () =>
+    Effect.gen(function* () {
+      const exit = yield* runFor(
+        waitReady(url, { budget: 0 }).pipe(
+          Effect.provide(scriptedProber({ readyAtMs: Number.POSITIVE_INFINITY, before: "hang" })),
+        ),
+        "1 second",
+      )
+      expect(exit).toEqual(
+        Exit.fail(new ProbeFailed({ url, lastError: "no time was left of the budget to wait for an answer" })),
+      )
+    }),
+  )
+
   it.effect("a timed-out attempt is reported as the last error when the budget runs out", () =>
     Effect.gen(function* () {
       const exit = yield* runFor(

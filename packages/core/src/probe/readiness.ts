@@ -73,7 +73,12 @@ export const waitReady = (url: string, options: WaitReadyOptions): Effect.Effect
             Effect.fail(
               new ProbeFailed({
                 url,
-                lastError: Option.getOrElse(last, () => `no answer within ${Duration.format(budget)}`),
+                lastError: Option.getOrElse(last, () =>
+                  // start's one overall budget can be spent before an instance's turn (§5.4).
+                  Duration.toMillis(budget) === 0
+                    ? "no time was left of the budget to wait for an answer"
+                    : `no answer within ${Duration.format(budget)}`,
+                ),
               }),
             ),
           ),

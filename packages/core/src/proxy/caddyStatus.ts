@@ -44,6 +44,13 @@ export const CaddyStatusJson = Schema.Struct({
   routes: Schema.Array(CaddyRouteJson),
   /** Some handler routes to an address no running instance has. */
   stale: Schema.Boolean,
+  /**
+   * Whether the running instances' addresses could be read at all: false when
+   * this run cannot see them (a run that is not root on the system manager,
+   * whose containers are root's). Then every `instance` is null without
+   * meaning "no running instance has it", and `stale` is false.
+   */
+  instances_seen: Schema.Boolean,
   /** An earlier tamanu run's routing is still in place: since when, and from when its own config may come back. */
   restore_pending: Schema.NullOr(Schema.Struct({ since: Schema.String, due_at: Schema.String })),
 })
@@ -60,7 +67,15 @@ const instanceAt = (address: string, endpoints: ReadonlyArray<Endpoint>): string
 
 const iso = (millis: number): string => (Number.isFinite(millis) ? new Date(millis).toISOString() : "now")
 
-export const caddyStatus = (view: ProxyView, services: ReadonlyArray<ServiceEndpoints>): CaddyStatusJson => {
+/**
+ * `instancesUnseen`: why the running instances' addresses could not be read
+ * (null when they were): the routes are shown as Caddy has them, unmatched.
+ */
+export const caddyStatus = (
+  view: ProxyView,
+  services: ReadonlyArray<ServiceEndpoints>,
+  instancesUnseen: string | null = null,
+): CaddyStatusJson => {
   if (view.mode === "reload")
     return {
       admin: view.adminUrl,
@@ -68,6 +83,7 @@ export const caddyStatus = (view: ProxyView, services: ReadonlyArray<ServiceEndp
       note: `routes not shown: ${view.reason ?? "the admin API cannot be used"}`,
       routes: [],
       stale: false,
+      instances_seen: instancesUnseen === null,
       restore_pending: null,
     }
   const routes = view.routes.flatMap(({ service, handlers }) => {
@@ -81,19 +97,24 @@ export const caddyStatus = (view: ProxyView, services: ReadonlyArray<ServiceEndp
     }))
   })
   const unrecognised = view.routes.filter((r) => r.handlers.length === 0).map((r) => r.service)
+  const notes = [
+    ...(unrecognised.length > 0 ? [`no reverse_proxy tamanu recognises for ${unrecognised.join(", ")}`] : []),
+    ...(instancesUnseen !== null ? [`addresses not matched to instances: ${instancesUnseen}`] : []),
+    ...(unrecognised.length === 0 && routes.some((r) => r.refresh_ms !== null)
+      ? [
+          `dynamic a: what the name resolves to now; Caddy keeps an answer for up to ${formatMillis(
+            Math.max(...routes.map((r) => r.refresh_ms ?? 0)),
+          )}`,
+        ]
+      : []),
+  ]
   return {
     admin: view.adminUrl,
     reachable: true,
-    note:
-      unrecognised.length > 0
-        ? `no reverse_proxy tamanu recognises for ${unrecognised.join(", ")}`
-        : routes.some((r) => r.refresh_ms !== null)
-          ? `dynamic a: what the name resolves to now; Caddy keeps an answer for up to ${formatMillis(
-              Math.max(...routes.map((r) => r.refresh_ms ?? 0)),
-            )}`
-          : null,
+    note: notes.length > 0 ? notes.join("; ") : null,
     routes,
-    stale: routes.some((r) => r.addresses.some((a) => a.instance === null)),
+    stale: instancesUnseen === null && routes.some((r) => r.addresses.some((a) => a.instance === null)),
+    instances_seen: instancesUnseen === null,
     restore_pending: view.pending === null ? null : { since: iso(view.pending.since), due_at: iso(view.pending.dueAt) },
   }
 }

@@ -46,6 +46,17 @@ const commands: ReadonlyArray<CommandCoverage> = [
   { doc: "docs/testing.md", command: "npx vitest run --project unit", run: vitest },
   { doc: "docs/testing.md", command: "npx vitest run --project integration", run: vitest },
   { doc: "docs/testing.md", command: "npx vitest run packages/core/src/plan", run: vitest },
+  {
+    doc: "docs/testing.md",
+    command: "npx vitest run --project integration packages/lab/src/harness/systemdSystemManager.it.test.ts",
+    run: vitest,
+  },
+  {
+    doc: "docs/testing.md",
+    command:
+      "npx vitest run --project integration packages/lab/src/e2e/systemHost.it.test.ts packages/lab/src/e2e/systemHostCaddy.it.test.ts",
+    run: vitest,
+  },
 
   {
     doc: "docs/embedding.md",
@@ -138,6 +149,11 @@ const commands: ReadonlyArray<CommandCoverage> = [
   {
     doc: "docs/systemd.md",
     command: "npx vitest run --project integration packages/lab/src/bench/discoverySystemd.it.test.ts",
+    run: vitest,
+  },
+  {
+    doc: "docs/systemd.md",
+    command: "npx vitest run --project integration packages/lab/src/e2e/systemHost.it.test.ts",
     run: vitest,
   },
 ]

@@ -12,6 +12,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { renderCause } from "@tamanu-lifecycle/cli"
 import {
+  ConfigUnreadable,
   defaults,
   type HostContext,
   type InstanceRef,
@@ -446,6 +447,53 @@ describe("privileges and the lock", () => {
       expect(Exit.isSuccess(exit)).toBe(true)
     }).pipe(Effect.provide(faultWorld({ ...systemdFacility(), privileges: PrivilegesFixed(false) }))),
   )
+
+  describe("a config only root may read (EACCES for the operator)", () => {
+    const rootOnly = (root: boolean): FaultWorldSpec => ({
+      ...systemdFacility({ "tamanu-facility-sync": { running: false } }),
+      host: {
+        context: new ConfigUnreadable({
+          file: "/etc/tamanu/default.json5",
+          message: "cannot read: EACCES: permission denied",
+          line: null,
+          column: null,
+          permissionDenied: true,
+        }),
+      },
+      privileges: PrivilegesFixed(root),
+    })
+
+    for (const [command, run] of [
+      ["start", start(startOpts)],
+      ["stop", stop(mutateBase)],
+      ["restart", restart(restartOpts)],
+    ] as const)
+      it.effect(`${command} asks for root at once (the re-run under sudo can read it), changing nothing`, () =>
+        Effect.gen(function* () {
+          const { exitCode, message } = rendered(yield* runToEnd(run))
+          expect(exitCode).toBe(1)
+          expect(message).toContain(`tamanu ${command}`)
+          expect(message).toContain("needs root")
+          expect(yield* mutatingCalls).toEqual([])
+        }).pipe(Effect.provide(faultWorld(rootOnly(false)))),
+      )
+
+    const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown, OperationServices>, boolean]> = [
+      ["status (never sudo)", status({ names: [], all: false }), false],
+      ["start --dry-run (never sudo)", start({ ...startOpts, dryRun: true }), false],
+      ["start as root", start(startOpts), true],
+    ]
+    for (const [what, run, root] of cases)
+      it.effect(`${what}: the permission error, naming the fix`, () =>
+        Effect.gen(function* () {
+          const { exitCode, message } = rendered(yield* runToEnd(run))
+          expect(exitCode).toBe(1)
+          expect(message).toContain("permission denied for this user")
+          expect(message).toContain("chmod 640 /etc/tamanu/default.json5")
+          expect(yield* mutatingCalls).toEqual([])
+        }).pipe(Effect.provide(faultWorld(rootOnly(root)))),
+      )
+  })
 
   it.effect("sudo refused inside the re-run child (still not root): SudoFailed, exit 1, no loop", () =>
     Effect.gen(function* () {

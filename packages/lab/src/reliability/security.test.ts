@@ -51,7 +51,7 @@ describe("no shell ever sees operator input", () => {
   /** Every place a process is spawned, each with its arguments as an array. */
   const allowed: Readonly<Record<string, number>> = {
     "packages/core/src/supervisor/systemd.ts": 2, // execFile(systemctl, rest) and spawn(journalctl, rest)
-    "packages/core/src/privileges/Privileges.ts": 1, // spawn("sudo", [...sudoArgv(argv)])
+    "packages/core/src/privileges/Privileges.ts": 1, // spawn(sudo, [...args]): sudo -n -l -- argv, then [-n] sudoArgv(argv)
   }
 
   it("finds the sources it scans", () => {

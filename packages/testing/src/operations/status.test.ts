@@ -4,8 +4,8 @@
  */
 
 import { describe, expect, it } from "@effect/vitest"
-import { type Outcome, restart, StatusJson, status, UnmatchedNames } from "@tamanu-lifecycle/core"
-import { Duration, Effect, Schema } from "effect"
+import { type Outcome, ProbeTargets, restart, StatusJson, status, UnmatchedNames } from "@tamanu-lifecycle/core"
+import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { FakeSupervisorControl, FakeTamanuHostControl } from "../index.js"
 import {
   centralContext,
@@ -249,6 +249,7 @@ describe("status on systemd", () => {
             },
           ],
           stale: false,
+          instances_seen: true,
           restore_pending: null,
         },
       })
@@ -260,6 +261,34 @@ describe("status on systemd", () => {
         }),
       ),
     ),
+  )
+
+  it.effect(
+    "a run that cannot see where instances are (not root, root's containers) shows Caddy's routes unmatched, not stale",
+    () =>
+      Effect.gen(function* () {
+        const result = yield* status(statusOptions({ names: ["api"] }))
+        expect(result.caddy?.stale).toBe(false)
+        expect(result.caddy?.instances_seen).toBe(false)
+        expect(result.caddy?.note).toContain("addresses not matched to instances: root's containers")
+        expect(result.caddy?.routes[0]?.addresses).toEqual([
+          { address: "tamanu-facility-api-1.g1.test:3000", instance: null },
+          { address: "tamanu-facility-api-2.g1.test:3000", instance: null },
+        ])
+      }).pipe(
+        Effect.provide(
+          Layer.succeed(ProbeTargets, {
+            urlFor: () => Effect.succeed(Option.none()),
+            unavailable: "root's containers",
+          }),
+        ),
+        Effect.provide(
+          world({
+            ...facility(facilityUnits()),
+            readiness: readiness([ref("tamanu-facility-api", "1"), ref("tamanu-facility-api", "2")]),
+          }),
+        ),
+      ),
   )
 
   it.effect(
