@@ -26,6 +26,8 @@ export interface BrowserLoadResult {
 }
 
 export interface BrowserLoad {
+  /** The requests ended so far (live). */
+  readonly records: ReadonlyArray<RequestRecord>
   readonly stop: () => Promise<BrowserLoadResult>
 }
 
@@ -120,6 +122,7 @@ export const startBrowserLoad = (options: {
     return { records, retriedOnReusedConnection: retried, durationMs: performance.now() - t0 }
   })
   return {
+    records,
     stop: () => {
       stopping = true
       return done

@@ -5,6 +5,10 @@
  * passive health checks. A roll that routes Caddy away from each instance
  * before it goes down loses no request under continuous load; the same roll
  * without it does. Caddy's config is put back exactly as it was read.
+ *
+ * The load behaves as a browser does: a request whose reused keep-alive
+ * connection Caddy closed under it (every config load closes idle ones) is
+ * resent once on a fresh connection, and counted apart.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -26,8 +30,9 @@ import {
 } from "@tamanu-lifecycle/core"
 import { Effect, Layer, Schedule } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type BrowserLoad, startBrowserLoad } from "../e2e/browserLoad.js"
 import { type CaddyHandle, caddyPrerequisite, startCaddy } from "./caddy.js"
-import { isFailedRequest, type LoadRun, startLoad, summarizeLoad } from "./load.js"
+import { isFailedRequest, summarizeLoad } from "./load.js"
 import { skipUnless } from "./prerequisites.js"
 
 const fixture = fileURLToPath(new URL("../../fixtures/tamanu-service.mjs", import.meta.url))
@@ -83,7 +88,7 @@ const proxyFor = (adminUrl: string, stateFile: string | null) => {
 const REQUESTS_WHILE_DOWN = 20
 
 /** Resolves once `count` requests that started at or after `fromMs` (the load's clock) have ended. */
-const loadSince = (load: LoadRun, fromMs: number, count: number) =>
+const loadSince = (load: BrowserLoad, fromMs: number, count: number) =>
   Effect.runPromise(
     Effect.sync(() => load.records.filter((r) => r.startMs >= fromMs).length).pipe(
       Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (n) => n >= count }),
@@ -127,7 +132,7 @@ describe.skipIf(skipUnless(caddyPrerequisite()))("core's admin-API session again
   /** Restart each service in turn under load; `session` routes Caddy around each one (or nothing does). */
   const rollUnderLoad = async (via: CaddyHandle, proxy: ReverseProxyShape | null, progress: Layer.Layer<Progress>) => {
     const t0 = performance.now() // startLoad's own clock starts now
-    const load = startLoad({ url: via.url, concurrency: 4, pauseMs: 5, maxDurationMs: 90_000 })
+    const load = startBrowserLoad({ url: via.url, concurrency: 4, pauseMs: 5, maxDurationMs: 90_000 })
     await loadSince(load, 0, 10)
     const run = <A, E>(effect: Effect.Effect<A, E, Progress>) => Effect.runPromise(Effect.provide(effect, progress))
     await Effect.runPromise(
@@ -160,7 +165,7 @@ describe.skipIf(skipUnless(caddyPrerequisite()))("core's admin-API session again
     )
     await loadSince(load, performance.now() - t0, 10)
     const result = await load.stop()
-    return { result, summary: summarizeLoad(result.records) }
+    return { result, summary: summarizeLoad(result.records), resent: result.retriedOnReusedConnection }
   }
 
   it("control: the same roll without routing Caddy away loses requests (no retries configured)", async () => {
@@ -174,10 +179,12 @@ describe.skipIf(skipUnless(caddyPrerequisite()))("core's admin-API session again
     if (caddy === undefined) throw new Error("no caddy")
     const before = await getConfig(caddy.adminUrl)
     const { proxy, events, progress } = proxyFor(caddy.adminUrl, path.join(dir, "routing.json"))
-    const { result, summary } = await rollUnderLoad(caddy, proxy, progress)
-    process.stderr.write(`[caddy roll, routed by tamanu] ${JSON.stringify(summary)}\n`)
+    const { result, summary, resent } = await rollUnderLoad(caddy, proxy, progress)
+    process.stderr.write(`[caddy roll, routed by tamanu] ${JSON.stringify(summary)}; ${resent} resent\n`)
     expect(result.records.filter(isFailedRequest)).toEqual([])
     expect(summary.served).toBe(summary.total)
+    // At most one resend per connection per config load (3 loads, 4 connections).
+    expect(resent).toBeLessThanOrEqual(3 * 4)
     // Static upstreams cache nothing: the own config is back at once. Drain a, drain b (a back), restore.
     expect(events.filter((e) => e._tag === "ProxyRouted").length).toBe(2)
     expect(events.filter((e) => e._tag === "ProxyRestored").length).toBe(1)
