@@ -4,7 +4,8 @@
  * live config (`GET /config/`), finds every `reverse_proxy` handler, and
  * checks each place it can send a request:
  * - static upstreams (`upstreams[].dial`): each dial must be the address of a
- *   container that runs now (podman) and must answer HTTP below 500;
+ *   container that runs now (podman, asked again whenever a dial is not among
+ *   the addresses it gave last) and must answer HTTP below 500;
  * - `dynamic a` upstreams: every address aardvark-dns gives for the name must
  *   answer (what Caddy finds when it looks the name up).
  * A sample counts only if the config read again after the checks is the same
@@ -13,6 +14,7 @@
  * by design a drain never even names one, so both are recorded.
  */
 import { Resolver } from "node:dns/promises"
+import http from "node:http"
 import { performance } from "node:perf_hooks"
 import type { SandboxHost } from "./sandboxHost.js"
 
@@ -53,11 +55,34 @@ export const reverseProxies = (config: Json): ReadonlyArray<HandlerUpstreams> =>
   return found
 }
 
-export const readConfig = async (adminUrl: string): Promise<Json> => {
-  const response = await fetch(`${adminUrl}/config/`, { signal: AbortSignal.timeout(5_000) })
-  if (!response.ok) throw new Error(`GET ${adminUrl}/config/: HTTP ${response.status}`)
-  return (await response.json()) as Json
-}
+/**
+ * Caddy's live config. On a fresh connection each time: every config load
+ * replaces Caddy's admin server too, and a kept-alive connection to the old
+ * one fails ("socket hang up"), which is about this client, not about Caddy.
+ */
+export const readConfig = (adminUrl: string): Promise<Json> =>
+  new Promise((resolve, reject) => {
+    const req = http.get(`${adminUrl}/config/`, { agent: false, timeout: 5_000 }, (res) => {
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (d: string) => {
+        body += d
+      })
+      res.on("end", () => {
+        if (res.statusCode !== 200) reject(new Error(`GET ${adminUrl}/config/: HTTP ${res.statusCode}`))
+        else {
+          try {
+            resolve(JSON.parse(body) as Json)
+          } catch (e) {
+            reject(e)
+          }
+        }
+      })
+      res.on("error", reject)
+    })
+    req.on("timeout", () => req.destroy(new Error(`GET ${adminUrl}/config/: no answer within 5 s`)))
+    req.on("error", reject)
+  })
 
 /** Deep equality, key order ignored (as Caddy re-serialises). */
 export const sameJson = (a: Json | undefined, b: Json | undefined): boolean => {
@@ -99,6 +124,8 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
   const someDead: Array<string> = []
   let samples = 0
   let stopping = false
+  /** Addresses of the sandbox's running containers, as podman last said. */
+  let running: ReadonlySet<string> | null = null
   const resolver = new Resolver({ timeout: 1000, tries: 2 })
   if (host.podman !== null) resolver.setServers([host.podman.gateway])
 
@@ -107,7 +134,13 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
     const at = performance.now() - t0
     const last = configs.at(-1)
     if (last === undefined || !sameJson(last.config, before)) configs.push({ atMs: at, config: before })
-    const running = host.podman === null ? null : new Set(Object.values(await host.podman.addresses()))
+    const network = host.podman
+    // Container addresses change only when one restarts: read them again from podman when a dial is not among them.
+    if (network !== null) {
+      const dials = reverseProxies(before).flatMap((h) => (h.kind === "static" ? h.dials : []))
+      if (running === null || dials.some((d) => !running?.has(d.replace(/:\d+$/, ""))))
+        running = new Set(Object.values(await network.addresses()))
+    }
     const findings = await Promise.all(
       reverseProxies(before).map(async (h, i) => {
         const targets =
@@ -118,7 +151,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
           await Promise.all(
             targets.map(async (t) => {
               const ip = t.replace(/:\d+$/, "")
-              const known = running === null || h.kind === "dynamic" || running.has(ip)
+              const known = host.podman === null || h.kind === "dynamic" || running?.has(ip) === true
               return known && (await answers(t)) ? null : t
             }),
           )

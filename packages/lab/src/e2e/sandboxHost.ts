@@ -294,7 +294,7 @@ const baseEnv = (): Record<string, string> => {
     if (
       v === undefined ||
       k.startsWith("TAMANU_") ||
-      ["PM2_HOME", "PORT", "XDG_RUNTIME_DIR", "CONTAINERS_CONF"].includes(k)
+      ["PM2_HOME", "PORT", "XDG_RUNTIME_DIR", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF"].includes(k)
     )
       continue
     env[k] = v
@@ -386,6 +386,7 @@ const systemdHost = async (
       // The manager's exit stops every unit (podman stop inside its namespace); then what is left of the network.
       await manager?.stop()
     } finally {
+      // Fails, and leaves the directory, if a container's mount is still there: never delete through one.
       await network.stop()
       fs.rmSync(dir, { recursive: true, force: true })
     }
@@ -443,7 +444,8 @@ const systemdHost = async (
     const env: Record<string, string> = {
       ...baseEnv(),
       XDG_RUNTIME_DIR: m.runtimeDir,
-      CONTAINERS_CONF: network.containersConf,
+      // The sandbox's own podman (its storage and networks): what `podman ps` of the CLI sees.
+      ...network.env,
       TAMANU_ROOT: root,
       TAMANU_SUPERVISOR: "systemd",
       TAMANU_SYSTEMD_SCOPE: "user",

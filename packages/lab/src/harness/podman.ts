@@ -5,9 +5,9 @@
  * sharing a network alias. For the real-shape sandbox host (e2e/sandboxHost.ts).
  *
  * What this machine needs, found by trying (rs1's measurements):
- * - a containers.conf of our own (exported as CONTAINERS_CONF for EVERY
- *   podman call, the CLI's included): `network_backend = "netavark"` (the
- *   storage may say `cni`, which gives a network without aardvark-dns),
+ * - a containers.conf of our own (CONTAINERS_CONF, exported for EVERY podman
+ *   call, the CLI's included): `network_backend = "netavark"` (the storage
+ *   may say `cni`, which gives a network without aardvark-dns),
  *   `default_ulimits = []` (setting RLIMIT_NOFILE is refused), `runtime =
  *   "runc"`, `cgroup_manager = "cgroupfs"` (no systemd as PID 1),
  *   `events_logger = "file"`;
@@ -18,11 +18,21 @@
  *   "DNS keeper"): the first container on a network spawns it into its own
  *   cgroup, and a unit's stop would take it along.
  *
- * Every sandbox gets unique names (`tl<pid>-<n>`), a FREE /24 out of
- * 10.89.100.0–10.89.199.0 (never one podman or the host routes already use),
- * and a label on every container it starts, so its teardown removes exactly
- * what it made, and `leftoverPodman()` proves it did. Nothing here ever
- * touches a container or network it did not create.
+ * Each sandbox is its own podman "host": its own storage (graphroot, runroot:
+ * CONTAINERS_STORAGE_CONF) and network config dir in the sandbox directory.
+ * On a Tamanu host `podman ps --filter label=PODMAN_SYSTEMD_UNIT=<unit>` sees
+ * that host's containers only; sandboxes sharing the machine's podman would
+ * see each other's (every sandbox has a `tamanu-facility-api@1.service`), and
+ * the CLI of one would probe, and route Caddy to, another's containers (seen:
+ * concurrent scenarios "ready" at addresses of another sandbox's subnet). What
+ * they still share is the machine's: the aardvark-dns process (one config
+ * file per network name) and netavark's IPAM database (by network name), so
+ * names are unique (`tl<pid>-<n>`), and each network gets its own bridge
+ * name and a FREE /24 out of 10.89.100.0–10.89.199.0 (never one the host's
+ * podman networks or routes use). Every container also carries a label naming
+ * its sandbox. Teardown removes exactly what the sandbox made, and
+ * `leftoverPodman()` proves it did. Nothing here ever touches a container or
+ * network it did not create.
  */
 import { execFile, execFileSync } from "node:child_process"
 import { Resolver } from "node:dns/promises"
@@ -40,9 +50,7 @@ const helper = (name: string): string | null =>
 export const podmanPrerequisite = (): Prerequisite => {
   const missing = !isRoot()
     ? "needs root (rootful podman on a bridge network, as a Tamanu host runs it)"
-    : (["podman", "runc", "conmon", "findmnt", "mount"].find(
-        (c) => !hasCommand(c) && !fs.existsSync(`/usr/bin/${c}`),
-      ) ??
+    : (["podman", "runc", "conmon", "findmnt", "ip"].find((c) => !hasCommand(c) && !fs.existsSync(`/usr/bin/${c}`)) ??
       ["netavark", "aardvark-dns"].find((h) => helper(h) === null) ??
       null)
   return {
@@ -54,22 +62,28 @@ export const podmanPrerequisite = (): Prerequisite => {
   }
 }
 
-/** The containers.conf every podman call of a sandbox runs with (each line needed here, see the header). */
-export const containersConf = [
-  "[containers]",
-  "default_ulimits = []",
-  "",
-  "[network]",
-  'network_backend = "netavark"',
-  "",
-  "[engine]",
-  'runtime = "runc"',
-  'cgroup_manager = "cgroupfs"',
-  'events_logger = "file"',
-  "",
-].join("\n")
+/** The containers.conf of a sandbox (each line needed here, see the header), its network configs in `networkDir`. */
+export const containersConf = (networkDir: string): string =>
+  [
+    "[containers]",
+    "default_ulimits = []",
+    "",
+    "[network]",
+    'network_backend = "netavark"',
+    `network_config_dir = "${networkDir}"`,
+    "",
+    "[engine]",
+    'runtime = "runc"',
+    'cgroup_manager = "cgroupfs"',
+    'events_logger = "file"',
+    "",
+  ].join("\n")
 
-/** The label every container of a sandbox carries: `tamanu-lifecycle.sandbox=<prefix>`. */
+/** The storage.conf of a sandbox: its own containers database and overlay layers. */
+export const storageConf = (graphroot: string, runroot: string): string =>
+  ["[storage]", 'driver = "overlay"', `graphroot = "${graphroot}"`, `runroot = "${runroot}"`, ""].join("\n")
+
+/** The label every container of a sandbox carries: `tamanu-lifecycle.sandbox=<name>`. */
 export const sandboxLabelKey = "tamanu-lifecycle.sandbox"
 
 export interface PodmanResult {
@@ -78,15 +92,17 @@ export interface PodmanResult {
   readonly exitCode: number
 }
 
-/** Run podman with this containers.conf; never rejects on a non-zero exit. */
-export const podmanIn =
-  (conf: string) =>
+type PodmanEnv = Readonly<Record<"CONTAINERS_CONF" | "CONTAINERS_STORAGE_CONF", string>>
+
+/** Run podman of this sandbox; never rejects on a non-zero exit. */
+const podmanIn =
+  (env: PodmanEnv) =>
   (args: ReadonlyArray<string>): Promise<PodmanResult> =>
     new Promise((resolve) => {
       execFile(
         "podman",
         [...args],
-        { env: { ...process.env, CONTAINERS_CONF: conf }, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
+        { env: { ...process.env, ...env }, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
         (error, stdout, stderr) =>
           resolve({
             stdout,
@@ -96,10 +112,10 @@ export const podmanIn =
       )
     })
 
-const podmanSync = (conf: string, args: ReadonlyArray<string>): string | null => {
+const podmanSync = (env: PodmanEnv, args: ReadonlyArray<string>): string | null => {
   try {
     return execFileSync("podman", [...args], {
-      env: { ...process.env, CONTAINERS_CONF: conf },
+      env: { ...process.env, ...env },
       encoding: "utf8",
       stdio: ["ignore", "pipe", "ignore"],
     })
@@ -130,6 +146,23 @@ export const ensureSharedNetns = (): void => {
   execFileSync("mount", ["--make-shared", "/run/netns"])
 }
 
+/** Mount points at or below `dir` in this process's mount namespace, deepest first. */
+export const mountsUnder = (dir: string): ReadonlyArray<string> => {
+  const base = path.resolve(dir)
+  try {
+    return fs
+      .readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .map((line) =>
+        (line.split(" ")[4] ?? "").replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))),
+      )
+      .filter((m) => m === base || m.startsWith(`${base}/`))
+      .sort((a, b) => b.length - a.length)
+  } catch {
+    return []
+  }
+}
+
 // ---------------------------------------------------------------- subnets
 
 const firstThird = 100
@@ -137,26 +170,46 @@ const lastThird = 199
 /** Subnets this process claimed (so two sandboxes started at once never pick the same). */
 const claimed = new Set<number>()
 
-/** Third octets of 10.89.X.0 that podman's networks or the host's routes already use. */
-const usedThirds = async (podman: (args: ReadonlyArray<string>) => Promise<PodmanResult>): Promise<Set<number>> => {
+/** The host's podman networks (the default config dir) and routes, as text to scan for subnets. */
+const hostNetworkTexts = (): ReadonlyArray<string> => {
+  const texts: Array<string> = []
+  for (const dir of ["/etc/containers/networks", "/etc/cni/net.d"]) {
+    try {
+      for (const f of fs.readdirSync(dir)) texts.push(fs.readFileSync(path.join(dir, f), "utf8"))
+    } catch {}
+  }
+  for (const args of [
+    ["-4", "route", "show"],
+    ["-4", "addr", "show"],
+  ])
+    try {
+      texts.push(execFileSync("ip", args, { encoding: "utf8" }))
+    } catch {}
+  return texts
+}
+
+/** Third octets of 10.89.X.0 that the host's podman networks or routes already use. */
+const usedThirds = (): Set<number> => {
   const used = new Set<number>(claimed)
-  const ls = await podman(["network", "ls", "--format", "json"])
-  if (ls.exitCode !== 0) throw new Error(`podman network ls: ${ls.stderr.trim()}`)
-  const networks = JSON.parse(ls.stdout || "[]") as ReadonlyArray<{
-    readonly subnets?: ReadonlyArray<{ readonly subnet?: string }> | null
-  }>
-  const texts = networks.flatMap((n) => (n.subnets ?? []).map((s) => s.subnet ?? ""))
-  try {
-    texts.push(...execFileSync("ip", ["-4", "route", "show"], { encoding: "utf8" }).split("\n"))
-  } catch {}
-  for (const text of texts) {
+  for (const text of hostNetworkTexts()) {
     for (const m of text.matchAll(/\b10\.89\.(\d+)\./g)) used.add(Number(m[1]))
     // A wider subnet (10.89.0.0/16, 10.0.0.0/8) covers all of ours: use none.
-    const wide = /\b10\.(\d+)\.\d+\.\d+\/(\d+)/.exec(text)
-    if (wide !== null && Number(wide[2]) <= 16 && (Number(wide[2]) <= 8 || wide[1] === "89"))
-      for (let t = firstThird; t <= lastThird; t++) used.add(t)
+    for (const wide of text.matchAll(/\b10\.(\d+)\.\d+\.\d+\/(\d+)/g))
+      if (Number(wide[2]) <= 8 || (Number(wide[2]) <= 16 && wide[1] === "89"))
+        for (let t = firstThird; t <= lastThird; t++) used.add(t)
   }
   return used
+}
+
+/** Devices the host routes this /24 to (one, ours, once our bridge is up). */
+const routeDevices = (subnet: string): ReadonlyArray<string> => {
+  try {
+    return execFileSync("ip", ["-4", "route", "show", subnet], { encoding: "utf8" })
+      .split("\n")
+      .flatMap((l) => /\bdev (\S+)/.exec(l)?.[1] ?? [])
+  } catch {
+    return []
+  }
 }
 
 // ---------------------------------------------------------------- the network
@@ -168,56 +221,55 @@ export interface PodmanNetwork {
   readonly subnet: string
   /** `10.89.X.1`: where aardvark-dns answers the aliases (Caddy's `resolvers udp/<gateway>:53`). */
   readonly gateway: string
-  /** The containers.conf file (CONTAINERS_CONF). */
-  readonly containersConf: string
+  /** CONTAINERS_CONF and CONTAINERS_STORAGE_CONF: what every podman call of this sandbox runs with. */
+  readonly env: PodmanEnv
   /** `--label` value every container of this sandbox must carry. */
   readonly label: string
-  /** podman with this sandbox's containers.conf. */
+  /** podman of this sandbox. */
   readonly podman: (args: ReadonlyArray<string>) => Promise<PodmanResult>
-  /** A container's address on this network, read now; null when it has none (not running, no such container). */
+  /** A container's address on this network, read now (synchronously); null when it has none. */
   readonly addressOf: (container: string) => string | null
   /** Container name → address on this network, for every running container of this sandbox (two podman calls, async). */
   readonly addresses: () => Promise<Readonly<Record<string, string>>>
-  /** Names and states of this sandbox's containers (by label). */
+  /** Names and states of this sandbox's containers. */
   readonly containers: () => Promise<ReadonlyArray<{ readonly name: string; readonly state: string }>>
-  /** Remove every container of this sandbox and the network. Safe to call twice. */
+  /** Remove every container of this sandbox and the network; fails if a mount is left under its storage. Safe to call twice. */
   readonly stop: () => Promise<void>
 }
 
 let counter = 0
 /** Every network this process made, for `leftoverPodman` and the exit hook. */
-const made: Array<{ readonly name: string; readonly conf: string; removed: boolean }> = []
+const made: Array<{ readonly name: string; readonly env: PodmanEnv; readonly home: string; removed: boolean }> = []
 let exitHookInstalled = false
 const installExitHook = () => {
   if (exitHookInstalled) return
   exitHookInstalled = true
   process.once("exit", () => {
-    for (const n of made.filter((m) => !m.removed)) removeSync(n.name, n.conf)
+    for (const n of made.filter((m) => !m.removed)) removeSync(n.name, n.env)
   })
 }
 
-const removeSync = (name: string, conf: string): void => {
-  const ids = (podmanSync(conf, ["ps", "-a", "-q", "--filter", `label=${sandboxLabelKey}=${name}`]) ?? "")
+const removeSync = (name: string, env: PodmanEnv): void => {
+  const ids = (podmanSync(env, ["ps", "-a", "-q", "--filter", `label=${sandboxLabelKey}=${name}`]) ?? "")
     .split("\n")
     .filter((l) => l.trim() !== "")
-  if (ids.length > 0) podmanSync(conf, ["rm", "-f", "-t", "0", ...ids])
-  podmanSync(conf, ["network", "rm", "-f", name])
+  if (ids.length > 0) podmanSync(env, ["rm", "-f", "-t", "0", ...ids])
+  podmanSync(env, ["network", "rm", "-f", name])
 }
 
 /**
- * What any network this process made left behind: its containers (by label)
- * and the network itself. Empty when every sandbox was stopped.
+ * What any sandbox network of this process left behind: its containers, the
+ * network, mounts under its storage. Empty when every sandbox was stopped.
  */
 export const leftoverPodman = (): ReadonlyArray<string> =>
   made.flatMap((n) => {
-    const left = (
-      podmanSync(n.conf, ["ps", "-a", "--filter", `label=${sandboxLabelKey}=${n.name}`, "--format", "{{.Names}}"]) ?? ""
-    )
+    if (!fs.existsSync(n.env.CONTAINERS_STORAGE_CONF)) return mountsUnder(n.home).map((m) => `mount ${m}`)
+    const left = (podmanSync(n.env, ["ps", "-a", "--format", "{{.Names}}"]) ?? "")
       .split("\n")
       .filter((l) => l.trim() !== "")
       .map((c) => `container ${c}`)
-    const exists = podmanSync(n.conf, ["network", "exists", n.name]) !== null
-    return exists ? [...left, `network ${n.name}`] : left
+    const network = podmanSync(n.env, ["network", "exists", n.name]) !== null ? [`network ${n.name}`] : []
+    return [...left, ...network, ...mountsUnder(n.home).map((m) => `mount ${m}`)]
   })
 
 const until = <A>(what: string, check: () => Promise<A | null>, limit: Duration.DurationInput) =>
@@ -233,38 +285,54 @@ const until = <A>(what: string, check: () => Promise<A | null>, limit: Duration.
   )
 
 /**
- * A fresh bridge network for one sandbox, with aardvark-dns answering on its
- * gateway (kept alive by the DNS keeper container). `dir` holds the
- * containers.conf; the caller removes `dir`.
+ * A fresh podman "host" for one sandbox under `dir/podman` (confs, storage,
+ * network configs) and its bridge network, with aardvark-dns answering on the
+ * gateway (kept alive by the DNS keeper container). The caller removes `dir`
+ * after `stop()`.
  */
 export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> => {
   ensureSharedNetns()
-  const conf = path.join(dir, "containers.conf")
-  fs.writeFileSync(conf, containersConf)
-  const podman = podmanIn(conf)
+  const home = path.join(dir, "podman")
+  const networkDir = path.join(home, "networks")
+  fs.mkdirSync(networkDir, { recursive: true })
+  const env: PodmanEnv = {
+    CONTAINERS_CONF: path.join(home, "containers.conf"),
+    CONTAINERS_STORAGE_CONF: path.join(home, "storage.conf"),
+  }
+  fs.writeFileSync(env.CONTAINERS_CONF, containersConf(networkDir))
+  fs.writeFileSync(env.CONTAINERS_STORAGE_CONF, storageConf(path.join(home, "storage"), path.join(home, "run")))
+  const podman = podmanIn(env)
   counter += 1
-  const name = `tl${process.pid}-${counter}`
+  const n = counter
+  const name = `tl${process.pid}-${n}`
   const label = `${sandboxLabelKey}=${name}`
-  const entry = { name, conf, removed: false }
+  const entry = { name, env, home, removed: false }
   let third: number | null = null
 
-  const stop = async () => {
-    if (entry.removed) return
+  const removeAll = async () => {
     const ids = (await podman(["ps", "-a", "-q", "--filter", `label=${label}`])).stdout
       .split("\n")
       .filter((l) => l.trim() !== "")
     if (ids.length > 0) await podman(["rm", "-f", "-t", "0", ...ids])
     const rm = await podman(["network", "rm", "-f", name])
-    const exists = await podman(["network", "exists", name])
-    if (exists.exitCode === 0) throw new Error(`podman network rm ${name}: ${rm.stderr.trim()}`)
+    if ((await podman(["network", "exists", name])).exitCode === 0)
+      throw new Error(`podman network rm ${name}: ${rm.stderr.trim()}`)
+  }
+  const stop = async () => {
+    if (entry.removed) return
+    await removeAll()
+    const left = mountsUnder(home)
+    if (left.length > 0) throw new Error(`mounts left under ${home}: ${left.join(", ")}`)
     entry.removed = true
     if (third !== null) claimed.delete(third)
   }
 
-  // A free /24: scan what is used, start at a random place, retry on a race with another process.
+  // A free /24: scan what the host uses, pick at random, and make sure no other bridge took it meanwhile.
   let lastError = ""
+  made.push(entry)
+  installExitHook()
   for (let attempt = 0; attempt < 8 && third === null; attempt++) {
-    const used = await usedThirds(podman)
+    const used = usedThirds()
     const free = Array.from({ length: lastThird - firstThird + 1 }, (_, i) => firstThird + i).filter(
       (t) => !used.has(t),
     )
@@ -272,17 +340,22 @@ export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> =>
     const pick = free[Math.floor(Math.random() * free.length)] ?? firstThird
     claimed.add(pick)
     const created = await podman(["network", "create", "--subnet", `10.89.${pick}.0/24`, name])
-    if (created.exitCode === 0) third = pick
-    else lastError = created.stderr.trim()
+    if (created.exitCode !== 0) {
+      lastError = created.stderr.trim()
+      continue
+    }
+    // Its own bridge name: netavark would pick `podman<N>` from this sandbox's networks only.
+    const file = path.join(networkDir, `${name}.json`)
+    const config = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>
+    fs.writeFileSync(file, JSON.stringify({ ...config, network_interface: `tl${process.pid}n${n}`.slice(-15) }))
+    third = pick
   }
   if (third === null) throw new Error(`podman network create ${name}: ${lastError}`)
-  made.push(entry)
-  installExitHook()
   const subnet = `10.89.${third}.0/24`
   const gateway = `10.89.${third}.1`
 
   const addressOf = (container: string): string | null => {
-    const out = podmanSync(conf, ["inspect", "--format", "{{json .NetworkSettings.Networks}}", container])
+    const out = podmanSync(env, ["inspect", "--format", "{{json .NetworkSettings.Networks}}", container])
     if (out === null) return null
     try {
       const networks = JSON.parse(out) as Record<string, { readonly IPAddress?: string }> | null
@@ -316,6 +389,9 @@ export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> =>
       "infinity",
     ])
     if (run.exitCode !== 0) throw new Error(`podman run ${keeper}: ${run.stderr.trim()}`)
+    const devices = routeDevices(subnet)
+    if (devices.length !== 1)
+      throw new Error(`${subnet} is routed to ${devices.join(", ") || "nothing"}: another bridge took it meanwhile`)
     // aardvark-dns answers the keeper's own name once it serves this network.
     const resolver = new Resolver({ timeout: 1000, tries: 1 })
     resolver.setServers([gateway])
@@ -333,7 +409,7 @@ export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> =>
     name,
     subnet,
     gateway,
-    containersConf: conf,
+    env,
     label,
     podman,
     addressOf,
@@ -448,7 +524,7 @@ export const containerUnit = (options: ContainerUnitOptions): { readonly name: s
       "StartLimitIntervalSec=0",
       "",
       "[Service]",
-      `Environment=${word(`CONTAINERS_CONF=${options.network.containersConf}`)}`,
+      ...Object.entries(options.network.env).map(([k, v]) => `Environment=${word(`${k}=${v}`)}`),
       "Environment=PODMAN_SYSTEMD_UNIT=%n",
       `Environment=READY_DELAY_MS=${options.readyDelayMs}`,
       "Type=notify",
