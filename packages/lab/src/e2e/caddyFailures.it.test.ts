@@ -26,7 +26,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
-import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
+import { readConfig, sameJson, type WatchResult, watchCaddy } from "./caddyWatch.js"
 import {
   type CliResult,
   leftoverSandboxContainers,
@@ -121,6 +121,14 @@ interface Scenario {
   readonly repair?: (host: SandboxHost) => Promise<void>
   /** The next run once the restore is due. */
   readonly next: ReadonlyArray<string>
+  /**
+   * A gap in core this suite found and pins down (reported, not fixed here):
+   * instead of "nothing lost, nothing dead named", what happens today. Called
+   * with what the watch saw and the addresses of the instances right after
+   * the failed run; when core closes the gap, this fails and the scenario
+   * takes the ordinary checks.
+   */
+  readonly knownGap?: (seen: WatchResult, lost: number, addressesAfterFailure: Readonly<Record<string, string>>) => void
 }
 
 const dropIn = async (host: SandboxHost, unit: string, name: string, text: string | null) => {
@@ -166,6 +174,34 @@ const scenarios: Readonly<Record<string, Scenario>> = {
     // The instance still runs the container that never answers: the operator's retry is a restart.
     next: ["restart", "api"],
   },
+  "(f) KNOWN GAP: after (a), a `start` with the instance still not answering puts Caddy's own config back, and dynamic a then names that instance":
+    {
+      arrange: (host) =>
+        dropIn(
+          host,
+          "tamanu-facility-api@1.service",
+          "never-ready.conf",
+          "[Service]\nEnvironment=READY_DELAY_MS=600000\n",
+        ),
+      act: (host) => host.run(["restart", "api", "--probe-timeout", "15s"]),
+      expectFailed: (r) => expect(r.code, said(r)).toBe(1),
+      // Nothing repaired: systemd says api@1 runs, so start has nothing to do but the due restore.
+      next: ["start"],
+      knownGap: (seen, _lost, addresses) => {
+        const neverReady = addresses["tamanu-facility-api@1"]
+        expect(neverReady).toBeDefined()
+        // Caddy's restored `dynamic a` gets the alias's addresses from aardvark-dns, the never-ready one among them:
+        // a request Caddy sends there is refused, and fails once lb_try_duration (1 s) is spent on such tries.
+        expect(
+          seen.someDead.some((line) =>
+            new RegExp(`dynamic a api\\.facility\\.tamanu\\.internal → .*; not serving: ${neverReady}:3000$`).test(
+              line,
+            ),
+          ),
+          seen.someDead.join("\n"),
+        ).toBe(true)
+      },
+    },
   "(b) a unit whose restart fails (the supervisor's error) mid-roll: exit 1": {
     arrange: (host) =>
       dropIn(host, "tamanu-facility-api@1.service", "fail.conf", "[Service]\nExecStartPre=/bin/false\n"),
@@ -222,11 +258,16 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
             let results: Awaited<ReturnType<(typeof loads)[number]["stop"]>>[] = []
             let seen: Awaited<ReturnType<typeof watch.stop>> | null = null
             const lines: Array<string> = []
+            const addressesAfterFailure: Record<string, string> = {}
             try {
               await sleep(500)
               const failed = await scenario.act(host)
               scenario.expectFailed(failed)
               lines.push(`failed run: exit ${failed.code} after ${Math.round(failed.elapsedMs)} ms`)
+              for (const name of Object.keys(host.instances)) {
+                const ip = host.addressOf(name)
+                if (ip !== null) addressesAfterFailure[name] = ip
+              }
 
               // The restore is unfinished and kept beside the host lock; Caddy does not run its own config.
               expect(fs.existsSync(host.routingStateFile), said(failed)).toBe(true)
@@ -275,8 +316,14 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
                 `(${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples\n`,
             )
             expect(seen.onlyDead, "Caddy routed only to addresses that did not serve").toEqual([])
-            expect(seen.someDead, "Caddy named an address that did not serve").toEqual([])
             expect(seen.samples).toBeGreaterThan(0)
+            if (scenario.knownGap !== undefined) {
+              if (seen.someDead.length > 0)
+                process.stderr.write(`[caddy failures ${tag}] named but not serving: ${seen.someDead.at(-1)}\n`)
+              scenario.knownGap(seen, lost, addressesAfterFailure)
+              return
+            }
+            expect(seen.someDead, "Caddy named an address that did not serve").toEqual([])
             expect(lost, JSON.stringify(summaries)).toBe(0)
             // Resent at most once per load connection per config load (browserLoad.ts says why that is no loss).
             expect(resent).toBeLessThanOrEqual(configLoads * LOAD_PATHS.length)
