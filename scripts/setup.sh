@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo and the test suite need on a fresh Debian/Ubuntu
-# machine: the real components (Caddy, PostgreSQL) when run as root, then the
-# npm packages from the lockfile. Safe to run again.
+# machine: the real components (Caddy, PostgreSQL, systemd, podman) when run
+# as root, then the npm packages from the lockfile. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,16 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v systemd >/dev/null 2>&1 || need+=(systemd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ansible-playbook >/dev/null 2>&1 || need+=(ansible-core)
+# The real shape of a Linux host (packages/lab/src/harness/podman.ts): rootful podman with runc (podman's
+# dependency "crun | runc" picks crun, which refuses this kind of machine's hybrid cgroup layout), netavark and
+# aardvark-dns (only recommended, and --no-install-recommends would leave the CNI plugins: no DNS aliases),
+# iptables (netavark's firewall driver) and ip (the harness picks a free subnet from the host's routes).
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+{ [ -x /usr/lib/podman/netavark ] || [ -x /usr/libexec/podman/netavark ]; } || need+=(netavark)
+{ [ -x /usr/lib/podman/aardvark-dns ] || [ -x /usr/libexec/podman/aardvark-dns ]; } || need+=(aardvark-dns)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
