@@ -21,6 +21,7 @@ import { performance } from "node:perf_hooks"
 import { cleanupOnSignal } from "../bench/interrupt.js"
 import { type BrowserLoad, type BrowserLoadResult, CADDY_RELOAD_503, startBrowserLoad } from "../e2e/browserLoad.js"
 import {
+  leftoverSandboxContainers,
   leftoverSandboxProcesses,
   requireBuiltCli,
   type SandboxHost,
@@ -175,12 +176,16 @@ export const runDemo = async (): Promise<number> => {
     step("Cleaning up:")
     await host.stop()
     host = null
-    const left = leftoverSandboxProcesses()
+    const left = [...leftoverSandboxProcesses().map((p) => `${p.pid} ${p.command}`), ...leftoverSandboxContainers()]
     if (left.length > 0) {
-      out(`left behind: ${left.map((p) => `${p.pid} ${p.command}`).join("; ")}`)
+      out(`left behind: ${left.join("; ")}`)
       return 1
     }
-    out("Stopped the supervisor, Caddy and every service; nothing left running.")
+    out(
+      choice.supervisor === "systemd"
+        ? "Stopped the supervisor, Caddy and every service, removed every container and the network; nothing left running."
+        : "Stopped the supervisor, Caddy and every service; nothing left running.",
+    )
 
     const bootSum = flavour.rolled * READY_DELAY_MS
     if (choice.supervisor === "systemd")
