@@ -52,6 +52,7 @@ import {
   containerName,
   containerUnit,
   leftoverPodman,
+  mountsUnder,
   type PodmanNetwork,
   podmanPrerequisite,
   startPodmanNetwork,
@@ -342,7 +343,8 @@ export const startSandboxHost = async (options: SandboxHostOptions): Promise<San
   const host =
     options.supervisor === "systemd"
       ? await systemdHost(dir, root, cli, readyDelayMs, options.caddyRefresh).catch((error) => {
-          fs.rmSync(dir, { recursive: true, force: true })
+          // Never delete through a container's mount (its overlay shows the host's whole root).
+          if (mountsUnder(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true })
           throw error
         })
       : await pm2Host(dir, root, cli, readyDelayMs).catch((error) => {

@@ -224,6 +224,9 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
         // cache, and its own config came back only once an answer cached before then had expired.
         expect(loadsSeen).toBeGreaterThanOrEqual(flavour.rolled.length + 1)
         expect(restoredMs - firstChangeMs).toBeGreaterThanOrEqual(60_000)
+        // ... and no later than that wait, roughly (refresh + tamanu's 2 s margin; the rest is the watch's sampling):
+        // the roll (4 boots of 1 s) ends well before it.
+        expect(restoredMs - firstChangeMs).toBeLessThan(62_000 + 10_000)
         // So the command took the roll and that wait: at least the refresh, and the restore was its last act.
         expect(r.elapsedMs).toBeGreaterThanOrEqual(60_000)
         // Probe URLs came from podman: each rolled instance was probed at its container's address now.
