@@ -601,7 +601,8 @@ const pm2Host = async (dir: string, root: string, cli: string, readyDelayMs: num
     )
     // pm2 start launched them; the sandbox starts from the state the caller asked for.
     await daemon.pm2(["stop", "all"])
-    caddy = await startCaddy({ upstreams: { "/": [`127.0.0.1:${api1}`, `127.0.0.1:${api2}`] } })
+    // As a Windows host's Caddyfile has them: `localhost:PORT` (tamanu's probe URLs say 127.0.0.1: the same address).
+    caddy = await startCaddy({ upstreams: { "/": [`localhost:${api1}`, `localhost:${api2}`] } })
     started.push({ marker: dir, pids: [caddy.pid] })
   } catch (error) {
     await stop()
