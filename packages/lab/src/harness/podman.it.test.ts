@@ -10,6 +10,7 @@ import { Resolver } from "node:dns/promises"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Effect, Schedule } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { leftoverPodman, mountsUnder, type PodmanNetwork, podmanPrerequisite, startPodmanNetwork } from "./podman.js"
 import { skipUnless } from "./prerequisites.js"
@@ -73,7 +74,17 @@ describe.skipIf(skipUnless(podmanPrerequisite()))("podman sandbox networks", () 
       for (const ip of api) expect(ip.startsWith(n.subnet.replace(/0\/24$/, ""))).toBe(true)
       const resolver = new Resolver({ timeout: 1000, tries: 3 })
       resolver.setServers([n.gateway])
-      expect([...(await resolver.resolve4("api.facility.tamanu.internal"))].sort()).toEqual(api)
+      // netavark tells aardvark-dns of a new container with a SIGHUP and does not wait for it to re-read its
+      // config: the name may be unknown for a moment after `podman run` returns (seen: ENOTFOUND).
+      const answered = await Effect.runPromise(
+        Effect.tryPromise(() => resolver.resolve4("api.facility.tamanu.internal")).pipe(
+          Effect.map((ips) => [...ips].sort()),
+          Effect.filterOrFail((ips) => ips.length === api.length),
+          Effect.retry(Schedule.spaced("100 millis")),
+          Effect.timeout("10 seconds"),
+        ),
+      )
+      expect(answered).toEqual(api)
       // What the CLI asks: one container per unit, this sandbox's.
       const ps = await n.podman([
         "ps",

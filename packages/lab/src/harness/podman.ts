@@ -18,21 +18,27 @@
  *   "DNS keeper"): the first container on a network spawns it into its own
  *   cgroup, and a unit's stop would take it along.
  *
- * Each sandbox is its own podman "host": its own storage (graphroot, runroot:
- * CONTAINERS_STORAGE_CONF) and network config dir in the sandbox directory.
- * On a Tamanu host `podman ps --filter label=PODMAN_SYSTEMD_UNIT=<unit>` sees
- * that host's containers only; sandboxes sharing the machine's podman would
- * see each other's (every sandbox has a `tamanu-facility-api@1.service`), and
- * the CLI of one would probe, and route Caddy to, another's containers (seen:
- * concurrent scenarios "ready" at addresses of another sandbox's subnet). What
- * they still share is the machine's: the aardvark-dns process (one config
- * file per network name) and netavark's IPAM database (by network name), so
- * names are unique (`tl<pid>-<n>`), and each network gets its own bridge
- * name and a FREE /24 out of 10.89.100.0–10.89.199.0 (never one the host's
- * podman networks or routes use). Every container also carries a label naming
- * its sandbox. Teardown removes exactly what the sandbox made, and
- * `leftoverPodman()` proves it did. Nothing here ever touches a container or
- * network it did not create.
+ * Each sandbox has its own container storage (graphroot, runroot:
+ * CONTAINERS_STORAGE_CONF, in the sandbox directory). On a Tamanu host
+ * `podman ps --filter label=PODMAN_SYSTEMD_UNIT=<unit>` sees that host's
+ * containers only; sandboxes sharing the machine's storage would see each
+ * other's (every sandbox has a `tamanu-facility-api@1.service`), and the CLI
+ * of one would probe, and route Caddy to, another's containers (seen:
+ * concurrent scenarios "ready" at addresses of another sandbox's subnet).
+ * Networks stay where the machine's podman keeps them
+ * (`/etc/containers/networks`), and so does netavark's lock there: with a
+ * network config dir per sandbox, netavark runs of two sandboxes overlapped,
+ * each spawned its own aardvark-dns, and one gateway's alias went unanswered
+ * for good (seen: four stray aardvark-dns processes after a few runs). What
+ * sandboxes share is therefore the machine's: network configs, the
+ * aardvark-dns process (one config file per network name), netavark's IPAM
+ * database (by network name). So names are unique (`tl<pid>-<n>`), and each
+ * network gets its own bridge name (`tl<pid>n<n>`) and a FREE /24 out of
+ * 10.89.100.0–10.89.199.0 (never one the host's podman networks or routes
+ * use; `podman network create` refuses an overlap under netavark's lock).
+ * Every container also carries a label naming its sandbox. Teardown removes
+ * exactly what the sandbox made, and `leftoverPodman()` proves it did.
+ * Nothing here ever touches a container or network it did not create.
  */
 import { execFile, execFileSync } from "node:child_process"
 import { Resolver } from "node:dns/promises"
@@ -62,15 +68,17 @@ export const podmanPrerequisite = (): Prerequisite => {
   }
 }
 
-/** The containers.conf of a sandbox (each line needed here, see the header), its network configs in `networkDir`. */
-export const containersConf = (networkDir: string): string =>
+/** Where rootful podman keeps netavark network configs (and netavark's lock). */
+const networkConfigDir = "/etc/containers/networks"
+
+/** The containers.conf of a sandbox (each line needed here, see the header). */
+export const containersConf = (): string =>
   [
     "[containers]",
     "default_ulimits = []",
     "",
     "[network]",
     'network_backend = "netavark"',
-    `network_config_dir = "${networkDir}"`,
     "",
     "[engine]",
     'runtime = "runc"',
@@ -239,7 +247,26 @@ export interface PodmanNetwork {
 
 let counter = 0
 /** Every network this process made, for `leftoverPodman` and the exit hook. */
-const made: Array<{ readonly name: string; readonly env: PodmanEnv; readonly home: string; removed: boolean }> = []
+const made: Array<{
+  readonly name: string
+  readonly env: PodmanEnv
+  readonly home: string
+  removed: boolean
+  /** Once known: aardvark-dns answers there while the network has containers, and must not after. */
+  gateway: string | null
+}> = []
+
+/** Processes (`name pid`) with a UDP socket on `address:53`. */
+const dnsListeners = (address: string): ReadonlyArray<string> => {
+  try {
+    return execFileSync("ss", ["-Hulpn"], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line.includes(` ${address}:53 `))
+      .map((line) => /users:\(\("([^"]+)",pid=(\d+)/.exec(line)?.slice(1, 3).join(" ") ?? line.trim())
+  } catch {
+    return []
+  }
+}
 let exitHookInstalled = false
 const installExitHook = () => {
   if (exitHookInstalled) return
@@ -263,13 +290,16 @@ const removeSync = (name: string, env: PodmanEnv): void => {
  */
 export const leftoverPodman = (): ReadonlyArray<string> =>
   made.flatMap((n) => {
-    if (!fs.existsSync(n.env.CONTAINERS_STORAGE_CONF)) return mountsUnder(n.home).map((m) => `mount ${m}`)
+    // An aardvark-dns still on a removed network's gateway (a second one spawned by a race) would answer there for good.
+    const dns =
+      n.removed && n.gateway !== null ? dnsListeners(n.gateway).map((l) => `DNS on ${n.gateway}:53: ${l}`) : []
+    if (!fs.existsSync(n.env.CONTAINERS_STORAGE_CONF)) return [...dns, ...mountsUnder(n.home).map((m) => `mount ${m}`)]
     const left = (podmanSync(n.env, ["ps", "-a", "--format", "{{.Names}}"]) ?? "")
       .split("\n")
       .filter((l) => l.trim() !== "")
       .map((c) => `container ${c}`)
     const network = podmanSync(n.env, ["network", "exists", n.name]) !== null ? [`network ${n.name}`] : []
-    return [...left, ...network, ...mountsUnder(n.home).map((m) => `mount ${m}`)]
+    return [...left, ...network, ...dns, ...mountsUnder(n.home).map((m) => `mount ${m}`)]
   })
 
 const until = <A>(what: string, check: () => Promise<A | null>, limit: Duration.DurationInput) =>
@@ -285,28 +315,27 @@ const until = <A>(what: string, check: () => Promise<A | null>, limit: Duration.
   )
 
 /**
- * A fresh podman "host" for one sandbox under `dir/podman` (confs, storage,
- * network configs) and its bridge network, with aardvark-dns answering on the
+ * A fresh podman "host" for one sandbox under `dir/podman` (confs, storage)
+ * and its bridge network, with aardvark-dns answering on the
  * gateway (kept alive by the DNS keeper container). The caller removes `dir`
  * after `stop()`.
  */
 export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> => {
   ensureSharedNetns()
   const home = path.join(dir, "podman")
-  const networkDir = path.join(home, "networks")
-  fs.mkdirSync(networkDir, { recursive: true })
+  fs.mkdirSync(home, { recursive: true })
   const env: PodmanEnv = {
     CONTAINERS_CONF: path.join(home, "containers.conf"),
     CONTAINERS_STORAGE_CONF: path.join(home, "storage.conf"),
   }
-  fs.writeFileSync(env.CONTAINERS_CONF, containersConf(networkDir))
+  fs.writeFileSync(env.CONTAINERS_CONF, containersConf())
   fs.writeFileSync(env.CONTAINERS_STORAGE_CONF, storageConf(path.join(home, "storage"), path.join(home, "run")))
   const podman = podmanIn(env)
   counter += 1
   const n = counter
   const name = `tl${process.pid}-${n}`
   const label = `${sandboxLabelKey}=${name}`
-  const entry = { name, env, home, removed: false }
+  const entry: (typeof made)[number] = { name, env, home, removed: false, gateway: null }
   let third: number | null = null
 
   const removeAll = async () => {
@@ -325,6 +354,15 @@ export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> =>
     if (left.length > 0) throw new Error(`mounts left under ${home}: ${left.join(", ")}`)
     entry.removed = true
     if (third !== null) claimed.delete(third)
+    // aardvark-dns drops the gateway once netavark's SIGHUP makes it re-read its configs: give it a moment,
+    // so that a stray one (which no SIGHUP reaches) is what `leftoverPodman` reports, not the legitimate one.
+    const gw = entry.gateway
+    if (gw !== null)
+      await until(
+        "aardvark-dns leaving the removed network's gateway",
+        async () => (dnsListeners(gw).length === 0 ? true : null),
+        "5 seconds",
+      ).catch(() => undefined)
   }
 
   // A free /24: scan what the host uses, pick at random, and make sure no other bridge took it meanwhile.
@@ -344,15 +382,23 @@ export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> =>
       lastError = created.stderr.trim()
       continue
     }
-    // Its own bridge name: netavark would pick `podman<N>` from this sandbox's networks only.
-    const file = path.join(networkDir, `${name}.json`)
-    const config = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>
-    fs.writeFileSync(file, JSON.stringify({ ...config, network_interface: `tl${process.pid}n${n}`.slice(-15) }))
+    // Its own bridge name, so a leftover is easy to name (netavark would pick the next free `podman<N>`).
+    // Replaced in one rename: a podman reading the directory meanwhile sees the old file or the new one.
+    const file = path.join(networkConfigDir, `${name}.json`)
+    if (fs.existsSync(file)) {
+      const config = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>
+      fs.writeFileSync(
+        `${file}.${process.pid}.tmp`,
+        JSON.stringify({ ...config, network_interface: `tl${process.pid}n${n}`.slice(-15) }),
+      )
+      fs.renameSync(`${file}.${process.pid}.tmp`, file)
+    }
     third = pick
   }
   if (third === null) throw new Error(`podman network create ${name}: ${lastError}`)
   const subnet = `10.89.${third}.0/24`
   const gateway = `10.89.${third}.1`
+  entry.gateway = gateway
 
   const addressOf = (container: string): string | null => {
     const out = podmanSync(env, ["inspect", "--format", "{{json .NetworkSettings.Networks}}", container])
