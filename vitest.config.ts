@@ -33,6 +33,9 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Real daemons share the machine: one file at a time keeps them from starving each other.
           fileParallelism: false,
+          // Within a file, only tests marked concurrent overlap: the Caddy failure scenarios (6), each waiting
+          // about a minute for Caddy's DNS cache on its own sandbox host.
+          maxConcurrency: 6,
         },
       },
     ],

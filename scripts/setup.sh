@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo and the test suite need on a fresh Debian/Ubuntu
-# machine: the real components (Caddy, PostgreSQL, podman with netavark and
-# aardvark-dns, sudo) when run as root, then the npm packages from the
-# lockfile. Safe to run again.
+# machine: the real components (Caddy, PostgreSQL, systemd, podman with
+# netavark and aardvark-dns, sudo) when run as root, then the npm packages
+# from the lockfile. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,13 +12,19 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v systemd >/dev/null 2>&1 || need+=(systemd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ansible-playbook >/dev/null 2>&1 || need+=(ansible-core)
-# The real system manager (packages/lab/src/harness/systemdSystemManager.ts): systemd as PID 1
-# of a rootful podman container, nested podman inside it on a netavark bridge with aardvark-dns
-# aliases, sudo for the non-root operator, setpriv/nsenter to run commands inside.
+# The real shape of a Linux host (packages/lab/src/harness/podman.ts) and the real system manager
+# (packages/lab/src/harness/systemdSystemManager.ts: systemd as PID 1 of a rootful podman container,
+# nested podman inside it): rootful podman with runc (podman's dependency "crun | runc" picks crun,
+# which refuses this kind of machine's hybrid cgroup layout), netavark and aardvark-dns (only
+# recommended, and --no-install-recommends would leave the CNI plugins: no DNS aliases), iptables
+# (netavark's firewall driver), ip (the harness picks a free subnet from the host's routes), sudo for
+# the non-root operator, setpriv/nsenter and curl to run commands inside.
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
-[ -x /usr/lib/podman/netavark ] || need+=(netavark)
-[ -x /usr/lib/podman/aardvark-dns ] || need+=(aardvark-dns)
+{ [ -x /usr/lib/podman/netavark ] || [ -x /usr/libexec/podman/netavark ]; } || need+=(netavark)
+{ [ -x /usr/lib/podman/aardvark-dns ] || [ -x /usr/libexec/podman/aardvark-dns ]; } || need+=(aardvark-dns)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /usr/bin/sudo ] || need+=(sudo)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)

@@ -5,10 +5,12 @@
  * and a rolling restart under continuous load, ending with the figures that
  * matter (requests served and failed, roll time against the boots).
  *
- * The supervisor is the real systemd user manager where root and namespaces
- * allow it, else a real pm2 daemon. Everything started here is stopped at the
- * end, also on Ctrl+C; a prerequisite that is missing is named with how to
- * get it.
+ * The supervisor is the real shape of a Linux host where root, namespaces
+ * and podman allow it (a systemd user manager running one podman container
+ * per instance, Caddy with `dynamic a` upstreams on the containers' network
+ * aliases: sandboxHost.ts), else a real pm2 daemon. Everything started here
+ * is stopped at the end, also on Ctrl+C; a prerequisite that is missing is
+ * named with how to get it.
  *
  * DEMO_STATE_FILE: where to write `{ dir, pids }` of the sandbox once it is up
  * (the demo's own test uses it to prove nothing is left behind).
@@ -19,6 +21,7 @@ import { performance } from "node:perf_hooks"
 import { cleanupOnSignal } from "../bench/interrupt.js"
 import { type BrowserLoad, type BrowserLoadResult, CADDY_RELOAD_503, startBrowserLoad } from "../e2e/browserLoad.js"
 import {
+  leftoverSandboxContainers,
   leftoverSandboxProcesses,
   requireBuiltCli,
   type SandboxHost,
@@ -28,6 +31,7 @@ import {
 import { caddyPrerequisite } from "../harness/caddy.js"
 import { summarizeLoad } from "../harness/load.js"
 import { pm2Prerequisite } from "../harness/pm2Daemon.js"
+import { podmanPrerequisite } from "../harness/podman.js"
 import { userManagerPrerequisite } from "../harness/systemdUserManager.js"
 
 const READY_DELAY_MS = 2000
@@ -35,7 +39,7 @@ const READY_DELAY_MS = 2000
 /** What each flavour restarts, and which instance "goes down" in the demo. */
 const flavours = {
   systemd: {
-    supervisorName: "a systemd user manager",
+    supervisorName: "a systemd user manager, one podman container per instance",
     roll: ["api", "frontend"],
     rolled: 4,
     loadPaths: ["/api/patients", "/"],
@@ -72,7 +76,8 @@ const tamanu = (host: SandboxHost, args: ReadonlyArray<string>) =>
     liveCli = child
     child.stdout.on("data", (d: Buffer) => process.stdout.write(d))
     child.stderr.on("data", (d: Buffer) => process.stdout.write(d))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 90_000)
+    // A roll behind Caddy ends by waiting a minute for Caddy's DNS cache (below): far more than that is a hang.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 180_000)
     child.on("close", (code) => {
       clearTimeout(timer)
       liveCli = null
@@ -92,14 +97,16 @@ export const chooseSupervisor = (): { supervisor: SandboxSupervisor; notes: Read
   const caddy = caddyPrerequisite()
   if (caddy.missing !== null)
     return `caddy not found (${caddy.missing}): apt-get install caddy (or see https://caddyserver.com/docs/install)`
-  const systemd = userManagerPrerequisite()
+  const userManager = userManagerPrerequisite()
+  const podman = podmanPrerequisite()
+  const systemd = userManager.missing === null ? podman : userManager
   if (systemd.missing === null) return { supervisor: "systemd", notes: [] }
   const pm2 = pm2Prerequisite()
   if (pm2.missing !== null)
-    return `no supervisor for the demo: systemd user manager (${systemd.missing}) and pm2 (${pm2.missing}: run npm ci)`
+    return `no supervisor for the demo: ${systemd.component} (${systemd.missing}) and pm2 (${pm2.missing}: run npm ci)`
   const why = systemd.missing.startsWith("needs root")
     ? "run as root for the systemd demo"
-    : `systemd user manager unavailable: ${systemd.missing}`
+    : `${systemd.component} unavailable: ${systemd.missing}`
   return { supervisor: "pm2", notes: [`${why}; falling back to pm2`] }
 }
 
@@ -143,9 +150,17 @@ export const runDemo = async (): Promise<number> => {
     await tamanu(host, ["start"])
 
     step(`A rolling restart while clients keep sending requests through Caddy (${flavour.loadPaths.join(", ")}):`)
+    if (choice.supervisor === "systemd")
+      out(
+        dim(
+          "Caddy finds the instances by their network alias (dynamic a) and keeps each DNS answer for a minute, " +
+            "while every restarted container gets a new address: tamanu takes each instance out of Caddy's routing " +
+            "before stopping it, and puts Caddy's own config back once no cached answer can name an old address.",
+        ),
+      )
     const caddyUrl = host.caddyUrl
     loads = flavour.loadPaths.map((p) =>
-      startBrowserLoad({ url: `${caddyUrl}${p}`, concurrency: 2, maxDurationMs: 60_000 }),
+      startBrowserLoad({ url: `${caddyUrl}${p}`, concurrency: 2, maxDurationMs: 180_000 }),
     )
     await new Promise((resolve) => setTimeout(resolve, 300))
     const roll = await tamanu(host, ["restart", ...flavour.roll])
@@ -161,14 +176,24 @@ export const runDemo = async (): Promise<number> => {
     step("Cleaning up:")
     await host.stop()
     host = null
-    const left = leftoverSandboxProcesses()
+    const left = [...leftoverSandboxProcesses().map((p) => `${p.pid} ${p.command}`), ...leftoverSandboxContainers()]
     if (left.length > 0) {
-      out(`left behind: ${left.map((p) => `${p.pid} ${p.command}`).join("; ")}`)
+      out(`left behind: ${left.join("; ")}`)
       return 1
     }
-    out("Stopped the supervisor, Caddy and every service; nothing left running.")
+    out(
+      choice.supervisor === "systemd"
+        ? "Stopped the supervisor, Caddy and every service, removed every container and the network; nothing left running."
+        : "Stopped the supervisor, Caddy and every service; nothing left running.",
+    )
 
     const bootSum = flavour.rolled * READY_DELAY_MS
+    if (choice.supervisor === "systemd")
+      out(
+        dim(
+          "(the roll's time includes the wait for Caddy's DNS cache: its own config came back once a minute had passed since tamanu's first config load)",
+        ),
+      )
     const caddyReload503 = results.flatMap((r) => r.records).filter((r) => r.error === CADDY_RELOAD_503).length
     out()
     out(

@@ -130,7 +130,11 @@ const commands: ReadonlyArray<CommandCoverage> = [
         },
         {
           file: "packages/lab/src/harness/systemdUserManager.ts",
-          contains: '"--propagation",\n        "private",',
+          contains: '"--propagation",\n        propagation,',
+        },
+        {
+          file: "packages/lab/src/harness/systemdUserManager.ts",
+          contains: 'const propagation = options.propagation ?? "private"',
         },
         {
           file: "packages/lab/src/harness/systemdUserManager.ts",

@@ -2,21 +2,30 @@
  * A whole Tamanu host in a sandbox, driven by the BUILT `tamanu` binary, for
  * the end-to-end tests, the demo and the benchmarks.
  *
- * systemd flavour (a Linux host): a real `systemd --user` manager runs the
- * Tamanu units (`tamanu-facility-api@1/@2`, `tamanu-frontend@a/@b`,
- * `tamanu-facility-tasks`, `tamanu-facility-sync`, and the legacy
- * `tamanu-facility.service`, installed but not started) and Caddy as the user
- * unit `caddy.service`, so the CLI's `systemctl --user reload caddy` reaches
- * it. Podman gives every container its own address with Tamanu on port 3000;
- * here every instance listens on its own loopback address `127.a.b.N:3000`
- * (all of 127/8 is loopback on Linux) and a fake `podman` on PATH
- * (fixtures/podman-fake) maps each unit to that address, so probe URLs are
- * found exactly as on a real host. The CLI runs inside the manager's mount
- * namespace (see systemdUserManager.ts for why).
+ * systemd flavour: the real shape of a Tamanu Linux host (linux-host.md). A
+ * real `systemd --user` manager runs one unit per instance, each a real
+ * rootful podman container (harness/podman.ts) on the sandbox's own bridge
+ * network: `tamanu-facility-api@1/@2` with the network alias
+ * `api.facility.tamanu.internal`, `tamanu-frontend@a/@b` with
+ * `frontend.tamanu.internal`, all on port 3000, every restart giving the
+ * container a new address; the singletons `tamanu-facility-tasks`,
+ * `tamanu-facility-sync` and the legacy `tamanu-facility` (installed, not
+ * started) are containers too, as most of a Tamanu host's units are, so a
+ * bulk restart or a stop goes through `podman stop` exactly like an
+ * instance's. Caddy runs as the user unit `caddy.service` in Debian's shape
+ * (reload = `caddy reload --force`) with a Tamanu-shaped Caddyfile: `dynamic
+ * a` upstreams on those aliases, resolved by aardvark-dns on the network's
+ * gateway, `lb_try_duration 1s`, Caddy's defaults for the rest (refresh: 1
+ * minute unless the caller asks otherwise), and a global `admin` address,
+ * which is how the CLI finds the admin API (TAMANU_CADDYFILE, no
+ * TAMANU_CADDY_ADMIN). The CLI finds probe URLs with the real `podman ps` /
+ * `podman inspect` (CONTAINERS_CONF is in its environment) and runs inside
+ * the manager's mount namespace (see systemdUserManager.ts for why).
  *
  * pm2 flavour (a Windows-shaped host): a real pm2 daemon with `tamanu-api`
  * ×2, `tamanu-tasks`, `tamanu-sync` (each on its own PORT), a real Caddy in
- * front, driven through its admin API (TAMANU_CADDY_ADMIN).
+ * front as a plain process with static `localhost:PORT`-style upstreams,
+ * driven through its admin API (TAMANU_CADDY_ADMIN).
  *
  * Both: a facility Tamanu root (fixtures/e2e/facility-linux) copied into the
  * sandbox directory, and every process started here carries that directory
@@ -25,7 +34,6 @@
  */
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { performance } from "node:perf_hooks"
@@ -40,6 +48,15 @@ import {
   tamanuProxyDirectives,
 } from "../harness/caddy.js"
 import { freePorts, type Pm2DaemonHandle, pm2Prerequisite, startPm2Daemon } from "../harness/pm2Daemon.js"
+import {
+  containerName,
+  containerUnit,
+  leftoverPodman,
+  mountsUnder,
+  type PodmanNetwork,
+  podmanPrerequisite,
+  startPodmanNetwork,
+} from "../harness/podman.js"
 import type { Prerequisite } from "../harness/prerequisites.js"
 import { alive } from "../harness/processes.js"
 import {
@@ -59,12 +76,13 @@ export const cliBundle = here("../../../cli/dist/tamanu.mjs")
 /** What an operator runs as `tamanu` (the package's bin: CommonJS, into the same bundle). */
 export const cliBin = here("../../../cli/bin/tamanu.js")
 const cliSources = [here("../../../core/src"), here("../../../cli/src")]
-export const podmanFakeDir = here("../../fixtures/podman-fake")
 export const facilityRootFixture = here("../../fixtures/e2e/facility-linux")
 
 /** What a sandbox of this flavour needs here; for `skipUnless`. */
 export const sandboxPrerequisites = (supervisor: SandboxSupervisor): ReadonlyArray<Prerequisite> =>
-  supervisor === "systemd" ? [userManagerPrerequisite(), caddyPrerequisite()] : [pm2Prerequisite(), caddyPrerequisite()]
+  supervisor === "systemd"
+    ? [userManagerPrerequisite(), podmanPrerequisite(), caddyPrerequisite()]
+    : [pm2Prerequisite(), caddyPrerequisite()]
 
 /** The newest non-test TypeScript source under `dir`, with its mtime. */
 const newestSource = (dir: string): { readonly file: string; readonly mtimeMs: number } => {
@@ -117,6 +135,13 @@ export interface SandboxHostOptions {
   readonly readyDelayMs?: number
   /** Bring every service up (and wait until it answers) before returning (default true). */
   readonly startServices?: boolean
+  /**
+   * systemd flavour: Caddy's `dynamic a` refresh (a Caddy duration, `3s`).
+   * Absent: Caddy's default, 1 minute, what a Tamanu host runs and what
+   * every caller but the soak must use (a shorter one shortens the wait
+   * before Caddy's own config comes back; whoever asks must say so).
+   */
+  readonly caddyRefresh?: string
 }
 
 export interface SandboxHost {
@@ -127,11 +152,23 @@ export interface SandboxHost {
   readonly root: string
   /** The site through Caddy, `http://127.0.0.1:<port>`; `/api/*` goes to the API instances. */
   readonly caddyUrl: string
+  /** Caddy's admin API (`GET /config/` is its live config). */
+  readonly caddyAdminUrl: string
+  /** Where the CLI keeps an unfinished Caddy restore (beside the host lock: `<lock>.caddy.json`). */
+  readonly routingStateFile: string
   readonly readyDelayMs: number
-  /** The environment the CLI runs with (host selection, PATH with the fake podman, …). */
+  /** The environment the CLI runs with (host selection, CONTAINERS_CONF, …). */
   readonly env: Readonly<Record<string, string>>
-  /** Every Tamanu instance this host is meant to run, by display name, with its direct URL. */
+  /**
+   * Every Tamanu instance this host is meant to run, by display name, with
+   * its direct URL. systemd flavour: read from podman at each access (a
+   * restarted container has a new address); `""` while it has none.
+   */
   readonly instances: Readonly<Record<string, string>>
+  /** systemd flavour: an instance's container address now (null: none); pm2: always null. */
+  readonly addressOf: (instance: string) => string | null
+  /** systemd flavour: the sandbox's podman network and its podman; null on pm2. */
+  readonly podman: PodmanNetwork | null
   /** Run the built `tamanu` with these arguments; never rejects on a non-zero exit. */
   readonly run: (
     args: ReadonlyArray<string>,
@@ -154,8 +191,6 @@ export interface SandboxHost {
   readonly systemctl: (args: ReadonlyArray<string>) => Promise<CtlResult>
   /** Run the pm2 CLI against the sandbox daemon (pm2 flavour; fails on systemd). */
   readonly pm2: (args: ReadonlyArray<string>) => Promise<string>
-  /** The fake podman's calls so far (systemd flavour), each an argv. */
-  readonly podmanCalls: () => ReadonlyArray<ReadonlyArray<string>>
   /** Stop everything and remove the directory. Safe to call twice. */
   readonly stop: () => Promise<void>
 }
@@ -196,6 +231,9 @@ export const leftoverSandboxProcesses = (): ReadonlyArray<{ readonly pid: number
   })
 }
 
+/** Containers and networks any sandbox of this process made and that are still there (systemd flavour). */
+export const leftoverSandboxContainers = (): ReadonlyArray<string> => leftoverPodman()
+
 const until = <A>(what: string, check: () => Promise<A | null>, limit: Duration.DurationInput) =>
   Effect.runPromise(
     Effect.tryPromise(check).pipe(
@@ -220,39 +258,16 @@ const answers = (url: string, limit: Duration.DurationInput = "20 seconds") =>
     limit,
   )
 
-const portFree = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = net.createServer()
-    server.once("error", () => resolve(false))
-    server.listen(port, host, () => server.close(() => resolve(true)))
-  })
-
 /** An ExecStart argument: quoted, `%` kept literal. */
 const execArg = (arg: string): string =>
   `"${arg.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("%", "%%")}"`
 
-/** A Tamanu-shaped unit; the sandbox marker in its command line makes its process findable. */
-const tamanuUnit = (name: string, description: string, marker: string, readyDelayMs: number, host: string | null) => ({
-  name,
-  text: [
-    "[Unit]",
-    `Description=${description}`,
-    "[Service]",
-    "Type=simple",
-    `ExecStart=${execArg(process.execPath)} ${execArg(tamanuServiceScript)} ${execArg(`--sandbox=${marker}`)}`,
-    ...(host === null ? [] : [`Environment=HOST=${host}`]),
-    "Environment=PORT=3000",
-    "Environment=SERVICE_NAME=%n",
-    `Environment=READY_DELAY_MS=${readyDelayMs}`,
-    "KillSignal=SIGTERM",
-    "TimeoutStopSec=15",
-    "",
-    "[Install]",
-    "WantedBy=default.target",
-    "",
-  ].join("\n"),
-})
-
+/**
+ * Caddy as Debian's `caddy.service` runs it (/lib/systemd/system/caddy.service:
+ * `Type=notify`, `caddy run --environ --config <Caddyfile>`, reload =
+ * `caddy reload --config <Caddyfile> --force`), less what a user manager
+ * cannot do (User=, Requires=network-online.target, PrivateTmp=, ProtectSystem=).
+ */
 const caddyUnit = (dir: string, caddyfile: string): UnitFile => {
   const binary = fs.existsSync(caddyPath) ? caddyPath : "caddy"
   return {
@@ -260,16 +275,16 @@ const caddyUnit = (dir: string, caddyfile: string): UnitFile => {
     text: [
       "[Unit]",
       "Description=Caddy (sandbox)",
+      "",
       "[Service]",
-      // As Debian's caddy.service: notify, so `start` returns when Caddy serves; reload through the admin API.
       "Type=notify",
-      `ExecStart=${execArg(binary)} run --config ${execArg(caddyfile)} --adapter caddyfile`,
-      `ExecReload=${execArg(binary)} reload --config ${execArg(caddyfile)} --adapter caddyfile --force`,
+      `ExecStart=${execArg(binary)} run --environ --config ${execArg(caddyfile)}`,
+      `ExecReload=${execArg(binary)} reload --config ${execArg(caddyfile)} --force`,
       `Environment=HOME=${dir}`,
       `Environment=XDG_DATA_HOME=${path.join(dir, "caddy-data")}`,
       `Environment=XDG_CONFIG_HOME=${path.join(dir, "caddy-config")}`,
       "TimeoutStopSec=5s",
-      "KillMode=mixed",
+      "LimitNOFILE=1048576",
       "",
       "[Install]",
       "WantedBy=default.target",
@@ -282,7 +297,11 @@ const caddyUnit = (dir: string, caddyfile: string): UnitFile => {
 export const baseEnv = (): Record<string, string> => {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith("TAMANU_") || k === "PM2_HOME" || k === "PORT" || k === "XDG_RUNTIME_DIR")
+    if (
+      v === undefined ||
+      k.startsWith("TAMANU_") ||
+      ["PM2_HOME", "PORT", "XDG_RUNTIME_DIR", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF"].includes(k)
+    )
       continue
     env[k] = v
   }
@@ -329,8 +348,9 @@ export const startSandboxHost = async (options: SandboxHostOptions): Promise<San
   const root = copyRoot(dir)
   const host =
     options.supervisor === "systemd"
-      ? await systemdHost(dir, root, cli, readyDelayMs).catch((error) => {
-          fs.rmSync(dir, { recursive: true, force: true })
+      ? await systemdHost(dir, root, cli, readyDelayMs, options.caddyRefresh).catch((error) => {
+          // Never delete through a container's mount (its overlay shows the host's whole root).
+          if (mountsUnder(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true })
           throw error
         })
       : await pm2Host(dir, root, cli, readyDelayMs).catch((error) => {
@@ -348,160 +368,211 @@ export const startSandboxHost = async (options: SandboxHostOptions): Promise<San
   return host
 }
 
-const systemdHost = async (dir: string, root: string, cli: string, readyDelayMs: number): Promise<SandboxHost> => {
-  // Own /16 of 127/8 per sandbox, so concurrent sandboxes never share an address.
-  const net16 = `127.${10 + Math.floor(Math.random() * 240)}.${10 + Math.floor(Math.random() * 240)}`
-  const addresses: Record<string, string> = {
-    "tamanu-facility-api@1": `${net16}.2`,
-    "tamanu-facility-api@2": `${net16}.3`,
-    "tamanu-frontend@a": `${net16}.4`,
-    "tamanu-frontend@b": `${net16}.5`,
-    "tamanu-facility-tasks": `${net16}.6`,
-    "tamanu-facility-sync": `${net16}.7`,
-    "tamanu-facility": `${net16}.8`,
-  }
-  for (const [name, ip] of Object.entries(addresses))
-    if (!(await portFree(ip, 3000))) throw new Error(`sandbox: ${ip}:3000 (${name}) is taken`)
-  const url = (name: string) => `http://${addresses[name]}:3000/`
+/** Where the routing state of the CLI's Caddy sessions lives for a host whose lock is in `dir` (core's rule). */
+const stateFileIn = (dir: string) => path.join(dir, "tamanu-lifecycle.caddy.json")
 
-  const mapFile = path.join(dir, "podman-map.json")
-  const podmanLog = path.join(dir, "podman-calls.log")
-  fs.writeFileSync(
-    mapFile,
-    JSON.stringify(Object.fromEntries(Object.entries(addresses).map(([name, ip]) => [`${name}.service`, ip]))),
-  )
+/** The services behind Caddy on a facility host and their network aliases (linux-host.md). */
+const aliases = {
+  "tamanu-facility-api": "api.facility.tamanu.internal",
+  "tamanu-frontend": "frontend.tamanu.internal",
+} as const
 
-  const [sitePort, adminPort] = await freePorts(2)
-  const caddyfile = path.join(dir, "Caddyfile")
-  const upstream = (...names: ReadonlyArray<string>) => names.map((n) => `${addresses[n]}:3000`)
-  fs.writeFileSync(
-    caddyfile,
-    renderCaddyfile({
-      sitePort: sitePort ?? 0,
-      adminPort: adminPort ?? 0,
-      logFile: path.join(dir, "caddy.log"),
-      upstreams: {
-        "/api/*": upstream("tamanu-facility-api@1", "tamanu-facility-api@2"),
-        "/": upstream("tamanu-frontend@a", "tamanu-frontend@b"),
-      },
-      proxyDirectives: tamanuProxyDirectives,
-    }),
-  )
-
-  const dropIn = (instance: string): UnitFile => ({
-    name: `${instance}.service.d/address.conf`,
-    text: `[Service]\nEnvironment=HOST=${addresses[instance]}\n`,
-  })
-  const units: ReadonlyArray<UnitFile> = [
-    tamanuUnit("tamanu-facility-api@.service", "Tamanu facility API %i (sandbox)", dir, readyDelayMs, null),
-    dropIn("tamanu-facility-api@1"),
-    dropIn("tamanu-facility-api@2"),
-    tamanuUnit("tamanu-frontend@.service", "Tamanu frontend %i (sandbox)", dir, readyDelayMs, null),
-    dropIn("tamanu-frontend@a"),
-    dropIn("tamanu-frontend@b"),
-    ...["tamanu-facility-tasks", "tamanu-facility-sync", "tamanu-facility"].map((name) =>
-      tamanuUnit(`${name}.service`, `${name} (sandbox)`, dir, readyDelayMs, addresses[name] ?? null),
-    ),
-    caddyUnit(dir, caddyfile),
-  ]
-  const manager: UserManager = await startUserManager({ units })
-  started.push({ marker: dir, pids: [manager.pid] })
-
-  const tamanuUnits = Object.keys(addresses).filter((n) => n !== "tamanu-facility")
-  const ctl = async (args: ReadonlyArray<string>) => {
-    const r = await manager.ctl(args)
-    if (r.exitCode !== 0) throw new Error(`systemctl --user ${args.join(" ")}: ${r.stderr.trim()}`)
-    return r
-  }
-  const env: Record<string, string> = {
-    ...baseEnv(),
-    PATH: `${podmanFakeDir}:${process.env.PATH ?? "/usr/bin:/bin"}`,
-    XDG_RUNTIME_DIR: manager.runtimeDir,
-    TAMANU_ROOT: root,
-    TAMANU_SUPERVISOR: "systemd",
-    TAMANU_SYSTEMD_SCOPE: "user",
-    TAMANU_FAKE_PODMAN_MAP: mapFile,
-    TAMANU_FAKE_PODMAN_LOG: podmanLog,
-    TAMANU_CADDY_ADMIN: `http://127.0.0.1:${adminPort}`,
-    TAMANU_CADDYFILE: caddyfile,
-  }
-
+const systemdHost = async (
+  dir: string,
+  root: string,
+  cli: string,
+  readyDelayMs: number,
+  caddyRefresh: string | undefined,
+): Promise<SandboxHost> => {
+  const network = await startPodmanNetwork(dir)
+  let manager: UserManager | null = null
   let stopped = false
   const stop = async () => {
     if (stopped) return
     stopped = true
-    await manager.stop()
-    fs.rmSync(dir, { recursive: true, force: true })
+    try {
+      // The manager's exit stops every unit (podman stop inside its namespace); then what is left of the network.
+      await manager?.stop()
+    } finally {
+      // Fails, and leaves the directory, if a container's mount is still there: never delete through one.
+      await network.stop()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   }
-
   try {
-    // Enabled as on a real host (the ops playbook enables them); Caddy serves from the start.
-    await ctl(["enable", ...tamanuUnits.map((n) => `${n}.service`), "caddy.service"])
-    await ctl(["start", "caddy.service"])
-  } catch (error) {
-    const log = fs.existsSync(path.join(dir, "caddy.log")) ? fs.readFileSync(path.join(dir, "caddy.log"), "utf8") : ""
-    await stop()
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${log}`)
-  }
+    const [sitePort, adminPort] = (await freePorts(2)) as [number, number]
+    const caddyfile = path.join(dir, "Caddyfile")
+    const dynamicA = (name: string) => ({
+      dynamicA: {
+        name,
+        port: 3000,
+        resolvers: [`udp/${network.gateway}:53`],
+        ...(caddyRefresh === undefined ? {} : { refresh: caddyRefresh }),
+      },
+    })
+    fs.writeFileSync(
+      caddyfile,
+      renderCaddyfile({
+        sitePort,
+        adminPort,
+        logFile: path.join(dir, "caddy.log"),
+        upstreams: {
+          "/api/*": dynamicA(aliases["tamanu-facility-api"]),
+          "/": dynamicA(aliases["tamanu-frontend"]),
+        },
+        proxyDirectives: tamanuProxyDirectives,
+      }),
+    )
 
-  const showProps = ["Id", "ActiveState", "SubState", "MainPID", "UnitFileState"]
-  return {
-    supervisor: "systemd",
-    dir,
-    root,
-    caddyUrl: `http://127.0.0.1:${sitePort}`,
-    readyDelayMs,
-    env,
-    instances: Object.fromEntries(tamanuUnits.map((n) => [n, url(n)])),
-    run: (args, options = {}) =>
-      runChild(["nsenter", "-t", String(manager.pid), "-m", "--", process.execPath, cli, ...args], {
-        ...env,
-        ...options.env,
-      }),
-    runNode: (args, options = {}) =>
-      runChild(["nsenter", "-t", String(manager.pid), "-m", "--", process.execPath, ...args], {
-        ...env,
-        ...options.env,
-      }),
-    cliArgv: (args) => ["nsenter", "-t", String(manager.pid), "-m", "--", process.execPath, cli, ...args],
-    snapshot: async () => {
-      const names = Object.keys(addresses)
-      const r = await ctl(["show", "-p", showProps.join(","), "--", ...names.map((n) => `${n}.service`)])
-      const snapshot: Record<string, InstanceState> = {}
-      for (const block of r.stdout.trim().split(/\n\s*\n/)) {
-        const props = Object.fromEntries(
-          block.split("\n").map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
-        )
-        const name = (props.Id ?? "").replace(/\.service$/, "")
-        const pid = Number(props.MainPID ?? "0")
-        snapshot[name] = {
-          running: props.ActiveState === "active" && props.SubState === "running",
-          pid: pid > 0 ? pid : null,
-          enabled: props.UnitFileState ?? null,
+    const unit = (name: string, description: string, alias: string | null) =>
+      containerUnit({
+        unit: name,
+        description,
+        network,
+        alias,
+        readyDelayMs,
+        script: tamanuServiceScript,
+        marker: dir,
+      })
+    const units: ReadonlyArray<UnitFile> = [
+      unit("tamanu-facility-api@.service", "Tamanu facility API %i (sandbox)", aliases["tamanu-facility-api"]),
+      unit("tamanu-frontend@.service", "Tamanu frontend %i (sandbox)", aliases["tamanu-frontend"]),
+      ...singletons.map((name) => unit(`${name}.service`, `${name} (sandbox)`, null)),
+      caddyUnit(dir, caddyfile),
+    ]
+    manager = await startUserManager({ units, propagation: "unchanged" })
+    started.push({ marker: dir, pids: [manager.pid] })
+    const m = manager
+
+    const ctl = async (args: ReadonlyArray<string>) => {
+      const r = await m.ctl(args)
+      if (r.exitCode !== 0) throw new Error(`systemctl --user ${args.join(" ")}: ${r.stderr.trim()}`)
+      return r
+    }
+    const env: Record<string, string> = {
+      ...baseEnv(),
+      XDG_RUNTIME_DIR: m.runtimeDir,
+      // The sandbox's own podman (its storage and networks): what `podman ps` of the CLI sees.
+      ...network.env,
+      TAMANU_ROOT: root,
+      TAMANU_SUPERVISOR: "systemd",
+      TAMANU_SYSTEMD_SCOPE: "user",
+      // The admin address comes from the Caddyfile's global `admin`, as on a host (no TAMANU_CADDY_ADMIN).
+      TAMANU_CADDYFILE: caddyfile,
+    }
+
+    try {
+      // Enabled as on a real host (the ops playbook enables them); Caddy serves from the start.
+      await ctl(["enable", ...tamanuUnits.map((n) => `${n}.service`), "caddy.service"])
+      await ctl(["start", "caddy.service"])
+    } catch (error) {
+      const log = fs.existsSync(path.join(dir, "caddy.log")) ? fs.readFileSync(path.join(dir, "caddy.log"), "utf8") : ""
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n${log}`)
+    }
+
+    const addressOf = (instance: string) => network.addressOf(containerName(network, instance))
+    const urlOf = (instance: string) => {
+      const ip = addressOf(instance)
+      return ip === null ? "" : `http://${ip}:3000/`
+    }
+    /** Each instance's URL, read from podman at every access: a restarted container has a new address. */
+    const instances: Record<string, string> = {}
+    for (const name of tamanuUnits) Object.defineProperty(instances, name, { enumerable: true, get: () => urlOf(name) })
+
+    const cliArgv = (args: ReadonlyArray<string>) => [
+      "nsenter",
+      "-t",
+      String(m.pid),
+      "-m",
+      "--",
+      process.execPath,
+      cli,
+      ...args,
+    ]
+    const showProps = ["Id", "ActiveState", "SubState", "MainPID", "UnitFileState"]
+    return {
+      supervisor: "systemd",
+      dir,
+      root,
+      caddyUrl: `http://127.0.0.1:${sitePort}`,
+      caddyAdminUrl: `http://127.0.0.1:${adminPort}`,
+      routingStateFile: stateFileIn(m.runtimeDir),
+      readyDelayMs,
+      env,
+      instances,
+      addressOf,
+      podman: network,
+      run: (args, options = {}) => runChild(cliArgv(args), { ...env, ...options.env }),
+      runNode: (args, options = {}) =>
+        runChild(["nsenter", "-t", String(m.pid), "-m", "--", process.execPath, ...args], {
+          ...env,
+          ...options.env,
+        }),
+      cliArgv,
+      snapshot: async () => {
+        const names = [...tamanuUnits, ...legacy]
+        const r = await ctl(["show", "-p", showProps.join(","), "--", ...names.map((n) => `${n}.service`)])
+        const snapshot: Record<string, InstanceState> = {}
+        for (const block of r.stdout.trim().split(/\n\s*\n/)) {
+          const props = Object.fromEntries(
+            block.split("\n").map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+          )
+          const name = (props.Id ?? "").replace(/\.service$/, "")
+          const pid = Number(props.MainPID ?? "0")
+          snapshot[name] = {
+            running: props.ActiveState === "active" && props.SubState === "running",
+            pid: pid > 0 ? pid : null,
+            enabled: props.UnitFileState ?? null,
+          }
         }
-      }
-      return snapshot
-    },
-    startAll: async () => {
-      await ctl(["start", ...tamanuUnits.map((n) => `${n}.service`)])
-      await Promise.all(tamanuUnits.map((n) => answers(url(n))))
-    },
-    stopAll: async () => {
-      await ctl(["stop", ...Object.keys(addresses).map((n) => `${n}.service`)])
-    },
-    systemctl: (args) => manager.ctl(args),
-    pm2: () => Promise.reject(new Error("a systemd sandbox has no pm2")),
-    podmanCalls: () =>
-      fs.existsSync(podmanLog)
-        ? fs
-            .readFileSync(podmanLog, "utf8")
-            .split("\n")
-            .filter((l) => l !== "")
-            .map((l) => JSON.parse(l) as ReadonlyArray<string>)
-        : [],
-    stop,
+        return snapshot
+      },
+      startAll: async () => {
+        await ctl(["start", ...tamanuUnits.map((n) => `${n}.service`)])
+        await Promise.all(tamanuUnits.map((n) => answersAt(n, urlOf)))
+      },
+      stopAll: async () => {
+        await ctl(["stop", ...[...tamanuUnits, ...legacy].map((n) => `${n}.service`)])
+      },
+      systemctl: (args) => m.ctl(args),
+      pm2: () => Promise.reject(new Error("a systemd sandbox has no pm2")),
+      stop,
+    }
+  } catch (error) {
+    await stop().catch(() => undefined)
+    throw error
   }
 }
+
+/** Instances and singletons of the facility host, by display name; the legacy one is installed, not started. */
+const tamanuUnits = [
+  "tamanu-facility-api@1",
+  "tamanu-facility-api@2",
+  "tamanu-frontend@a",
+  "tamanu-frontend@b",
+  "tamanu-facility-tasks",
+  "tamanu-facility-sync",
+] as const
+const singletons = ["tamanu-facility-tasks", "tamanu-facility-sync", "tamanu-facility"] as const
+const legacy = ["tamanu-facility"] as const
+
+/** Resolves when the instance answers below 500 at its current address (looked up again at each try). */
+const answersAt = (
+  instance: string,
+  urlOf: (instance: string) => string,
+  limit: Duration.DurationInput = "30 seconds",
+) =>
+  until(
+    `${instance} answering`,
+    async () => {
+      const url = urlOf(instance)
+      if (url === "") return null
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) }).catch(() => null)
+      await response?.body?.cancel()
+      return response !== null && response.status < 500 ? true : null
+    },
+    limit,
+  )
 
 interface Pm2Process {
   readonly name: string
@@ -541,7 +612,8 @@ const pm2Host = async (dir: string, root: string, cli: string, readyDelayMs: num
     )
     // pm2 start launched them; the sandbox starts from the state the caller asked for.
     await daemon.pm2(["stop", "all"])
-    caddy = await startCaddy({ upstreams: { "/": [`127.0.0.1:${api1}`, `127.0.0.1:${api2}`] } })
+    // As a Windows host's Caddyfile has them: `localhost:PORT` (tamanu's probe URLs say 127.0.0.1: the same address).
+    caddy = await startCaddy({ upstreams: { "/": [`localhost:${api1}`, `localhost:${api2}`] } })
     started.push({ marker: dir, pids: [caddy.pid] })
   } catch (error) {
     await stop()
@@ -566,9 +638,13 @@ const pm2Host = async (dir: string, root: string, cli: string, readyDelayMs: num
     dir,
     root,
     caddyUrl: caddy.url,
+    caddyAdminUrl: caddy.adminUrl,
+    routingStateFile: stateFileIn(daemon.pm2Home),
     readyDelayMs,
     env,
     instances,
+    addressOf: () => null,
+    podman: null,
     run: (args, options = {}) => runChild([process.execPath, cli, ...args], { ...env, ...options.env }),
     runNode: (args, options = {}) => runChild([process.execPath, ...args], { ...env, ...options.env }),
     cliArgv: (args) => [process.execPath, cli, ...args],
@@ -589,7 +665,6 @@ const pm2Host = async (dir: string, root: string, cli: string, readyDelayMs: num
     },
     systemctl: () => Promise.reject(new Error("a pm2 sandbox has no systemd")),
     pm2,
-    podmanCalls: () => [],
     stop,
   }
 }

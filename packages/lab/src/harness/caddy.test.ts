@@ -22,6 +22,7 @@ describe("renderCaddyfile", () => {
         "}",
         "",
         "http://127.0.0.1:8080 {",
+        "\tbind 127.0.0.1",
         "\thandle {",
         "\t\treverse_proxy 127.0.0.1:4001 127.0.0.1:4002 {",
         "\t\t\tlb_policy first",
@@ -36,6 +37,48 @@ describe("renderCaddyfile", () => {
         "",
       ].join("\n"),
     )
+  })
+
+  it("dynamic a upstreams as a Tamanu Linux host has them: alias, port 3000, the gateway's aardvark-dns over UDP; refresh only when asked", () => {
+    const site = (refresh?: string) =>
+      renderCaddyfile({
+        sitePort: 8080,
+        adminPort: 2999,
+        logFile: "/tmp/x/caddy.log",
+        upstreams: {
+          "/api/*": {
+            dynamicA: {
+              name: "api.facility.tamanu.internal",
+              port: 3000,
+              resolvers: ["udp/10.89.100.1:53"],
+              ...(refresh === undefined ? {} : { refresh }),
+            },
+          },
+        },
+        proxyDirectives: ["lb_try_duration 1s"],
+      })
+        .split("\n")
+        .slice(9)
+        .join("\n")
+    expect(site()).toBe(
+      [
+        "http://127.0.0.1:8080 {",
+        "\tbind 127.0.0.1",
+        "\thandle /api/* {",
+        "\t\treverse_proxy {",
+        "\t\t\tdynamic a {",
+        "\t\t\t\tname api.facility.tamanu.internal",
+        "\t\t\t\tport 3000",
+        "\t\t\t\tresolvers udp/10.89.100.1:53",
+        "\t\t\t}",
+        "\t\t\tlb_try_duration 1s",
+        "\t\t}",
+        "\t}",
+        "}",
+        "",
+      ].join("\n"),
+    )
+    expect(site("3s")).toContain("\t\t\t\tresolvers udp/10.89.100.1:53\n\t\t\t\trefresh 3s\n\t\t\t}")
   })
 
   it("by default a reverse_proxy block sets only what Tamanu's Caddyfiles set: Caddy's defaults for the rest", () => {

@@ -33,12 +33,32 @@ const caddyBinary = (): string => (fs.existsSync(caddyPath) ? caddyPath : "caddy
 /** What Tamanu's Caddyfiles set in a reverse_proxy block (linux-host.md); Caddy's defaults for the rest. */
 export const tamanuProxyDirectives: ReadonlyArray<string> = ["lb_try_duration 1s"]
 
+/**
+ * `dynamic a` upstreams as a Tamanu Linux host's Caddyfile has them: the
+ * service's network alias, resolved by aardvark-dns on the podman network's
+ * gateway (over UDP: Caddy 2.6 dials a bare resolver address over TCP, which
+ * aardvark-dns 1.4 does not answer). `refresh` absent: Caddy's default (1 minute).
+ */
+export interface DynamicAUpstreams {
+  readonly dynamicA: {
+    readonly name: string
+    readonly port: number
+    /** `udp/10.89.100.1:53` */
+    readonly resolvers: ReadonlyArray<string>
+    /** A Caddy duration (`3s`); absent: Caddy's default, what a Tamanu host runs. */
+    readonly refresh?: string
+  }
+}
+
+/** Static dial addresses (`127.0.0.1:4001`), or `dynamic a`. */
+export type Upstreams = ReadonlyArray<string> | DynamicAUpstreams
+
 export interface CaddyOptions {
   /**
-   * Path matcher → upstream addresses (`127.0.0.1:4001`). `/` (or `*`) is
-   * the catch-all; others (`/api/*`) are handled first.
+   * Path matcher → upstreams. `/` (or `*`) is the catch-all; others
+   * (`/api/*`) are handled first.
    */
-  readonly upstreams: Readonly<Record<string, ReadonlyArray<string>>>
+  readonly upstreams: Readonly<Record<string, Upstreams>>
   /** Lines inside each reverse_proxy block (default `tamanuProxyDirectives`). */
   readonly proxyDirectives?: ReadonlyArray<string>
 }
@@ -68,8 +88,20 @@ export const renderCaddyfile = (input: {
   readonly upstreams: CaddyOptions["upstreams"]
   readonly proxyDirectives: ReadonlyArray<string>
 }): string => {
-  const block = (to: ReadonlyArray<string>) =>
-    [`\t\treverse_proxy ${to.join(" ")} {`, ...input.proxyDirectives.map((d) => `\t\t\t${d}`), "\t\t}"].join("\n")
+  const block = (to: Upstreams) =>
+    "dynamicA" in to
+      ? [
+          "\t\treverse_proxy {",
+          "\t\t\tdynamic a {",
+          `\t\t\t\tname ${to.dynamicA.name}`,
+          `\t\t\t\tport ${to.dynamicA.port}`,
+          `\t\t\t\tresolvers ${to.dynamicA.resolvers.join(" ")}`,
+          ...(to.dynamicA.refresh === undefined ? [] : [`\t\t\t\trefresh ${to.dynamicA.refresh}`]),
+          "\t\t\t}",
+          ...input.proxyDirectives.map((d) => `\t\t\t${d}`),
+          "\t\t}",
+        ].join("\n")
+      : [`\t\treverse_proxy ${to.join(" ")} {`, ...input.proxyDirectives.map((d) => `\t\t\t${d}`), "\t\t}"].join("\n")
   const handles = Object.entries(input.upstreams).map(([matcher, to]) =>
     matcher === "/" || matcher === "*" ? `\thandle {\n${block(to)}\n\t}` : `\thandle ${matcher} {\n${block(to)}\n\t}`,
   )
@@ -81,6 +113,8 @@ export const renderCaddyfile = (input: {
     "}",
     "",
     `http://127.0.0.1:${input.sitePort} {`,
+    // Loopback only: the site address alone makes Caddy listen on every interface.
+    "\tbind 127.0.0.1",
     ...handles,
     "}",
     "",

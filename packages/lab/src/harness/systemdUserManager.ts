@@ -2,7 +2,7 @@
  * A real systemd user manager for the systemd Supervisor's tests, the demo
  * and the benchmarks (architecture.md, "Real components in tests").
  *
- * As root, `systemd --user` runs inside a private mount namespace whose
+ * As root, `systemd --user` runs inside its own mount namespace whose
  * `/run/systemd` is a fresh tmpfs holding an empty `/run/systemd/system`
  * (so the manager believes it runs on a booted systemd host), with a private
  * `XDG_RUNTIME_DIR` (its control socket) and `XDG_CONFIG_HOME` (the test's
@@ -69,6 +69,19 @@ export interface UserManager {
 
 export interface UserManagerOptions {
   readonly units?: ReadonlyArray<UnitFile>
+  /**
+   * The mount propagation of the manager's namespace (`unshare --propagation`).
+   * `private` (default): nothing mounted inside is seen outside, nor the
+   * reverse. `unchanged`: the namespace keeps the host's propagation, so a
+   * mount under a SHARED host mount propagates both ways; what podman needs
+   * when units run containers: the network namespaces netavark mounts under
+   * `/run/netns` must be seen by the host, or `podman ps` fails there for
+   * every caller ("unknown FS magic on /run/netns/netns-…"; podman.ts makes
+   * `/run/netns` shared first). The mount holding `/run/systemd` is made
+   * private inside the namespace before the tmpfs goes on it, so the host's
+   * own `/run/systemd` is never covered, whatever the host's propagation.
+   */
+  readonly propagation?: "private" | "unchanged"
 }
 
 /** Whether a user manager can be started here; for `skipUnless`. */
@@ -240,6 +253,7 @@ export const startUserManagerEffect = (
     }
     for (const unit of options.units ?? []) writeUnitSync(unit.name, unit.text)
 
+    const propagation = options.propagation ?? "private"
     const cgroup = `tamanu-test-${path.basename(root)}`
     const logFile = path.join(root, "manager.log")
     const log = fs.openSync(logFile, "a")
@@ -250,7 +264,7 @@ export const startUserManagerEffect = (
       [
         "--mount",
         "--propagation",
-        "private",
+        propagation,
         "sh",
         "-c",
         // Its own cgroup first: managers started from one cgroup would otherwise
@@ -258,7 +272,7 @@ export const startUserManagerEffect = (
         `for d in ${cgroupHierarchies.join(" ")}; do
            if [ -f "$d/cgroup.procs" ]; then mkdir -p "$d/$TAMANU_TEST_CGROUP" && echo $$ > "$d/$TAMANU_TEST_CGROUP/cgroup.procs" || true; fi
          done
-         mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec systemd --user`,
+         ${propagation === "unchanged" ? 'mount --make-private "$(findmnt -n -o TARGET -T /run/systemd)" &&' : ""} mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec systemd --user`,
       ],
       { env: { ...managerEnv, TAMANU_TEST_CGROUP: cgroup }, stdio: ["ignore", log, log] },
     )

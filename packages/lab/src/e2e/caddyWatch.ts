@@ -1,0 +1,191 @@
+/**
+ * Watches what a real Caddy routes to while `tamanu` works on a sandbox host,
+ * independently of tamanu's own code: every few hundred ms it reads Caddy's
+ * live config (`GET /config/`), finds every `reverse_proxy` handler, and
+ * checks each place it can send a request:
+ * - static upstreams (`upstreams[].dial`): each dial must be the address of a
+ *   container that runs now (podman, asked again whenever a dial is not among
+ *   the addresses it gave last) and must answer HTTP below 500;
+ * - `dynamic a` upstreams: every address aardvark-dns gives for the name must
+ *   answer (what Caddy finds when it looks the name up).
+ * A sample counts only if the config read again after the checks is the same
+ * (a load in between makes the sample meaningless, not a failure). The
+ * spec's line (§9.3) is "never routes ONLY to addresses that do not serve";
+ * by design a drain never even names one, so both are recorded.
+ */
+import { Resolver } from "node:dns/promises"
+import http from "node:http"
+import { performance } from "node:perf_hooks"
+import type { SandboxHost } from "./sandboxHost.js"
+
+type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+
+const isObject = (j: Json | undefined): j is { readonly [key: string]: Json } =>
+  typeof j === "object" && j !== null && !Array.isArray(j)
+
+/** What one reverse_proxy handler sends to. */
+export type HandlerUpstreams =
+  | { readonly kind: "static"; readonly dials: ReadonlyArray<string> }
+  | { readonly kind: "dynamic"; readonly name: string; readonly port: string }
+
+/** Every reverse_proxy handler in a config, in document order. */
+export const reverseProxies = (config: Json): ReadonlyArray<HandlerUpstreams> => {
+  const found: Array<HandlerUpstreams> = []
+  const walk = (node: Json): void => {
+    if (Array.isArray(node)) {
+      for (const child of node) walk(child)
+      return
+    }
+    if (!isObject(node)) return
+    if (node.handler === "reverse_proxy") {
+      const dynamic = node.dynamic_upstreams
+      if (isObject(dynamic))
+        found.push({ kind: "dynamic", name: String(dynamic.name ?? ""), port: String(dynamic.port ?? "") })
+      else {
+        const list = Array.isArray(node.upstreams) ? node.upstreams : []
+        found.push({
+          kind: "static",
+          dials: list.flatMap((u: Json) => (isObject(u) && typeof u.dial === "string" ? [u.dial] : [])),
+        })
+      }
+    }
+    for (const child of Object.values(node)) walk(child)
+  }
+  walk(config)
+  return found
+}
+
+/**
+ * Caddy's live config. On a fresh connection each time: every config load
+ * replaces Caddy's admin server too, and a kept-alive connection to the old
+ * one fails ("socket hang up"), which is about this client, not about Caddy.
+ */
+export const readConfig = (adminUrl: string): Promise<Json> =>
+  new Promise((resolve, reject) => {
+    const req = http.get(`${adminUrl}/config/`, { agent: false, timeout: 5_000 }, (res) => {
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (d: string) => {
+        body += d
+      })
+      res.on("end", () => {
+        if (res.statusCode !== 200) reject(new Error(`GET ${adminUrl}/config/: HTTP ${res.statusCode}`))
+        else {
+          try {
+            resolve(JSON.parse(body) as Json)
+          } catch (e) {
+            reject(e)
+          }
+        }
+      })
+      res.on("error", reject)
+    })
+    req.on("timeout", () => req.destroy(new Error(`GET ${adminUrl}/config/: no answer within 5 s`)))
+    req.on("error", reject)
+  })
+
+/** Deep equality, key order ignored (as Caddy re-serialises). */
+export const sameJson = (a: Json | undefined, b: Json | undefined): boolean => {
+  if (a === b) return true
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameJson(x, b[i]))
+  if (isObject(a) && isObject(b)) {
+    const keys = Object.keys(a)
+    return keys.length === Object.keys(b).length && keys.every((k) => k in b && sameJson(a[k], b[k]))
+  }
+  return false
+}
+
+const answers = async (hostPort: string): Promise<boolean> => {
+  const response = await fetch(`http://${hostPort}/`, { signal: AbortSignal.timeout(2_000) }).catch(() => null)
+  await response?.body?.cancel()
+  return response !== null && response.status < 500
+}
+
+export interface WatchResult {
+  /** Samples whose config did not change during the checks. */
+  readonly samples: number
+  /** Each distinct config Caddy ran, in order, with when it was first seen (ms from the watch's start). */
+  readonly configs: ReadonlyArray<{ readonly atMs: number; readonly config: Json }>
+  /** A handler ALL of whose addresses did not serve at a sample (spec §9.3): must be empty. */
+  readonly onlyDead: ReadonlyArray<string>
+  /** A handler naming at least one address that did not serve: by design, also empty. */
+  readonly someDead: ReadonlyArray<string>
+}
+
+export interface CaddyWatch {
+  readonly stop: () => Promise<WatchResult>
+}
+
+export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: number } = {}): CaddyWatch => {
+  const intervalMs = options.intervalMs ?? 250
+  const t0 = performance.now()
+  const configs: Array<{ atMs: number; config: Json }> = []
+  const onlyDead: Array<string> = []
+  const someDead: Array<string> = []
+  let samples = 0
+  let stopping = false
+  /** Addresses of the sandbox's running containers, as podman last said. */
+  let running: ReadonlySet<string> | null = null
+  const resolver = new Resolver({ timeout: 1000, tries: 2 })
+  if (host.podman !== null) resolver.setServers([host.podman.gateway])
+
+  const sample = async () => {
+    const before = await readConfig(host.caddyAdminUrl)
+    const at = performance.now() - t0
+    const last = configs.at(-1)
+    if (last === undefined || !sameJson(last.config, before)) configs.push({ atMs: at, config: before })
+    const network = host.podman
+    // Container addresses change only when one restarts: read them again from podman when a dial is not among them.
+    if (network !== null) {
+      const dials = reverseProxies(before).flatMap((h) => (h.kind === "static" ? h.dials : []))
+      if (running === null || dials.some((d) => !running?.has(d.replace(/:\d+$/, ""))))
+        running = new Set(Object.values(await network.addresses()))
+    }
+    const findings = await Promise.all(
+      reverseProxies(before).map(async (h, i) => {
+        const targets =
+          h.kind === "static"
+            ? h.dials
+            : (await resolver.resolve4(h.name).catch(() => [] as ReadonlyArray<string>)).map((ip) => `${ip}:${h.port}`)
+        const dead = (
+          await Promise.all(
+            targets.map(async (t) => {
+              const ip = t.replace(/:\d+$/, "")
+              const known = host.podman === null || h.kind === "dynamic" || running?.has(ip) === true
+              return known && (await answers(t)) ? null : t
+            }),
+          )
+        ).filter((t) => t !== null)
+        return { handler: `#${i} ${h.kind === "static" ? "static" : `dynamic a ${h.name}`}`, targets, dead }
+      }),
+    )
+    const after = await readConfig(host.caddyAdminUrl)
+    if (!sameJson(before, after)) return
+    samples += 1
+    for (const f of findings) {
+      if (f.dead.length === 0) continue
+      const line = `${Math.round(at)} ms: ${f.handler} → ${f.targets.join(", ") || "(none)"}; not serving: ${f.dead.join(", ")}`
+      someDead.push(line)
+      if (f.dead.length === f.targets.length) onlyDead.push(line)
+    }
+  }
+
+  const loop = (async () => {
+    while (!stopping) {
+      const began = performance.now()
+      await sample().catch((e: unknown) => {
+        onlyDead.push(`${Math.round(performance.now() - t0)} ms: cannot read Caddy's config: ${String(e)}`)
+      })
+      const rest = intervalMs - (performance.now() - began)
+      if (rest > 0 && !stopping) await new Promise((resolve) => setTimeout(resolve, rest))
+    }
+  })()
+
+  return {
+    stop: async () => {
+      stopping = true
+      await loop
+      return { samples, configs, onlyDead, someDead }
+    },
+  }
+}
