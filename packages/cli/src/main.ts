@@ -76,13 +76,23 @@ const program = Effect.suspend(() => cli(hoistLogLevel(process.argv))).pipe(
   ),
 )
 
+/**
+ * Which signal interrupted the command, for its exit status: 130 for Ctrl+C
+ * (SIGINT), 143 for SIGTERM, as a shell reports them. runMain turns both
+ * into an interruption of the main fiber; this only remembers which.
+ */
+let interruptedBy: "SIGINT" | "SIGTERM" = "SIGINT"
+process.once("SIGTERM", () => {
+  interruptedBy = "SIGTERM"
+})
+
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   // runMain would put its pretty logger (clock time, `WARN`, fiber id, on stdout) in the default's place.
   disablePrettyLogger: true,
   teardown: (exit, onExit) => {
     // A defect (a bug, not a typed error) is said in one paragraph and exits 1; an interruption
-    // (Ctrl+C, SIGTERM) exits 130, having said what was and was not done through its events.
+    // exits 130 (Ctrl+C) or 143 (SIGTERM), having said what was and was not done through its events.
     if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
       process.stderr.write(`tamanu: ${renderCause(exit.cause).message}\n`)
       process.exitCode = 1
@@ -93,7 +103,9 @@ NodeRuntime.runMain(program, {
         : 0
       : typeof process.exitCode === "number" && process.exitCode !== 0
         ? process.exitCode
-        : 130
+        : interruptedBy === "SIGTERM"
+          ? 143
+          : 130
     onExit(code)
     exitOnceFlushed(code)
   },
