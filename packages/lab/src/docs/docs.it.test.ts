@@ -249,16 +249,23 @@ const readmeChecks: Readonly<Record<string, Check>> = {
     expect(caddy503).toBeLessThanOrEqual(rolled.length)
   },
 
-  // print the exact systemctl/pm2 calls, change nothing
+  // print the exact systemctl/pm2 calls and Caddy changes, change nothing
   "tamanu restart --dry-run": async (host, run) => {
     await healthy(host)
     const before = await host.snapshot()
+    const caddyBefore = await (await fetch(`${host.caddyAdminUrl}/config/`)).text()
     const r = await run()
     expect(r.code, said(r)).toBe(0)
     const printed = `${r.stdout}${r.stderr}`
     expect(printed).toMatch(/\bsystemctl restart\b/)
     for (const name of Object.keys(host.instances)) expect(printed, `the plan names ${name}`).toContain(name)
+    // Which way Caddy is driven, and each config load with the addresses it routes to.
+    expect(printed).toContain("Caddy: through its admin API")
+    expect(printed).toMatch(
+      /before tamanu-facility-api@1 goes down: .*tamanu-facility-api → \d+\.\d+\.\d+\.\d+:3000 \(tamanu-facility-api@2\)/,
+    )
     expect(await host.snapshot()).toEqual(before)
+    expect(await (await fetch(`${host.caddyAdminUrl}/config/`)).text()).toBe(caddyBefore)
   },
 }
 
