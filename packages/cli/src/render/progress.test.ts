@@ -41,7 +41,7 @@ describe("renderEvent", () => {
     ],
     [
       PE.ProbeSkipped({ instance: "tamanu-api#1", reason: "no PORT in its pm2 environment" }),
-      "⚠ no readiness probe for tamanu-api#1: no PORT in its pm2 environment",
+      null,
     ],
     [PE.ProxyReloaded({ reloaded: true, warnings: [] }), "✓ Caddy reloaded"],
     [

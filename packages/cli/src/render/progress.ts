@@ -43,7 +43,8 @@ export const renderEvent = (event: ProgressEvent, p: Palette): string | null => 
     case "ProbeReady":
       return `${p.green("✓")} ${event.instance} ready after ${ms(event.afterMillis)} ${p.dim(`(${event.url})`)}`
     case "ProbeSkipped":
-      return p.yellow(`⚠ no readiness probe for ${event.instance}: ${event.reason}`)
+      // Core follows it with a Warning that also says what happens instead (the cooldown, or not probed).
+      return null
     case "ProxyReloaded": {
       const warnings = event.warnings.map((w) => p.yellow(`⚠ ${w}`))
       const head = event.reloaded ? `${p.green("✓")} Caddy reloaded` : p.yellow("⚠ Caddy reload failed (going on)")

@@ -18,7 +18,7 @@ export type ProgressEvent = Data.TaggedEnum<{
   InstanceRunning: { readonly instance: string; readonly afterMillis: number }
   /** The readiness probe answered. */
   ProbeReady: { readonly instance: string; readonly url: string; readonly afterMillis: number }
-  /** No probe URL could be built for this instance. */
+  /** No probe URL could be built for this instance; a Warning follows saying what happens instead. */
   ProbeSkipped: { readonly instance: string; readonly reason: string }
   /** Caddy was asked to reload (the old way, without its admin API; best effort). */
   ProxyReloaded: { readonly reloaded: boolean; readonly warnings: ReadonlyArray<string> }

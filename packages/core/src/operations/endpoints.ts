@@ -3,10 +3,11 @@
  * Caddy must route them to. One address look-up per instance (podman, or
  * pm2's PORT), all at once.
  */
-import { Effect, Option } from "effect"
+import { type Duration, Effect, Option } from "effect"
 import { displayInstance, type Instance } from "../model/instance.js"
-import type { ProberShape } from "../probe/Prober.js"
+import { Prober, type ProberShape } from "../probe/Prober.js"
 import { ProbeTargets, type ProbeTargetsShape } from "../probe/ProbeTargets.js"
+import { waitReady } from "../probe/readiness.js"
 import type { ServiceEndpoints } from "../proxy/caddyConfig.js"
 import type { Answering } from "../proxy/ReverseProxy.js"
 import type { SupervisorShape } from "../supervisor/Supervisor.js"
@@ -38,13 +39,14 @@ export const endpointsOf = (
 export const trustAll: Answering = () => Effect.succeed([])
 
 /**
- * For a restore (§9.2): which running instances of these services answer
- * now, one probe each, all at once. Caddy's own `dynamic a` upstreams route
- * to every instance on the alias, so its own config comes back only when
- * none is silent.
+ * For a restore (§9.2): which running instances of these services answer,
+ * all probed at once, each given `budget` to answer (an instance still
+ * booting, left by a run that stopped, is not taken for a silent one).
+ * Caddy's own `dynamic a` upstreams route to every instance on the alias, so
+ * its own config comes back only when none is silent.
  */
-export const answeringNow =
-  (supervisor: SupervisorShape, targets: ProbeTargetsShape, prober: ProberShape): Answering =>
+export const answeringWithin =
+  (supervisor: SupervisorShape, targets: ProbeTargetsShape, prober: ProberShape, budget: Duration.Duration): Answering =>
   (services) =>
     Effect.gen(function* () {
       const instances = yield* supervisor.list.pipe(Effect.orElseSucceed((): ReadonlyArray<Instance> => []))
@@ -53,10 +55,12 @@ export const answeringNow =
         Effect.map(
           Effect.forEach(
             endpoints,
-            (e) => Effect.map(Effect.either(prober.probeOnce(e.url)), (r) => [e, r._tag] as const),
-            {
-              concurrency: "unbounded",
-            },
+            (e) =>
+              Effect.map(
+                Effect.either(waitReady(e.url, { budget }).pipe(Effect.provideService(Prober, prober))),
+                (r) => [e, r._tag] as const,
+              ),
+            { concurrency: "unbounded" },
           ),
           (probed) => ({
             service,

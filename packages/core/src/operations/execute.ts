@@ -21,7 +21,7 @@ import type { Desired } from "../proxy/routing.js"
 import type { InstanceFailed, SupervisorError, WaitTimeout } from "../supervisor/errors.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import { waitUntil } from "../supervisor/wait.js"
-import { answeringNow, endpointsOf as serviceEndpoints, trustAll } from "./endpoints.js"
+import { answeringWithin, endpointsOf as serviceEndpoints, trustAll } from "./endpoints.js"
 import { CheckUrlFailed, NotReady, RollStopped } from "./errors.js"
 import { defaults } from "./options.js"
 
@@ -383,7 +383,9 @@ const runStep = (
         if (routing.session !== null)
           yield* routing.session.restore(
             desiredRoutes(routing, new Set(), false),
-            step.probe ? answeringNow(yield* Supervisor, yield* ProbeTargets, yield* Prober) : trustAll,
+            step.probe
+              ? answeringWithin(yield* Supervisor, yield* ProbeTargets, yield* Prober, options.probeTimeout)
+              : trustAll,
           )
         return
       case "CheckUrl": {

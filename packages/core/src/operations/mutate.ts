@@ -19,7 +19,7 @@ import { renderProxyPreview } from "../proxy/preview.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import { withoutConsoleLoggers } from "../util/logging.js"
-import { answeringNow, endpointsOf, trustAll } from "./endpoints.js"
+import { answeringWithin, endpointsOf, trustAll } from "./endpoints.js"
 import { NeedsRoot, PlanRefused } from "./errors.js"
 import { type ExecuteError, type Execution, execute } from "./execute.js"
 import type { MutateOptions } from "./options.js"
@@ -122,9 +122,9 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
       yield* announce
       return yield* Effect.fail(new PlanRefused({ command: spec.command, reasons: plan.failures.map(describeFailure) }))
     }
-    /** Which instances answer, for a restore of Caddy's own config (only once none is silent). */
+    /** Which instances answer within the probe budget, for a restore of Caddy's own config (only once none is silent). */
     const answering = Effect.map(Effect.all([Supervisor, ProbeTargets, Prober]), ([supervisor, targets, prober]) =>
-      spec.probeHttp ? answeringNow(supervisor, targets, prober) : trustAll,
+      spec.probeHttp ? answeringWithin(supervisor, targets, prober, spec.probeTimeout) : trustAll,
     )
     // An earlier run may have left Caddy's own config to put back (§9.3): due now, that is work.
     const proxy = yield* ReverseProxy

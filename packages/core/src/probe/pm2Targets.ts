@@ -7,7 +7,7 @@ import { Effect, Layer, Option } from "effect"
 import type { InstanceRef } from "../model/instance.js"
 import { makePm2Client, type Pm2Options } from "../supervisor/pm2.js"
 import type { Pm2Process } from "../supervisor/pm2Parse.js"
-import { log } from "../util/logging.js"
+import { warningOnce } from "../util/logging.js"
 import { ProbeTargets, type ProbeTargetsShape } from "./ProbeTargets.js"
 
 /**
@@ -22,12 +22,13 @@ export const pm2ProbeUrl = (processes: ReadonlyArray<Pm2Process>, ref: InstanceR
 
 export const makePm2ProbeTargets = (options: Pm2Options = {}): ProbeTargetsShape => {
   const client = makePm2Client(options)
+  const warn = warningOnce()
   return {
     urlFor: (ref) =>
       client.processes.pipe(
         Effect.map((processes) => pm2ProbeUrl(processes, ref)),
         Effect.tapError((error) =>
-          log.warning(
+          warn(
             `no probe URL for ${ref.name}: ${error._tag === "SupervisorUnavailable" ? error.message : error.stderr}`,
           ),
         ),

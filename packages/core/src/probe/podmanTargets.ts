@@ -9,7 +9,7 @@
 import type { CommandExecutor } from "@effect/platform"
 import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { displayInstance, type InstanceRef, unitName } from "../model/instance.js"
-import { log } from "../util/logging.js"
+import { warningOnce } from "../util/logging.js"
 import { ProbeTargets, type ProbeTargetsShape } from "./ProbeTargets.js"
 import { NodeCommandLayer, runCommand } from "./runCommand.js"
 
@@ -95,6 +95,7 @@ export const makePodmanProbeTargets = (
 ): Effect.Effect<ProbeTargetsShape, never, CommandExecutor.CommandExecutor> =>
   Effect.map(Effect.context<CommandExecutor.CommandExecutor>(), (context) => {
     const podman = options.podmanPath ?? "podman"
+    const warn = warningOnce()
 
     /** Run podman; a failure to run or a non-zero exit becomes a warning reason. */
     const run = (args: ReadonlyArray<string>) =>
@@ -130,7 +131,7 @@ export const makePodmanProbeTargets = (
         return Option.some(containerUrl(ip.value, options.port))
       }).pipe(
         Effect.catchAll((why) =>
-          log.warning(`no probe URL for ${displayInstance(ref)}: ${why}`).pipe(Effect.as(Option.none<string>())),
+          warn(`no probe URL for ${displayInstance(ref)}: ${why}`).pipe(Effect.as(Option.none<string>())),
         ),
         Effect.provide(context),
       )

@@ -373,8 +373,11 @@ export const makeCaddyAdminProxy = (
 
         const route = (desired: ReadonlyArray<Desired>) => routeAmong(services, desired)
 
+        /** Whether this session already said why Caddy's own config is not back (said once). */
+        const saidNotBack = yield* Ref.make(false)
         const warnRestore = (why: string) =>
           Effect.gen(function* () {
+            yield* Ref.set(saidNotBack, true)
             const due = restoreDueAt(yield* Ref.get(state))
             yield* emit(
               ProgressEvent.Warning({
@@ -429,7 +432,8 @@ export const makeCaddyAdminProxy = (
         // On failure or interruption: the file already holds what the next run needs; say so.
         yield* Effect.addFinalizer(() =>
           Effect.gen(function* () {
-            if (restorePending(yield* Ref.get(state))) yield* warnRestore("this run stopped before it could")
+            if (restorePending(yield* Ref.get(state)) && !(yield* Ref.get(saidNotBack)))
+              yield* warnRestore("this run stopped before it could")
           }),
         )
         return { mode: "admin", route, restore }

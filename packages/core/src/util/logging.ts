@@ -39,3 +39,19 @@ export const log = {
   info: (message: string): Effect.Effect<void> => withoutConsoleLoggers(Effect.logInfo(message)),
   debug: (message: string): Effect.Effect<void> => withoutConsoleLoggers(Effect.logDebug(message)),
 } as const
+
+/**
+ * A `log.warning` that says each distinct message once for as long as the
+ * returned function lives (a layer's lifetime, so one command): a probe-URL
+ * lookup that fails the same way before the roll and after each restart
+ * warns once, not three times.
+ */
+export const warningOnce = (): ((message: string) => Effect.Effect<void>) => {
+  const said = new Set<string>()
+  return (message) =>
+    Effect.suspend(() => {
+      if (said.has(message)) return Effect.void
+      said.add(message)
+      return log.warning(message)
+    })
+}

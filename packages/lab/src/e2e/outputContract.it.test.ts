@@ -276,7 +276,7 @@ const checkContract = (fault: Fault, command: Command, json: boolean, run: Run, 
           throw new Error(`stdout is not exactly one JSON document (${String(error)})\n${said(r)}`)
         }
       })()
-      if (command === "status") expect(Object.keys(parsed), said(r)).toEqual(["any_short", "expectations"])
+      if (command === "status") expect(Object.keys(parsed), said(r)).toEqual(["any_short", "expectations", "caddy"])
       else {
         expect(parsed.command, said(r)).toBe(command)
         expect(parsed.ok, said(r)).toBe(run.exit === 0)
@@ -372,7 +372,7 @@ describe.skipIf(hostsNeeded)("the output contract of the built tamanu and of the
       const r = await runStatus("--log-level", "error")
       expect(r.code, said(r)).toBe(1)
       expect(r.stderr, said(r)).not.toMatch(/^warning: /m)
-      expect(Object.keys(JSON.parse(r.stdout) as object)).toEqual(["any_short", "expectations"])
+      expect(Object.keys(JSON.parse(r.stdout) as object)).toEqual(["any_short", "expectations", "caddy"])
     })
 
     it("--log-level debug (here after --json) shows every systemctl call, in the same format", async () => {
@@ -380,7 +380,7 @@ describe.skipIf(hostsNeeded)("the output contract of the built tamanu and of the
       expect(r.stderr, said(r)).toMatch(PORTAL_UNKNOWN)
       expect(r.stderr, said(r)).toMatch(/^debug: systemctl --user list-units .*: exit 0 after \d+ ms$/m)
       for (const pattern of FOREIGN_LOG_LINE) expect(r.stderr, said(r)).not.toMatch(pattern)
-      expect(Object.keys(JSON.parse(r.stdout) as object)).toEqual(["any_short", "expectations"])
+      expect(Object.keys(JSON.parse(r.stdout) as object)).toEqual(["any_short", "expectations", "caddy"])
     })
   })
 

@@ -41,6 +41,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { performance } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
 import { hasCommand, isRoot, type Prerequisite } from "./prerequisites.js"
 
 /** What a command inside printed, and how it ended. */
@@ -177,6 +178,17 @@ const unitFileExists = (unit: string): boolean =>
     fs.existsSync(path.join(d, unit)),
   )
 
+/** Under a path the container mounts a tmpfs on (so the host's files there are hidden inside). */
+const underTmpfs = (file: string): boolean => ["/tmp/", "/run/"].some((p) => file.startsWith(p))
+
+/**
+ * This checkout (the built CLI, the fixtures), shown inside the container at
+ * the same path when it sits under /tmp or /run (a clone made there), where
+ * the container's tmpfs would otherwise hide it.
+ */
+const checkout = path.resolve(fileURLToPath(new URL("../../../..", import.meta.url)))
+const checkoutMounts = (): ReadonlyArray<string> => (underTmpfs(checkout) ? ["-v", `${checkout}:${checkout}:ro`] : [])
+
 /** Whether a system manager can be booted here; for `skipUnless`. */
 export const systemManagerPrerequisite = (): Prerequisite => {
   const missing = (): string | null => {
@@ -191,7 +203,7 @@ export const systemManagerPrerequisite = (): Prerequisite => {
     if (!unitFileExists("caddy.service")) return "no caddy.service (install the Debian package caddy)"
     if (postgresMainCluster() === null || !unitFileExists("postgresql@.service"))
       return "no PostgreSQL cluster main (install the Debian package postgresql)"
-    if (["/tmp/", "/run/"].some((p) => process.execPath.startsWith(p)))
+    if (underTmpfs(process.execPath))
       return `node at ${process.execPath} would be hidden by the container's tmpfs`
     return null
   }
@@ -423,6 +435,7 @@ export const bootSystemManager = async (options: SystemManagerOptions = {}): Pro
       "/run/lock:rw,notmpcopyup",
       "--tmpfs",
       "/var/lib/containers:rw,notmpcopyup",
+      ...checkoutMounts(),
       "--privileged",
       "--network",
       name,

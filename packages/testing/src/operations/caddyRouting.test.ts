@@ -246,17 +246,62 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
         const caddy = yield* FakeCaddyControl
         yield* TestClock.adjust("2 minutes")
         // Due by now, but @1 runs without answering: Caddy's own dynamic a would route to it.
-        const next = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 10)
+        const before = (yield* warnings).length
+        const next = yield* watched(
+          start(startOptions({ names: ["api"], probeTimeout: Duration.seconds(5) })),
+          ["tamanu-facility-api"],
+          10,
+        )
         expect(Either.isRight(next.result)).toBe(true)
         expect(next.unserved).toEqual([])
         expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
-        expect((yield* warnings).some((w) => w.includes("tamanu-facility-api@1 runs but does not answer"))).toBe(true)
+        const said = (yield* warnings).slice(before).filter((w) => w.startsWith("Caddy's own config is not back yet"))
+        // Once, with the reason (not again as "this run stopped before it could").
+        expect(said).toHaveLength(1)
+        expect(said[0]).toContain("tamanu-facility-api@1 runs but does not answer")
       }).pipe(
         Effect.provide(
           world(
             facility("2 seconds", {
               readiness: readiness(facilityBehindCaddy, "2 seconds", {
                 "tamanu-facility-api@1": { readyAfter: "1 hour" },
+              }),
+            }),
+          ),
+        ),
+      ),
+  )
+
+  it.scoped(
+    "an instance a stopped roll left booting is given the probe budget: the next run waits for it, then restores",
+    () =>
+      Effect.gen(function* () {
+        const { result } = yield* watched(
+          restart(restartOptions({ names: ["api"], probeTimeout: Duration.seconds(30) })),
+          ["tamanu-facility-api"],
+          120,
+        )
+        expect(Either.isLeft(result)).toBe(true)
+        const caddy = yield* FakeCaddyControl
+        yield* TestClock.adjust("65 seconds")
+        // Due by now; @1 answers about 100 s after its restart, within this start's 30 s budget.
+        const next = yield* watched(
+          start(startOptions({ names: ["api"], probeTimeout: Duration.seconds(30) })),
+          ["tamanu-facility-api"],
+          40,
+        )
+        expect(Either.isRight(next.result)).toBe(true)
+        expect(next.unserved).toEqual([])
+        expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
+        expect((yield* warnings).filter((w) => w.startsWith("Caddy's own config is not back yet"))).toEqual([
+          expect.stringContaining("this run stopped before it could"),
+        ])
+      }).pipe(
+        Effect.provide(
+          world(
+            facility("2 seconds", {
+              readiness: readiness(facilityBehindCaddy, "2 seconds", {
+                "tamanu-facility-api@1": { readyAfter: "100 seconds" },
               }),
             }),
           ),
