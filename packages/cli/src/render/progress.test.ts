@@ -39,10 +39,7 @@ describe("renderEvent", () => {
       PE.ProbeReady({ instance: "tamanu-facility-api@1", url: "http://10.88.0.5:3000/", afterMillis: 2034 }),
       "✓ tamanu-facility-api@1 ready after 2034 ms (http://10.88.0.5:3000/)",
     ],
-    [
-      PE.ProbeSkipped({ instance: "tamanu-api#1", reason: "no PORT in its pm2 environment" }),
-      null,
-    ],
+    [PE.ProbeSkipped({ instance: "tamanu-api#1", reason: "no PORT in its pm2 environment" }), null],
     [PE.ProxyReloaded({ reloaded: true, warnings: [] }), "✓ Caddy reloaded"],
     [
       PE.ProxyReloaded({ reloaded: true, warnings: ["resolvectl flush-caches failed: not found"] }),

@@ -46,7 +46,12 @@ export const trustAll: Answering = () => Effect.succeed([])
  * its own config comes back only when none is silent.
  */
 export const answeringWithin =
-  (supervisor: SupervisorShape, targets: ProbeTargetsShape, prober: ProberShape, budget: Duration.Duration): Answering =>
+  (
+    supervisor: SupervisorShape,
+    targets: ProbeTargetsShape,
+    prober: ProberShape,
+    budget: Duration.Duration,
+  ): Answering =>
   (services) =>
     Effect.gen(function* () {
       const instances = yield* supervisor.list.pipe(Effect.orElseSucceed((): ReadonlyArray<Instance> => []))

@@ -203,8 +203,7 @@ export const systemManagerPrerequisite = (): Prerequisite => {
     if (!unitFileExists("caddy.service")) return "no caddy.service (install the Debian package caddy)"
     if (postgresMainCluster() === null || !unitFileExists("postgresql@.service"))
       return "no PostgreSQL cluster main (install the Debian package postgresql)"
-    if (underTmpfs(process.execPath))
-      return `node at ${process.execPath} would be hidden by the container's tmpfs`
+    if (underTmpfs(process.execPath)) return `node at ${process.execPath} would be hidden by the container's tmpfs`
     return null
   }
   return { component: "systemd system manager (podman)", missing: missing() }
