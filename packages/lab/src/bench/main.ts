@@ -4,37 +4,46 @@
  * docs/restart-requests.svg.
  *
  * 1. Restart methods side by side under load (restartMethods.ts) on one
- *    sandbox host: the real systemd user manager when root and namespaces
- *    allow it, else a real pm2 daemon; Caddy in front either way.
+ *    real-shape sandbox host (systemd user manager, podman containers,
+ *    aardvark-dns aliases, Caddy with `dynamic a` upstreams): the original
+ *    algorithm, `tamanu restart api frontend`, a bulk restart; with the
+ *    instances' boots measured in the same run.
  * 2. Cold start of `tamanu status --json` against `node -e 0` (coldStart.ts).
  * 3. Discovery at 4, 40 and 200 units (discoverySystemd.ts, discoveryPm2.ts).
+ * 4. One round on a real systemd system manager (systemManager.ts).
  *
- * Bounded (BENCH_LIMIT_MINUTES, default 15) and cleaned up on every exit,
- * Ctrl+C included. BENCH_REPEATS (default 3) sets the runs per method.
+ * Bounded (BENCH_LIMIT_MINUTES, default 30) and cleaned up on every exit,
+ * Ctrl+C included. BENCH_REPEATS (default 3) sets the runs per restart
+ * method; BENCH_SYSTEM_ROUNDS (default 1, 0 to skip) the system-manager
+ * rounds. About 20 minutes with the defaults.
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
-import { type SandboxHost, startSandboxHost } from "../e2e/sandboxHost.js"
-import { caddyPrerequisite } from "../harness/caddy.js"
+import type { CentralSystemHost } from "../e2e/centralSystemHost.js"
+import { type SandboxHost, sandboxPrerequisites, startSandboxHost } from "../e2e/sandboxHost.js"
+import { caddyPath } from "../harness/caddy.js"
 import { pm2Bin, pm2Prerequisite } from "../harness/pm2Daemon.js"
+import { systemManagerPrerequisite } from "../harness/systemdSystemManager.js"
 import { userManagerPrerequisite } from "../harness/systemdUserManager.js"
 import { benchColdStart, type ColdStartFigures } from "./coldStart.js"
 import { benchDiscoveryPm2, type Pm2DiscoveryFigure } from "./discoveryPm2.js"
 import { benchDiscoverySystemd, type DiscoveryFigure } from "./discoverySystemd.js"
 import { cleanupOnSignal } from "./interrupt.js"
-import { type Machine, median, performanceMarkdown } from "./report.js"
+import { figuresFile, keepNonFinite, writePages } from "./pages.js"
+import { type BenchFigures, type Machine, median, noServingMsOf } from "./report.js"
 import {
   type BootSample,
   benchRestartMethods,
   killLiveChildren,
   type MethodRun,
   methodLabels,
-  rollTargets,
+  rolledInstances,
+  rollNames,
 } from "./restartMethods.js"
-import { restartRequestsSvg } from "./restartSvg.js"
+import { benchSystemManager, type SystemManagerFigure } from "./systemManager.js"
 
 const READY_DELAY_MS = 2000
 const docsDir = fileURLToPath(new URL("../../../../docs/", import.meta.url))
@@ -62,6 +71,11 @@ const extraCaCerts = (): Machine["extraCaCerts"] => {
   return { withMs: Math.round(median(withMs)), withoutMs: Math.round(median(withoutMs)) }
 }
 
+const caddyVersion = () => {
+  const r = spawnSync(fs.existsSync(caddyPath) ? caddyPath : "caddy", ["version"], { encoding: "utf8" })
+  return r.status === 0 ? (r.stdout.trim().split(/\s+/)[0] ?? "unknown") : "not found"
+}
+
 const machine = (): Machine => {
   const cpus = os.cpus()
   return {
@@ -73,6 +87,7 @@ const machine = (): Machine => {
     node: process.version,
     kernel: `${os.type()} ${os.release()}`,
     loadAverage: os.loadavg(),
+    caddy: caddyVersion(),
   }
 }
 
@@ -106,35 +121,23 @@ const attempt = async <A>(what: string, skipped: Array<string>, f: () => Promise
   }
 }
 
+const errorLine = (error: unknown) => (error instanceof Error ? error.message.split("\n")[0] : String(error))
+
 const main = async () => {
-  const caddy = caddyPrerequisite()
-  if (caddy.missing !== null) {
-    say(`caddy not found (${caddy.missing}): apt-get install caddy`)
-    process.exitCode = 1
-    return
-  }
-  const systemd = userManagerPrerequisite()
-  const pm2 = pm2Prerequisite()
-  const supervisor = systemd.missing === null ? "systemd" : "pm2"
-  if (supervisor === "pm2") {
-    if (pm2.missing !== null) {
-      say(`no supervisor to benchmark: systemd (${systemd.missing}) and pm2 (${pm2.missing}); run npm ci`)
-      process.exitCode = 1
-      return
-    }
-    say(`systemd user manager unavailable (${systemd.missing}); benchmarking on pm2`)
-  }
+  const began = performance.now()
   const m = machine()
-  const target = rollTargets[supervisor]
   const repeats = Number(process.env.BENCH_REPEATS ?? "3")
-  const limitMs = Number(process.env.BENCH_LIMIT_MINUTES ?? "15") * 60_000
+  const systemRounds = Number(process.env.BENCH_SYSTEM_ROUNDS ?? "1")
+  const limitMs = Number(process.env.BENCH_LIMIT_MINUTES ?? "30") * 60_000
   const skipped: Array<string> = []
   let host: SandboxHost | null = null
+  let systemHost: CentralSystemHost | null = null
   const pm2HomesBefore = pm2Homes()
   let interrupted = false
   const cleanup = async () => {
     killLiveChildren()
     await host?.stop()
+    await systemHost?.system.stop()
     if (interrupted) killNewPm2Daemons(pm2HomesBefore)
   }
   const onSignal = async () => {
@@ -148,85 +151,94 @@ const main = async () => {
   }, limitMs)
   limit.unref()
 
+  const realShape = sandboxPrerequisites("systemd").flatMap((p) => (p.missing === null ? [] : [p.missing]))
+  const restartsSkipped = realShape.length === 0 ? null : `the real shape cannot run here (${realShape.join("; ")})`
   let runs: ReadonlyArray<MethodRun> = []
   let boots: ReadonlyArray<BootSample> = []
+  let order: ReadonlyArray<string> = rolledInstances
   let coldStart: ColdStartFigures | null = null
   let discoverySystemd: ReadonlyArray<DiscoveryFigure> | null = null
   let discoveryPm2: ReadonlyArray<Pm2DiscoveryFigure> | null = null
+  let systemManager: { rounds: number; figures: ReadonlyArray<SystemManagerFigure> } | null = null
   try {
-    say(`restart methods on a ${supervisor} sandbox host, ${repeats} runs each (load average ${m.loadAverage[0]})`)
-    host = await startSandboxHost({ supervisor, readyDelayMs: READY_DELAY_MS })
-    const sandbox = host
-    const bench = await benchRestartMethods(sandbox, {
-      repeats,
-      onBoots: (samples) =>
-        say(`  boots: ${samples.map((b) => `${b.instance} ${Math.round(b.bootMs)} ms`).join(", ")}`),
-      onError: (method, repeat, error) => {
-        const reason = `${method === "calibration" ? "boot calibration" : methodLabels[method]}, run ${repeat + 1} did not complete: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
-        say(`  ${reason}`)
-        skipped.push(reason)
-      },
-      onRun: (r) =>
-        say(
-          `  ${methodLabels[r.method].padEnd(44)} wall ${(r.wallMs / 1000).toFixed(2)} s, ${r.served} served, ${r.failed} failed${r.failed === 0 ? "" : ` (${JSON.stringify(r.outcomes)})`}, p99 ${Math.round(r.p99Ms)} ms${r.allRestarted ? "" : " (NOT all restarted)"}`,
-        ),
-    })
-    runs = bench.runs
-    boots = bench.boots
-    await sandbox.stop()
-    host = null
+    if (restartsSkipped === null) {
+      say(`restart methods on a real-shape sandbox host, ${repeats} runs each (load average ${m.loadAverage[0]})`)
+      host = await startSandboxHost({ supervisor: "systemd", readyDelayMs: READY_DELAY_MS })
+      const bench = await benchRestartMethods(host, {
+        repeats,
+        say,
+        onBoots: (samples) =>
+          say(`  boots: ${samples.map((b) => `${b.instance} ${Math.round(b.bootMs)} ms`).join(", ")}`),
+        onError: (method, repeat, error) => {
+          const reason = `${method === "calibration" ? "boot calibration" : methodLabels[method]}, run ${repeat + 1} did not complete: ${errorLine(error)}`
+          say(`  ${reason}`)
+          skipped.push(reason)
+        },
+        onRun: (r) =>
+          say(
+            `    roll ${((r.rollMs ?? Number.NaN) / 1000).toFixed(2)} s, wall ${(r.wallMs / 1000).toFixed(2)} s, ${r.served} served, ${r.failed} lost${r.failed === 0 ? "" : ` (${JSON.stringify(r.outcomes)})`}, ${(noServingMsOf(r) / 1000).toFixed(1)} s without a serving upstream, ${r.resent} resent${r.allRestarted ? "" : " (NOT all restarted)"}`,
+          ),
+      })
+      runs = bench.runs
+      boots = bench.boots
+      order = bench.order
+      await host.stop()
+      host = null
+    } else {
+      say(`restart methods skipped: ${restartsSkipped}`)
+    }
 
     say("cold start of tamanu status --json against node -e 0")
-    coldStart = await attempt("cold start", skipped, () => benchColdStart({ runs: 20 }))
+    const pm2 = pm2Prerequisite()
+    if (pm2.missing === null) coldStart = await attempt("cold start", skipped, () => benchColdStart({ runs: 20 }))
+    else skipped.push(`cold start: ${pm2.missing}`)
     say("discovery at 4, 40, 200 units")
+    const systemd = userManagerPrerequisite()
     if (systemd.missing === null)
       discoverySystemd = await attempt("systemd discovery", skipped, () => benchDiscoverySystemd({ runs: 10 }))
     else skipped.push(`systemd discovery: ${systemd.missing}`)
     if (pm2.missing === null)
       discoveryPm2 = await attempt("pm2 discovery", skipped, () => benchDiscoveryPm2({ runs: 10 }))
     else skipped.push(`pm2 discovery: ${pm2.missing}`)
+
+    const system = systemManagerPrerequisite()
+    if (systemRounds > 0 && system.missing === null) {
+      say(`the real system manager, ${systemRounds} round${systemRounds === 1 ? "" : "s"}`)
+      const figures = await attempt("system manager", skipped, () =>
+        benchSystemManager(systemRounds, (h) => {
+          systemHost = h
+        }),
+      )
+      if (figures !== null) systemManager = { rounds: systemRounds, figures }
+    } else if (systemRounds > 0) skipped.push(`system manager: ${system.missing}`)
   } finally {
     clearTimeout(limit)
     await cleanup()
     offSignals()
   }
 
-  const markdown = performanceMarkdown({
+  const figures: BenchFigures = {
     machine: m,
-    supervisor,
+    loadAverageEnd: os.loadavg(),
+    durationMs: performance.now() - began,
     readyDelayMs: READY_DELAY_MS,
-    instances: target.instances,
-    names: target.names,
+    names: rollNames,
+    order,
     runs,
     boots,
+    restartsSkipped,
     coldStart,
     discoverySystemd,
     discoveryPm2,
+    systemManager,
     skipped,
-  })
-  // The picture shows, for each method, its run with the median wall time.
-  const panels = (["rolling", "bulk", "sequential", "naive"] as const).flatMap((method) => {
-    const mine = runs.filter((r) => r.method === method).sort((a, b) => a.wallMs - b.wallMs)
-    const pick = mine[Math.floor((mine.length - 1) / 2)]
-    return pick === undefined
-      ? []
-      : [
-          {
-            title: `${methodLabels[method]}: ${(pick.wallMs / 1000).toFixed(2)} s, ${pick.served} served, ${pick.failed} failed, max latency ${Math.round(pick.maxMs)} ms`,
-            records: pick.records,
-            beganMs: pick.beganMs,
-            endedMs: pick.endedMs,
-          },
-        ]
-  })
-  // Every run's raw figures (records left out), for a closer look at an outlier.
-  const raw = `${os.tmpdir()}/tamanu-bench-runs.json`
-  fs.writeFileSync(raw, JSON.stringify({ boots, runs: runs.map(({ records: _records, ...run }) => run) }, null, 2))
-  say(`raw runs: ${raw}`)
-  fs.writeFileSync(`${docsDir}performance.md`, markdown)
-  fs.writeFileSync(`${docsDir}restart-requests.svg`, restartRequestsSvg(panels))
+  }
+  // Everything measured, requests included: the pages can be rendered again from it (rerender.ts).
+  fs.writeFileSync(figuresFile, JSON.stringify(figures, keepNonFinite))
+  say(`figures: ${figuresFile}`)
+  const markdown = writePages(figures, docsDir)
   process.stdout.write(markdown)
-  say(`wrote ${docsDir}performance.md and ${docsDir}restart-requests.svg`)
+  say(`wrote ${docsDir}performance.md${runs.length > 0 ? ` and ${docsDir}restart-requests.svg` : ""}`)
 }
 
 await main().catch((error: unknown) => {

@@ -1,529 +1,560 @@
 /**
- * Benchmark: four ways to restart the instances behind Caddy, side by side on
- * one sandbox host under the same continuous load through Caddy (spec §7):
+ * Benchmark: three ways to restart the API and frontend instances of a Tamanu
+ * Linux host behind Caddy, side by side on one real-shape sandbox host
+ * (docs/testing.md: podman containers per unit under a systemd user manager,
+ * aardvark-dns aliases, Caddy as a Debian-shaped `caddy.service` with
+ * `dynamic a` upstreams, Caddy's default refresh of 1 minute, `lb_try_duration
+ * 1s`), each under the same browser-like load through Caddy:
  *
- * - `rolling`: `tamanu restart api frontend`, the built CLI;
- * - `bulk`: one supervisor call restarting every instance at once;
- * - `sequential`: one restart call per instance, never waiting for readiness;
- * - `naive`: what a hand-written script does: restart one, poll its URL every
- *   500 ms until it answers, reload Caddy, go to the next.
+ * - `original`: the algorithm before the admin API, scripted here: for each
+ *   instance in the CLI's roll order, `systemctl --user restart` it, find its
+ *   new container address (`podman ps --filter
+ *   label=PODMAN_SYSTEMD_UNIT=<unit>` + `podman inspect`, spec §8), probe that
+ *   address until it answers (20 ms apart, as tamanu's probe), `systemctl
+ *   --user reload caddy` (Debian's unit: `caddy reload --force`), next;
+ * - `rolling`: the built `tamanu restart api frontend`;
+ * - `bulk`: one `systemctl --user restart` of all four instances, then wait
+ *   until every new address answers.
  *
- * Wall time runs from the first command until every restarted instance
- * answers directly (and, for the methods that reload Caddy, the last reload
- * returned); for `rolling` it is the CLI's own life, start-up included. The
- * CLI's progress lines are timestamped as they arrive, so where `rolling`
- * spends its time beyond the boots is measured, not guessed.
+ * Caddy keeps a `dynamic a` answer for its `refresh` (1 minute) whatever
+ * reloads it: a method's damage can last until a minute after its last
+ * restart. So the load runs on until 65 s after the method's last restart
+ * call returned (refresh + 1 s of `lb_try_duration` + 3 s of a dial to a gone
+ * address + 1 s), which counts that damage and leaves Caddy's cache holding
+ * no address of before the method when the next one begins. The boot
+ * calibration restarts every instance too: the first method waits as long
+ * after it.
  */
-import { spawn, spawnSync } from "node:child_process"
-import * as fs from "node:fs"
+import { type ChildProcess, spawn } from "node:child_process"
+import http from "node:http"
+import * as os from "node:os"
 import { performance } from "node:perf_hooks"
-import { Duration, Effect, Schedule } from "effect"
+import { containerIdFromPs, ipFromInspect } from "@tamanu-lifecycle/core"
+import { Either, Option } from "effect"
 import { type BrowserLoad, type BrowserLoadResult, startBrowserLoad } from "../e2e/browserLoad.js"
-import type { HostSnapshot, SandboxHost } from "../e2e/sandboxHost.js"
+import { type HostSnapshot, runChild, type SandboxHost } from "../e2e/sandboxHost.js"
 import { type RequestRecord, summarizeLoad } from "../harness/load.js"
+import { noServingWindows, type Outage } from "./outages.js"
+import { type RollBreakdown, rollBreakdown, rollOrderFromPlan, rollTimeline, type TimedLine } from "./rollTimeline.js"
 
-export const restartMethods = ["rolling", "bulk", "sequential", "naive"] as const
+export const restartMethods = ["original", "rolling", "bulk"] as const
 export type RestartMethod = (typeof restartMethods)[number]
 
 export const methodLabels: Readonly<Record<RestartMethod, string>> = {
-  rolling: "(a) tamanu restart (rolling)",
-  bulk: "(b) bulk restart, all at once",
-  sequential: "(c) one after another, no readiness wait",
-  naive: "(d) 500 ms poll loop + Caddy reload",
+  original: "(a) original: restart, probe, reload Caddy",
+  rolling: "(b) tamanu restart api frontend",
+  bulk: "(c) bulk: all four at once",
 }
 
-/** Which instances a flavour's benchmark restarts, the NAMES that select them, and the paths loaded through Caddy. */
-export interface RollTarget {
-  readonly names: ReadonlyArray<string>
-  /** Display names, in the CLI's roll order. */
-  readonly instances: ReadonlyArray<string>
-  readonly loadPaths: ReadonlyArray<string>
-}
+/** What the benchmark restarts: `tamanu restart api frontend`, the four instances behind Caddy. */
+export const rollNames: ReadonlyArray<string> = ["api", "frontend"]
+export const rolledInstances: ReadonlyArray<string> = [
+  "tamanu-facility-api@1",
+  "tamanu-facility-api@2",
+  "tamanu-frontend@a",
+  "tamanu-frontend@b",
+]
 
-export const rollTargets: Readonly<Record<SandboxHost["supervisor"], RollTarget>> = {
-  systemd: {
-    names: ["api", "frontend"],
-    instances: ["tamanu-facility-api@1", "tamanu-facility-api@2", "tamanu-frontend@a", "tamanu-frontend@b"],
-    loadPaths: ["/api/patients", "/"],
-  },
-  pm2: { names: ["api"], instances: ["tamanu-api#0", "tamanu-api#1"], loadPaths: ["/"] },
-}
+/** The services loaded through Caddy: two browser-like clients each. */
+export const loadedServices: ReadonlyArray<{ readonly service: string; readonly path: string }> = [
+  { service: "api", path: "/api/patients" },
+  { service: "frontend", path: "/" },
+]
 
-/** One timestamped progress line of the CLI (ms since the spawn). */
-export interface TimedLine {
-  readonly atMs: number
-  readonly text: string
-}
+/** Load before each method starts. */
+export const leadInMs = 1_000
+/** The load runs until this long after a method's last restart call returned (Caddy's refresh + 5 s). */
+export const cacheExpiryMs = 65_000
+/** …and at least this long after the method ended. */
+export const minTailMs = 2_000
+/** The calibration's probe spacing. */
+export const calibrationSpacingMs = 5
+/** The original algorithm's and the bulk restart's probe spacing: tamanu's own (core's defaultProbeSpacing). */
+export const scriptSpacingMs = 20
 
-/** Where one rolled instance's time went, from the CLI's progress lines. */
-export interface InstanceBreakdown {
+/** One instance's boot, measured with no tamanu in the same run. */
+export interface BootSample {
   readonly instance: string
-  /** Restart call + waiting until the supervisor reports it running (the old process drains here). */
+  readonly repeat: number
+  /** `systemctl --user restart <unit>` called → its NEW address first answered HTTP (polled every 5 ms). */
+  readonly bootMs: number
+  /** The restart call itself (until systemctl returned: the old container stopped, the new one started). */
   readonly restartCallMs: number
-  /** Running → the probe answered (the boot itself, plus probe spacing). */
-  readonly probeMs: number
-  /** Probe answered → Caddy reload returned. */
-  readonly reloadMs: number
-  /** This instance's whole turn: its `restarting` line to the next one's (or to the CLI's exit). */
-  readonly turnMs: number
-  /**
-   * Its `restarting` line → the new process's start (systemd's record, or /proc in 10 ms ticks on pm2): the
-   * old process's drain and the supervisor's work, the only part of the
-   * restart call the boot does not overlap. Null when not measured.
-   */
-  readonly untilProcessStartMs: number | null
-  /** The new process's start → its `ready` line: its boot plus the probe's lateness. Null when not measured. */
-  readonly processStartToReadyMs: number | null
+  /** The restart call returned → the new address found (podman ps + inspect). */
+  readonly lookupMs: number
+  /** The restart call → the new process listening (its container log's timestamp); null when unread. */
+  readonly untilListeningMs: number | null
+  /** Probe attempts until it answered (1 would mean the look-up came after the boot: the boot is then overstated). */
+  readonly attempts: number
 }
 
-export interface RollBreakdown {
-  /** Spawn → the first instance's `restarting` line: Node start-up, loading, discovery, planning. */
-  readonly startupMs: number
-  readonly instances: ReadonlyArray<InstanceBreakdown>
-  /** ms from the CLI's spawn to each instance's `ready` line (for placing process starts). */
-  readonly readyAtMs: Readonly<Record<string, number>>
-  /** ms from the CLI's spawn to each instance's `restarting` line. */
-  readonly restartingAtMs: Readonly<Record<string, number>>
-  /** Last instance's turn end → process exit. */
-  readonly tailMs: number
+/** One instance's turn in the original algorithm. */
+export interface OriginalStep {
+  readonly instance: string
+  readonly restartCallMs: number
+  readonly lookupMs: number
+  readonly probeMs: number
+  readonly reloadMs: number
 }
 
 export interface MethodRun {
   readonly method: RestartMethod
   readonly repeat: number
+  /** 1-minute load average when the run began. */
+  readonly loadAverage: number
+  /** The method's first command → its end (rolling: the CLI's exit; original: the last Caddy reload returned; bulk: every new address answered). */
   readonly wallMs: number
-  /** Every restarted instance now runs a new process (pid changed) and answers. */
-  readonly allRestarted: boolean
+  /** The method's first command → every restarted instance answered (rolling: the last `ready` line). Null when one never did. */
+  readonly rollMs: number | null
+  /** The last restart call returned (ms from the method's start): the last address change. */
+  readonly lastRestartMs: number
+  /** When the load stopped (ms from the method's start). */
+  readonly loadEndMs: number
   readonly served: number
   readonly failed: number
-  /** Served requests that took over 1 s (held by Caddy's retries while no upstream answered). */
-  readonly slow: number
-  readonly p99Ms: number
-  readonly maxMs: number
-  /** Requests resent once after Caddy closed a reused keep-alive connection (a browser does the same). */
   readonly resent: number
   readonly outcomes: Readonly<Record<string, number>>
-  /** When the method began and ended, ms from the load's start (for the picture). */
-  readonly beganMs: number
-  readonly endedMs: number
-  readonly records: ReadonlyArray<RequestRecord>
+  readonly p99Ms: number
+  readonly maxMs: number
+  /** Per service: the windows in which every request failed (ms from the method's start). */
+  readonly noServing: Readonly<Record<string, ReadonlyArray<Outage>>>
+  /** Per service: every request (startMs from the method's start; negative in the lead-in). */
+  readonly records: Readonly<Record<string, ReadonlyArray<RequestRecord>>>
+  /** Every rolled instance runs a new process and answers; for rolling, the CLI exited 0. */
+  readonly allRestarted: boolean
+  readonly exitCode: number | null
   /** rolling only. */
   readonly breakdown: RollBreakdown | null
-  /** rolling only: the CLI's exit code. */
-  readonly exitCode: number | null
+  /** rolling only: the CLI's progress lines (for a closer look). */
+  readonly lines: ReadonlyArray<TimedLine>
+  /** original only. */
+  readonly steps: ReadonlyArray<OriginalStep> | null
 }
 
-const instanceLine = /^↻ restarting (\S+)/
-const runningLine = /^● (\S+) running/
-const readyLine = /^✓ (\S+) ready after/
-const reloadedLine = /Caddy reload/
-
-/** Per-instance timings from the CLI's timestamped progress lines (pure; exported for tests). */
-export const rollBreakdown = (lines: ReadonlyArray<TimedLine>, exitAtMs: number): RollBreakdown | null => {
-  const turns: Array<{ instance: string; from: number; running?: number; ready?: number; reloaded?: number }> = []
-  for (const { atMs, text } of lines) {
-    const t = text.trim()
-    const restarting = instanceLine.exec(t)
-    if (restarting?.[1] !== undefined) {
-      turns.push({ instance: restarting[1], from: atMs })
-      continue
-    }
-    const current = turns.at(-1)
-    if (current === undefined) continue
-    if (runningLine.exec(t)?.[1] === current.instance && current.running === undefined) current.running = atMs
-    else if (readyLine.exec(t)?.[1] === current.instance && current.ready === undefined) current.ready = atMs
-    else if (reloadedLine.test(t) && current.ready !== undefined && current.reloaded === undefined)
-      current.reloaded = atMs
-  }
-  const first = turns[0]
-  if (first === undefined) return null
-  const instances = turns.map((turn, i) => {
-    const end = turns[i + 1]?.from ?? turn.reloaded ?? turn.ready ?? exitAtMs
-    const running = turn.running ?? turn.from
-    const ready = turn.ready ?? running
-    return {
-      instance: turn.instance,
-      restartCallMs: running - turn.from,
-      probeMs: ready - running,
-      reloadMs: (turn.reloaded ?? ready) - ready,
-      turnMs: end - turn.from,
-      untilProcessStartMs: null,
-      processStartToReadyMs: null,
-    }
-  })
-  const last = turns.at(-1)
-  const lastEnd = last?.reloaded ?? last?.ready ?? exitAtMs
-  return {
-    startupMs: first.from,
-    instances,
-    tailMs: exitAtMs - lastEnd,
-    readyAtMs: Object.fromEntries(turns.flatMap((t) => (t.ready === undefined ? [] : [[t.instance, t.ready]]))),
-    restartingAtMs: Object.fromEntries(turns.map((t) => [t.instance, t.from])),
-  }
-}
-
-/**
- * The breakdown with each instance's process start placed on the CLI's clock
- * (`startedAtMs`: ms from the CLI's spawn), pure.
- */
-export const withProcessStarts = (
-  breakdown: RollBreakdown,
-  startedAtMs: Readonly<Record<string, number>>,
-): RollBreakdown => ({
-  ...breakdown,
-  instances: breakdown.instances.map((i) => {
-    const started = startedAtMs[i.instance]
-    const from = breakdown.restartingAtMs[i.instance]
-    const ready = breakdown.readyAtMs[i.instance]
-    return started === undefined || from === undefined
-      ? i
-      : {
-          ...i,
-          untilProcessStartMs: started - from,
-          processStartToReadyMs: ready === undefined ? null : ready - started,
-        }
-  }),
-})
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
 
 /** Children the benchmark has running now, so an interruption can end them. */
-const liveChildren = new Set<import("node:child_process").ChildProcess>()
+const liveChildren = new Set<ChildProcess>()
 export const killLiveChildren = (): void => {
   for (const child of liveChildren) child.kill("SIGKILL")
 }
-
-/** Run the built CLI, timestamping each stderr line as it arrives. */
-const runCliTimed = (host: SandboxHost, args: ReadonlyArray<string>) =>
-  new Promise<{
-    code: number
-    lines: ReadonlyArray<TimedLine>
-    stdout: string
-    stderr: string
-    elapsedMs: number
-    /** performance.now() at the spawn. */
-    began: number
-  }>((resolve) => {
-    const [file, ...rest] = host.cliArgv(args)
-    const began = performance.now()
-    const child = spawn(file ?? process.execPath, rest, { env: host.env, stdio: ["ignore", "pipe", "pipe"] })
-    liveChildren.add(child)
-    const lines: Array<TimedLine> = []
-    let stdout = ""
-    let stderr = ""
-    let partial = ""
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d
-    })
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      const at = performance.now() - began
-      stderr += d
-      const parts = (partial + d).split("\n")
-      partial = parts.pop() ?? ""
-      for (const text of parts) lines.push({ atMs: at, text })
-    })
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000)
-    child.on("close", (code) => {
-      clearTimeout(timer)
-      liveChildren.delete(child)
-      resolve({ code: code ?? -1, lines, stdout, stderr, elapsedMs: performance.now() - began, began })
-    })
-  })
-
-/** Resolves when `url` answers below 500, checking every `every` (bounded by `limit`). */
-export const untilAnswers = (
-  url: string,
-  every: Duration.DurationInput,
-  limit: Duration.DurationInput = "30 seconds",
-) =>
-  Effect.runPromise(
-    Effect.tryPromise(async () => {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1_000) })
-      await r.body?.cancel()
-      if (r.status >= 500) throw new Error(`${url}: ${r.status}`)
-    }).pipe(
-      Effect.retry(Schedule.spaced(every)),
-      Effect.timeoutFail({ duration: limit, onTimeout: () => new Error(`${url} not answering within ${limit}`) }),
-    ),
-  )
 
 const ctlOk = async (host: SandboxHost, args: ReadonlyArray<string>) => {
   const r = await host.systemctl(args)
   if (r.exitCode !== 0) throw new Error(`systemctl --user ${args.join(" ")}: ${r.stderr.trim()}`)
 }
 
-const pmId = (instance: string) => instance.slice(instance.indexOf("#") + 1)
+const unit = (instance: string) => `${instance}.service`
 
-/** The supervisor call restarting these instances, in one call. */
-const restartCall = (host: SandboxHost, instances: ReadonlyArray<string>) =>
-  host.supervisor === "systemd"
-    ? ctlOk(host, ["restart", "--", ...instances.map((i) => `${i}.service`)])
-    : host.pm2(["restart", ...instances.map(pmId)]).then(() => undefined)
+/** The sandbox's podman (its CONTAINERS_CONF and storage, from the CLI's environment), asynchronously. */
+const podman = (host: SandboxHost, args: ReadonlyArray<string>) => runChild(["podman", ...args], host.env)
 
-/** What a script would run to reload Caddy on this host. */
-const reloadCaddy = async (host: SandboxHost) => {
-  if (host.supervisor === "systemd") return ctlOk(host, ["reload", "caddy.service"])
-  const admin = host.env.TAMANU_CADDY_ADMIN ?? ""
-  const caddyfile = fs.readFileSync(host.env.TAMANU_CADDYFILE ?? "", "utf8")
-  const r = await fetch(`${admin}/load`, {
-    method: "POST",
-    headers: { "content-type": "text/caddyfile" },
-    body: caddyfile,
-    signal: AbortSignal.timeout(10_000),
+export interface Container {
+  readonly id: string
+  readonly ip: string
+}
+
+/** The container running `instance` now and its address, found as spec §8 says (podman ps + podman inspect); null if none. */
+export const containerOf = async (host: SandboxHost, instance: string): Promise<Container | null> => {
+  const ps = await podman(host, ["ps", "--filter", `label=PODMAN_SYSTEMD_UNIT=${unit(instance)}`, "--format", "json"])
+  if (ps.code !== 0) return null
+  const id = Either.getOrElse(containerIdFromPs(ps.stdout), () => Option.none<string>())
+  if (Option.isNone(id)) return null
+  const inspect = await podman(host, ["inspect", id.value])
+  if (inspect.code !== 0) return null
+  const ip = Either.getOrElse(ipFromInspect(inspect.stdout), () => Option.none<string>())
+  return Option.isNone(ip) ? null : { id: id.value, ip: ip.value }
+}
+
+/** The container that replaced `old` (asked again every 20 ms, up to 30 s). */
+const newContainerOf = async (host: SandboxHost, instance: string, old: Container | null): Promise<Container> => {
+  const deadline = performance.now() + 30_000
+  for (;;) {
+    const c = await containerOf(host, instance)
+    if (c !== null && c.id !== old?.id) return c
+    if (performance.now() > deadline) throw new Error(`${instance}: no new container with an address within 30 s`)
+    await sleep(20)
+  }
+}
+
+const urlOf = (c: Container) => `http://${c.ip}:3000/`
+
+/** One probe attempt as tamanu makes it: a fresh connection, any status below 500 is an answer. */
+const answersOnce = (url: string, timeoutMs = 1_000): Promise<boolean> =>
+  new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      resolve((res.statusCode ?? 500) < 500)
+      req.destroy()
+    })
+    req.on("timeout", () => req.destroy())
+    req.on("error", () => resolve(false))
   })
-  await r.body?.cancel()
-  if (!r.ok) throw new Error(`caddy /load: ${r.status}`)
-}
 
-const allAnswer = (host: SandboxHost, instances: ReadonlyArray<string>) =>
-  Promise.all(instances.map((i) => untilAnswers(host.instances[i] ?? "", "20 millis")))
-
-/** Each rolled instance's new process start, on the CLI's clock (ms from its spawn). */
-const placeProcessStarts = async (host: SandboxHost, breakdown: RollBreakdown, began: number) => {
-  const snapshot = await host.snapshot()
-  const started: Record<string, number> = {}
-  for (const { instance } of breakdown.instances) {
-    const pid = snapshot[instance]?.pid ?? null
-    if (pid === null) continue
-    const at = await processStartedAt(host, instance, pid)
-    // Gone already: that instance's split stays unmeasured.
-    if (at !== null) started[instance] = at - began
+/** Probes `url` every `spacingMs` (from the end of one attempt to the next) until it answers. */
+export const untilAnswers = async (
+  url: string,
+  spacingMs: number,
+  limitMs = 60_000,
+): Promise<{ readonly answeredAt: number; readonly attempts: number }> => {
+  const deadline = performance.now() + limitMs
+  for (let attempts = 1; ; attempts++) {
+    if (await answersOnce(url)) return { answeredAt: performance.now(), attempts }
+    if (performance.now() > deadline) throw new Error(`${url} did not answer within ${limitMs} ms`)
+    await sleep(spacingMs)
   }
-  return withProcessStarts(breakdown, started)
 }
 
-interface MethodOutcome {
-  readonly exitCode: number | null
-  readonly breakdown: RollBreakdown | null
+/** `performance.now()` minus the wall clock (ms): places a wall-clock timestamp on the benchmark's clock. */
+const wallOffset = () => performance.now() - Date.now()
+
+/** `2026-12-06T21:54:38.992314292Z` → ms since the epoch, sub-ms kept. */
+export const parseLogTimestamp = (stamp: string): number | null => {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(stamp)
+  if (m === null) return null
+  const whole = Date.parse(`${m[1]}${m[3]}`)
+  return Number.isNaN(whole) ? null : whole + Number(`0${m[2] ?? ""}`) * 1000
 }
 
-const runMethod = async (host: SandboxHost, target: RollTarget, method: RestartMethod): Promise<MethodOutcome> => {
-  switch (method) {
-    case "rolling": {
-      const r = await runCliTimed(host, ["restart", ...target.names])
-      if (r.code !== 0) process.stderr.write(`tamanu restart exited ${r.code}:\n${r.stderr}\n`)
-      const breakdown = rollBreakdown(r.lines, r.elapsedMs)
+/**
+ * When the container's process began listening, on `performance.now()`'s
+ * clock: the fixture prints `… listening on …` from its listen callback, and
+ * conmon stamps each line of the container's log with the wall clock as it
+ * reads it. Null when the log has no such line.
+ */
+const listeningAt = async (host: SandboxHost, c: Container): Promise<number | null> => {
+  const r = await podman(host, ["logs", "--timestamps", c.id])
+  if (r.code !== 0) return null
+  const line = r.stdout.split("\n").find((l) => l.includes(" listening on "))
+  const stamp = line === undefined ? null : parseLogTimestamp(line.slice(0, line.indexOf(" ")))
+  return stamp === null ? null : stamp + wallOffset()
+}
+
+interface Loads {
+  readonly stop: () => Promise<{
+    readonly records: Readonly<Record<string, ReadonlyArray<RequestRecord>>>
+    readonly resent: number
+    readonly all: ReadonlyArray<RequestRecord>
+  }>
+}
+
+/** Two browser-like clients per service through Caddy; records come back on the clock of `origin` (a performance.now()). */
+const startLoads = (host: SandboxHost, origin: () => number): Loads => {
+  const loads: ReadonlyArray<{ readonly service: string; readonly load: BrowserLoad }> = loadedServices.map((s) => ({
+    service: s.service,
+    load: startBrowserLoad({ url: `${host.caddyUrl}${s.path}`, concurrency: 2, maxDurationMs: 600_000 }),
+  }))
+  return {
+    stop: async () => {
+      const results: ReadonlyArray<BrowserLoadResult> = await Promise.all(loads.map((l) => l.load.stop()))
+      const records: Record<string, ReadonlyArray<RequestRecord>> = {}
+      loads.forEach((l, k) => {
+        const shift = l.load.startedAt - origin()
+        records[l.service] = (results[k]?.records ?? [])
+          .map((r) => ({ ...r, startMs: r.startMs + shift }))
+          .sort((a, b) => a.startMs - b.startMs)
+      })
       return {
-        exitCode: r.code,
-        breakdown: breakdown === null ? null : await placeProcessStarts(host, breakdown, r.began),
+        records,
+        resent: results.reduce((n, r) => n + r.retriedOnReusedConnection, 0),
+        all: Object.values(records).flat(),
       }
-    }
-    case "bulk":
-      await restartCall(host, target.instances)
-      await allAnswer(host, target.instances)
-      return { exitCode: null, breakdown: null }
-    case "sequential":
-      for (const instance of target.instances) await restartCall(host, [instance])
-      await allAnswer(host, target.instances)
-      return { exitCode: null, breakdown: null }
-    case "naive":
-      for (const instance of target.instances) {
-        await restartCall(host, [instance])
-        await untilAnswers(host.instances[instance] ?? "", Duration.millis(500))
-        await reloadCaddy(host)
-      }
-      return { exitCode: null, breakdown: null }
+    },
   }
 }
 
-/**
- * One instance's real boot: from the process's start (its fork by the
- * supervisor) until it first answered HTTP, so neither the supervisor call
- * nor the CLI is in it. The start is systemd's own record of the fork
- * (`ExecMainStartTimestampMonotonic`, microseconds on the monotonic clock
- * Node's `performance.now()` also runs on); pm2 keeps no such record, so
- * there it is `/proc/<pid>/stat` (one clock tick, 10 ms).
- */
-export interface BootSample {
-  readonly instance: string
-  readonly repeat: number
-  readonly bootMs: number
-}
-
-const clockTicksPerSecond = (() => {
-  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" })
-  const n = Number(r.stdout?.trim())
-  return Number.isFinite(n) && n > 0 ? n : 100
-})()
-
-/** Seconds since the kernel booted, as /proc/uptime says now. */
-const uptimeMs = () => Number(fs.readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000
-
-/** When `pid` started, in ms since the kernel booted (field 22 of /proc/<pid>/stat). */
-const processStartMs = (pid: number) => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19])
-  return (startTicks * 1000) / clockTicksPerSecond
-}
-
-/** `performance.now()` minus CLOCK_MONOTONIC in ms (`process.hrtime` reads CLOCK_MONOTONIC). */
-const monotonicOffset = () => performance.now() - Number(process.hrtime.bigint()) / 1e6
-
-/**
- * When `instance`'s process `pid` started, on `performance.now()`'s clock;
- * null when it is gone. systemd: its record of the main process's fork, in
- * microseconds. pm2: the kernel's, in clock ticks.
- */
-const processStartedAt = async (host: SandboxHost, instance: string, pid: number): Promise<number | null> => {
-  if (host.supervisor === "systemd") {
-    const r = await host.systemctl([
-      "show",
-      `${instance}.service`,
-      "-p",
-      "MainPID",
-      "-p",
-      "ExecMainStartTimestampMonotonic",
-    ])
-    const fields = Object.fromEntries(
-      r.stdout.split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+/** The order `tamanu restart api frontend` rolls the instances in, from its own `--dry-run`. */
+export const cliRollOrder = async (host: SandboxHost): Promise<ReadonlyArray<string>> => {
+  const r = await host.run(["restart", ...rollNames, "--dry-run"])
+  const order = rollOrderFromPlan(`${r.stdout}\n${r.stderr}`)
+  const expected = [...rolledInstances].sort()
+  if (r.code !== 0 || JSON.stringify([...order].sort()) !== JSON.stringify(expected))
+    throw new Error(
+      `tamanu restart ${rollNames.join(" ")} --dry-run planned ${order.join(", ") || "no roll"} (exit ${r.code})`,
     )
-    const micros = Number(fields.ExecMainStartTimestampMonotonic)
-    if (Number(fields.MainPID) !== pid || !Number.isFinite(micros) || micros <= 0) return null
-    return micros / 1000 + monotonicOffset()
-  }
-  try {
-    // The kernel's clock against ours, read together (10 ms resolution).
-    return processStartMs(pid) + performance.now() - uptimeMs()
-  } catch {
-    return null
-  }
+  return order
 }
 
 /**
- * The instances' real boot times, measured under the same load through Caddy
- * as the methods: each instance in turn is stopped, started by its
- * supervisor and polled every 5 ms directly until it answers.
+ * The instances' boots, measured in the same run under the same load and
+ * with no tamanu: each in turn is restarted with `systemctl --user restart`,
+ * its new container found with podman, and its address polled every 5 ms
+ * until it answers. Returns the samples and when the last restart call
+ * returned (Caddy's cache may hold the old addresses until a minute after).
  */
 export const calibrateBoots = async (
   host: SandboxHost,
+  order: ReadonlyArray<string>,
   repeat: number,
-  target: RollTarget = rollTargets[host.supervisor],
-): Promise<ReadonlyArray<BootSample>> => {
+): Promise<{ readonly samples: ReadonlyArray<BootSample>; readonly lastRestartAt: number }> => {
   await host.startAll()
-  const loads: ReadonlyArray<BrowserLoad> = target.loadPaths.map((p) =>
-    startBrowserLoad({ url: `${host.caddyUrl}${p}`, concurrency: 2, maxDurationMs: 60_000 }),
-  )
+  const origin = performance.now()
+  const loads = startLoads(host, () => origin)
   const samples: Array<BootSample> = []
+  let lastRestartAt = performance.now()
   try {
-    await settle(300)
-    for (const instance of target.instances) {
-      const before = (await host.snapshot())[instance]?.pid ?? null
-      if (host.supervisor === "systemd") {
-        await ctlOk(host, ["stop", `${instance}.service`])
-        await ctlOk(host, ["start", `${instance}.service`])
-      } else {
-        await host.pm2(["stop", pmId(instance)])
-        await host.pm2(["start", pmId(instance)])
-      }
-      await untilAnswers(host.instances[instance] ?? "", "5 millis")
-      const answeredAt = performance.now()
-      const pid = (await host.snapshot())[instance]?.pid ?? null
-      if (pid === null || pid === before) throw new Error(`${instance}: no new process after its restart`)
-      const startedAt = await processStartedAt(host, instance, pid)
-      if (startedAt === null) throw new Error(`${instance}: its process start could not be read`)
-      samples.push({ instance, repeat, bootMs: answeredAt - startedAt })
-      await settle(200)
+    await sleep(leadInMs)
+    for (const instance of order) {
+      const old = await containerOf(host, instance)
+      const began = performance.now()
+      await ctlOk(host, ["restart", unit(instance)])
+      const returned = performance.now()
+      lastRestartAt = returned
+      const c = await newContainerOf(host, instance, old)
+      const found = performance.now()
+      const answer = await untilAnswers(urlOf(c), calibrationSpacingMs)
+      const listening = await listeningAt(host, c)
+      samples.push({
+        instance,
+        repeat,
+        bootMs: answer.answeredAt - began,
+        restartCallMs: returned - began,
+        lookupMs: found - returned,
+        untilListeningMs: listening === null ? null : listening - began,
+        attempts: answer.attempts,
+      })
+      await sleep(300)
     }
   } finally {
-    await Promise.all(loads.map((l) => l.stop()))
+    await loads.stop()
   }
-  return samples
+  return { samples, lastRestartAt }
+}
+
+interface MethodOutcome {
+  /** performance.now() of the method's first command. */
+  readonly began: number
+  readonly ended: number
+  /** Every instance answered; null when one never did. */
+  readonly answered: number | null
+  readonly lastRestartAt: number
+  readonly exitCode: number | null
+  readonly breakdown: RollBreakdown | null
+  readonly lines: ReadonlyArray<TimedLine>
+  readonly steps: ReadonlyArray<OriginalStep> | null
+}
+
+/** Run the built CLI, stamping each stderr line as it arrives (ms since the spawn). */
+const runCliTimed = (host: SandboxHost, args: ReadonlyArray<string>) =>
+  new Promise<{ code: number; lines: ReadonlyArray<TimedLine>; stderr: string; began: number; exitAt: number }>(
+    (resolve) => {
+      const [file, ...rest] = host.cliArgv(args)
+      const began = performance.now()
+      const child = spawn(file ?? process.execPath, rest, { env: host.env, stdio: ["ignore", "pipe", "pipe"] })
+      liveChildren.add(child)
+      const lines: Array<TimedLine> = []
+      let stderr = ""
+      let partial = ""
+      child.stdout.resume()
+      child.stderr.setEncoding("utf8").on("data", (d: string) => {
+        const at = performance.now() - began
+        stderr += d
+        const parts = (partial + d).split("\n")
+        partial = parts.pop() ?? ""
+        for (const text of parts) lines.push({ atMs: at, text })
+      })
+      const timer = setTimeout(() => child.kill("SIGKILL"), 180_000)
+      child.on("close", (code) => {
+        const exitAt = performance.now()
+        clearTimeout(timer)
+        liveChildren.delete(child)
+        resolve({ code: code ?? -1, lines, stderr, began, exitAt })
+      })
+    },
+  )
+
+const runRolling = async (host: SandboxHost): Promise<MethodOutcome> => {
+  const r = await runCliTimed(host, ["restart", ...rollNames])
+  if (r.code !== 0) process.stderr.write(`tamanu restart exited ${r.code}:\n${r.stderr}\n`)
+  const timeline = rollTimeline(r.lines, r.exitAt - r.began)
+  // Each rolled instance's new process began listening: its container's log, placed on the CLI's clock.
+  const listening: Record<string, number> = {}
+  for (const i of timeline?.instances ?? []) {
+    const c = await containerOf(host, i.instance)
+    const at = c === null ? null : await listeningAt(host, c)
+    if (at !== null) listening[i.instance] = at - r.began
+  }
+  const breakdown = timeline === null ? null : rollBreakdown(timeline, listening)
+  return {
+    began: r.began,
+    ended: r.exitAt,
+    answered: breakdown?.rollMs == null ? null : r.began + breakdown.rollMs,
+    lastRestartAt: r.began + (breakdown?.lastRunningAtMs ?? r.exitAt - r.began),
+    exitCode: r.code,
+    breakdown,
+    lines: r.lines,
+    steps: null,
+  }
+}
+
+const runOriginal = async (host: SandboxHost, order: ReadonlyArray<string>): Promise<MethodOutcome> => {
+  const old = new Map<string, Container | null>()
+  for (const instance of order) old.set(instance, await containerOf(host, instance))
+  const steps: Array<OriginalStep> = []
+  const began = performance.now()
+  let lastRestartAt = began
+  let answered = began
+  for (const instance of order) {
+    const t0 = performance.now()
+    await ctlOk(host, ["restart", unit(instance)])
+    const t1 = performance.now()
+    lastRestartAt = t1
+    const c = await newContainerOf(host, instance, old.get(instance) ?? null)
+    const t2 = performance.now()
+    answered = (await untilAnswers(urlOf(c), scriptSpacingMs)).answeredAt
+    await ctlOk(host, ["reload", "caddy.service"])
+    const t4 = performance.now()
+    steps.push({ instance, restartCallMs: t1 - t0, lookupMs: t2 - t1, probeMs: answered - t2, reloadMs: t4 - answered })
+  }
+  return {
+    began,
+    ended: performance.now(),
+    answered,
+    lastRestartAt,
+    exitCode: null,
+    breakdown: null,
+    lines: [],
+    steps,
+  }
+}
+
+const runBulk = async (host: SandboxHost, order: ReadonlyArray<string>): Promise<MethodOutcome> => {
+  const old = new Map<string, Container | null>()
+  for (const instance of order) old.set(instance, await containerOf(host, instance))
+  const began = performance.now()
+  await ctlOk(host, ["restart", ...order.map(unit)])
+  const lastRestartAt = performance.now()
+  const answers = await Promise.all(
+    order.map(async (instance) => {
+      const c = await newContainerOf(host, instance, old.get(instance) ?? null)
+      return (await untilAnswers(urlOf(c), scriptSpacingMs)).answeredAt
+    }),
+  )
+  const answered = Math.max(...answers)
+  return { began, ended: answered, answered, lastRestartAt, exitCode: null, breakdown: null, lines: [], steps: null }
 }
 
 const restartedAll = (before: HostSnapshot, after: HostSnapshot, instances: ReadonlyArray<string>) =>
   instances.every((i) => after[i]?.running === true && after[i]?.pid !== null && after[i]?.pid !== before[i]?.pid)
 
-const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** One method, once: all up, load for 300 ms, the method, 300 ms more, load stopped. */
+/**
+ * One method, once: the load starts, 1 s later the method, and the load runs
+ * on until 65 s after the method's last restart call returned (at least 2 s
+ * after the method ended). Every time in the result is ms from the method's
+ * first command.
+ */
 export const measureMethod = async (
   host: SandboxHost,
   method: RestartMethod,
   repeat: number,
-  target: RollTarget = rollTargets[host.supervisor],
+  order: ReadonlyArray<string>,
 ): Promise<MethodRun> => {
   await host.startAll()
-  await settle(500)
   const before = await host.snapshot()
-  const t0 = performance.now()
-  const loads: ReadonlyArray<BrowserLoad> = target.loadPaths.map((p) =>
-    startBrowserLoad({ url: `${host.caddyUrl}${p}`, concurrency: 2, maxDurationMs: 60_000 }),
-  )
-  let results: ReadonlyArray<BrowserLoadResult> = []
-  let outcome: MethodOutcome = { exitCode: null, breakdown: null }
-  let beganMs = 0
-  let endedMs = 0
+  const loadAverage = os.loadavg()[0] ?? Number.NaN
+  let origin = performance.now()
+  const loads = startLoads(host, () => origin)
+  let outcome: MethodOutcome | null = null
+  let loadEnd = 0
+  let stopped: Awaited<ReturnType<Loads["stop"]>> | null = null
   try {
-    await settle(300)
-    beganMs = performance.now() - t0
-    outcome = await runMethod(host, target, method)
-    endedMs = performance.now() - t0
-    await settle(300)
+    await sleep(leadInMs)
+    outcome =
+      method === "rolling"
+        ? await runRolling(host)
+        : method === "original"
+          ? await runOriginal(host, order)
+          : await runBulk(host, order)
+    origin = outcome.began
+    await sleep(Math.max(outcome.ended + minTailMs, outcome.lastRestartAt + cacheExpiryMs) - performance.now())
   } finally {
-    results = await Promise.all(loads.map((l) => l.stop()))
+    loadEnd = performance.now()
+    stopped = await loads.stop()
   }
   const after = await host.snapshot()
-  const records = results.flatMap((r) => r.records).sort((a, b) => a.startMs - b.startMs)
-  const summary = summarizeLoad(records)
+  const summary = summarizeLoad(stopped.all)
+  const noServing: Record<string, ReadonlyArray<Outage>> = {}
+  for (const [service, records] of Object.entries(stopped.records)) noServing[service] = noServingWindows(records)
   return {
     method,
     repeat,
-    wallMs: endedMs - beganMs,
-    allRestarted: restartedAll(before, after, target.instances),
+    loadAverage,
+    wallMs: outcome.ended - outcome.began,
+    rollMs: outcome.answered === null ? null : outcome.answered - outcome.began,
+    lastRestartMs: outcome.lastRestartAt - outcome.began,
+    loadEndMs: loadEnd - outcome.began,
     served: summary.served,
     failed: summary.failed,
-    slow: records.filter((r) => r.latencyMs > 1_000 && r.status !== null && r.status < 500).length,
+    resent: stopped.resent,
+    outcomes: summary.outcomes,
     p99Ms: summary.latencyMs.p99,
     maxMs: summary.latencyMs.max,
-    resent: results.reduce((n, r) => n + r.retriedOnReusedConnection, 0),
-    outcomes: summary.outcomes,
-    beganMs,
-    endedMs,
-    records,
-    breakdown: outcome.breakdown,
+    noServing,
+    records: stopped.records,
+    allRestarted: restartedAll(before, after, order) && (outcome.exitCode === null || outcome.exitCode === 0),
     exitCode: outcome.exitCode,
+    breakdown: outcome.breakdown,
+    lines: outcome.lines,
+    steps: outcome.steps,
   }
 }
 
+export interface RestartBench {
+  readonly order: ReadonlyArray<string>
+  readonly runs: ReadonlyArray<MethodRun>
+  readonly boots: ReadonlyArray<BootSample>
+}
+
 /**
- * Every method `repeats` times, interleaved (a b c d, b c d a, …) so a slow
- * moment of the shared machine does not land on one method only; each
- * repeat begins with a boot calibration (calibrateBoots), so the boots the
- * methods are compared against are measured in the same run.
+ * Every method `repeats` times, interleaved (a b c, b c a, c a b, …) so a
+ * slow moment of the shared machine does not land on one method only; each
+ * repeat begins with a boot calibration, and the first method waits until
+ * Caddy's cache can no longer hold an address the calibration took down.
  */
 export const benchRestartMethods = async (
   host: SandboxHost,
   options: {
     readonly repeats?: number
     readonly onRun?: (run: MethodRun) => void
-    /** Each repeat's boot calibration, as it completes. */
     readonly onBoots?: (samples: ReadonlyArray<BootSample>) => void
-    /** A run that could not complete (an instance never came back, …): reported, and the next run goes on. */
+    /** A run that could not complete: reported, and the next goes on (once Caddy's cache is clean again). */
     readonly onError?: (method: RestartMethod | "calibration", repeat: number, error: unknown) => void
+    readonly say?: (text: string) => void
   } = {},
-): Promise<{ readonly runs: ReadonlyArray<MethodRun>; readonly boots: ReadonlyArray<BootSample> }> => {
+): Promise<RestartBench> => {
   const repeats = options.repeats ?? 3
+  const order = await cliRollOrder(host)
   const runs: Array<MethodRun> = []
   const boots: Array<BootSample> = []
+  const cleanAfter = async (restartedAt: number) => {
+    const wait = restartedAt + cacheExpiryMs - performance.now()
+    if (wait > 0) options.say?.(`  waiting ${(wait / 1000).toFixed(0)} s for Caddy's cache to expire`)
+    await sleep(wait)
+  }
   for (let repeat = 0; repeat < repeats; repeat++) {
     try {
-      const samples = await calibrateBoots(host, repeat)
-      boots.push(...samples)
-      options.onBoots?.(samples)
+      const calibration = await calibrateBoots(host, order, repeat)
+      boots.push(...calibration.samples)
+      options.onBoots?.(calibration.samples)
+      await cleanAfter(calibration.lastRestartAt)
     } catch (error) {
       options.onError?.("calibration", repeat, error)
-      if (host.supervisor === "systemd") await host.systemctl(["reset-failed"]).catch(() => undefined)
+      await host.systemctl(["reset-failed"]).catch(() => undefined)
+      await cleanAfter(performance.now())
     }
     for (let k = 0; k < restartMethods.length; k++) {
       const method = restartMethods[(k + repeat) % restartMethods.length] ?? "rolling"
+      options.say?.(`  ${methodLabels[method]}, run ${repeat + 1}`)
       try {
-        const run = await measureMethod(host, method, repeat)
+        const run = await measureMethod(host, method, repeat, order)
         runs.push(run)
         options.onRun?.(run)
       } catch (error) {
         options.onError?.(method, repeat, error)
-        // A unit that crashed stays "failed" until reset; the next run starts it again.
-        if (host.supervisor === "systemd") await host.systemctl(["reset-failed"]).catch(() => undefined)
+        // A unit that crashed stays "failed" until reset; the next run starts it again, on a clean cache.
+        await host.systemctl(["reset-failed"]).catch(() => undefined)
+        await cleanAfter(performance.now())
       }
     }
   }
-  return { runs, boots }
+  return { order, runs, boots }
 }

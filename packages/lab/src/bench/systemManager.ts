@@ -2,8 +2,9 @@
  * Figures of the real system manager (harness/systemdSystemManager.ts, the
  * central host of e2e/centralSystemHost.ts), for docs/testing.md and
  * docs/systemd.md: how long the harness takes, and what the built `tamanu`
- * costs there as a non-root operator, sudo included. Not asserted anywhere;
- * run it on a quiet machine:
+ * costs there as a non-root operator, sudo included. Not asserted anywhere.
+ * `npm run bench` runs one round of it (docs/performance.md); for more,
+ * on a quiet machine:
  *
  *     npm run build && node packages/lab/dist/bench/systemManager.js [rounds]
  *
@@ -36,13 +37,18 @@ const timed = async (run: () => Promise<{ readonly code: number; readonly stderr
   return performance.now() - began
 }
 
-export const benchSystemManager = async (rounds = 3): Promise<ReadonlyArray<SystemManagerFigure>> => {
+export const benchSystemManager = async (
+  rounds = 3,
+  /** Each round's host as it starts, and null once it is stopped: a caller that may be interrupted stops it. */
+  onHost: (host: CentralSystemHost | null) => void = () => undefined,
+): Promise<ReadonlyArray<SystemManagerFigure>> => {
   const figures = new Map<string, Array<number>>()
   const leftovers: Array<string> = []
   const add = (what: string, ms: number) => figures.set(what, [...(figures.get(what) ?? []), ms])
   for (let round = 0; round < rounds; round++) {
     const began = performance.now()
     const host: CentralSystemHost = await startCentralSystemHost({ readyDelayMs: 1000 })
+    onHost(host)
     try {
       add("boot: podman run → systemctl is-system-running = running", host.system.bootMs)
       add("setup inside: units, Caddy site, PostgreSQL role and table, operator, sudoers", host.setupMs)
@@ -66,6 +72,7 @@ export const benchSystemManager = async (rounds = 3): Promise<ReadonlyArray<Syst
     } finally {
       const stop = performance.now()
       const left = await host.system.stop()
+      onHost(null)
       add("teardown: podman stop (systemd shutdown) + rm + network rm + leftover check", performance.now() - stop)
       if (Object.values(left).some((l) => l.length > 0)) leftovers.push(JSON.stringify(left))
     }

@@ -26,6 +26,8 @@ export interface BrowserLoadResult {
 }
 
 export interface BrowserLoad {
+  /** `performance.now()` when the load began: the records' `startMs` are ms from it. */
+  readonly startedAt: number
   /** The requests ended so far (live). */
   readonly records: ReadonlyArray<RequestRecord>
   readonly stop: () => Promise<BrowserLoadResult>
@@ -122,6 +124,7 @@ export const startBrowserLoad = (options: {
     return { records, retriedOnReusedConnection: retried, durationMs: performance.now() - t0 }
   })
   return {
+    startedAt: t0,
     records,
     stop: () => {
       stopping = true
