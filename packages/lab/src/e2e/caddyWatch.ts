@@ -84,6 +84,29 @@ export const readConfig = (adminUrl: string): Promise<Json> =>
     req.on("error", reject)
   })
 
+/** A failure to talk to the admin server at all (not an HTTP answer). */
+const connectionError = (e: unknown): boolean =>
+  e instanceof Error && /ECONNRESET|ECONNREFUSED|socket hang up|EPIPE/.test(e.message)
+
+/**
+ * Caddy's live config, read again (fresh connection, 100 ms apart, up to 5
+ * tries) when the connection itself fails: Caddy 2.6.2 replaces its admin
+ * server at every config load, and a connection it accepted just before
+ * was reset (seen once in a CI run, mid-roll: ECONNRESET on a fresh
+ * connection). That says nothing about where Caddy routes; a config that
+ * still cannot be read after 5 tries is recorded as a failure by the caller.
+ */
+const readConfigSettled = async (adminUrl: string, tries = 5): Promise<Json> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readConfig(adminUrl)
+    } catch (e) {
+      if (attempt >= tries || !connectionError(e)) throw e
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
 /** Deep equality, key order ignored (as Caddy re-serialises). */
 export const sameJson = (a: Json | undefined, b: Json | undefined): boolean => {
   if (a === b) return true
@@ -130,7 +153,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
   if (host.podman !== null) resolver.setServers([host.podman.gateway])
 
   const sample = async () => {
-    const before = await readConfig(host.caddyAdminUrl)
+    const before = await readConfigSettled(host.caddyAdminUrl)
     const at = performance.now() - t0
     const last = configs.at(-1)
     if (last === undefined || !sameJson(last.config, before)) configs.push({ atMs: at, config: before })
@@ -159,7 +182,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
         return { handler: `#${i} ${h.kind === "static" ? "static" : `dynamic a ${h.name}`}`, targets, dead }
       }),
     )
-    const after = await readConfig(host.caddyAdminUrl)
+    const after = await readConfigSettled(host.caddyAdminUrl)
     if (!sameJson(before, after)) return
     samples += 1
     for (const f of findings) {
