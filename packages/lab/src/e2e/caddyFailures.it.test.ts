@@ -19,7 +19,6 @@
  * paths), and `watchCaddy` reading Caddy's live config and checking each
  * address it names against the containers podman runs and an HTTP answer.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import { afterAll, describe, expect, it } from "vitest"
@@ -33,6 +32,7 @@ import {
   leftoverSandboxProcesses,
   type SandboxHost,
   sandboxPrerequisites,
+  spawnChild,
   startSandboxHost,
 } from "./sandboxHost.js"
 
@@ -47,35 +47,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.
 
 /** The built tamanu, started now, its output collected as it comes, so a test can act at a given moment of the roll. */
 const spawnCli = (host: SandboxHost, args: ReadonlyArray<string>) => {
-  const [file, ...rest] = host.cliArgv(args)
-  const began = performance.now()
-  const child = spawn(file ?? "nsenter", rest, { env: host.env, stdio: ["ignore", "pipe", "pipe"] })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d
-  })
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d
-  })
-  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000)
-  const exited = new Promise<CliResult>((resolve) =>
-    child.on("close", (code, signal) => {
-      clearTimeout(timer)
-      resolve({
-        code: code ?? (signal === null ? -1 : 128),
-        stdout,
-        stderr: signal === null ? stderr : `${stderr}\n[killed by ${signal}]`,
-        elapsedMs: performance.now() - began,
-      })
-    }),
-  )
+  const { child, output, exited } = spawnChild(host.cliArgv(args), host.env)
   /** Resolves once the output contains `text` (bounded; rejects if tamanu exits first). */
   const waitFor = async (text: string, limitMs = 60_000) => {
     const deadline = performance.now() + limitMs
-    while (!`${stdout}${stderr}`.includes(text)) {
+    while (!output().includes(text)) {
       if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`tamanu exited before saying "${text}":\n${stdout}\n${stderr}`)
+        throw new Error(`tamanu exited before saying "${text}":\n${output()}`)
       if (performance.now() > deadline) throw new Error(`tamanu did not say "${text}" within ${limitMs} ms`)
       await sleep(20)
     }

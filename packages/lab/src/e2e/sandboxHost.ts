@@ -309,21 +309,22 @@ export const baseEnv = (): Record<string, string> => {
 }
 
 /** Run a program to its end with exactly `env`, collecting its output; never rejects on a non-zero exit. */
-export const runChild = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<CliResult> =>
-  new Promise((resolve) => {
-    const began = performance.now()
-    const [file, ...args] = argv
-    const child = spawn(file ?? "node", args, { env, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d
-    })
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d
-    })
-    // A CLI that hangs must not hang the suite.
-    const timer = setTimeout(() => child.kill("SIGKILL"), 180_000)
+/** A child started now, its output collected as it comes (`output()`), ended by `exited` (killed after 180 s). */
+export const spawnChild = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>) => {
+  const began = performance.now()
+  const [file, ...args] = argv
+  const child = spawn(file ?? "node", args, { env, stdio: ["ignore", "pipe", "pipe"] })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d
+  })
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d
+  })
+  // A CLI that hangs must not hang the suite.
+  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000)
+  const exited = new Promise<CliResult>((resolve) =>
     child.on("close", (code, signal) => {
       clearTimeout(timer)
       resolve({
@@ -332,8 +333,13 @@ export const runChild = (argv: ReadonlyArray<string>, env: Readonly<Record<strin
         stderr: signal === null ? stderr : `${stderr}\n[killed by ${signal}]`,
         elapsedMs: performance.now() - began,
       })
-    })
-  })
+    }),
+  )
+  return { child, output: () => `${stdout}${stderr}`, exited }
+}
+
+export const runChild = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<CliResult> =>
+  spawnChild(argv, env).exited
 
 const copyRoot = (dir: string): string => {
   const root = path.join(dir, "tamanu")
