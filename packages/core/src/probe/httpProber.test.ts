@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { describeTransportError, isReadyStatus } from "./httpProber.js"
+import { describeTransportError, isConnectionDropped, isReadyStatus } from "./httpProber.js"
 
 const errno = (code: string, message = `connect ${code} 127.0.0.1:1`) => Object.assign(new Error(message), { code })
 
@@ -37,5 +37,24 @@ describe("describeTransportError", () => {
     ["nothing useful", { weird: true }, "request failed"],
   ])("%s", (_name, cause, text) => {
     expect(describeTransportError(cause)).toBe(text)
+  })
+})
+
+describe("isConnectionDropped: a connection made, then dropped by the other end (worth a second read)", () => {
+  it.each<[string, unknown, boolean]>([
+    ["reset", errno("ECONNRESET", "read ECONNRESET"), true],
+    ["closed while sending", errno("EPIPE", "write EPIPE"), true],
+    ["socket hang up without a code", new Error("socket hang up"), true],
+    ["reset as the last of an aggregate", new AggregateError([errno("ECONNREFUSED"), errno("ECONNRESET")]), true],
+    ["refused: nothing listens", errno("ECONNREFUSED"), false],
+    ["refused as the last of an aggregate", new AggregateError([errno("ECONNRESET"), errno("ECONNREFUSED")]), false],
+    ["unreachable", errno("EHOSTUNREACH"), false],
+    ["timed out", errno("ETIMEDOUT"), false],
+    ["host not found", errno("ENOTFOUND"), false],
+    ["plain message", new Error("boom"), false],
+    ["a string", "socket hang up", true],
+    ["nothing useful", { weird: true }, false],
+  ])("%s: %s", (_name, cause, dropped) => {
+    expect(isConnectionDropped(cause)).toBe(dropped)
   })
 })

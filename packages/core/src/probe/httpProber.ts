@@ -38,14 +38,27 @@ const codeOf = (u: unknown): string | undefined =>
 const messageOf = (u: unknown): string | undefined =>
   u instanceof Error ? u.message : typeof u === "string" ? u : undefined
 
+/** The error that says most: the last of an AggregateError's, or the cause itself. */
+const innerOf = (cause: unknown): unknown =>
+  cause instanceof AggregateError && cause.errors.length > 0 ? cause.errors[cause.errors.length - 1] : cause
+
+/**
+ * The connection was made and then dropped by the other end (reset, hung up,
+ * closed while sending), as opposed to refused or never reached.
+ */
+export const isConnectionDropped = (cause: unknown): boolean => {
+  const inner = innerOf(cause)
+  const code = codeOf(inner) ?? codeOf(cause)
+  return code === "ECONNRESET" || code === "EPIPE" || messageOf(inner) === "socket hang up"
+}
+
 /**
  * One line for the operator from whatever the transport threw: a Node
  * errno error, an AggregateError (happy-eyeballs tries several addresses),
  * or something else.
  */
 export const describeTransportError = (cause: unknown): string => {
-  const inner =
-    cause instanceof AggregateError && cause.errors.length > 0 ? cause.errors[cause.errors.length - 1] : cause
+  const inner = innerOf(cause)
   const code = codeOf(inner) ?? codeOf(cause)
   if (code !== undefined) {
     const known = errnoText[code]

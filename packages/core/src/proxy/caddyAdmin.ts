@@ -17,9 +17,9 @@ import { Resolver } from "node:dns/promises"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Either, Option, Ref, Schema, type Scope } from "effect"
+import { Clock, Duration, Effect, Either, Option, Ref, Schedule, Schema, type Scope } from "effect"
 import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
-import { describeTransportError } from "../probe/httpProber.js"
+import { describeTransportError, isConnectionDropped } from "../probe/httpProber.js"
 import {
   adminUrlFromAddress,
   caddyfileAdmin,
@@ -143,6 +143,8 @@ export interface CaddyAdminOptions {
 }
 
 const readTimeout = Duration.seconds(5)
+/** A read whose connection was dropped is made again twice, 100 ms apart (Caddy's new admin server is up by then). */
+const readRetry = Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(2))
 const loadTimeout = Duration.seconds(15)
 
 /** The admin base URL, or why there is none. */
@@ -183,20 +185,29 @@ export const makeCaddyAdminProxy = (
     const admin = resolveAdminUrl(options.adminUrl, caddyfileText)
     const adminUrl = Either.getOrElse(admin, () => defaultAdminUrl)
 
+    /**
+     * `GET /config/` changes nothing, so a connection Caddy drops is made
+     * again (`readRetry`): Caddy replaces its admin server at every load, and
+     * a connection accepted at that moment is reset though Caddy is fine. A
+     * refused connection is not retried: the admin API is not there.
+     */
     const getConfig: Effect.Effect<Json, string> = client.execute(HttpClientRequest.get(`${adminUrl}/config/`)).pipe(
-      Effect.mapError((e) => `GET ${adminUrl}/config/: ${describeTransportError(e.cause)}`),
+      Effect.mapError((e) => ({
+        dropped: isConnectionDropped(e.cause),
+        why: `GET ${adminUrl}/config/: ${describeTransportError(e.cause)}`,
+      })),
       Effect.flatMap((response) =>
         response.status === 200
           ? response.json.pipe(
-              Effect.mapError(() => `GET ${adminUrl}/config/: not JSON`),
-              Effect.flatMap((body) =>
-                Schema.decodeUnknown(JsonValue)(body).pipe(Effect.mapError(() => `GET ${adminUrl}/config/: not JSON`)),
-              ),
+              Effect.flatMap(Schema.decodeUnknown(JsonValue)),
+              Effect.mapError(() => ({ dropped: false, why: `GET ${adminUrl}/config/: not JSON` })),
             )
-          : Effect.fail(`GET ${adminUrl}/config/: HTTP ${response.status}`),
+          : Effect.fail({ dropped: false, why: `GET ${adminUrl}/config/: HTTP ${response.status}` }),
       ),
-      Effect.timeoutFail({ duration: readTimeout, onTimeout: () => `GET ${adminUrl}/config/: no answer within 5s` }),
       Effect.scoped,
+      Effect.retry({ schedule: readRetry, while: (e) => e.dropped }),
+      Effect.mapError((e) => e.why),
+      Effect.timeoutFail({ duration: readTimeout, onTimeout: () => `GET ${adminUrl}/config/: no answer within 5s` }),
     )
 
     const load = (config: Json): Effect.Effect<number, string> =>

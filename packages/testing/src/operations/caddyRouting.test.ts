@@ -340,6 +340,53 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
     }).pipe(Effect.provide(world(facility("1 second")))),
   )
 
+  // Caddy 2.6.2 replaces its admin server at every load: a connection made then is reset.
+  const resetMidRoll = (resets: number) =>
+    Effect.gen(function* () {
+      const caddy = yield* FakeCaddyControl
+      const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
+      for (let i = 0; i < 20; i++) yield* TestClock.adjust("100 millis")
+      yield* caddy.resetNextReads(resets)
+      for (let i = 0; i < 900; i++) yield* TestClock.adjust("100 millis")
+      return yield* Fiber.join(fiber).pipe(Effect.either)
+    })
+
+  it.scoped("a config read whose connection Caddy resets is made again, and the roll goes on", () =>
+    Effect.gen(function* () {
+      const caddy = yield* FakeCaddyControl
+      const supervisor = yield* FakeSupervisorControl
+      const result = yield* resetMidRoll(2)
+      expect(Either.isRight(result)).toBe(true)
+      expect((yield* supervisor.calls("restartOne")).length).toBe(2)
+      expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
+    }).pipe(Effect.provide(world(facility("1 second")))),
+  )
+
+  it.scoped("a config read reset three times in a row stops the roll before the next instance goes down", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* FakeSupervisorControl
+      const result = yield* resetMidRoll(3)
+      expect(Either.isLeft(result)).toBe(true)
+      const error = Either.isLeft(result) ? result.left : undefined
+      expect(error).toBeInstanceOf(RollStopped)
+      expect((error as RollStopped).cause).toContain("ECONNRESET")
+      expect((error as RollStopped).notRestarted).toEqual(["tamanu-facility-api@2"])
+      expect((yield* supervisor.calls("restartOne")).length).toBe(1)
+    }).pipe(Effect.provide(world(facility("1 second")))),
+  )
+
+  it.scoped("a reset read when the run opens Caddy's config is made again: the roll routes through the admin API", () =>
+    Effect.gen(function* () {
+      const caddy = yield* FakeCaddyControl
+      yield* caddy.resetNextReads(2)
+      const { result, unserved } = yield* watched(restart(restartOptions({ names: ["api"] })), services)
+      expect(Either.isRight(result)).toBe(true)
+      expect(unserved).toEqual([])
+      expect((yield* caddy.loads).length).toBeGreaterThan(0)
+      expect((yield* warnings).some((w) => w.includes("ECONNRESET"))).toBe(false)
+    }).pipe(Effect.provide(world(facility("1 second")))),
+  )
+
   it.scoped("a config load Caddy refuses stops the roll before the instance goes down", () =>
     Effect.gen(function* () {
       const caddy = yield* FakeCaddyControl

@@ -57,6 +57,11 @@ export interface FakeCaddyControlShape {
   readonly setReachable: (reachable: boolean) => Effect.Effect<void>
   /** The next `POST /load` answers this HTTP status (and body) instead of taking the config. */
   readonly failNextLoad: (status: number, body: string) => Effect.Effect<void>
+  /**
+   * The next `count` connections to `GET /config/` are reset, as Caddy 2.6.2
+   * does to a connection made while a load replaces its admin server.
+   */
+  readonly resetNextReads: (count: number) => Effect.Effect<void>
   /** Someone else loads a config (an operator's `systemctl reload caddy`): Caddy's own comes back. */
   readonly reloadOwnConfig: Effect.Effect<void>
 }
@@ -184,6 +189,7 @@ export const FakeCaddy = {
         const cache = yield* Ref.make(new Map<string, CacheEntry>())
         const reachable = yield* Ref.make(config.reachable ?? true)
         const failNext = yield* Ref.make(Option.none<{ status: number; body: string }>())
+        const resets = yield* Ref.make(0)
 
         /** The handler routing `/<service>/*` in a config of `fakeCaddyConfig`'s shape. */
         const handlerOf = (config: Json, service: string) => {
@@ -233,8 +239,17 @@ export const FakeCaddy = {
                   cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }),
                 }),
               )
-            if (request.method === "GET" && url.pathname === "/config/")
+            if (request.method === "GET" && url.pathname === "/config/") {
+              if ((yield* Ref.getAndUpdate(resets, (n) => Math.max(0, n - 1))) > 0)
+                return yield* Effect.fail(
+                  new HttpClientError.RequestError({
+                    request,
+                    reason: "Transport",
+                    cause: Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }),
+                  }),
+                )
               return respond(request, 200, JSON.stringify(yield* current))
+            }
             if (request.method === "POST" && url.pathname === "/load") {
               const failure = yield* Ref.getAndSet(failNext, Option.none())
               if (Option.isSome(failure)) return respond(request, failure.value.status, failure.value.body)
@@ -264,6 +279,7 @@ export const FakeCaddy = {
           routedTo,
           setReachable: (r) => Ref.set(reachable, r),
           failNextLoad: (status, body) => Ref.set(failNext, Option.some({ status, body })),
+          resetNextReads: (count) => Ref.set(resets, count),
           reloadOwnConfig: Ref.set(running, Option.none()),
         }
         return control
