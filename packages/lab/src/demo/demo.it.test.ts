@@ -4,14 +4,14 @@
  * real Caddy. It must end with a result line reporting zero failed requests,
  * and leave nothing behind, also when interrupted with Ctrl+C (SIGINT).
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Schedule } from "effect"
 import { describe, expect, it } from "vitest"
-import { pidsWithCommandLine } from "../e2e/sandboxHost.js"
+import { pidsWithCommandLine, spawnChild } from "../e2e/sandboxHost.js"
 import { caddyPrerequisite } from "../harness/caddy.js"
 import { pm2Prerequisite } from "../harness/pm2Daemon.js"
 import { podmanPrerequisite } from "../harness/podman.js"
@@ -43,29 +43,15 @@ const alive = (pid: number) => {
   }
 }
 
-const startDemo = (stateFile: string) => {
-  const child = spawn(process.execPath, [demoMain], {
-    env: { ...process.env, NO_COLOR: "1", DEMO_STATE_FILE: stateFile },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d
-  })
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d
-  })
-  const exited = new Promise<number | null>((resolve) => {
-    // The systemd flavour's roll ends with a minute's wait for Caddy's DNS cache.
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000)
-    child.on("close", (code) => {
-      clearTimeout(timer)
-      resolve(code)
-    })
-  })
-  return { child, exited, output: () => ({ stdout, stderr }) }
-}
+// The systemd flavour's roll ends with a minute's wait for Caddy's DNS cache.
+const startDemo = (stateFile: string) =>
+  spawnChild(
+    [process.execPath, demoMain],
+    { ...process.env, NO_COLOR: "1", DEMO_STATE_FILE: stateFile },
+    {
+      timeoutMs: 300_000,
+    },
+  )
 
 /** Network interfaces of the host whose name starts with `prefix` (a sandbox's bridge is `tl<pid>n<n>`). */
 const interfaces = (prefix: string): ReadonlyArray<string> => {
@@ -113,8 +99,7 @@ describe.skipIf(
     requireBuiltDemo()
     const stateFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "demo-test-")), "state.json")
     const demo = startDemo(stateFile)
-    const code = await demo.exited
-    const { stdout, stderr } = demo.output()
+    const { code, stdout, stderr } = await demo.exited
     const said = `exit ${code}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`
     const lines = stdout.trimEnd().split("\n")
     const last = lines.at(-1) ?? ""
@@ -147,10 +132,10 @@ describe.skipIf(
     const stateFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "demo-test-")), "state.json")
     const demo = startDemo(stateFile)
     await waitForFile(stateFile, demo.child)
-    expect(fs.existsSync(stateFile), demo.output().stderr).toBe(true)
+    expect(fs.existsSync(stateFile), demo.output()).toBe(true)
     demo.child.kill("SIGINT")
-    const code = await demo.exited
-    expect(code, JSON.stringify(demo.output())).toBe(130)
+    const { code } = await demo.exited
+    expect(code, demo.output()).toBe(130)
     expectNothingLeft(JSON.parse(fs.readFileSync(stateFile, "utf8")) as DemoState, demo.child.pid)
     fs.rmSync(path.dirname(stateFile), { recursive: true, force: true })
   }, 150_000)

@@ -14,7 +14,6 @@
  *   that cannot start, where the rollout must stop at that host.
  * - docs/performance-cold-start.md: the benchmark's two command lines.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -24,6 +23,7 @@ import { CADDY_RELOAD_503, startBrowserLoad } from "../e2e/browserLoad.js"
 import {
   type CliResult,
   type HostSnapshot,
+  runChild,
   type SandboxHost,
   sandboxPrerequisites,
   startSandboxHost,
@@ -61,39 +61,6 @@ const words = (command: string): ReadonlyArray<string> => {
 /** A failure message that shows what the command said. */
 const said = (r: { code: number; stdout: string; stderr: string }) =>
   `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`
-
-interface Run {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Run a program to its end (killed after `timeoutMs`); never rejects on a non-zero exit. */
-const runProcess = (
-  argv: ReadonlyArray<string>,
-  options: { readonly env: NodeJS.ProcessEnv; readonly cwd: string; readonly timeoutMs: number },
-): Promise<Run> =>
-  new Promise((resolve) => {
-    const [file, ...args] = argv
-    const child = spawn(file ?? "false", args, {
-      env: options.env,
-      cwd: options.cwd,
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d
-    })
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d
-    })
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs)
-    child.on("close", (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code: code ?? -1, stdout, stderr: signal === null ? stderr : `${stderr}\n[killed by ${signal}]` })
-    })
-  })
 
 // ---------------------------------------------------------------------------
 // README.md "Using it"
@@ -289,11 +256,14 @@ const coldStartChecks: Readonly<Record<string, (command: string) => Promise<void
       // The doc's command with 2 rounds instead of 25: the figures are the bench's business, the command line ours.
       const argv = words(doc).map((w, i) => (i === 2 && w === "25" ? "2" : w))
       expect(argv[0]).toBe("node")
-      const r = await runProcess([process.execPath, ...argv.slice(1)], {
-        env: { ...process.env, NO_COLOR: "1" },
-        cwd: repo,
-        timeoutMs: 120_000,
-      })
+      const r = await runChild(
+        [process.execPath, ...argv.slice(1)],
+        { ...process.env, NO_COLOR: "1" },
+        {
+          cwd: repo,
+          timeoutMs: 120_000,
+        },
+      )
       expect(r.code, said(r)).toBe(0)
       const figures = JSON.parse(r.stdout) as Record<string, number>
       expect(jsonKeyPaths(figures)).toEqual(coldStartShape())
@@ -403,7 +373,7 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))("the docs' comma
       })
 
       const playbook = (inventory: string) =>
-        runProcess(
+        runChild(
           [
             "ansible-playbook",
             "-v",
@@ -414,20 +384,17 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))("the docs' comma
             path.join(repo, rolloutPlay),
           ],
           {
-            cwd: dir,
-            timeoutMs: 150_000,
-            env: {
-              ...process.env,
-              PATH: `${path.join(dir, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
-              ANSIBLE_CONFIG: path.join(dir, "no-ansible.cfg"),
-              ANSIBLE_HOME: path.join(dir, "ansible-home"),
-              ANSIBLE_LOCAL_TEMP: path.join(dir, "ansible-tmp"),
-              ANSIBLE_REMOTE_TEMP: path.join(dir, "ansible-remote-tmp"),
-              ANSIBLE_RETRY_FILES_ENABLED: "0",
-              ANSIBLE_NOCOLOR: "1",
-              ANSIBLE_STDOUT_CALLBACK: "default",
-            },
+            ...process.env,
+            PATH: `${path.join(dir, "bin")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+            ANSIBLE_CONFIG: path.join(dir, "no-ansible.cfg"),
+            ANSIBLE_HOME: path.join(dir, "ansible-home"),
+            ANSIBLE_LOCAL_TEMP: path.join(dir, "ansible-tmp"),
+            ANSIBLE_REMOTE_TEMP: path.join(dir, "ansible-remote-tmp"),
+            ANSIBLE_RETRY_FILES_ENABLED: "0",
+            ANSIBLE_NOCOLOR: "1",
+            ANSIBLE_STDOUT_CALLBACK: "default",
           },
+          { cwd: dir, timeoutMs: 150_000 },
         )
 
       it("rolls a host with sync stopped: exit 0, the restart and the start changed, the check ok, every service running", async () => {

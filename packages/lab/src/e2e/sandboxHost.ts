@@ -308,12 +308,20 @@ export const baseEnv = (): Record<string, string> => {
   return { ...env, NO_COLOR: "1", NODE_ENV: "production" }
 }
 
-/** Run a program to its end with exactly `env`, collecting its output; never rejects on a non-zero exit. */
-/** A child started now, its output collected as it comes (`output()`), ended by `exited` (killed after 180 s). */
-export const spawnChild = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>) => {
+export interface SpawnOptions {
+  readonly cwd?: string
+  /** A child that hangs must not hang the suite: it is killed after this (default 180 s). */
+  readonly timeoutMs?: number
+}
+
+/**
+ * A program started now with exactly `env`, its output collected as it comes
+ * (`output()`), ended by `exited`, which never rejects on a non-zero exit.
+ */
+export const spawnChild = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, options: SpawnOptions = {}) => {
   const began = performance.now()
   const [file, ...args] = argv
-  const child = spawn(file ?? "node", args, { env, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(file ?? "node", args, { env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] })
   let stdout = ""
   let stderr = ""
   child.stdout.setEncoding("utf8").on("data", (d: string) => {
@@ -322,8 +330,7 @@ export const spawnChild = (argv: ReadonlyArray<string>, env: Readonly<Record<str
   child.stderr.setEncoding("utf8").on("data", (d: string) => {
     stderr += d
   })
-  // A CLI that hangs must not hang the suite.
-  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000)
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 180_000)
   const exited = new Promise<CliResult>((resolve) =>
     child.on("close", (code, signal) => {
       clearTimeout(timer)
@@ -338,8 +345,12 @@ export const spawnChild = (argv: ReadonlyArray<string>, env: Readonly<Record<str
   return { child, output: () => `${stdout}${stderr}`, exited }
 }
 
-export const runChild = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>): Promise<CliResult> =>
-  spawnChild(argv, env).exited
+/** Run a program to its end with exactly `env`, collecting its output; never rejects on a non-zero exit. */
+export const runChild = (
+  argv: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv,
+  options: SpawnOptions = {},
+): Promise<CliResult> => spawnChild(argv, env, options).exited
 
 const copyRoot = (dir: string): string => {
   const root = path.join(dir, "tamanu")
