@@ -30,7 +30,7 @@ const commands: ReadonlyArray<CommandCoverage> = [
         { file: "package.json", contains: '"test": "npm run build && ' },
         { file: "package.json", contains: '"demo": "npm run build && node packages/lab/dist/demo/main.js"' },
         { file: "packages/lab/src/demo/demo.it.test.ts", contains: 'new URL("../../dist/demo/main.js"' },
-        { file: "packages/lab/src/demo/demo.it.test.ts", contains: "spawn(process.execPath, [demoMain]" },
+        { file: "packages/lab/src/demo/demo.it.test.ts", contains: "[process.execPath, demoMain]" },
       ],
     },
   },
