@@ -90,7 +90,7 @@ const runOf = (flags: HostFlags) =>
     const caddyfile =
       settings.values.caddyfile === null
         ? null
-        : yield* Either.match(trustedPath("--caddyfile", settings.values.caddyfile, caller, "file"), {
+        : yield* Either.match(trustedPath("--caddyfile", settings.values.caddyfile, caller, "public file"), {
             onLeft: Effect.fail,
             onRight: Effect.succeed,
           })

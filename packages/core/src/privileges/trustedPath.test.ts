@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { type ChainFs, judgeChain, type PathEntry, resolveChain } from "./trustedPath.js"
+import { type ChainFs, judgeChain, type PathEntry, resolveChain, type Want } from "./trustedPath.js"
 
 const dir = (path: string, mode = 0o755, uid = 0): PathEntry => ({ path, uid, mode: 0o040000 | mode })
 const file = (path: string, mode = 0o644, uid = 0): PathEntry => ({ path, uid, mode: 0o100000 | mode })
@@ -7,7 +7,7 @@ const link = (path: string, uid = 0): PathEntry => ({ path, uid, mode: 0o120000 
 const op = 1001
 
 describe("judgeChain: may root read it for the operator (uid 1001)?", () => {
-  const table: ReadonlyArray<readonly [string, ReadonlyArray<PathEntry>, "directory" | "file", RegExp | null]> = [
+  const table: ReadonlyArray<readonly [string, ReadonlyArray<PathEntry>, Want, RegExp | null]> = [
     ["/etc/tamanu, root's 0755 all the way", [dir("/"), dir("/etc"), dir("/etc/tamanu")], "directory", null],
     [
       "a config file 0640 root:tamanu in it",
@@ -103,6 +103,19 @@ describe("judgeChain: may root read it for the operator (uid 1001)?", () => {
       /not a regular file/,
     ],
     ["nothing resolved", [], "file", /could not be resolved/],
+    ["a Caddyfile everyone may read", [dir("/"), dir("/etc"), dir("/etc/caddy"), file("/etc/caddy/Caddyfile")], "public file", null],
+    [
+      "/etc/shadow as a Caddyfile (root's, but not for everyone to read)",
+      [dir("/"), dir("/etc"), file("/etc/shadow", 0o640)],
+      "public file",
+      /\/etc\/shadow is not readable by everyone/,
+    ],
+    [
+      "a readable file in a directory others cannot enter",
+      [dir("/"), dir("/root", 0o700), file("/root/Caddyfile", 0o644)],
+      "public file",
+      /\/root is not searchable by everyone/,
+    ],
   ]
   for (const [what, chain, want, refused] of table) {
     it(`${refused === null ? "yes" : "no"}: ${what}`, () => {

@@ -35,6 +35,14 @@ const isDirectory = (mode: number) => (mode & S_IFMT) === S_IFDIR
 const isFile = (mode: number) => (mode & S_IFMT) === S_IFREG
 const isLink = (mode: number) => (mode & S_IFMT) === S_IFLNK
 
+/**
+ * What the path must be: a directory, a regular file, or a regular file
+ * everyone may read (its text may leave this host: the Caddyfile goes to
+ * Caddy's admin API, whose address the operator may choose, so root reads
+ * on the operator's behalf only one they could read themselves).
+ */
+export type Want = "directory" | "file" | "public file"
+
 /** A path a run under sudo refuses to read, and why. */
 export class UntrustedPath extends Schema.TaggedError<UntrustedPath>()("UntrustedPath", {
   /** What named it: `--root`, `--caddyfile`, `config file`. */
@@ -51,12 +59,12 @@ export class UntrustedPath extends Schema.TaggedError<UntrustedPath>()("Untruste
  * sticky directory on the way (`/tmp`: there only an entry's owner may
  * rename or remove it, and that entry is checked in turn). A link's own
  * permission bits mean nothing, its owner and its directory do. The path
- * itself must be of the kind wanted.
+ * itself must be of the kind wanted (`Want`).
  */
 export const judgeChain = (
   chain: ReadonlyArray<PathEntry>,
   caller: number,
-  want: "directory" | "file",
+  want: Want,
 ): string | null => {
   const target = chain.at(-1)
   if (target === undefined) return "it could not be resolved"
@@ -72,7 +80,16 @@ export const judgeChain = (
         .padStart(4, "0")})`
   }
   if (want === "directory" && !isDirectory(target.mode)) return `${target.path} is not a directory`
-  if (want === "file" && !isFile(target.mode)) return `${target.path} is not a regular file`
+  if (want !== "directory" && !isFile(target.mode)) return `${target.path} is not a regular file`
+  if (want === "public file") {
+    const hidden = chain.find((e, i) =>
+      i === chain.length - 1 ? (e.mode & 0o004) === 0 : isDirectory(e.mode) && (e.mode & 0o001) === 0,
+    )
+    if (hidden !== undefined)
+      return hidden === target
+        ? `${target.path} is not readable by everyone, and what it holds may be sent on (to the admin API)`
+        : `${hidden.path} is not searchable by everyone, so what it holds is not for everyone to read`
+  }
   return null
 }
 
@@ -134,7 +151,7 @@ export const trustedPath = (
   setting: string,
   given: string,
   caller: number,
-  want: "directory" | "file",
+  want: Want,
 ): Either.Either<string, UntrustedPath> => {
   let resolved: ReturnType<typeof resolveChain>
   try {
