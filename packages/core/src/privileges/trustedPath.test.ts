@@ -103,7 +103,12 @@ describe("judgeChain: may root read it for the operator (uid 1001)?", () => {
       /not a regular file/,
     ],
     ["nothing resolved", [], "file", /could not be resolved/],
-    ["a Caddyfile everyone may read", [dir("/"), dir("/etc"), dir("/etc/caddy"), file("/etc/caddy/Caddyfile")], "public file", null],
+    [
+      "a Caddyfile everyone may read",
+      [dir("/"), dir("/etc"), dir("/etc/caddy"), file("/etc/caddy/Caddyfile")],
+      "public file",
+      null,
+    ],
     [
       "/etc/shadow as a Caddyfile (root's, but not for everyone to read)",
       [dir("/"), dir("/etc"), file("/etc/shadow", 0o640)],

@@ -61,11 +61,7 @@ export class UntrustedPath extends Schema.TaggedError<UntrustedPath>()("Untruste
  * permission bits mean nothing, its owner and its directory do. The path
  * itself must be of the kind wanted (`Want`).
  */
-export const judgeChain = (
-  chain: ReadonlyArray<PathEntry>,
-  caller: number,
-  want: Want,
-): string | null => {
+export const judgeChain = (chain: ReadonlyArray<PathEntry>, caller: number, want: Want): string | null => {
   const target = chain.at(-1)
   if (target === undefined) return "it could not be resolved"
   for (const [i, entry] of chain.entries()) {

@@ -239,6 +239,8 @@ describe("--check-url", () => {
         }
         expect(reached.length).toBeGreaterThan(0)
       }),
+    // 300 parses: about 4 s alone on the shared 2-core machine, over vitest's 5 s default under load.
+    60_000,
   )
 })
 
