@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { hoistLogLevel } from "./argv.js"
+import { colorFromArgv, hoistLogLevel, refusedBuiltIn } from "./argv.js"
 
 const argv = (...args: ReadonlyArray<string>) => ["node", "tamanu", ...args]
 
@@ -25,4 +25,33 @@ describe("hoistLogLevel", () => {
       expect(hoistLogLevel(input)).toEqual(input)
     },
   )
+})
+
+describe("colorFromArgv (for what prints before parsing)", () => {
+  it.each([
+    [argv("status"), "auto"],
+    [argv("status", "--color", "never"), "never"],
+    [argv("status", "--color=always"), "always"],
+    [argv("stop", "tasks", "--color=never", "--color", "always"), "always"],
+    [argv("status", "--color", "sometimes"), "auto"],
+    [argv("status", "--color"), "auto"],
+    [argv("status", "--", "--color=never"), "auto"],
+  ] as const)("%j: %s", (input, expected) => {
+    expect(colorFromArgv(input)).toBe(expected)
+  })
+})
+
+describe("refusedBuiltIn: @effect/cli's own options a run under sudo refuses", () => {
+  it.each([
+    [argv("--wizard"), 1001, "--wizard"],
+    [argv("restart", "--wizard"), 1001, "--wizard"],
+    [argv("restart", "--wizard=true"), 1001, "--wizard"],
+    [argv("restart", "--", "--wizard"), 1001, "--wizard"],
+    [argv("--wizard"), null, null],
+    [argv("restart", "--help"), 1001, null],
+    [argv("--completions", "bash"), 1001, null],
+    [argv("restart", "--wizardry"), 1001, null],
+  ] as const)("%j for %s: %s", (input, caller, refused) => {
+    expect(refusedBuiltIn(input, caller)?.setting ?? null).toBe(refused)
+  })
 })

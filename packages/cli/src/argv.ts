@@ -1,3 +1,6 @@
+import { SudoRefused } from "@tamanu-lifecycle/core"
+import { type ColorChoice, colorChoices } from "./render/color.js"
+
 /**
  * @effect/cli reads its built-in `--log-level` only before the command's own
  * options: `tamanu status --log-level debug --json` works, but
@@ -27,3 +30,37 @@ export const hoistLogLevel = (argv: ReadonlyArray<string>): ReadonlyArray<string
   }
   return hoisted.length === 0 ? argv : [runtime, script, ...hoisted, ...rest, ...tail]
 }
+
+/**
+ * The `--color` the arguments give (`--color X` or `--color=X`, before any
+ * `--`), for what the binary prints before @effect/cli has parsed them (its
+ * own help and usage errors); `auto` when none or not a choice (the parser
+ * then says so).
+ */
+export const colorFromArgv = (argv: ReadonlyArray<string>): ColorChoice => {
+  const args = argv.slice(2)
+  const end = args.indexOf("--")
+  const head = end === -1 ? args : args.slice(0, end)
+  let found: string | undefined
+  for (let i = 0; i < head.length; i++) {
+    const arg = head[i] ?? ""
+    if (arg.startsWith("--color=")) found = arg.slice("--color=".length)
+    else if (arg === "--color") found = head[++i]
+  }
+  return (colorChoices as ReadonlyArray<string>).includes(found ?? "") ? (found as ColorChoice) : "auto"
+}
+
+/**
+ * @effect/cli's built-in options a run as root for another user refuses:
+ * `--wizard` prompts for each option, and its file and directory prompts
+ * list the filesystem as root sees it. Looked for in every argument (a
+ * NAME cannot start with `-` anyway). null: none, or not such a run.
+ */
+export const refusedBuiltIn = (argv: ReadonlyArray<string>, sudoCaller: number | null): SudoRefused | null =>
+  sudoCaller !== null && argv.slice(2).some((arg) => /^--wizard(=|$)/.test(arg))
+    ? new SudoRefused({
+        setting: "--wizard",
+        reason:
+          "its prompts browse the filesystem as root (the file and directory prompts list what they find); give the options on the command line instead",
+      })
+    : null

@@ -5,10 +5,11 @@
  */
 
 import {
+  currentInvocation,
+  currentSudoCaller,
   defaultLockFile,
   type LiveConfig,
   LiveLayer,
-  liveConfigFromEnv,
   type MutateOptions,
   NeedsRoot,
   Privileges,
@@ -17,9 +18,11 @@ import {
   start,
   status,
   stop,
+  trustedPath,
 } from "@tamanu-lifecycle/core"
-import { type Duration, Effect, Layer, Option } from "effect"
-import { colorEnabled, palette } from "./render/color.js"
+import { type Duration, Effect, Either, Layer, Option } from "effect"
+import { usageError } from "./options.js"
+import { type ColorChoice, colorEnabled, currentColorChoice, palette } from "./render/color.js"
 import { renderError } from "./render/errors.js"
 import { CliLoggerLive } from "./render/logger.js"
 import { ProgressRendererLive } from "./render/progress.js"
@@ -33,24 +36,68 @@ import {
   recordEvent,
 } from "./render/report.js"
 import { renderStatusTable } from "./render/statusTable.js"
+import {
+  type HostSettings,
+  type ResolvedSettings,
+  refusedSettings,
+  rerunInvocation,
+  resolveSettings,
+  type SettingFlags,
+} from "./settings.js"
 
-interface HostFlags {
-  readonly root: Option.Option<string>
-  readonly supervisor: Option.Option<"systemd" | "pm2">
-  readonly systemdScope: Option.Option<"system" | "user">
-  readonly kind: Option.Option<"central" | "facility">
-  readonly caddyAdmin: Option.Option<string>
+type HostFlags = SettingFlags & {
+  readonly color: Option.Option<ColorChoice>
   readonly json: boolean
 }
 
-export const liveConfig = (flags: HostFlags): LiveConfig => ({
-  supervisor: Option.getOrElse(flags.supervisor, () => (process.platform === "win32" ? "pm2" : "systemd")),
-  systemdScope: Option.getOrElse(flags.systemdScope, () => "system" as const),
-  root: Option.getOrNull(flags.root),
-  kind: Option.getOrNull(flags.kind),
-  ...liveConfigFromEnv(process.env),
-  caddyAdmin: Option.getOrNull(flags.caddyAdmin),
+/** The live config of a run: its settings, with the defaults (§10: the system manager, else pm2 on Windows). */
+export const liveConfig = (values: HostSettings, sudoCaller: number | null): LiveConfig => ({
+  supervisor: values.supervisor ?? (process.platform === "win32" ? "pm2" : "systemd"),
+  systemdScope: values.systemdScope ?? "system",
+  root: values.root,
+  kind: values.kind,
+  databaseUrl: values.databaseUrl,
+  pm2Home: values.pm2Home,
+  caddyAdmin: values.caddyAdmin,
+  caddyfile: values.caddyfile,
+  nodeEnv: values.nodeEnv,
+  sudoCaller,
 })
+
+/** This run's settings and the operator a run under sudo acts for. */
+interface Run {
+  readonly settings: ResolvedSettings
+  readonly config: LiveConfig
+}
+
+/**
+ * Flags, then the environment; then, for a run as root on an operator's
+ * behalf, the sudo policy (docs/security.md): a refused setting, or a
+ * Caddyfile the operator could change, is a usage error before anything is
+ * read or changed. The root and the config files are checked where they are
+ * read (TamanuHostLive).
+ */
+const runOf = (flags: HostFlags) =>
+  Effect.gen(function* () {
+    const settings = yield* Either.match(resolveSettings(flags, process.env), {
+      onLeft: (message) => Effect.fail(usageError(message)),
+      onRight: Effect.succeed,
+    })
+    const caller = currentSudoCaller()
+    if (caller === null) return { settings, config: liveConfig(settings.values, null) } satisfies Run
+    const refused = refusedSettings(settings)[0]
+    if (refused !== undefined) return yield* Effect.fail(refused)
+    const caddyfile =
+      settings.values.caddyfile === null
+        ? null
+        : yield* Either.match(trustedPath("--caddyfile", settings.values.caddyfile, caller, "public file"), {
+            onLeft: Effect.fail,
+            onRight: Effect.succeed,
+          })
+    return { settings, config: liveConfig({ ...settings.values, caddyfile }, caller) } satisfies Run
+  })
+
+const colorChoice = (flags: HostFlags): ColorChoice => Option.getOrElse(flags.color, () => "auto" as const)
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`))
 const err = (text: string) => Effect.sync(() => process.stderr.write(text.endsWith("\n") ? text : `${text}\n`))
@@ -60,15 +107,19 @@ const setExit = (code: number) =>
   })
 
 /** Progress lines go to stderr: stdout is reserved for the result (and for JSON). */
-const progressLayer = (json: boolean): Layer.Layer<Progress> =>
+const progressLayer = (json: boolean, color: ColorChoice): Layer.Layer<Progress> =>
   ProgressRendererLive({
     stream: process.stderr,
-    color: colorEnabled(process.stderr, process.env),
+    color: colorEnabled(process.stderr, process.env, color),
     spinner: !json && process.stderr.isTTY === true,
   })
 
 /** The progress layer, also keeping what the events said for a failure's `--json` report. */
-const recordingProgressLayer = (json: boolean, recorded: { current: Recorded }): Layer.Layer<Progress> =>
+const recordingProgressLayer = (
+  json: boolean,
+  color: ColorChoice,
+  recorded: { current: Recorded },
+): Layer.Layer<Progress> =>
   Layer.effect(
     Progress,
     Effect.map(Progress, (renderer) => ({
@@ -80,7 +131,7 @@ const recordingProgressLayer = (json: boolean, recorded: { current: Recorded }):
           renderer.emit(event),
         ),
     })),
-  ).pipe(Layer.provide(progressLayer(json)))
+  ).pipe(Layer.provide(progressLayer(json, color)))
 
 /** Render a failure as one paragraph (or JSON) and exit 1 or 2. */
 const fail = (command: string, json: boolean, error: unknown, began: number, recorded: Recorded = emptyRecord) =>
@@ -99,47 +150,69 @@ const fail = (command: string, json: boolean, error: unknown, began: number, rec
 
 export const runStatus = (flags: HostFlags & { readonly names: ReadonlyArray<string>; readonly all: boolean }) => {
   const began = Date.now()
+  const color = colorChoice(flags)
   return Effect.gen(function* () {
-    const result = yield* status({ names: flags.names, all: flags.all })
+    const run = yield* runOf(flags)
+    const result = yield* status({ names: flags.names, all: flags.all }).pipe(Effect.provide(LiveLayer(run.config)))
     if (flags.json) {
       yield* out(JSON.stringify(result.json, null, 2))
     } else {
-      yield* out(renderStatusTable(result, palette(colorEnabled(process.stdout, process.env))))
+      yield* out(renderStatusTable(result, palette(colorEnabled(process.stdout, process.env, color))))
     }
     yield* setExit(result.failed ? 1 : 0)
   }).pipe(
-    Effect.provide(Layer.merge(LiveLayer(liveConfig(flags)), progressLayer(flags.json))),
+    Effect.provide(progressLayer(flags.json, color)),
     Effect.catchAll((error) => fail("status", flags.json, error, began)),
     Effect.provide(CliLoggerLive),
+    Effect.locally(currentColorChoice, color),
   )
 }
 
 /**
  * Mutating commands: when the plan needs root and we are not, re-run the
- * same command line under sudo and exit with its status (§10).
+ * same command line under sudo and exit with its status (§10). The re-run
+ * is told the settings that came from the environment as options
+ * (settings.ts), and is never asked for when it would refuse them.
  */
-const mutate = <R>(command: string, flags: HostFlags, run: Effect.Effect<OperationReportInput, unknown, R>) => {
+const mutate = <R>(
+  command: string,
+  flags: HostFlags,
+  operation: (config: LiveConfig) => Effect.Effect<OperationReportInput, unknown, R>,
+) => {
   const began = Date.now()
   const recorded = { current: emptyRecord }
-  return run.pipe(
-    Effect.flatMap((report) =>
-      Effect.gen(function* () {
-        if (flags.json) yield* out(encodeOperationReport(operationReport(report)))
-        yield* setExit(report.ok ? 0 : 1)
-      }),
-    ),
-    Effect.catchIf(
-      (error): error is NeedsRoot => error instanceof NeedsRoot,
-      () =>
+  const color = colorChoice(flags)
+  return Effect.gen(function* () {
+    const run = yield* runOf(flags)
+    yield* operation(run.config).pipe(
+      Effect.flatMap((report) =>
         Effect.gen(function* () {
-          const privileges = yield* Privileges
-          const code = yield* privileges.reexecUnderSudo(process.argv)
-          yield* setExit(code)
+          if (flags.json) yield* out(encodeOperationReport(operationReport(report)))
+          yield* setExit(report.ok ? 0 : 1)
         }),
-    ),
-    Effect.provide(Layer.merge(LiveLayer(liveConfig(flags)), recordingProgressLayer(flags.json, recorded))),
+      ),
+      Effect.catchIf(
+        (error): error is NeedsRoot => error instanceof NeedsRoot,
+        () =>
+          Effect.gen(function* () {
+            // --color given: it is among the arguments already; else this run's decision for stderr,
+            // where everything the re-run shows goes.
+            const decided = Option.isSome(flags.color) ? null : colorEnabled(process.stderr, process.env, "auto")
+            const rerun = yield* Either.match(rerunInvocation(currentInvocation(), run.settings, decided), {
+              onLeft: (refused) => Effect.fail(refused[0]),
+              onRight: Effect.succeed,
+            })
+            const privileges = yield* Privileges
+            yield* setExit(yield* privileges.reexecUnderSudo(rerun))
+          }),
+      ),
+      Effect.provide(LiveLayer(run.config)),
+    )
+  }).pipe(
+    Effect.provide(recordingProgressLayer(flags.json, color, recorded)),
     Effect.catchAll((error) => fail(command, flags.json, error, began, recorded.current)),
     Effect.provide(CliLoggerLive),
+    Effect.locally(currentColorChoice, color),
   )
 }
 
@@ -150,16 +223,17 @@ type MutateFlags = HostFlags & {
   readonly waitLimit: Duration.Duration
 }
 
-const common = (flags: MutateFlags): MutateOptions => {
-  const config = liveConfig(flags)
-  return {
-    names: flags.names,
-    ignoreUnmatched: flags.ignoreUnmatched,
-    dryRun: flags.dryRun,
-    waitLimit: flags.waitLimit,
-    lockFile: defaultLockFile(config.supervisor, config.systemdScope),
-  }
-}
+const common = (flags: MutateFlags, config: LiveConfig): MutateOptions => ({
+  names: flags.names,
+  ignoreUnmatched: flags.ignoreUnmatched,
+  dryRun: flags.dryRun,
+  waitLimit: flags.waitLimit,
+  lockFile: defaultLockFile(
+    config.supervisor,
+    config.systemdScope,
+    config.pm2Home === null ? process.env : { ...process.env, PM2_HOME: config.pm2Home },
+  ),
+})
 
 export const runStart = (
   flags: MutateFlags & {
@@ -170,11 +244,9 @@ export const runStart = (
     readonly logs: boolean
   },
 ) =>
-  mutate(
-    "start",
-    flags,
+  mutate("start", flags, (config) =>
     start({
-      ...common(flags),
+      ...common(flags, config),
       upOnly: flags.upOnly,
       probeHttp: flags.probeHttp,
       probeTimeout: flags.probeTimeout,
@@ -183,7 +255,7 @@ export const runStart = (
     }),
   )
 
-export const runStop = (flags: MutateFlags) => mutate("stop", flags, stop(common(flags)))
+export const runStop = (flags: MutateFlags) => mutate("stop", flags, (config) => stop(common(flags, config)))
 
 export const runRestart = (
   flags: MutateFlags & {
@@ -193,11 +265,9 @@ export const runRestart = (
     readonly checkUrl: string | null
   },
 ) =>
-  mutate(
-    "restart",
-    flags,
+  mutate("restart", flags, (config) =>
     restart({
-      ...common(flags),
+      ...common(flags, config),
       probeHttp: flags.probeHttp,
       probeTimeout: flags.probeTimeout,
       cooldown: flags.cooldown,

@@ -1,23 +1,26 @@
 /** The `tamanu` binary's entry point (bundled into dist/tamanu.mjs). */
-import { Command } from "@effect/cli"
+import { type CliApp, Command } from "@effect/cli"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import { currentSudoCaller } from "@tamanu-lifecycle/core"
 import { Cause, Effect, Exit, Layer, Logger } from "effect"
-import { hoistLogLevel } from "./argv.js"
+import { colorFromArgv, hoistLogLevel, refusedBuiltIn } from "./argv.js"
 import { tamanuCommand } from "./commands.js"
 import { colorEnabled, stripAnsi } from "./render/color.js"
-import { renderCause } from "./render/errors.js"
+import { renderCause, renderError } from "./render/errors.js"
 import { stderrLogger } from "./render/logger.js"
 
 /**
  * @effect/cli styles its help and usage errors with ANSI codes whatever the
- * stream is. Colour only on a TTY and never with NO_COLOR: where colour is
- * off, strip it at the stream, so every line we print follows one rule.
+ * stream is. Colour only on a TTY and never with NO_COLOR, unless `--color`
+ * says otherwise: where colour is off, strip it at the stream, so every
+ * line we print follows one rule.
  */
+const color = colorFromArgv(process.argv)
 for (const stream of [process.stdout, process.stderr]) {
-  if (colorEnabled(stream, process.env)) continue
+  if (colorEnabled(stream, process.env, color)) continue
   const write = stream.write.bind(stream) as (chunk: unknown, ...rest: ReadonlyArray<unknown>) => boolean
   stream.write = ((chunk: unknown, ...rest: ReadonlyArray<unknown>) =>
     write(typeof chunk === "string" ? stripAnsi(chunk) : chunk, ...rest)) as typeof stream.write
@@ -55,7 +58,19 @@ const exitOnceFlushed = (code: number): void => {
 
 const cli = Command.run(tamanuCommand, { name: "tamanu", version: "0.1.0" })
 
-const program = Effect.suspend(() => cli(hoistLogLevel(process.argv))).pipe(
+/** Refused before parsing: what @effect/cli would act on before any command's own checks run. */
+const refused = refusedBuiltIn(process.argv, currentSudoCaller())
+
+const program = Effect.suspend(
+  (): Effect.Effect<void, unknown, CliApp.CliApp.Environment> =>
+    refused === null
+      ? cli(hoistLogLevel(process.argv))
+      : Effect.fail(refused).pipe(
+          Effect.tapError((error) =>
+            Effect.sync(() => process.stderr.write(`tamanu: ${renderError(error).message}\n`)),
+          ),
+        ),
+).pipe(
   // @effect/cli has already printed the usage problem: bad usage exits 2 (§12).
   Effect.catchAll(() =>
     Effect.sync(() => {

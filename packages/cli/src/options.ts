@@ -1,57 +1,72 @@
 /**
- * The CLI options contract (architecture.md, lifecycle.md §4-§7). Options that
- * name a host (`--root`, `--supervisor`, …) fall back to their environment
- * variable; flags win. Every value is validated here, before anything is
- * changed or sudo is asked for, so a bad value is a usage error (exit 2).
+ * The CLI options contract (architecture.md, lifecycle.md §4-§7). Every host
+ * setting is an option; its environment variable is read by
+ * `resolveSettings` (settings.ts), not here, so the CLI knows which settings
+ * came from the environment and can hand them to a re-run under sudo as
+ * options. Every value is validated before anything is changed or sudo is
+ * asked for, so a bad value is a usage error (exit 2).
  */
 import { Args, Options } from "@effect/cli"
 import { type InvalidDuration, parseDuration } from "@tamanu-lifecycle/core"
-import { Config, type Duration, Effect, Either, Option } from "effect"
+import { type Duration, Effect, Either, Option } from "effect"
+import { colorChoices } from "./render/color.js"
+import { SETTINGS, type SettingKey } from "./settings.js"
 
-const fromEnv = <A>(options: Options.Options<A>, config: Config.Config<A>) =>
-  options.pipe(Options.optional, Options.withFallbackConfig(Config.option(config)))
+/** A host setting's option: checked by the same `parse` as its variable, absent unless given. */
+const setting = <K extends SettingKey>(key: K, base: Options.Options<string>, description: string) =>
+  base.pipe(
+    Options.withDescription(description),
+    Options.mapEffect((text) =>
+      Either.match(SETTINGS[key].parse(text), {
+        onLeft: (why) => Effect.fail(usageError(`--${SETTINGS[key].option}: ${why}`)),
+        onRight: (value) => Effect.succeed(value),
+      }),
+    ),
+    Options.optional,
+  )
 
 /** Host selection, shared by every command. */
 export const hostOptions = {
-  root: fromEnv(
-    Options.directory("root").pipe(
-      Options.withDescription("Tamanu install root (else TAMANU_ROOT, else the known roots)"),
-    ),
-    Config.string("TAMANU_ROOT"),
+  root: setting("root", Options.directory("root"), "Tamanu install root (else TAMANU_ROOT, else the known roots)"),
+  supervisor: setting(
+    "supervisor",
+    Options.choice("supervisor", ["systemd", "pm2"]),
+    "Process supervisor (else TAMANU_SUPERVISOR; default systemd on Linux, pm2 on Windows)",
   ),
-  supervisor: fromEnv(
-    Options.choice("supervisor", ["systemd", "pm2"]).pipe(
-      Options.withDescription("Process supervisor (else TAMANU_SUPERVISOR; default systemd on Linux, pm2 on Windows)"),
-    ),
-    Config.literal("systemd", "pm2")("TAMANU_SUPERVISOR"),
+  systemdScope: setting(
+    "systemdScope",
+    Options.choice("systemd-scope", ["system", "user"]),
+    "systemd manager: system (default) or the caller's user manager (else TAMANU_SYSTEMD_SCOPE)",
   ),
-  systemdScope: fromEnv(
-    Options.choice("systemd-scope", ["system", "user"]).pipe(
-      Options.withDescription(
-        "systemd manager: system (default) or the caller's user manager (else TAMANU_SYSTEMD_SCOPE)",
-      ),
-    ),
-    Config.literal("system", "user")("TAMANU_SYSTEMD_SCOPE"),
+  kind: setting(
+    "kind",
+    Options.choice("kind", ["central", "facility"]),
+    "Server kind (else TAMANU_KIND, else from config)",
   ),
-  kind: fromEnv(
-    Options.choice("kind", ["central", "facility"]).pipe(
-      Options.withDescription("Server kind (else TAMANU_KIND, else from config)"),
-    ),
-    Config.literal("central", "facility")("TAMANU_KIND"),
+  caddyAdmin: setting(
+    "caddyAdmin",
+    Options.text("caddy-admin"),
+    "Caddy's admin API, e.g. http://127.0.0.1:2019 (else TAMANU_CADDY_ADMIN, else the Caddyfile's global admin address, else http://localhost:2019)",
   ),
-  caddyAdmin: fromEnv(
-    Options.text("caddy-admin").pipe(
-      Options.withDescription(
-        "Caddy's admin API, e.g. http://127.0.0.1:2019 (else TAMANU_CADDY_ADMIN, else the Caddyfile's global admin address, else http://localhost:2019)",
-      ),
-      Options.mapEffect((text) => {
-        const url = URL.canParse(text) ? new URL(text) : null
-        return url !== null && (url.protocol === "http:" || url.protocol === "https:")
-          ? Effect.succeed(text.replace(/\/+$/, ""))
-          : Effect.fail(usageError(`--caddy-admin: "${text}" is not an http(s) URL (e.g. http://127.0.0.1:2019)`))
-      }),
-    ),
-    Config.string("TAMANU_CADDY_ADMIN"),
+  caddyfile: setting(
+    "caddyfile",
+    Options.file("caddyfile"),
+    "The Caddyfile, read for its global admin address and by the reload fallback (else TAMANU_CADDYFILE, else /etc/caddy/Caddyfile, on Windows C:\\Caddy\\Caddyfile)",
+  ),
+  nodeEnv: setting(
+    "nodeEnv",
+    Options.text("node-env"),
+    "Which <name>.json5 config file to merge between default.json5 and local.json5 (else NODE_ENV, else production)",
+  ),
+  databaseUrl: setting(
+    "databaseUrl",
+    Options.text("database-url"),
+    "PostgreSQL URL for the patient-portal flag (else TAMANU_DATABASE_URL, else the config's db section). Refused under sudo",
+  ),
+  pm2Home: setting("pm2Home", Options.directory("pm2-home"), "pm2's home directory (else PM2_HOME, else ~/.pm2)"),
+  color: Options.choice("color", colorChoices).pipe(
+    Options.withDescription("Colour the output: auto (a terminal, and NO_COLOR unset), always or never (default auto)"),
+    Options.optional,
   ),
   json: Options.boolean("json").pipe(Options.withDescription("One JSON document on stdout; logs go to stderr")),
 } as const
@@ -85,7 +100,7 @@ export const urlOption = (name: string, description: string) =>
 
 import { HelpDoc, ValidationError } from "@effect/cli"
 
-const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
+export const usageError = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
 
 /**
  * NAMES are substrings of service names. One that starts with `-` is an

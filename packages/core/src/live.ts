@@ -9,6 +9,7 @@ import { defaultLockFile } from "./lock/hostLock.js"
 import type { ServerKind } from "./model/hostFacts.js"
 import type { SupervisorKind } from "./model/instance.js"
 import { type Privileges, PrivilegesLive } from "./privileges/Privileges.js"
+import { currentSudoCaller } from "./privileges/sudoPolicy.js"
 import { HttpProberLive } from "./probe/httpProber.js"
 import type { Prober } from "./probe/Prober.js"
 import type { ProbeTargets } from "./probe/ProbeTargets.js"
@@ -41,16 +42,25 @@ export interface LiveConfig {
   readonly caddyAdmin: string | null
   /** The Caddyfile (TAMANU_CADDYFILE); null: `/etc/caddy/Caddyfile`, on Windows `C:\\Caddy\\Caddyfile`. */
   readonly caddyfile: string | null
+  /** Which `<NODE_ENV>.json5` config file to read (NODE_ENV); null or absent: `production`. */
+  readonly nodeEnv?: string | null
+  /**
+   * The operator a run as root acts for (sudo's SUDO_UID); null: nobody.
+   * Absent: found from this process (`currentSudoCaller`). When set, the
+   * Tamanu root and config files must be out of that user's reach.
+   */
+  readonly sudoCaller?: number | null
 }
 
 /** The live config's environment part: flags win over these. */
 export const liveConfigFromEnv = (
   env: NodeJS.ProcessEnv,
-): Pick<LiveConfig, "databaseUrl" | "pm2Home" | "caddyAdmin" | "caddyfile"> => ({
+): Pick<LiveConfig, "databaseUrl" | "pm2Home" | "caddyAdmin" | "caddyfile" | "nodeEnv"> => ({
   databaseUrl: env.TAMANU_DATABASE_URL || null,
   pm2Home: env.PM2_HOME || null,
   caddyAdmin: env.TAMANU_CADDY_ADMIN || null,
   caddyfile: env.TAMANU_CADDYFILE || null,
+  nodeEnv: env.NODE_ENV || null,
 })
 
 export type LiveServices = Supervisor | ProbeTargets | Prober | ReverseProxy | TamanuHost | Privileges
@@ -70,7 +80,13 @@ export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
     adminUrl: config.caddyAdmin,
     caddyfile: config.caddyfile,
     // Beside the host lock, so the next run on this host finds an unfinished restore (§9.3).
-    stateFile: routingStateFile(defaultLockFile(config.supervisor, config.systemdScope)),
+    stateFile: routingStateFile(
+      defaultLockFile(
+        config.supervisor,
+        config.systemdScope,
+        config.pm2Home === null ? process.env : { ...process.env, PM2_HOME: config.pm2Home },
+      ),
+    ),
     fallback:
       process.platform === "win32"
         ? { windows: {} }
@@ -89,6 +105,8 @@ export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
     ...(config.root === null ? {} : { root: config.root }),
     ...(config.kind === null ? {} : { kind: config.kind }),
     ...(config.databaseUrl === null ? {} : { databaseUrl: config.databaseUrl }),
+    ...(config.nodeEnv === null || config.nodeEnv === undefined ? {} : { nodeEnv: config.nodeEnv }),
+    sudoCaller: config.sudoCaller === undefined ? currentSudoCaller() : config.sudoCaller,
   })
   return layerWithoutConsoleLoggers(
     Layer.mergeAll(supervisorLayers, HttpProberLive, host, PrivilegesLive(needsRoot(config))),

@@ -3,13 +3,28 @@
  *
  * Colour only helps a person looking at a terminal: a pipe, a log file or a
  * `TERM=dumb` console gets plain text, and `NO_COLOR` (no-color.org: any
- * non-empty value) always wins. The caller decides once, from the stream it
- * writes to, and passes the answer down; rendering never looks at `process`.
+ * non-empty value) turns it off. An explicit `--color always|never` says it
+ * outright; a re-run under sudo is told the decision its parent made
+ * (settings.ts), since sudo does not pass NO_COLOR on. The caller decides
+ * once, from the stream it writes to, and passes the answer down;
+ * rendering never looks at `process`.
  */
+import { FiberRef } from "effect"
 import picocolors from "picocolors"
 
-export const colorEnabled = (stream: { readonly isTTY?: boolean | undefined }, env: NodeJS.ProcessEnv): boolean =>
-  stream.isTTY === true && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb"
+/** `auto`: the rule above, per stream; `always` and `never` say it outright. */
+export type ColorChoice = "auto" | "always" | "never"
+export const colorChoices = ["auto", "always", "never"] as const
+
+export const colorEnabled = (
+  stream: { readonly isTTY?: boolean | undefined },
+  env: NodeJS.ProcessEnv,
+  choice: ColorChoice = "auto",
+): boolean =>
+  choice === "auto" ? stream.isTTY === true && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb" : choice === "always"
+
+/** The `--color` of the command running on this fiber, for what renders without being told (the log lines). */
+export const currentColorChoice: FiberRef.FiberRef<ColorChoice> = FiberRef.unsafeMake<ColorChoice>("auto")
 
 export type Style = (text: string) => string
 

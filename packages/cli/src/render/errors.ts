@@ -25,9 +25,11 @@ import {
   ProbeFailed,
   RollStopped,
   SudoFailed,
+  SudoRefused,
   SupervisorCallFailed,
   SupervisorUnavailable,
   UnmatchedNames,
+  UntrustedPath,
   WaitTimeout,
 } from "@tamanu-lifecycle/core"
 import { Cause, Duration, Option } from "effect"
@@ -58,6 +60,8 @@ const CORE_ERRORS = [
   CheckUrlFailed,
   PlanRefused,
   NeedsRoot,
+  SudoRefused,
+  UntrustedPath,
 ] as const
 
 /** Every typed error core can fail with. */
@@ -217,6 +221,14 @@ const renderCore = (e: CoreError): RenderedError => {
         `tamanu ${e.command} will not go ahead, and changed nothing: ${e.reasons.join(" ")}${
           e.reasons.length === 0 ? "the plan was refused." : ""
         }`,
+      )
+    case "SudoRefused":
+      return usage(
+        `tamanu will not take ${e.setting} in a run as root for another user (sudo): ${e.reason}. Nothing was changed.`,
+      )
+    case "UntrustedPath":
+      return usage(
+        `Run as root for another user (sudo), tamanu reads only files that user cannot change, and ${e.setting} ${e.path} is not one: ${e.reason}. It, and every directory above it, must belong to root (or another user) and be writable by its owner alone; nothing was changed.`,
       )
     case "NeedsRoot":
       return failure(

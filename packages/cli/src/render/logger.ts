@@ -13,8 +13,8 @@
  * Colour follows the rule of every other line (color.ts). Credentials are
  * masked as in error messages: a log line may quote a connection URL.
  */
-import { Cause, Logger, type LogLevel } from "effect"
-import { colorEnabled, type Palette, palette } from "./color.js"
+import { Cause, FiberRefs, Logger, type LogLevel } from "effect"
+import { colorEnabled, currentColorChoice, type Palette, palette } from "./color.js"
 import { redactSecrets } from "./errors.js"
 import type { TextSink } from "./progress.js"
 
@@ -73,8 +73,8 @@ export const renderLogLine = (entry: LogEntry, p: Palette): string => {
 
 export interface CliLoggerOptions {
   readonly stream: TextSink & { readonly isTTY?: boolean | undefined }
-  /** Asked at each line, so a logger made once follows the stream it writes to. */
-  readonly color: () => boolean
+  /** Asked at each line (with the logging fiber's refs), so a logger made once follows the stream and `--color`. */
+  readonly color: (context: FiberRefs.FiberRefs) => boolean
 }
 
 /** Carriage return and erase the line: a spinner's line (progress.ts) gives way to the log line. */
@@ -83,19 +83,20 @@ const CLEAR_LINE = "\r\u001b[2K"
 /** A logger that writes each entry as `level: sentence` to `stream`. */
 export const cliLogger = (options: CliLoggerOptions): Logger.Logger<unknown, void> =>
   Logger.make((entry) => {
-    const line = renderLogLine(entry, palette(options.color()))
+    const line = renderLogLine(entry, palette(options.color(entry.context)))
     // On a terminal a spinner may be on the current line: clear it first (it redraws below).
     options.stream.write(`${options.stream.isTTY === true ? CLEAR_LINE : ""}${line}\n`)
   })
 
 /**
- * The CLI's logger: stderr, coloured by the stream's own TTY/NO_COLOR rule.
+ * The CLI's logger: stderr, coloured by the stream's own TTY/NO_COLOR rule
+ * unless the command's `--color` says otherwise.
  * One instance, so installing it twice (the binary, and each command for
  * when the commands are mounted in another program) still writes each line once.
  */
 export const stderrLogger: Logger.Logger<unknown, void> = cliLogger({
   stream: process.stderr,
-  color: () => colorEnabled(process.stderr, process.env),
+  color: (context) => colorEnabled(process.stderr, process.env, FiberRefs.getOrDefault(context, currentColorChoice)),
 })
 
 /**

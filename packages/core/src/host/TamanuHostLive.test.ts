@@ -132,3 +132,58 @@ describe("TamanuHostLive", () => {
     }),
   )
 })
+
+describe("TamanuHostLive for a run as root on an operator's behalf (sudoCaller)", () => {
+  const me = typeof process.getuid === "function" ? process.getuid() : 0
+  const other = me + 4242
+  const context = (options: Parameters<typeof TamanuHostLive>[0]) =>
+    Effect.flatMap(TamanuHost, (h) => h.context).pipe(Effect.provide(TamanuHostLive(options)), Effect.either)
+
+  it.effect("a root the operator owns is refused before anything in it is read", () =>
+    Effect.gen(function* () {
+      const r = root({ "default.json5": "{ serverFacilityId: 'f' }" })
+      const result = yield* context({ root: r, sudoCaller: me })
+      expect(result._tag === "Left" && result.left).toMatchObject({
+        _tag: "UntrustedPath",
+        setting: "--root",
+        reason: expect.stringMatching(/belongs to the user sudo runs this for/),
+      })
+    }),
+  )
+
+  it.effect("a root out of the operator's reach is read through its real path", () =>
+    Effect.gen(function* () {
+      const r = root({ "default.json5": "{ serverFacilityId: 'f' }" })
+      const link = `${r}-link`
+      fs.symlinkSync(r, link)
+      const result = yield* context({ root: link, sudoCaller: other })
+      expect(result._tag === "Right" && result.right).toMatchObject({ root: fs.realpathSync(r), kind: "facility" })
+    }),
+  )
+
+  it.effect("a config file everyone may write, or a root its group may write, is refused", () =>
+    Effect.gen(function* () {
+      const r = root({ "default.json5": "{}", "local.json5": "{}" })
+      fs.chmodSync(path.join(r, "local.json5"), 0o666)
+      const file = yield* context({ root: r, sudoCaller: other })
+      expect(file._tag === "Left" && file.left).toMatchObject({
+        _tag: "UntrustedPath",
+        setting: "the Tamanu config file",
+        reason: expect.stringMatching(/local\.json5 is writable by everyone/),
+      })
+      const g = root({ "default.json5": "{}" })
+      fs.chmodSync(g, 0o775)
+      const dir = yield* context({ root: g, sudoCaller: other })
+      expect(dir._tag === "Left" && dir.left).toMatchObject({ reason: expect.stringMatching(/writable by its group/) })
+    }),
+  )
+
+  it.effect("without sudoCaller nothing is judged (status as the operator reads their own checkout)", () =>
+    Effect.gen(function* () {
+      const r = root({ "default.json5": "{}" })
+      fs.chmodSync(r, 0o777)
+      const result = yield* context({ root: r, sudoCaller: null })
+      expect(result._tag).toBe("Right")
+    }),
+  )
+})

@@ -7,9 +7,10 @@
 import * as os from "node:os"
 import { FileSystem } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { type Duration, Effect, Config as EnvConfig, Layer, Option } from "effect"
+import { type Duration, Effect, Either, Config as EnvConfig, Layer, Option } from "effect"
 import type { HostFacts, ServerKind } from "../model/hostFacts.js"
 import type { SupervisorKind } from "../model/instance.js"
+import { trustedPath } from "../privileges/trustedPath.js"
 import { log } from "../util/logging.js"
 import { detectKind, fhirWorkerEnabled, loadConfig } from "./config.js"
 import { databaseTarget, type PortalReading, readPatientPortal } from "./database.js"
@@ -32,6 +33,13 @@ export interface TamanuHostOptions {
   readonly platform?: NodeJS.Platform | undefined
   /** Tests only: where the known absolute roots are looked up (see `findRoot`). */
   readonly fsRoot?: string | undefined
+  /**
+   * The uid of the operator a run as root acts for (sudo's SUDO_UID), or
+   * null. Then the root and every config file must be out of that user's
+   * reach (privileges/trustedPath.ts) and are read through their checked
+   * real paths; else `UntrustedPath`.
+   */
+  readonly sudoCaller?: number | null | undefined
 }
 
 const env = (name: string) =>
@@ -65,17 +73,27 @@ export const makeTamanuHost = (options: TamanuHostOptions = {}) =>
     const databaseUrl = options.databaseUrl ?? (yield* env("TAMANU_DATABASE_URL"))
     const nodeEnv = options.nodeEnv ?? (yield* env("NODE_ENV"))
 
+    const caller = options.sudoCaller ?? null
+    const trusted = (setting: string, path: string, want: "directory" | "file") =>
+      caller === null
+        ? Effect.succeed(path)
+        : Either.match(trustedPath(setting, path, caller, want), {
+            onLeft: Effect.fail,
+            onRight: Effect.succeed,
+          })
+
     const load: Effect.Effect<LiveHostContext, HostError> = Effect.gen(function* () {
       const found = yield* findRoot({
-        root,
+        root: root === undefined || root === "" ? root : yield* trusted("--root", root, "directory"),
         home: options.home ?? os.homedir(),
         platform: options.platform ?? process.platform,
         fsRoot: options.fsRoot,
       })
-      const loaded = yield* loadConfig(found.path, nodeEnv)
+      const rootPath = yield* trusted("the Tamanu root", found.path, "directory")
+      const loaded = yield* loadConfig(rootPath, nodeEnv, (file) => trusted("the Tamanu config file", file, "file"))
       const decision = detectKind(loaded.config, kind)
       return {
-        root: found.path,
+        root: rootPath,
         version: found.version,
         config: loaded.config,
         kind: decision.kind,

@@ -26,6 +26,16 @@ export const configDirectories = (root: string): ReadonlyArray<string> => [
   root,
 ]
 
+/**
+ * Why a NODE_ENV cannot name a config file, or null: it becomes a file name
+ * (`<NODE_ENV>.json5`) in the config directory, so it must be a plain name,
+ * never a path that leads out of it (`../../etc/x`).
+ */
+export const nodeEnvProblem = (nodeEnv: string): string | null =>
+  /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(nodeEnv) && !nodeEnv.includes("..")
+    ? null
+    : `"${nodeEnv}" is not a plain name (letters, digits, "-", "_", "."; it names the config file <NODE_ENV>.json5)`
+
 /** File names in merge order: defaults, the environment's file, local overrides. */
 export const configFileNames = (nodeEnv: string | undefined): ReadonlyArray<string> => {
   const env = nodeEnv === undefined || nodeEnv === "" ? "production" : nodeEnv
@@ -107,10 +117,12 @@ export interface LoadedConfig {
  * Loads and merges the config of a root: the first layout directory holding
  * any of the files wins, its files are merged in order.
  */
-export const loadConfig = (
+export const loadConfig = <E = never>(
   root: string,
   nodeEnv: string | undefined,
-): Effect.Effect<LoadedConfig, ConfigUnreadable, FileSystem.FileSystem> =>
+  /** What to read for each file found: the file itself, or (under sudo) its checked real path. */
+  readable: (file: string) => Effect.Effect<string, E> = Effect.succeed,
+): Effect.Effect<LoadedConfig, ConfigUnreadable | E, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const names = configFileNames(nodeEnv)
@@ -123,7 +135,7 @@ export const loadConfig = (
       if (present.length === 0) continue
       let merged: unknown = {}
       for (const file of present) {
-        const text = yield* fs.readFileString(file).pipe(
+        const text = yield* fs.readFileString(yield* readable(file)).pipe(
           Effect.mapError(
             (e) =>
               new ConfigUnreadable({

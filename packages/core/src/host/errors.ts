@@ -2,6 +2,7 @@
  * Host-context failures (spec §12): each names the file or the places searched.
  */
 import { Schema } from "effect"
+import type { UntrustedPath } from "../privileges/trustedPath.js"
 
 export class NoTamanuRoot extends Schema.TaggedError<NoTamanuRoot>()("NoTamanuRoot", {
   searched: Schema.Array(Schema.String),
@@ -23,4 +24,5 @@ export class ConfigMissingDb extends Schema.TaggedError<ConfigMissingDb>()("Conf
   root: Schema.String,
 }) {}
 
-export type HostError = NoTamanuRoot | ConfigUnreadable | ConfigMissingDb
+/** UntrustedPath: a run under sudo for an operator refused a root or config file that operator could change. */
+export type HostError = NoTamanuRoot | ConfigUnreadable | ConfigMissingDb | UntrustedPath

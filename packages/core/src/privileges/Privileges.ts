@@ -7,7 +7,9 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Either, Layer, Schema } from "effect"
+import { commandLine, type Invocation, programOf } from "./invocation.js"
+import { trustedPath } from "./trustedPath.js"
 
 export class SudoFailed extends Schema.TaggedError<SudoFailed>()("SudoFailed", {
   message: Schema.String,
@@ -17,37 +19,22 @@ export interface PrivilegesShape {
   /** Whether mutating this host needs root at all (the system systemd manager). */
   readonly required: boolean
   readonly isRoot: Effect.Effect<boolean>
-  /** Re-run `argv` (the program and its arguments, exactly as given) under sudo; the child's exit code. */
-  readonly reexecUnderSudo: (argv: ReadonlyArray<string>) => Effect.Effect<number, SudoFailed>
+  /** Re-run `invocation` (its program and exactly its arguments) under sudo; the child's exit code. */
+  readonly reexecUnderSudo: (invocation: Invocation) => Effect.Effect<number, SudoFailed>
 }
 
 export class Privileges extends Context.Tag("@tamanu-lifecycle/core/Privileges")<Privileges, PrivilegesShape>() {}
 
-/** The environment a command line depends on: carried into the re-run so it means the same thing. */
-export const PRESERVED_ENV = [
-  "TAMANU_ROOT",
-  "TAMANU_SUPERVISOR",
-  "TAMANU_SYSTEMD_SCOPE",
-  "TAMANU_KIND",
-  "TAMANU_DATABASE_URL",
-  "TAMANU_CADDY_ADMIN",
-  "TAMANU_CADDYFILE",
-  "PM2_HOME",
-  "NODE_ENV",
-  "NO_COLOR",
-] as const
-
 /**
- * sudo's argv for re-running `argv`: `--` so nothing in argv is read as a
- * sudo option; `--preserve-env=` only for the settings actually set, so a
- * plain `NOPASSWD` rule for the tamanu command is enough on a host
- * configured through its files (preserving any variable needs the rule's
- * `SETENV`, or `env_keep`).
+ * sudo's argv for re-running `invocation`: `--` so nothing in it is read as
+ * a sudo option, then exactly its command line. Nothing goes through sudo's
+ * environment (no `--preserve-env`): the settings that came from the
+ * environment are options in `invocation.args` (the CLI's carried
+ * settings), so a plain `NOPASSWD` rule for the tamanu command is enough,
+ * and a rule never needs `SETENV`, which would let the caller hand root any
+ * environment (`NODE_OPTIONS=--require=…` runs any code as root).
  */
-export const sudoArgv = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): ReadonlyArray<string> => {
-  const preserved = PRESERVED_ENV.filter((name) => env[name] !== undefined && env[name] !== "")
-  return [...(preserved.length > 0 ? [`--preserve-env=${preserved.join(",")}`] : []), "--", ...argv]
-}
+export const sudoArgv = (invocation: Invocation): ReadonlyArray<string> => ["--", ...commandLine(invocation)]
 
 /** sudo sets SUDO_UID in the environment of what it runs: a run that has it and is still not root must not ask again. */
 export const underSudo = (env: NodeJS.ProcessEnv): boolean => env.SUDO_UID !== undefined && env.SUDO_UID !== ""
@@ -62,9 +49,29 @@ export const hasControllingTerminal = (): boolean => {
   }
 }
 
-/** The sudoers rule that lets this user re-run `argv` without a password (SETENV when it carries settings). */
-export const suggestedSudoersRule = (user: string, argv: ReadonlyArray<string>, setenv: boolean): string =>
-  `${user} ALL=(root) NOPASSWD:${setenv ? "SETENV:" : ""} ${argv.slice(0, 2).join(" ")} *`
+/** A word of a sudoers `Cmnd`: its special characters (and spaces) escaped with a backslash. */
+const sudoersWord = (word: string): string => word.replace(/[\\,:= \t]/g, (c) => `\\${c}`)
+
+/**
+ * The sudoers rule that lets this user re-run tamanu without a password: the
+ * program (the executable, and the script a Node executable runs) by its
+ * full path, any arguments, and never `SETENV`.
+ */
+export const suggestedSudoersRule = (user: string, invocation: Invocation): string =>
+  `${user} ALL=(root) NOPASSWD: ${programOf(invocation).map(sudoersWord).join(" ")} *`
+
+/**
+ * Why no rule can safely name this program, or null: a rule that names a
+ * file the operator can change (or a directory on its way) hands them root.
+ * `trust(path)` is `trustedPath` for the operator's uid.
+ */
+export const unsafeProgram = (invocation: Invocation, trust: (path: string) => string | null): string | null => {
+  for (const file of programOf(invocation)) {
+    const why = trust(file)
+    if (why !== null) return `${file}: ${why}`
+  }
+  return null
+}
 
 export interface PrivilegesLiveOptions {
   /** The sudo executable (default `sudo` on PATH). */
@@ -108,20 +115,22 @@ const runSudo = (sudo: string, args: ReadonlyArray<string>, stderr: "inherit" | 
  * of tamanu. So, only then, first ask sudo without running anything whether
  * the rule lets this command through without a password (`sudo -n -l --
  * argv`, which sudo answers from its policy alone); if not, say so with the
- * rule that would, and change nothing. The re-run itself is then `sudo -n`.
+ * rule that would (unless the program is one the operator can change: then
+ * no rule is safe, and the message says why), and change nothing. The
+ * re-run itself is then `sudo -n`.
  */
 export const PrivilegesLive = (required: boolean, options: PrivilegesLiveOptions = {}): Layer.Layer<Privileges> =>
   Layer.succeed(Privileges, {
     required,
     isRoot: Effect.sync(() => typeof process.getuid === "function" && process.getuid() === 0),
-    reexecUnderSudo: (argv) =>
+    reexecUnderSudo: (invocation) =>
       Effect.gen(function* () {
         if (underSudo(process.env))
           return yield* Effect.fail(new SudoFailed({ message: "already re-run under sudo and still not root" }))
         const sudo = options.sudo ?? "sudo"
-        const args = sudoArgv(argv, process.env)
+        const args = sudoArgv(invocation)
         if (options.terminal ?? hasControllingTerminal()) return (yield* runSudo(sudo, args, "inherit")).code
-        const allowed = yield* runSudo(sudo, ["-n", "-l", "--", ...argv], "keep")
+        const allowed = yield* runSudo(sudo, ["-n", "-l", ...args], "keep")
         if (allowed.code !== 0) {
           const user = os.userInfo().username
           const said = allowed.stderr
@@ -129,11 +138,26 @@ export const PrivilegesLive = (required: boolean, options: PrivilegesLiveOptions
             .split("\n")
             .filter((l) => l.trim() !== "")
             .at(-1)
+          // Judged for this user, who would be the rule's operator (root needs no rule: nothing to judge).
+          const uid = typeof process.getuid === "function" ? process.getuid() : 0
+          const unsafe =
+            uid === 0
+              ? null
+              : unsafeProgram(invocation, (file) =>
+                  Either.match(trustedPath("program", file, uid, "file"), {
+                    onLeft: (e) => e.reason,
+                    onRight: () => null,
+                  }),
+                )
           return yield* Effect.fail(
             new SudoFailed({
               message: `there is no terminal to ask for a password on, and sudo does not let ${user} run it without one (${
                 said ?? `sudo -n -l exited ${allowed.code}`
-              }); a sudoers rule that would: \`${suggestedSudoersRule(user, argv, args[0] !== "--")}\``,
+              }); ${
+                unsafe === null
+                  ? `a sudoers rule that would: \`${suggestedSudoersRule(user, invocation)}\``
+                  : `no sudoers rule can safely name this tamanu, since ${user} could change what it runs (${unsafe}): install tamanu (and the node it runs on) in directories only root can write, and name those in the rule`
+              }`,
             }),
           )
         }

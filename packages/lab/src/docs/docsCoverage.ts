@@ -160,6 +160,23 @@ const commands: ReadonlyArray<CommandCoverage> = [
     command: "npx vitest run --project integration packages/lab/src/e2e/systemHost.it.test.ts",
     run: vitest,
   },
+
+  {
+    doc: "docs/security.md",
+    command:
+      "npx vitest run --project unit packages/core/src/privileges packages/cli/src/settings.test.ts packages/cli/src/argv.test.ts",
+    run: vitest,
+  },
+  {
+    doc: "docs/security.md",
+    command: "npx vitest run --project integration packages/core/src/privileges/Privileges.it.test.ts",
+    run: vitest,
+  },
+  {
+    doc: "docs/security.md",
+    command: "npx vitest run --project integration packages/lab/src/e2e/systemHost.it.test.ts",
+    run: vitest,
+  },
 ]
 
 export const docsCoverage: CoverageTable = {

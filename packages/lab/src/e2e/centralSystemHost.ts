@@ -54,8 +54,12 @@ export const aliases = {
 /** How the patient portal is installed: the template (`@a`/`@b`), the singleton, or both (an unfinished migration). */
 export type PortalLayout = "instanced" | "singleton" | "both"
 
-/** What `sudo` may do for the operator. */
-export type SudoRule = "nopasswd" | "nopasswd-setenv" | "password" | "none"
+/**
+ * What `sudo` may do for the operator: the plain NOPASSWD rule for the
+ * tamanu command, the same rule with a password, no rule, or a rule's exact
+ * text (e.g. the one tamanu suggests).
+ */
+export type SudoRule = "nopasswd" | "password" | "none" | { readonly text: string }
 
 /** The settings row: JSON true or false, or no row at all. */
 export type PortalSetting = true | false | "absent"
@@ -281,9 +285,9 @@ export const startCentralSystemHost = async (options: CentralSystemHostOptions =
     const sudoers = (rule: SudoRule) =>
       rule === "none"
         ? null
-        : `${operator} ALL=(root) ${
-            rule === "nopasswd" ? "NOPASSWD: " : rule === "nopasswd-setenv" ? "NOPASSWD:SETENV: " : ""
-          }${node} /usr/local/bin/tamanu *\n`
+        : typeof rule === "object"
+          ? `${rule.text}\n`
+          : `${operator} ALL=(root) ${rule === "nopasswd" ? "NOPASSWD: " : ""}${node} /usr/local/bin/tamanu *\n`
     const setSudoRule = async (rule: SudoRule) => {
       const text = sudoers(rule)
       if (text === null) {

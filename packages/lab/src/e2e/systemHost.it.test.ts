@@ -21,7 +21,6 @@ import {
   operator,
   type PortalLayout,
   type PortalSetting,
-  type SudoRule,
   startCentralSystemHost,
 } from "./centralSystemHost.js"
 
@@ -97,7 +96,17 @@ describe.skipIf(skipUnless(...centralSystemHostPrerequisites()))(
         .map((e) => e.MESSAGE ?? "")
         .filter((m) => m.includes("COMMAND="))
         .map((m) => m.slice(m.indexOf("COMMAND=") + "COMMAND=".length))
-    const asRoot = (args: ReadonlyArray<string>) => `${node} /usr/local/bin/tamanu ${args.join(" ")}`
+    /**
+     * The re-run under sudo as sudo logs it: the same program and arguments, plus what the operator's
+     * run carried as options (here, with no terminal and nothing in the environment: `--color=never`).
+     */
+    const asRoot = (args: ReadonlyArray<string>, carried: ReadonlyArray<string> = ["--color=never"]) =>
+      `${node} /usr/local/bin/tamanu ${[...args, ...carried].join(" ")}`
+    /** The rule's command run directly by the operator, as `sudo tamanu …` would be. */
+    const sudoTamanu = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
+      host.system.exec(["sudo", "-n", node, "/usr/local/bin/tamanu", ...args], { user: operator, env })
+    /** What an operator (uid) can see of a path inside, from the host. */
+    const exists = (inside: string) => fs.existsSync(host.system.hostPath(inside))
     /** Only these units running among the Tamanu ones, the rest stopped (directly, as root). */
     const only = async (running: ReadonlyArray<string>) => {
       const all = [...upUnits, ...portalSingleton, ...fhir, legacy]
@@ -204,38 +213,244 @@ describe.skipIf(skipUnless(...centralSystemHostPrerequisites()))(
       expect(fs.existsSync(host.system.hostPath("/run/tamanu-lifecycle.caddy.json"))).toBe(false)
     })
 
-    it("without a usable sudo rule: a clear error and nothing changed", async () => {
+    it("without a usable sudo rule: a clear error naming a rule without SETENV, and nothing changed", async () => {
       await only(upUnits)
-      const cases: ReadonlyArray<{
-        readonly rule: SudoRule
+      const settings = { TAMANU_KIND: "central", NODE_ENV: "production", NO_COLOR: "1" }
+      try {
+        for (const rule of ["none", "password"] as const) {
+          await host.setSudoRule(rule)
+          const before = await host.units(upUnits)
+          const r = await host.tamanu(["stop", "tasks"], { env: settings })
+          expect(r.code, `${rule}: ${said(r)}`).toBe(1)
+          expect(r.stderr, rule).toMatch(/needs root.*sudo.*password/is)
+          expect(r.stderr, rule).toContain(
+            `a sudoers rule that would: \`${operator} ALL=(root) NOPASSWD: ${node} /usr/local/bin/tamanu *\``,
+          )
+          expect(r.stderr, rule).not.toMatch(/SETENV|env_keep|preserve-env/)
+          expect(await host.units(upUnits), rule).toEqual(before)
+        }
+        // A tamanu the operator could change (a link in their own home): no rule would be safe to name it.
+        await host.system.sh(
+          `ln -sfn /usr/local/bin/tamanu /home/${operator}/tamanu && chown -h ${operator}: /home/${operator}/tamanu`,
+        )
+        const r = await host.system.exec([node, `/home/${operator}/tamanu`, "stop", "tasks"], { user: operator })
+        expect(r.code, said(r)).toBe(1)
+        expect(r.stderr).toMatch(
+          new RegExp(
+            `no sudoers rule can safely name this tamanu, since ${operator} could change what it runs \\(/home/${operator}/tamanu: /home/${operator} belongs to`,
+          ),
+        )
+        expect(r.stderr).not.toMatch(/NOPASSWD/)
+        expect(await active([tasks])).toEqual({ [tasks]: "active" })
+      } finally {
+        await host.setSudoRule("nopasswd")
+        await host.system.sh(`rm -f /home/${operator}/tamanu`)
+      }
+    })
+
+    it("settings in the operator's environment reach the re-run as options through the plain rule; NO_COLOR becomes --color, PM2_HOME is left out", async () => {
+      await only(upUnits)
+      const env = {
+        TAMANU_ROOT: "/etc/tamanu",
+        TAMANU_SUPERVISOR: "systemd",
+        TAMANU_SYSTEMD_SCOPE: "system",
+        TAMANU_KIND: "central",
+        TAMANU_CADDY_ADMIN: "http://localhost:2019/",
+        TAMANU_CADDYFILE: "/etc/caddy/Caddyfile",
+        NODE_ENV: "production",
+        PM2_HOME: `/home/${operator}/.pm2`,
+        NO_COLOR: "1",
+      }
+      const carried = [
+        "--root=/etc/tamanu",
+        "--supervisor=systemd",
+        "--systemd-scope=system",
+        "--kind=central",
+        "--caddy-admin=http://localhost:2019",
+        "--caddyfile=/etc/caddy/Caddyfile",
+        "--node-env=production",
+        "--color=never",
+      ]
+      const mark = await host.system.journalMark()
+      const stop = await host.tamanu(["stop", "tasks"], { env })
+      expect(stop.code, said(stop)).toBe(0)
+      expect(await active([tasks])).toEqual({ [tasks]: "inactive" })
+      // NAMES after --: the options go before it. A flag given (--kind) is not carried again from TAMANU_KIND.
+      const start = await host.tamanu(["start", "--no-probe-http", "--kind", "central", "--", "tasks"], { env })
+      expect(start.code, said(start)).toBe(0)
+      expect(await active([tasks])).toEqual({ [tasks]: "active" })
+      expect(await sudoCommands(mark)).toEqual([
+        `${node} /usr/local/bin/tamanu stop tasks ${carried.join(" ")}`,
+        `${node} /usr/local/bin/tamanu start --no-probe-http --kind central ${carried
+          .filter((o) => o !== "--kind=central")
+          .join(" ")} -- tasks`,
+      ])
+    })
+
+    it("NODE_OPTIONS never reaches root: sudo refuses to set or keep it, with the plain rule and with the rule tamanu prints, and the operator's own is dropped from the re-run", async () => {
+      await only(upUnits)
+      const uid = (await host.system.exec(["id", "-u", operator])).stdout.trim()
+      // Injected code that says it ran, and as whom.
+      host.system.writeFile(
+        "/tmp/pwn.js",
+        'require("fs").writeFileSync("/tmp/pwned-" + process.getuid(), "ran\\n")\n',
+        0o644,
+      )
+      await host.system.sh("rm -f /tmp/pwned-*")
+      const injection = "--require=/tmp/pwn.js"
+      const attempts: ReadonlyArray<{
+        readonly argv: ReadonlyArray<string>
         readonly env?: Readonly<Record<string, string>>
         readonly says: RegExp
       }> = [
-        { rule: "none", says: /needs root.*sudo.*password/is },
-        { rule: "password", says: /needs root.*sudo.*password/is },
-        // A setting in the environment is carried into the re-run, which a plain NOPASSWD rule does not allow.
         {
-          rule: "nopasswd",
-          env: { NO_COLOR: "1" },
-          says: /not allowed to set the following environment variables: NO_COLOR/,
+          argv: ["sudo", "-n", `NODE_OPTIONS=${injection}`, node, "/usr/local/bin/tamanu", "status"],
+          says: /sorry, you are not allowed to set the following environment variables: NODE_OPTIONS/,
+        },
+        {
+          argv: ["sudo", "-n", "--preserve-env=NODE_OPTIONS", node, "/usr/local/bin/tamanu", "status"],
+          env: { NODE_OPTIONS: injection },
+          says: /sorry, you are not allowed to (set the following environment variables: NODE_OPTIONS|preserve the environment)/,
+        },
+        {
+          argv: ["sudo", "-n", "-E", node, "/usr/local/bin/tamanu", "status"],
+          env: { NODE_OPTIONS: injection },
+          says: /sorry, you are not allowed to preserve the environment/,
         },
       ]
+      // The rule tamanu prints when there is none.
+      await host.setSudoRule("none")
+      const noRule = await host.tamanu(["stop", "tasks"])
+      const printed = /a sudoers rule that would: `([^`]+)`/.exec(noRule.stderr)?.[1]
+      expect(printed, said(noRule)).toBe(`${operator} ALL=(root) NOPASSWD: ${node} /usr/local/bin/tamanu *`)
       try {
-        for (const c of cases) {
-          await host.setSudoRule(c.rule)
-          const before = await host.units(upUnits)
-          const r = await host.tamanu(["stop", "tasks"], c.env === undefined ? {} : { env: c.env })
-          expect(r.code, `${c.rule}: ${said(r)}`).toBe(1)
-          expect(r.stderr, c.rule).toMatch(c.says)
-          expect(await host.units(upUnits), c.rule).toEqual(before)
+        for (const rule of ["nopasswd", { text: printed ?? "" }] as const) {
+          await host.setSudoRule(rule)
+          for (const a of attempts) {
+            const r = await host.system.exec(a.argv, { user: operator, ...(a.env === undefined ? {} : { env: a.env }) })
+            expect(r.code, `${a.argv.join(" ")}: ${said(r)}`).toBe(1)
+            expect(r.stderr, a.argv.join(" ")).toMatch(a.says)
+            expect(exists("/tmp/pwned-0"), a.argv.join(" ")).toBe(false)
+          }
         }
-        // The same setting with SETENV in the rule: it goes through.
-        await host.setSudoRule("nopasswd-setenv")
-        const r = await host.tamanu(["stop", "tasks"], { env: { NO_COLOR: "1" } })
+        // The operator's own NODE_OPTIONS: it runs in their own process (the injection is real), never in the re-run.
+        const r = await host.tamanu(["stop", "tasks"], { env: { NODE_OPTIONS: injection } })
         expect(r.code, said(r)).toBe(0)
         expect(await active([tasks])).toEqual({ [tasks]: "inactive" })
+        expect(exists(`/tmp/pwned-${uid}`)).toBe(true)
+        expect(exists("/tmp/pwned-0")).toBe(false)
       } finally {
         await host.setSudoRule("nopasswd")
+        await host.system.sh("rm -f /tmp/pwned-* /tmp/pwn.js")
+      }
+    })
+
+    it("docs/security.md, shown: what a run as root for the operator refuses, whether they type it or tamanu carries it", async () => {
+      await only(upUnits)
+      const home = `/home/${operator}`
+      // An operator's "Tamanu root" whose config is /etc/shadow, and an operator's Caddyfile.
+      await host.system.exec(
+        [
+          "sh",
+          "-c",
+          `mkdir -p ${home}/fake && ln -sfn /etc/shadow ${home}/fake/default.json5 && printf '{\n\tadmin localhost:2019\n}\n' > ${home}/Caddyfile`,
+        ],
+        { user: operator },
+      )
+      const shadow = (await host.system.exec(["head", "-c", "12", "/etc/shadow"])).stdout
+      expect(shadow.length).toBe(12)
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
+        [
+          ["stop", "tasks", "--root", `${home}/fake`],
+          new RegExp(`--root ${home}/fake is not one: ${home} belongs to the user sudo runs this for`),
+        ],
+        [["status", "--root", `${home}/fake`], new RegExp(`--root ${home}/fake is not one`)],
+        [["stop", "tasks", "--caddyfile", `${home}/Caddyfile`], new RegExp(`--caddyfile ${home}/Caddyfile is not one`)],
+        [["stop", "tasks", "--caddyfile", "/etc/shadow"], /\/etc\/shadow is not readable by everyone/],
+        [
+          ["stop", "tasks", "--database-url", "postgres://tamanu@127.0.0.1/tamanu?sslkey=/root/.ssh/id_rsa"],
+          /will not take --database-url in a run as root for another user \(sudo\): as root, tamanu connects only to the database the Tamanu config names/,
+        ],
+        [
+          ["stop", "tasks", "--supervisor", "pm2", "--pm2-home", `${home}/.pm2`],
+          /--supervisor pm2.*pm2 never needs root/,
+        ],
+        [["stop", "tasks", "--systemd-scope", "user"], /--systemd-scope user.*never needs root/],
+        [["stop", "tasks", "--caddy-admin", "http://10.0.0.1:2019"], /--caddy-admin.*not on this host's loopback/],
+        [["restart", "--wizard"], /will not take --wizard.*browse the filesystem as root/],
+        [["stop", "tasks", "--node-env", `../../${home}/fake/default`], /--node-env: .* is not a plain name/],
+      ]
+      const mark = await host.system.journalMark()
+      for (const [args, says] of cases) {
+        const r = await sudoTamanu(args)
+        expect(r.code, `${args.join(" ")}: ${said(r)}`).toBe(2)
+        expect(r.stderr, args.join(" ")).toMatch(says)
+        expect(`${r.stdout}${r.stderr}`, args.join(" ")).not.toContain(shadow)
+      }
+      // Through tamanu's own re-run: the operator's process cannot read /etc/shadow, so it asks sudo at once,
+      // carrying TAMANU_ROOT as --root; the run as root refuses it before reading anything.
+      const viaEnv = await host.tamanu(["stop", "tasks"], { env: { TAMANU_ROOT: `${home}/fake` } })
+      expect(viaEnv.code, said(viaEnv)).toBe(2)
+      expect(viaEnv.stderr).toMatch(new RegExp(`--root ${home}/fake is not one`))
+      expect(`${viaEnv.stdout}${viaEnv.stderr}`).not.toContain(shadow)
+      // A database URL in the environment is refused before sudo is asked; so is a remote admin API.
+      for (const env of [
+        { TAMANU_DATABASE_URL: "postgres://tamanu:tamanu-pw@127.0.0.1/tamanu" },
+        { TAMANU_CADDY_ADMIN: "http://10.0.0.1:2019" },
+      ]) {
+        const r = await host.tamanu(["stop", "tasks"], { env })
+        expect(r.code, said(r)).toBe(2)
+        expect(r.stderr).toMatch(/in the environment; a re-run under sudo would be told --/)
+        expect(r.stderr).not.toContain("tamanu-pw")
+      }
+      expect(await sudoCommands(mark)).toEqual([
+        ...cases.map(([args]) => `${node} /usr/local/bin/tamanu ${args.join(" ")}`),
+        asRoot(["stop", "tasks"], [`--root=${home}/fake`, "--color=never"]),
+      ])
+      expect(await active([tasks])).toEqual({ [tasks]: "active" })
+      await host.system.sh(`rm -rf ${home}/fake ${home}/Caddyfile`)
+    })
+
+    it("root never loads a V8 code cache the operator could write, even when sudo keeps HOME and XDG_CACHE_HOME", async () => {
+      await only(upUnits)
+      const home = `/home/${operator}`
+      // The operator's own runs keep their cache in their home (the install is root's).
+      await host.tamanu(["status"])
+      const cacheDir = `${home}/.cache/tamanu-lifecycle`
+      const cached =
+        (await host.system.exec(["sh", "-c", `ls ${cacheDir}/*.v8cache`])).stdout.trim().split("\n")[0] ?? ""
+      expect(cached).toMatch(/\.v8cache$/)
+      const dist = (await host.system.exec(["readlink", "-f", "/usr/local/bin/tamanu"])).stdout
+        .trim()
+        .replace(/bin\/tamanu\.js$/, "dist")
+      // Root's own cache gone, so a loader that looked further would open the operator's: a FIFO, whose
+      // writer stays blocked until someone opens it for reading.
+      await host.system.sh(`rm -rf ${dist}/.cache`)
+      await host.system.exec(["sh", "-c", `rm -f ${cached} && mkfifo ${cached}`], { user: operator })
+      await host.setSudoRule({
+        text: `Defaults:${operator} env_keep += "HOME XDG_CACHE_HOME"\n${operator} ALL=(root) NOPASSWD: ${node} /usr/local/bin/tamanu *`,
+      })
+      try {
+        const r = await host.system.exec(
+          [
+            "sh",
+            "-c",
+            `(echo x > ${cached}) & w=$!
+            sudo -n ${node} /usr/local/bin/tamanu stop tasks; echo "exit=$?"
+            sleep 0.3
+            if kill -0 $w 2>/dev/null; then echo fifo=unopened; kill $w; else echo fifo=opened; fi`,
+          ],
+          { user: operator, env: { XDG_CACHE_HOME: `${home}/.cache` } },
+        )
+        expect(r.stdout, said(r)).toMatch(/exit=0/)
+        expect(r.stdout, said(r)).toMatch(/fifo=unopened/)
+        expect(await active([tasks])).toEqual({ [tasks]: "inactive" })
+        // Root wrote its cache beside the bundle instead (a directory only root may write).
+        const own = await host.system.exec(["stat", "-c", "%U %a", `${dist}/.cache`])
+        expect(own.stdout.trim()).toBe("root 700")
+      } finally {
+        await host.setSudoRule("nopasswd")
+        await host.system.sh(`rm -f ${cached}`)
       }
     })
 
@@ -411,9 +626,27 @@ describe.skipIf(skipUnless(...centralSystemHostPrerequisites()))(
       )
     })
 
-    it("start --logs shows journald's lines of the units it starts and stops following when it ends", async () => {
+    it("start --logs shows journald's lines of the units it starts and stops following when it ends; as root, journalctl never pages and gets none of the operator's pager settings", async () => {
       await only(upUnits.filter((u) => u !== tasks && u !== "tamanu-central-api@1.service"))
-      const r = await host.tamanu(["start", "--logs"])
+      // A journalctl that notes how it was run, first on sudo's secure_path (/usr/local/sbin).
+      host.system.writeFile(
+        "/usr/local/sbin/journalctl",
+        '#!/bin/sh\n{ printf "argv:"; printf " %s" "$@"; printf "\\n"; env; } > /run/journalctl-run.log\nexec /usr/bin/journalctl "$@"\n',
+        0o755,
+      )
+      const pager = { PAGER: "/tmp/pager", SYSTEMD_PAGER: "/tmp/pager", LESS: "-+R", LESSOPEN: "|/tmp/pager %s" }
+      const r = await host
+        .tamanu(["start", "--logs"], { env: pager })
+        .finally(() => host.system.sh("rm -f /usr/local/sbin/journalctl"))
+      const run = host.system.readFile("/run/journalctl-run.log").split("\n")
+      expect(run[0]).toMatch(/^argv: --follow --lines=0 --no-pager --unit=/)
+      expect(run).toContain("HOME=/root")
+      expect(run).toContain("SYSTEMD_PAGER=")
+      for (const name of ["PAGER", "LESS", "LESSOPEN", "NODE_OPTIONS", "NO_COLOR"])
+        expect(
+          run.filter((l) => l.startsWith(`${name}=`)),
+          name,
+        ).toEqual([])
       expect(r.code, said(r)).toBe(0)
       expect(r.stderr).toMatch(/systemd\[1\]: Started tamanu-central-tasks\.service/)
       expect(r.stderr).toMatch(/systemd\[1\]: Started tamanu-central-api@1\.service/)

@@ -501,9 +501,9 @@ describe("privileges and the lock", () => {
       const before = process.env.SUDO_UID
       process.env.SUDO_UID = "1000"
       const exit = yield* Effect.exit(
-        Effect.flatMap(Privileges, (p) => p.reexecUnderSudo(["node", "tamanu", "start"])).pipe(
-          Effect.provide(PrivilegesLive(true)),
-        ),
+        Effect.flatMap(Privileges, (p) =>
+          p.reexecUnderSudo({ executable: "node", script: "tamanu", args: ["start"] }),
+        ).pipe(Effect.provide(PrivilegesLive(true))),
       )
       if (before === undefined) delete process.env.SUDO_UID
       else process.env.SUDO_UID = before
@@ -518,9 +518,9 @@ describe("privileges and the lock", () => {
       const before = process.env.PATH
       process.env.PATH = "/nonexistent-for-tamanu-test"
       const exit = yield* Effect.exit(
-        Effect.flatMap(Privileges, (p) => p.reexecUnderSudo(["node", "tamanu", "start"])).pipe(
-          Effect.provide(PrivilegesLive(true)),
-        ),
+        Effect.flatMap(Privileges, (p) =>
+          p.reexecUnderSudo({ executable: "node", script: "tamanu", args: ["start"] }),
+        ).pipe(Effect.provide(PrivilegesLive(true))),
       )
       process.env.PATH = before
       const { exitCode, message } = rendered(exit)
