@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { hoistLogLevel } from "./argv.js"
+import { asksVersion, hoistLogLevel } from "./argv.js"
 
 const argv = (...args: ReadonlyArray<string>) => ["node", "tamanu", ...args]
 
@@ -25,4 +25,19 @@ describe("hoistLogLevel", () => {
       expect(hoistLogLevel(input)).toEqual(input)
     },
   )
+})
+
+describe("asksVersion", () => {
+  it.each([
+    [argv("--version"), true],
+    [argv("--log-level", "debug", "--version"), true],
+    [argv("--version", "--log-level=debug"), true],
+    [argv(), false],
+    [argv("status", "--version"), false],
+    [argv("--version", "--help"), false],
+    [argv("--", "--version"), false],
+    [argv("--versions"), false],
+  ])("%j → %s", (input, expected) => {
+    expect(asksVersion(input)).toBe(expected)
+  })
 })

@@ -33,6 +33,7 @@ import {
   recordEvent,
 } from "./render/report.js"
 import { renderStatusTable } from "./render/statusTable.js"
+import { currentRuntime, rerunArgv } from "./runtime.js"
 
 interface HostFlags {
   readonly root: Option.Option<string>
@@ -133,7 +134,7 @@ const mutate = <R>(command: string, flags: HostFlags, run: Effect.Effect<Operati
       () =>
         Effect.gen(function* () {
           const privileges = yield* Privileges
-          const code = yield* privileges.reexecUnderSudo(process.argv)
+          const code = yield* privileges.reexecUnderSudo(rerunArgv(process.argv, currentRuntime()))
           yield* setExit(code)
         }),
     ),

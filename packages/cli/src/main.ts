@@ -4,12 +4,13 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
-import { Cause, Effect, Exit, Layer, Logger } from "effect"
-import { hoistLogLevel } from "./argv.js"
+import { Cause, Console, Effect, Exit, Layer, Logger } from "effect"
+import { asksVersion, hoistLogLevel } from "./argv.js"
 import { tamanuCommand } from "./commands.js"
 import { colorEnabled, stripAnsi } from "./render/color.js"
 import { renderCause } from "./render/errors.js"
 import { stderrLogger } from "./render/logger.js"
+import { cliVersion, currentRuntime, versionLine } from "./runtime.js"
 
 /**
  * @effect/cli styles its help and usage errors with ANSI codes whatever the
@@ -53,9 +54,11 @@ const exitOnceFlushed = (code: number): void => {
   process.stderr.write("", done)
 }
 
-const cli = Command.run(tamanuCommand, { name: "tamanu", version: "0.1.0" })
+const cli = Command.run(tamanuCommand, { name: "tamanu", version: cliVersion })
 
-const program = Effect.suspend(() => cli(hoistLogLevel(process.argv))).pipe(
+const program = Effect.suspend(() =>
+  asksVersion(process.argv) ? Console.log(versionLine(currentRuntime())) : cli(hoistLogLevel(process.argv)),
+).pipe(
   // @effect/cli has already printed the usage problem: bad usage exits 2 (§12).
   Effect.catchAll(() =>
     Effect.sync(() => {
