@@ -13,7 +13,6 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type Prerequisite, skipUnless } from "../harness/prerequisites.js"
 import {
   baseEnv,
   cliBin,
@@ -24,6 +23,7 @@ import {
   sandboxPrerequisites,
   startSandboxHost,
 } from "../e2e/sandboxHost.js"
+import { type Prerequisite, skipUnless } from "../harness/prerequisites.js"
 import {
   artifactPath,
   fuseState,
