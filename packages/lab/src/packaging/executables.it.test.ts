@@ -110,6 +110,60 @@ describe.skipIf(skipUnless(packagedPrerequisite()))("the single executables, as 
   })
 })
 
+describe.skipIf(skipUnless(packagedPrerequisite()))("the .debs, as files", () => {
+  const manifest = readManifest()
+  const dpkgDeb = (args: ReadonlyArray<string>) => {
+    const r = spawnSync("dpkg-deb", args, { encoding: "utf8" })
+    if (r.status !== 0) throw new Error(`dpkg-deb ${args.join(" ")}: ${r.stderr}`)
+    return r.stdout
+  }
+
+  it.each([
+    ["amd64", "linux-x64"],
+    ["arm64", "linux-arm64"],
+  ] as const)("%s: root-owned files where Debian looks, its executable the %s one, and its Depends", (arch, id) => {
+    const deb = artifactPath(manifest.debs[arch].file)
+    expect(dpkgDeb(["-f", deb, "Package", "Architecture", "Version"])).toBe(
+      `Package: tamanu-lifecycle\nArchitecture: ${arch}\nVersion: ${manifest.version}\n`,
+    )
+    expect(dpkgDeb(["-f", deb, "Depends"])).toMatch(
+      /libc6 \(>= 2\.28\), libgcc-s1, libstdc\+\+6 \(>= 5\.2\), libatomic1/,
+    )
+    const files = dpkgDeb(["-c", deb])
+      .trim()
+      .split("\n")
+      .map((l) => l.split(/\s+/))
+      .filter((f) => !(f[0] ?? "").startsWith("d"))
+      .map((f) => `${f[0]} ${f[1]} ${f[5]}`)
+    expect(files.sort()).toEqual(
+      [
+        "-rw-r--r-- root/root ./lib/systemd/system/start-tamanu.service",
+        "-rw-r--r-- root/root ./usr/share/bash-completion/completions/tamanu",
+        "-rw-r--r-- root/root ./usr/share/doc/tamanu-lifecycle/README.Debian",
+        "-rw-r--r-- root/root ./usr/share/doc/tamanu-lifecycle/copyright",
+        "-rw-r--r-- root/root ./usr/share/doc/tamanu-lifecycle/sudoers.example",
+        "-rw-r--r-- root/root ./usr/share/fish/vendor_completions.d/tamanu.fish",
+        "-rw-r--r-- root/root ./usr/share/zsh/vendor-completions/_tamanu",
+        "-rwxr-xr-x root/root ./usr/bin/tamanu",
+      ].sort(),
+    )
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-deb-"))
+    try {
+      dpkgDeb(["-x", deb, dir])
+      const inside = fs.readFileSync(path.join(dir, "usr/bin/tamanu"))
+      expect(createHash("sha256").update(inside).digest("hex")).toBe(manifest.executables[id].sha256)
+      for (const [shell, file] of [
+        ["bash", "usr/share/bash-completion/completions/tamanu"],
+        ["zsh", "usr/share/zsh/vendor-completions/_tamanu"],
+        ["fish", "usr/share/fish/vendor_completions.d/tamanu.fish"],
+      ] as const)
+        expect(fs.readFileSync(path.join(dir, file), "utf8"), shell).toBe(npmCli(["--completions", shell]).stdout)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe.skipIf(skipUnless(packagedPrerequisite()))("linux-x64 does what the npm-installed CLI does", () => {
   const exe = artifactPath("tamanu-linux-x64")
   const manifest = readManifest()
