@@ -108,6 +108,13 @@ const commands: ReadonlyArray<CommandCoverage> = [
   },
 
   {
+    doc: "docs/testing.md",
+    command:
+      "npx vitest run --project integration packages/lab/src/packaging/executables.it.test.ts packages/lab/src/e2e/systemHostDeb.it.test.ts",
+    run: vitest,
+  },
+
+  {
     doc: "docs/embedding.md",
     command: "npm install @tamanu-lifecycle/core effect",
     run: {
