@@ -4,9 +4,11 @@
 //
 //   packaging/dist/tamanu-linux-x64, tamanu-linux-arm64, tamanu-win-x64.exe
 //       Node single executable applications (`node --build-sea`), each its
-//       pinned Node with dist/tamanu.cjs injected; V8's code cache where the
-//       target is this machine's platform (linux-x64 here), none for the
-//       cross builds; NODE_OPTIONS ignored (execArgvExtension "none").
+//       pinned Node with a loader (packaging-lib's seaLoader) and
+//       dist/tamanu.cjs injected, and a V8 code cache of the bundle where
+//       the target is this machine's platform (linux-x64 here: made by
+//       running the bundle on that Node), none for the cross builds;
+//       NODE_OPTIONS ignored (execArgvExtension "none").
 //   packaging/dist/tamanu-lifecycle_<version>_amd64.deb, _arm64.deb
 //       /usr/bin/tamanu, completions, the boot unit and the sudoers example
 //       (dpkg-deb --root-owner-group, zstd).
@@ -33,6 +35,7 @@ import { fileURLToPath } from "node:url"
 import {
   authenticodeProblem,
   builderFor,
+  cacheMaker,
   debControl,
   debFileName,
   debLayout,
@@ -41,6 +44,7 @@ import {
   pinsFromLock,
   readVerify,
   seaConfig,
+  seaLoader,
   targets,
   useCodeCacheFor,
 } from "./packaging-lib.mjs"
@@ -147,6 +151,28 @@ const checkAuthenticode = (exe) => {
   return { digest: verify.current, signer: verify.signer }
 }
 
+/**
+ * V8's cache of the bundle, made by the target's own Node running it once as
+ * `tamanu status --json` on a pm2 host that is not there (a PM2_HOME of
+ * nothing): option parsing, the layers, the host's config, the supervisor,
+ * the error's rendering; what V8 compiled for that is what the cache holds.
+ */
+const makeCodeCache = (node, work) => {
+  const maker = path.join(work, "cache-maker.cjs")
+  const out = path.join(work, "tamanu.v8cache")
+  const root = path.join(work, "root")
+  fs.mkdirSync(root)
+  fs.writeFileSync(path.join(root, "local.json5"), '{ serverFacilityIds: ["f"] }\n')
+  fs.writeFileSync(maker, cacheMaker)
+  spawnSync(node, [maker, bundle, out, "--", "status", "--json", "--supervisor", "pm2", "--root", root], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: work, PM2_HOME: path.join(work, "pm2"), NO_COLOR: "1" },
+    stdio: "ignore",
+    timeout: 60_000,
+  })
+  if (!fs.existsSync(out)) throw new Error("no code cache was written")
+  return out
+}
+
 fs.mkdirSync(outDir, { recursive: true })
 const manifest = { version: cliVersion, host: `${host.platform}-${host.arch}`, executables: {}, debs: {}, steps }
 
@@ -161,13 +187,28 @@ for (const target of targets.filter((t) => chosen.includes(t.id))) {
   const signature = target.os === "win32" ? timed("authenticode", () => checkAuthenticode(node)) : null
   const output = path.join(outDir, target.output)
   const useCodeCache = useCodeCacheFor(target, host)
-  const configFile = path.join(outDir, `${target.id}.sea.json`)
-  fs.writeFileSync(configFile, JSON.stringify(seaConfig({ main: bundle, executable: node, output, useCodeCache })))
-  fs.rmSync(output, { force: true })
-  timed(`sea ${target.id}`, () =>
-    execFileSync(builderNode, ["--build-sea", configFile], { stdio: ["ignore", "ignore", "inherit"] }),
-  )
-  fs.rmSync(configFile)
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-sea-"))
+  try {
+    const loader = path.join(work, "sea-main.cjs")
+    fs.writeFileSync(loader, seaLoader)
+    const codeCache = useCodeCache ? timed(`code cache ${target.id}`, () => makeCodeCache(node, work)) : null
+    const configFile = path.join(work, "sea.json")
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify(seaConfig({ main: loader, executable: node, output, bundle, codeCache })),
+    )
+    fs.rmSync(output, { force: true })
+    timed(`sea ${target.id}`, () =>
+      execFileSync(builderNode, ["--build-sea", configFile], { cwd: work, stdio: ["ignore", "ignore", "inherit"] }),
+    )
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true })
+  }
+  if (useCodeCache) {
+    const said = spawnSync(output, ["--version"], { env: { ...process.env, TAMANU_SEA_DEBUG: "1" }, encoding: "utf8" })
+    if (!said.stderr.includes("code cache: accepted"))
+      throw new Error(`${target.output}: V8 did not take the code cache (${said.stderr.trim()})`)
+  }
   manifest.executables[target.id] = {
     file: target.output,
     bytes: fs.statSync(output).size,

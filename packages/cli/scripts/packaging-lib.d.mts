@@ -34,8 +34,11 @@ export declare const seaConfig: (input: {
   readonly main: string
   readonly executable: string
   readonly output: string
-  readonly useCodeCache: boolean
+  readonly bundle: string
+  readonly codeCache: string | null
 }) => Readonly<Record<string, unknown>>
+export declare const seaLoader: string
+export declare const cacheMaker: string
 export declare const integrityOf: (sha512Base64: string) => string
 export declare const osslsigncodeOfflineFlags: (versionLine: string) => ReadonlyArray<string>
 export declare const expectedSigner: string

@@ -27,12 +27,15 @@ for (const stream of [process.stdout, process.stderr]) {
 /**
  * Bundled, pm2-axon's `new Buffer()` no longer sits under node_modules, so
  * Node takes it for our code and prints DEP0005 on the operator's stderr at
- * every pm2 connection. That warning is about a dependency: drop it alone.
+ * every pm2 connection; Node 24 and later (the executables' Node) also print
+ * DEP0169 for its `url.parse()` of the socket's address. Those warnings are
+ * about a dependency (our own code calls neither): drop them alone.
  */
+const dependencyDeprecations: ReadonlySet<unknown> = new Set(["DEP0005", "DEP0169"])
 const emitWarning = process.emitWarning.bind(process)
 process.emitWarning = ((warning: string | Error, ...rest: ReadonlyArray<unknown>) => {
   const code = typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: unknown }).code : rest[1]
-  if (code === "DEP0005") return
+  if (dependencyDeprecations.has(code)) return
   ;(emitWarning as (...args: ReadonlyArray<unknown>) => void)(warning, ...rest)
 }) as typeof process.emitWarning
 

@@ -23,7 +23,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { pathToFileURL } from "node:url"
-import { seaConfig } from "../../../cli/scripts/packaging-lib.mjs"
+import { seaConfig, seaLoader } from "../../../cli/scripts/packaging-lib.mjs"
 import { type Pm2App, startPm2Daemon } from "../harness/pm2Daemon.js"
 import { artifactPath, readManifest } from "../packaging/artifacts.js"
 import { defaultBundle } from "./coldStart.js"
@@ -46,6 +46,8 @@ export interface PackagingFigures {
     readonly npmCliMs: number
     readonly embeddedNodeMs: number
     readonly machineNodeMs: number
+    /** The executable and the npm CLI without NODE_EXTRA_CA_CERTS, when this environment sets it. */
+    readonly withoutExtraCaCerts?: { readonly executableMs: number; readonly npmCliMs: number } | null
     readonly embeddedNode: string
     readonly machineNode: string
   }
@@ -105,14 +107,17 @@ export const benchPackaging = async (options: { readonly runs?: number } = {}): 
     // The same executable without a code cache, as the cross builds are (same Node, same bundle).
     let noCache: string | null = path.join(work, "tamanu-no-code-cache")
     const config = path.join(work, "sea.json")
+    const loader = path.join(work, "sea-main.cjs")
+    fs.writeFileSync(loader, seaLoader)
     fs.writeFileSync(
       config,
       JSON.stringify(
         seaConfig({
-          main: path.join(path.dirname(defaultBundle()), "..", "dist", "tamanu.cjs"),
+          main: loader,
           executable: embeddedNode,
           output: noCache,
-          useCodeCache: false,
+          bundle: path.join(path.dirname(defaultBundle()), "..", "dist", "tamanu.cjs"),
+          codeCache: null,
         }),
       ),
     )
@@ -128,20 +133,28 @@ export const benchPackaging = async (options: { readonly runs?: number } = {}): 
     await daemon.register([sleeper("tamanu-api", 2)])
     await daemon.register([sleeper("tamanu-tasks", 1), sleeper("tamanu-sync", 1)])
     const { PORT: _port, ...inherited } = process.env
-    const env = { ...inherited, ...daemon.env, NO_COLOR: "1" }
+    const env: NodeJS.ProcessEnv = { ...inherited, ...daemon.env, NO_COLOR: "1" }
     const statusArgs = ["status", "--json", "--supervisor", "pm2", "--root", root]
+    // Node 20 reads NODE_EXTRA_CA_CERTS at every start, Node 26 only when TLS needs it: where this
+    // environment sets it, the two CLIs are also timed without it, as a host that does not set it runs them.
+    const { NODE_EXTRA_CA_CERTS: extraCa, ...withoutCa } = env
     const commands = {
-      executable: { argv: [executable, ...statusArgs], check: true },
-      executableNoCodeCache: noCache === null ? null : { argv: [noCache, ...statusArgs], check: true },
-      npmCli: { argv: [process.execPath, defaultBundle(), ...statusArgs], check: true },
-      embeddedNode: { argv: [embeddedNode, "-e", "0"], check: false },
-      machineNode: { argv: [process.execPath, "-e", "0"], check: false },
+      executable: { argv: [executable, ...statusArgs], check: true, env },
+      executableNoCodeCache: noCache === null ? null : { argv: [noCache, ...statusArgs], check: true, env },
+      npmCli: { argv: [process.execPath, defaultBundle(), ...statusArgs], check: true, env },
+      embeddedNode: { argv: [embeddedNode, "-e", "0"], check: false, env },
+      machineNode: { argv: [process.execPath, "-e", "0"], check: false, env },
+      executableNoCa: extraCa === undefined ? null : { argv: [executable, ...statusArgs], check: true, env: withoutCa },
+      npmCliNoCa:
+        extraCa === undefined
+          ? null
+          : { argv: [process.execPath, defaultBundle(), ...statusArgs], check: true, env: withoutCa },
     }
     const each = Object.entries(commands).flatMap(([k, c]) => (c === null ? [] : [[k, c] as const]))
     const samples: Record<string, Array<number>> = Object.fromEntries(each.map(([k]) => [k, []]))
     // One untimed warm-up each (the OS file cache; the npm CLI's own code cache).
-    for (const [, c] of each) timeRun(c.argv, env, c.check)
-    for (let i = 0; i < runs; i++) for (const [k, c] of each) samples[k]?.push(timeRun(c.argv, env, c.check))
+    for (const [, c] of each) timeRun(c.argv, c.env, c.check)
+    for (let i = 0; i < runs; i++) for (const [k, c] of each) samples[k]?.push(timeRun(c.argv, c.env, c.check))
     const med = (k: string) => round(median(samples[k] ?? [Number.NaN]), 1)
     const rssExe = peakRssKb(commands.executable.argv, env)
     const rssNpm = peakRssKb(commands.npmCli.argv, env)
@@ -212,8 +225,18 @@ export const packagingMarkdown = (p: PackagingFigures): ReadonlyArray<string> =>
     `| \`node bin/tamanu.js status --json\` (the npm-installed CLI on this machine's Node ${c.machineNode}) | ${c.npmCliMs} |`,
     `| \`node -e 0\` of the embedded Node ${c.embeddedNode} | ${c.embeddedNodeMs} |`,
     `| \`node -e 0\` of this machine's Node ${c.machineNode} | ${c.machineNodeMs} |`,
+    ...(c.withoutExtraCaCerts === undefined || c.withoutExtraCaCerts === null
+      ? []
+      : [
+          `| the executable, NODE_EXTRA_CA_CERTS unset | ${c.withoutExtraCaCerts.executableMs} |`,
+          `| the npm-installed CLI, NODE_EXTRA_CA_CERTS unset | ${c.withoutExtraCaCerts.npmCliMs} |`,
+        ]),
     "",
-    `The executable against the npm-installed CLI: ${(c.executableMs / c.npmCliMs).toFixed(2)}× (target: at most 1×).` +
+    `The executable against the npm-installed CLI: ${(c.executableMs / c.npmCliMs).toFixed(2)}× (target: at most 1×)${
+      c.withoutExtraCaCerts === undefined || c.withoutExtraCaCerts === null
+        ? ""
+        : `; ${(c.withoutExtraCaCerts.executableMs / c.withoutExtraCaCerts.npmCliMs).toFixed(2)}× with NODE_EXTRA_CA_CERTS unset`
+    }.` +
       (p.peakRssMb === null
         ? ""
         : ` Peak RSS of \`status --json\`: ${p.peakRssMb.executable} MB for the executable, ${p.peakRssMb.npmCli} MB for the npm CLI.`),

@@ -173,6 +173,12 @@ describe.skipIf(skipUnless(packagedPrerequisite()))("linux-x64 does what the npm
   })
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
+  it("V8 takes the code cache built into it", () => {
+    const r = run([exe, "--version"], { ...baseEnv(), TAMANU_SEA_DEBUG: "1" })
+    expect(r.stderr).toBe("code cache: accepted\n")
+    expect(manifest.executables["linux-x64"].codeCache).toBe(true)
+  })
+
   it("--version says the CLI's version and its own Node", () => {
     const r = run([exe, "--version"])
     expect(r).toMatchObject({ code: 0, stderr: "" })
@@ -247,8 +253,9 @@ describe.skipIf(skipUnless(packagedPrerequisite(), qemuPrerequisite(), ...sandbo
     }
 
     it("linux-arm64 runs under qemu: --version names its arm64 Node", async () => {
-      const r = await runChild([...runnerOf("linux-arm64"), "--version"], baseEnv())
-      expect(r.stderr).toBe("")
+      const r = await runChild([...runnerOf("linux-arm64"), "--version"], { ...baseEnv(), TAMANU_SEA_DEBUG: "1" })
+      // Cross-built: no code cache in it (compiled at each start).
+      expect(r.stderr).toBe("code cache: none\n")
       expect(r.stdout).toMatch(/^\d+\.\d+\.\d+ \(Node\.js v26\.\d+\.\d+, linux-arm64, built in\)\n$/)
     })
 
@@ -263,6 +270,29 @@ describe.skipIf(skipUnless(packagedPrerequisite(), qemuPrerequisite(), ...sandbo
         expect({ id, code: r.code, stderr: r.stderr }).toEqual({ id, code: 0, stderr: reference.stderr })
         expect(JSON.parse(r.stdout)).toEqual(json)
       }
+    })
+  },
+)
+
+describe.skipIf(skipUnless(packagedPrerequisite(), ...sandboxPrerequisites("pm2")))(
+  "status --json on a pm2 sandbox host (pm2's RPC socket, Caddy's admin API): npm CLI and linux-x64",
+  () => {
+    let host: SandboxHost | null = null
+    beforeAll(async () => {
+      host = await startSandboxHost({ supervisor: "pm2" })
+    })
+    afterAll(async () => {
+      await host?.stop()
+      expect(leftoverSandboxProcesses()).toEqual([])
+    })
+
+    it("the same report and exit status", async () => {
+      if (host === null) throw new Error("no host")
+      const reference = await host.run(["status", "--json"])
+      expect(reference.code, reference.stderr).toBe(0)
+      const r = await runChild([artifactPath("tamanu-linux-x64"), "status", "--json"], host.env)
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: reference.stderr })
+      expect(JSON.parse(r.stdout)).toEqual(JSON.parse(reference.stdout))
     })
   },
 )

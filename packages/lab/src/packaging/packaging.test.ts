@@ -7,12 +7,14 @@ import { describe, expect, it } from "vitest"
 import {
   authenticodeProblem,
   builderFor,
+  cacheMaker,
   debControl,
   debLayout,
   osslsigncodeOfflineFlags,
   pinsFromLock,
   readVerify,
   seaConfig,
+  seaLoader,
   targets,
   useCodeCacheFor,
 } from "../../../cli/scripts/packaging-lib.mjs"
@@ -60,10 +62,21 @@ describe("the pinned Node of each executable", () => {
   })
 
   it("the SEA never lets its caller extend Node's options, and carries none of its own", () => {
-    const config = seaConfig({ main: "m", executable: "e", output: "o", useCodeCache: false })
+    const config = seaConfig({ main: "m", executable: "e", output: "o", bundle: "b", codeCache: null })
     expect(config.execArgvExtension).toBe("none")
     expect(config.execArgv).toEqual([])
     expect(config.disableExperimentalSEAWarning).toBe(true)
+    expect(config.assets).toEqual({ "tamanu.cjs": "b" })
+    expect(seaConfig({ main: "m", executable: "e", output: "o", bundle: "b", codeCache: "c" }).assets).toEqual({
+      "tamanu.cjs": "b",
+      "tamanu.v8cache": "c",
+    })
+  })
+
+  it("the loader and the cache maker wrap the bundle the same way (else V8 would reject every cache)", () => {
+    const wrapping = (text: string) => /const wrapped = (.*)/.exec(text)?.[1]
+    expect(wrapping(seaLoader)).toBeDefined()
+    expect(wrapping(seaLoader)).toBe(wrapping(cacheMaker))
   })
 })
 
