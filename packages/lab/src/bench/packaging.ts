@@ -178,6 +178,8 @@ export const benchPackaging = async (options: { readonly runs?: number } = {}): 
         npmCliMs: med("npmCli"),
         embeddedNodeMs: med("embeddedNode"),
         machineNodeMs: med("machineNode"),
+        withoutExtraCaCerts:
+          extraCa === undefined ? null : { executableMs: med("executableNoCa"), npmCliMs: med("npmCliNoCa") },
         embeddedNode: `v${x64.node.version}`,
         machineNode: process.version,
       },
@@ -208,7 +210,8 @@ export const packagingMarkdown = (p: PackagingFigures): ReadonlyArray<string> =>
     "| file | size (MB) | embedded Node | code cache |",
     "|---|---|---|---|",
     ...p.executables.map(
-      (e) => `| \`${e.file}\` | ${mb(e.bytes)} | v${e.node} | ${e.codeCache ? "yes" : "no (cross-built)"} |`,
+      (e) =>
+        `| \`${e.file}\` | ${mb(e.bytes)} | v${e.node} | ${e.codeCache ? "yes (made by running the bundle on it)" : "no (cross-built)"} |`,
     ),
     ...p.debs.map((d) => `| \`${d.file}\` | ${mb(d.bytes)} (installed ${mb(d.installedSizeKb * 1024)}) | | |`),
     "",
