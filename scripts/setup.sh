@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the demo and the test suite need on a fresh Debian/Ubuntu
 # machine: the real components (Caddy, PostgreSQL, systemd, podman with
-# netavark and aardvark-dns, sudo) when run as root, then the npm packages
-# from the lockfile. Safe to run again.
+# netavark and aardvark-dns, sudo) and what the packaging needs and is tested
+# with (osslsigncode, qemu-user-static) when run as root, then the npm
+# packages from the lockfile. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,14 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /usr/bin/sudo ] || need+=(sudo)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# npm run package (packages/cli/scripts/package.mjs): osslsigncode checks node.exe's Authenticode signature
+# before anything is injected into it; dpkg-deb builds the .debs. The arm64 executable's test runs it under
+# qemu user emulation, with Debian's arm64 cross libraries (what the embedded Node links) as its root.
+command -v osslsigncode >/dev/null 2>&1 || need+=(osslsigncode)
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+for lib in libc6-arm64-cross libstdc++6-arm64-cross libatomic1-arm64-cross libgcc-s1-arm64-cross; do
+  dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q 'install ok installed' || need+=("$lib")
+done
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { colorFromArgv, hoistLogLevel, refusedBuiltIn } from "./argv.js"
+import { asksVersion, colorFromArgv, hoistLogLevel, refusedBuiltIn } from "./argv.js"
 
 const argv = (...args: ReadonlyArray<string>) => ["node", "tamanu", ...args]
 
@@ -53,5 +53,20 @@ describe("refusedBuiltIn: @effect/cli's own options a run under sudo refuses", (
     [argv("restart", "--wizardry"), 1001, null],
   ] as const)("%j for %s: %s", (input, caller, refused) => {
     expect(refusedBuiltIn(input, caller)?.setting ?? null).toBe(refused)
+  })
+})
+
+describe("asksVersion", () => {
+  it.each([
+    [argv("--version"), true],
+    [argv("--log-level", "debug", "--version"), true],
+    [argv("--version", "--log-level=debug"), true],
+    [argv(), false],
+    [argv("status", "--version"), false],
+    [argv("--version", "--help"), false],
+    [argv("--", "--version"), false],
+    [argv("--versions"), false],
+  ])("%j → %s", (input, expected) => {
+    expect(asksVersion(input)).toBe(expected)
   })
 })

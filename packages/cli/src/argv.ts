@@ -64,3 +64,15 @@ export const refusedBuiltIn = (argv: ReadonlyArray<string>, sudoCaller: number |
           "its prompts browse the filesystem as root (the file and directory prompts list what they find); give the options on the command line instead",
       })
     : null
+
+/**
+ * Whether the command line is `tamanu --version` (with at most a
+ * `--log-level`): the CLI answers that itself, with its version and its
+ * Node's (runtime.ts), where @effect/cli would print only the version it was
+ * given, which also heads every `--help`, the same whichever Node runs it.
+ */
+export const asksVersion = (argv: ReadonlyArray<string>): boolean => {
+  const args = hoistLogLevel(argv).slice(2)
+  const rest = args[0] === "--log-level" ? args.slice(2) : args[0]?.startsWith("--log-level=") ? args.slice(1) : args
+  return rest.length === 1 && rest[0] === "--version"
+}

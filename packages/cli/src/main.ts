@@ -5,12 +5,13 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { currentSudoCaller } from "@tamanu-lifecycle/core"
-import { Cause, Effect, Exit, Layer, Logger } from "effect"
-import { colorFromArgv, hoistLogLevel, refusedBuiltIn } from "./argv.js"
+import { Cause, Console, Effect, Exit, Layer, Logger } from "effect"
+import { asksVersion, colorFromArgv, hoistLogLevel, refusedBuiltIn } from "./argv.js"
 import { tamanuCommand } from "./commands.js"
 import { colorEnabled, stripAnsi } from "./render/color.js"
 import { renderCause, renderError } from "./render/errors.js"
 import { stderrLogger } from "./render/logger.js"
+import { cliVersion, currentRuntime, versionLine } from "./runtime.js"
 
 /**
  * @effect/cli styles its help and usage errors with ANSI codes whatever the
@@ -29,12 +30,15 @@ for (const stream of [process.stdout, process.stderr]) {
 /**
  * Bundled, pm2-axon's `new Buffer()` no longer sits under node_modules, so
  * Node takes it for our code and prints DEP0005 on the operator's stderr at
- * every pm2 connection. That warning is about a dependency: drop it alone.
+ * every pm2 connection; Node 24 and later (the executables' Node) also print
+ * DEP0169 for its `url.parse()` of the socket's address. Those warnings are
+ * about a dependency (our own code calls neither): drop them alone.
  */
+const dependencyDeprecations: ReadonlySet<unknown> = new Set(["DEP0005", "DEP0169"])
 const emitWarning = process.emitWarning.bind(process)
 process.emitWarning = ((warning: string | Error, ...rest: ReadonlyArray<unknown>) => {
   const code = typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: unknown }).code : rest[1]
-  if (code === "DEP0005") return
+  if (dependencyDeprecations.has(code)) return
   ;(emitWarning as (...args: ReadonlyArray<unknown>) => void)(warning, ...rest)
 }) as typeof process.emitWarning
 
@@ -56,20 +60,22 @@ const exitOnceFlushed = (code: number): void => {
   process.stderr.write("", done)
 }
 
-const cli = Command.run(tamanuCommand, { name: "tamanu", version: "0.1.0" })
+const cli = Command.run(tamanuCommand, { name: "tamanu", version: cliVersion })
 
 /** Refused before parsing: what @effect/cli would act on before any command's own checks run. */
 const refused = refusedBuiltIn(process.argv, currentSudoCaller())
 
 const program = Effect.suspend(
   (): Effect.Effect<void, unknown, CliApp.CliApp.Environment> =>
-    refused === null
-      ? cli(hoistLogLevel(process.argv))
-      : Effect.fail(refused).pipe(
+    refused !== null
+      ? Effect.fail(refused).pipe(
           Effect.tapError((error) =>
             Effect.sync(() => process.stderr.write(`tamanu: ${renderError(error).message}\n`)),
           ),
-        ),
+        )
+      : asksVersion(process.argv)
+        ? Console.log(versionLine(currentRuntime()))
+        : cli(hoistLogLevel(process.argv)),
 ).pipe(
   // @effect/cli has already printed the usage problem: bad usage exits 2 (§12).
   Effect.catchAll(() =>

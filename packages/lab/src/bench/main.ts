@@ -11,6 +11,10 @@
  * 2. Cold start of `tamanu status --json` against `node -e 0` (coldStart.ts).
  * 3. Discovery at 4, 40 and 200 units (discoverySystemd.ts, discoveryPm2.ts).
  * 4. One round on a real systemd system manager (systemManager.ts).
+ * 5. The single executables and the .debs of `npm run package` (packaging.ts):
+ *    their sizes, and the cold start of the linux-x64 executable against the
+ *    npm-installed CLI and `node -e 0` of both Nodes. Skipped, and said so,
+ *    when packaging/dist was not built.
  *
  * Bounded (BENCH_LIMIT_MINUTES, default 30) and cleaned up on every exit,
  * Ctrl+C included. BENCH_REPEATS (default 3) sets the runs per restart
@@ -28,10 +32,12 @@ import { caddyPath } from "../harness/caddy.js"
 import { pm2Bin, pm2Prerequisite } from "../harness/pm2Daemon.js"
 import { systemManagerPrerequisite } from "../harness/systemdSystemManager.js"
 import { userManagerPrerequisite } from "../harness/systemdUserManager.js"
+import { packagedPrerequisite } from "../packaging/artifacts.js"
 import { benchColdStart, type ColdStartFigures } from "./coldStart.js"
 import { benchDiscoveryPm2, type Pm2DiscoveryFigure } from "./discoveryPm2.js"
 import { benchDiscoverySystemd, type DiscoveryFigure } from "./discoverySystemd.js"
 import { cleanupOnSignal } from "./interrupt.js"
+import { benchPackaging, type PackagingFigures } from "./packaging.js"
 import { figuresFile, keepNonFinite, writePages } from "./pages.js"
 import { type BenchFigures, type Machine, median, noServingMsOf } from "./report.js"
 import {
@@ -160,6 +166,7 @@ const main = async () => {
   let discoverySystemd: ReadonlyArray<DiscoveryFigure> | null = null
   let discoveryPm2: ReadonlyArray<Pm2DiscoveryFigure> | null = null
   let systemManager: { rounds: number; figures: ReadonlyArray<SystemManagerFigure> } | null = null
+  let packaging: PackagingFigures | null = null
   try {
     if (restartsSkipped === null) {
       say(`restart methods on a real-shape sandbox host, ${repeats} runs each (load average ${m.loadAverage[0]})`)
@@ -192,6 +199,11 @@ const main = async () => {
     const pm2 = pm2Prerequisite()
     if (pm2.missing === null) coldStart = await attempt("cold start", skipped, () => benchColdStart({ runs: 20 }))
     else skipped.push(`cold start: ${pm2.missing}`)
+    say("the single executables against the npm-installed CLI")
+    const packaged = packagedPrerequisite()
+    if (pm2.missing === null && packaged.missing === null)
+      packaging = await attempt("packaging", skipped, () => benchPackaging({ runs: 20 }))
+    else skipped.push(`packaging: ${packaged.missing ?? pm2.missing}`)
     say("discovery at 4, 40, 200 units")
     const systemd = userManagerPrerequisite()
     if (systemd.missing === null)
@@ -231,6 +243,7 @@ const main = async () => {
     discoverySystemd,
     discoveryPm2,
     systemManager,
+    packaging,
     skipped,
   }
   // Everything measured, requests included: the pages can be rendered again from it (rerender.ts).

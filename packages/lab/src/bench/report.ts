@@ -8,6 +8,7 @@ import type { ColdStartFigures } from "./coldStart.js"
 import type { Pm2DiscoveryFigure } from "./discoveryPm2.js"
 import type { DiscoveryFigure } from "./discoverySystemd.js"
 import { longestMs, totalMs } from "./outages.js"
+import { type PackagingFigures, packagingMarkdown } from "./packaging.js"
 import {
   type BootSample,
   cacheExpiryMs,
@@ -60,6 +61,8 @@ export interface BenchFigures {
   readonly discoveryPm2: ReadonlyArray<Pm2DiscoveryFigure> | null
   /** The real system manager's figures, and the rounds asked; null when not run. */
   readonly systemManager: { readonly rounds: number; readonly figures: ReadonlyArray<SystemManagerFigure> } | null
+  /** The single executables and the .debs (packaging.ts); absent in figures kept before it was measured. */
+  readonly packaging?: PackagingFigures | null
   /** What could not be measured, and why. */
   readonly skipped: ReadonlyArray<string>
 }
@@ -702,6 +705,7 @@ export const performanceMarkdown = (f: BenchFigures): string => {
       "",
     )
   }
+  if (f.packaging !== undefined && f.packaging !== null) lines.push(...packagingMarkdown(f.packaging))
   if (f.systemManager !== null) {
     lines.push(
       "## On a real system manager",

@@ -35,6 +35,55 @@ const commands: ReadonlyArray<CommandCoverage> = [
     },
   },
   { doc: "README.md", command: "bash scripts/setup.sh && npm test", run: ciRunsSetupAndTests },
+  {
+    doc: "README.md",
+    command: "dpkg -i tamanu-lifecycle_0.1.0_amd64.deb",
+    run: {
+      by: "elsewhere",
+      test: "packages/lab/src/e2e/systemHostDeb.it.test.ts",
+      why: "the system-manager suite installs the amd64 .deb that npm run package built (named by packaging-lib's debFileName from the CLI's version) with dpkg -i as root, after taking every node off the system's PATH",
+      evidence: [
+        { file: "packages/lab/src/e2e/systemHostDeb.it.test.ts", contains: "        dpkg -i " },
+        { file: "packages/lab/src/e2e/systemHostDeb.it.test.ts", contains: "manifest.debs.amd64.file" },
+        {
+          file: "packages/cli/scripts/packaging-lib.mjs",
+          contains: "debFileName = (version, arch) => `tamanu-lifecycle_",
+        },
+        { file: "packages/cli/package.json", contains: '"version": "0.1.0"' },
+      ],
+    },
+  },
+  {
+    doc: "README.md",
+    command: "install -m 0440 /usr/share/doc/tamanu-lifecycle/sudoers.example /etc/sudoers.d/tamanu",
+    run: {
+      by: "elsewhere",
+      test: "packages/lab/src/e2e/systemHostDeb.it.test.ts",
+      why: "the system-manager suite installs the packaged rule with this line, and its operator (in tamanu-operators) then works through sudo with that rule alone",
+      evidence: [
+        {
+          file: "packages/lab/src/e2e/systemHostDeb.it.test.ts",
+          contains: "install -m 0440 /usr/share/doc/tamanu-lifecycle/sudoers.example /etc/sudoers.d/tamanu",
+        },
+      ],
+    },
+  },
+  {
+    doc: "README.md",
+    command: "systemctl enable start-tamanu.service",
+    run: {
+      by: "elsewhere",
+      test: "packages/lab/src/e2e/systemHostDeb.it.test.ts",
+      why: "the system-manager suite enables the packaged boot unit, sees multi-user.target want it, starts it as boot would and finds the stopped Tamanu units running",
+      evidence: [
+        {
+          file: "packages/lab/src/e2e/systemHostDeb.it.test.ts",
+          contains: '["enable", "--quiet", "start-tamanu.service"]',
+        },
+        { file: "packages/lab/src/e2e/systemHostDeb.it.test.ts", contains: '["start", "start-tamanu.service"]' },
+      ],
+    },
+  },
   { doc: "README.md", command: "tamanu status", run: here },
   { doc: "README.md", command: "tamanu status --json", run: here },
   { doc: "README.md", command: "tamanu start", run: here },
@@ -55,6 +104,13 @@ const commands: ReadonlyArray<CommandCoverage> = [
     doc: "docs/testing.md",
     command:
       "npx vitest run --project integration packages/lab/src/e2e/systemHost.it.test.ts packages/lab/src/e2e/systemHostCaddy.it.test.ts",
+    run: vitest,
+  },
+
+  {
+    doc: "docs/testing.md",
+    command:
+      "npx vitest run --project integration packages/lab/src/packaging/executables.it.test.ts packages/lab/src/e2e/systemHostDeb.it.test.ts",
     run: vitest,
   },
 

@@ -115,6 +115,7 @@ const podmanUnit = (input: {
   readonly alias: string | null
   readonly readyDelayMs: number
   readonly wantedBy: string
+  readonly node: string
 }) => `[Unit]
 Description=${input.description}
 Wants=network-online.target
@@ -125,7 +126,7 @@ Environment=PODMAN_SYSTEMD_UNIT=%n
 Restart=on-failure
 TimeoutStopSec=30
 ExecStartPre=/bin/rm -f %t/%n.ctr-id
-ExecStart=/usr/bin/podman run --cidfile=%t/%n.ctr-id --cgroups=no-conmon --rm --sdnotify=conmon --replace -d --name ${input.container} --cgroupns=private --network tamanu${input.alias === null ? "" : ` --network-alias ${input.alias}`} -e PORT=3000 -e HOST=0.0.0.0 -e READY_DELAY_MS=${input.readyDelayMs} -e SERVICE_NAME=%n --rootfs /:O ${process.execPath} ${tamanuServiceScript}
+ExecStart=/usr/bin/podman run --cidfile=%t/%n.ctr-id --cgroups=no-conmon --rm --sdnotify=conmon --replace -d --name ${input.container} --cgroupns=private --network tamanu${input.alias === null ? "" : ` --network-alias ${input.alias}`} -e PORT=3000 -e HOST=0.0.0.0 -e READY_DELAY_MS=${input.readyDelayMs} -e SERVICE_NAME=%n --rootfs /:O ${input.node} ${tamanuServiceScript}
 ExecStop=/usr/bin/podman stop --ignore -t 10 --cidfile=%t/%n.ctr-id
 ExecStopPost=/usr/bin/podman rm -f --ignore -t 10 --cidfile=%t/%n.ctr-id
 Type=notify
@@ -178,6 +179,12 @@ export interface CentralSystemHostOptions {
   readonly readyDelayMs?: number
   /** How the patient portal is installed at first (default instanced). */
   readonly portalLayout?: PortalLayout
+  /**
+   * The node the Tamanu units' containers run the test service with (default
+   * this process's node). A path off PATH lets a test take every node off the
+   * system's PATH, as on a Tamanu host, whose containers carry their own.
+   */
+  readonly serviceNode?: string
 }
 
 export const startCentralSystemHost = async (options: CentralSystemHostOptions = {}): Promise<CentralSystemHost> => {
@@ -186,7 +193,11 @@ export const startCentralSystemHost = async (options: CentralSystemHostOptions =
   const system = await bootSystemManager()
   try {
     const began = performance.now()
-    const unit = (wantedBy = "multi-user.target") => ({ readyDelayMs, wantedBy })
+    const unit = (wantedBy = "multi-user.target") => ({
+      readyDelayMs,
+      wantedBy,
+      node: options.serviceNode ?? process.execPath,
+    })
     const files: Record<string, string> = {
       "tamanu-central-api@.service": podmanUnit({
         description: "Tamanu central API %i",
