@@ -139,7 +139,7 @@ describe.skipIf(skipUnless(...centralSystemHostPrerequisites(), packagedPrerequi
       expect(await sudoCommands(mark)).toEqual([])
     })
 
-    it("stop and start re-run /usr/bin/tamanu under sudo with exactly the operator's arguments", async () => {
+    it("stop and start re-run /usr/bin/tamanu under sudo with exactly the operator's arguments (and the colour this run decided, as an option)", async () => {
       const mark = await host.system.journalMark()
       const stop = await host.tamanu(["stop", "tasks"])
       expect(stop.code, said(stop)).toBe(0)
@@ -147,7 +147,10 @@ describe.skipIf(skipUnless(...centralSystemHostPrerequisites(), packagedPrerequi
       const start = await host.tamanu(["start", "--no-probe-http"])
       expect(start.code, said(start)).toBe(0)
       expect(await active([tasks])).toEqual(allActive([tasks]))
-      expect(await sudoCommands(mark)).toEqual(["/usr/bin/tamanu stop tasks", "/usr/bin/tamanu start --no-probe-http"])
+      expect(await sudoCommands(mark)).toEqual([
+        "/usr/bin/tamanu stop tasks --color=never",
+        "/usr/bin/tamanu start --no-probe-http --color=never",
+      ])
     })
 
     it("restart api frontend under load through Debian's Caddy: no request lost, through sudo, Caddy's own config back", async () => {
@@ -174,7 +177,7 @@ describe.skipIf(skipUnless(...centralSystemHostPrerequisites(), packagedPrerequi
       expect(r.stderr).toMatch(/⇄ Caddy routes tamanu-frontend → /)
       expect(r.stderr).toMatch(/✓ Caddy runs its own config again/)
       expect(await host.caddyConfig()).toEqual(before)
-      expect(await sudoCommands(mark)).toEqual(["/usr/bin/tamanu restart api frontend"])
+      expect(await sudoCommands(mark)).toEqual(["/usr/bin/tamanu restart api frontend --color=never"])
       expect(await active([...api, ...frontend])).toEqual(allActive([...api, ...frontend]))
     }, 300_000)
 
@@ -218,7 +221,7 @@ describe.skipIf(skipUnless(...centralSystemHostPrerequisites(), packagedPrerequi
       expect(stop.code, said(stop)).toBe(0)
       const asRoot = await host.system.exec(["tamanu", "start", "--no-probe-http"], { env: nodeOptions })
       expect(asRoot.code, said(asRoot)).toBe(0)
-      expect(await sudoCommands(mark)).toEqual(["/usr/bin/tamanu stop tasks"])
+      expect(await sudoCommands(mark)).toEqual(["/usr/bin/tamanu stop tasks --color=never"])
       expect((await host.system.exec(["test", "-e", marker])).code).toBe(1)
     })
 
