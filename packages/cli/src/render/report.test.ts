@@ -52,6 +52,8 @@ describe("operationReport", () => {
       restarted: ["tamanu-facility-tasks", "tamanu-facility-api@1", "tamanu-facility-api@2"],
       not_restarted: [],
       caddy: null,
+      settle: [],
+      last_lines: [],
       elapsed_ms: 12_346,
       error: null,
     })
