@@ -26,6 +26,7 @@ import {
   type SettleFailed,
   type SettleResult,
   watchSettle,
+  withExitsFromLines,
 } from "../supervisor/settle.js"
 import { waitUntil } from "../supervisor/wait.js"
 import { answeringWithin, endpointsOf as serviceEndpoints, trustAll } from "./endpoints.js"
@@ -111,6 +112,8 @@ interface Journal {
   /** The log mark taken before each start/restart call, to show a failed instance's own lines. */
   readonly marks: Array<MarkedStart>
   readonly settled: Array<SettledInstance>
+  /** Instances whose last lines were shown (once per run). */
+  readonly linesShown: Set<string>
 }
 
 /**
@@ -155,7 +158,12 @@ const markLogs = (journal: Journal, refs: ReadonlyArray<InstanceRef>) =>
  * one supervisor read per tick for all of them; the results go to the
  * journal and the progress events, also when one ended.
  */
-const settle = (journal: Journal, refs: ReadonlyArray<InstanceRef>, window: Duration.Duration) =>
+const settle = (
+  journal: Journal,
+  refs: ReadonlyArray<InstanceRef>,
+  window: Duration.Duration,
+  options: ExecuteOptions,
+) =>
   Effect.gen(function* () {
     const windowMillis = Duration.toMillis(window)
     yield* emit(ProgressEvent.Settling({ instances: names(refs), windowMillis }))
@@ -165,7 +173,20 @@ const settle = (journal: Journal, refs: ReadonlyArray<InstanceRef>, window: Dura
         emit(ProgressEvent.Settled({ windowMillis, results })),
       )
     const outcome = yield* watchSettle(refs, { window }).pipe(
-      Effect.tapErrorTag("SettleFailed", (e) => record(failedResults(e))),
+      Effect.catchTag("SettleFailed", (e) =>
+        Effect.gen(function* () {
+          // Its own words first; they also say how it ended when the reads missed it.
+          const lines = yield* emitLastLines(
+            journal.marks,
+            e.ended.map((x) => x.instance),
+            journal.linesShown,
+            options.lastLines ?? defaultLastLines,
+          )
+          const failed = withExitsFromLines(e, lines)
+          yield* record(failedResults(failed))
+          return yield* Effect.fail(failed)
+        }),
+      ),
     )
     yield* record(outcome.results)
   })
@@ -340,7 +361,7 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
         // Not ready unless it stays running through the window (and the cooldown): else its siblings stay up.
         const window = Duration.max(options.settle ?? Duration.zero, cooldown)
         if (Duration.greaterThan(window, Duration.zero))
-          yield* settle(journal, [ref], window).pipe(
+          yield* settle(journal, [ref], window, options).pipe(
             Effect.catchTag("SettleFailed", (e) =>
               Effect.fail(
                 stopRoll(
@@ -401,7 +422,7 @@ const runStep = (
     const supervisor = yield* Supervisor
     switch (step._tag) {
       case "Settle":
-        return yield* settle(journal, step.refs, Duration.millis(step.millis))
+        return yield* settle(journal, step.refs, Duration.millis(step.millis), options)
       case "Stop":
         yield* batch("stop", step.refs, supervisor.stop)
         journal.stopped.push(...names(step.refs))
@@ -485,6 +506,7 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       caddy: { configLoads: 0, reloads: 0, restored: false, waitedMillis: 0 },
       marks: [],
       settled: [],
+      linesShown: new Set(),
     }
     const routing: Routing = {
       services: proxiedServices(plan.steps),
@@ -498,7 +520,7 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
         runStep(journal, routing, step, plan.steps[i + 1], options).pipe(
           // The unit's own words: what a failed instance logged since its start call.
           Effect.tapError((e) =>
-            emitLastLines(journal.marks, failedInstances(e), options.lastLines ?? defaultLastLines),
+            emitLastLines(journal.marks, failedInstances(e), journal.linesShown, options.lastLines ?? defaultLastLines),
           ),
         ),
       { discard: true },

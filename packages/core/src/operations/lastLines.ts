@@ -68,18 +68,22 @@ export const refForInstance = (instance: string, refs: ReadonlyArray<InstanceRef
 }
 
 /**
- * Emit `LastLines` for each failed instance (the first few), read from the
- * latest mark taken before a call that started it. Reading them never
- * changes the outcome: a read that fails is a warning.
+ * Emit `LastLines` for each failed instance (the first few) not in `shown`,
+ * read from the latest mark taken before a call that started it, and add
+ * it to `shown` (one failure can be seen twice: a settle failure inside a
+ * roll is also the roll's). Returns the lines read, by instance. Reading them
+ * never changes the outcome: a read that fails is a warning.
  */
 export const emitLastLines = (
   marks: ReadonlyArray<MarkedStart>,
   instances: ReadonlyArray<string>,
+  shown: Set<string>,
   limit: number = defaultLastLines,
-): Effect.Effect<void, never, Supervisor | Progress> =>
+): Effect.Effect<ReadonlyMap<string, ReadonlyArray<string>>, never, Supervisor | Progress> =>
   Effect.gen(function* () {
     const supervisor = yield* Supervisor
-    const wanted = [...new Set(instances)].slice(0, maxInstancesShown)
+    const wanted = [...new Set(instances)].filter((i) => !shown.has(i)).slice(0, maxInstancesShown)
+    for (const instance of wanted) shown.add(instance)
     const found = wanted.flatMap((instance) => {
       for (const marked of [...marks].reverse()) {
         const ref = refForInstance(instance, marked.refs)
@@ -93,9 +97,12 @@ export const emitLastLines = (
         Effect.either(Effect.map(supervisor.logLines([ref], mark, limit), (lines) => ({ instance, lines }))),
       { concurrency: 4 },
     )
+    const byInstance = new Map<string, ReadonlyArray<string>>()
     for (const [i, result] of read.entries()) {
-      if (result._tag === "Right") yield* emit(ProgressEvent.LastLines(result.right))
-      else
+      if (result._tag === "Right") {
+        byInstance.set(result.right.instance, result.right.lines)
+        yield* emit(ProgressEvent.LastLines(result.right))
+      } else
         yield* emit(
           ProgressEvent.Warning({
             message: `could not read the last lines of ${found[i]?.instance ?? "?"}: ${result.left._tag}${
@@ -104,4 +111,5 @@ export const emitLastLines = (
           }),
         )
     }
+    return byInstance
   })

@@ -15,6 +15,7 @@
 import { Clock, Duration, Effect, Option, Ref, Schedule, Schema } from "effect"
 import { displayInstance, type InstanceRef, SupervisorKind } from "../model/instance.js"
 import type { SupervisorError } from "./errors.js"
+import { exitFromJournal } from "./journal.js"
 import { describeExitStatus, ExitStatus, type RunState, type RunStates } from "./runState.js"
 import { Supervisor } from "./Supervisor.js"
 
@@ -128,6 +129,23 @@ export interface SettleOutcome {
   readonly results: ReadonlyArray<SettleResult>
 }
 
+/**
+ * A failed window with the exits the reads missed filled in from the
+ * instances' own last lines: systemd forgets how a process ended once it
+ * has started the next one (a crash loop caught between two reads), but its
+ * journal line `Main process exited, code=exited, status=3/NOTIMPLEMENTED`
+ * is among the unit's lines.
+ */
+export const withExitsFromLines = (
+  e: SettleFailed,
+  lines: ReadonlyMap<string, ReadonlyArray<string>>,
+): SettleFailed => {
+  const [first, ...more] = e.ended.map((ended) =>
+    ended.exit !== null ? ended : { ...ended, exit: exitFromJournal(lines.get(ended.instance) ?? []) },
+  )
+  return first === undefined ? e : new SettleFailed({ ...e, ended: [first, ...more] })
+}
+
 /** The results a failed window reports: its ended instances and the ones it did not finish watching. */
 export const failedResults = (e: SettleFailed): ReadonlyArray<SettleResult> => [
   ...e.ended.map((ended) => ({ _tag: "EndedInWindow" as const, ended })),
@@ -151,9 +169,13 @@ export const watchSettle = (
     const windowMillis = Duration.toMillis(window)
     const began = yield* Clock.currentTimeMillis
     const baseline = yield* Ref.make(Option.none<RunStates>())
+    // When the last read that completed began: the one at the window's end is skipped when a read began then.
+    const lastRead = yield* Ref.make(began)
 
     const tick = Effect.gen(function* () {
+      const readBegan = yield* Clock.currentTimeMillis
       const current = yield* supervisor.runStates(refs)
+      yield* Ref.set(lastRead, readBegan)
       const base = Option.getOrElse(yield* Ref.get(baseline), () => current)
       if (Option.isNone(yield* Ref.get(baseline))) yield* Ref.set(baseline, Option.some(current))
       const ended = judgeSettle(base, current)
@@ -176,7 +198,9 @@ export const watchSettle = (
       Effect.repeat(Schedule.spaced(options.interval ?? Duration.millis(250))),
       Effect.timeoutOption(window),
     )
-    const base = yield* tick
+    const readAtEnd = (yield* Ref.get(lastRead)) >= began + windowMillis
+    const known = yield* Ref.get(baseline)
+    const base = readAtEnd && Option.isSome(known) ? known.value : yield* tick
     return {
       windowMillis,
       results: base.instances.map((s) => ({ _tag: "Steady" as const, instance: displayInstance(s) })),

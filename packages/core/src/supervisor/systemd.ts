@@ -90,7 +90,8 @@ export const makeSystemdSupervisor = (options: SystemdSupervisorOptions): Superv
   const env = { ...process.env, ...options.env, ...quietEnv }
 
   /** Run systemctl once; a non-zero exit is a result here, callers decide what it means. */
-  const run = (args: ReadonlyArray<string>): Effect.Effect<CallResult, SupervisorError> => runArgv([...systemctl, ...args])
+  const run = (args: ReadonlyArray<string>): Effect.Effect<CallResult, SupervisorError> =>
+    runArgv([...systemctl, ...args])
 
   /** Run any argv once (systemctl, journalctl). */
   const runArgv = (argv: ReadonlyArray<string>): Effect.Effect<CallResult, SupervisorError> => {

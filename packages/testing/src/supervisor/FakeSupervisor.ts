@@ -83,7 +83,8 @@ export interface FakeBehaviour {
   /**
    * Once running, the process ends by itself this long after it came up,
    * every time it runs (a worker that exits a second after it starts).
-   * Default (or null): it stays up.
+   * A process already running when the fake is made is not affected until
+   * it is started again. Default (or null): it stays up.
    */
   readonly exitAfter: Duration.DurationInput | null
   /** How a process ends by itself (`exitAfter`, `failAfter`). Default exit code 1. */
@@ -247,10 +248,13 @@ const nextPhase = (kind: SupervisorKind, s: Slot, b: ReturnType<typeof behaviour
         ? { ...s, phase: { _tag: "Failed", since: phase.readyAt }, lastExit: { exit: b.exit, at: phase.readyAt } }
         : { ...s, phase: { _tag: "Running", since: phase.readyAt } }
     case "Running": {
-      if (b.exitAfter === null || phase.since + b.exitAfter > now) return null
+      // A process already running when the fake was made has been stable so far: its script applies from its next start.
+      if (b.exitAfter === null || !Number.isFinite(phase.since) || phase.since + b.exitAfter > now) return null
       const at = phase.since + b.exitAfter
       const lastExit = { exit: b.exit, at }
-      if (b.restartAlways) return { ...s, phase: { _tag: "Restarting", readyAt: at + b.restartDelay }, lastExit }
+      // At least 1 ms per round, so a loop scripted with no time in it still moves on.
+      if (b.restartAlways)
+        return { ...s, phase: { _tag: "Restarting", readyAt: at + Math.max(1, b.restartDelay) }, lastExit }
       // systemd: a clean exit leaves the unit inactive, any other end failed; pm2 without autorestart: stopped.
       const clean = b.exit._tag === "Exited" && b.exit.code === 0
       return { ...s, phase: kind === "pm2" || clean ? { _tag: "Stopped" } : { _tag: "Failed", since: at }, lastExit }
