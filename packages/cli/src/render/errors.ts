@@ -79,6 +79,8 @@ export const redactSecrets = (text: string): string =>
 const list = (items: ReadonlyArray<string>): string => (items.length === 0 ? "none" : items.join(", "))
 const quoted = (items: ReadonlyArray<string>): string => items.map((i) => `"${i}"`).join(", ")
 const millis = (ms: number): string => formatDuration(Duration.millis(ms))
+/** `850 ms`, `1.5 s`: a measured moment, not a setting. */
+const seconds = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`)
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`
 
 /** A supervisor's stderr as part of a paragraph: its lines joined, the tail kept when long. */
@@ -165,12 +167,14 @@ const renderCore = (e: CoreError): RenderedError => {
     case "SettleFailed": {
       const who = e.ended.map((x) => x.instance)
       const one = who.length === 1
-      const words = e.ended.map((x) => `${x.instance} ${describeEnded(x)}`).join("; ")
+      const words = one
+        ? `it ${e.ended.map(describeEnded).join("")}`
+        : e.ended.map((x) => `${x.instance} ${describeEnded(x)}`).join("; ")
       const source = e.supervisor === "pm2" ? "pm2's log files" : "its journal"
       return failure(
         `${list(who)} did not stay up through the ${millis(e.windowMillis)} settle window: ${
           e.supervisor === "pm2" ? "pm2" : "systemd"
-        } says ${words}, ${millis(e.afterMillis)} into the window. ${
+        } says ${words}, ${seconds(e.afterMillis)} into the window. ${
           one ? "It does" : "They do"
         } not count as started; the lines ${one ? "it" : "they"} logged since the start (from ${source}) are printed above.${
           e.stillUp.length === 0 ? "" : ` Still running when tamanu stopped watching: ${list(e.stillUp)}.`

@@ -65,6 +65,10 @@ export class SettleFailed extends Schema.TaggedError<SettleFailed>()("SettleFail
   stillUp: Schema.Array(Schema.String),
 }) {}
 
+/** An exit systemd counts as clean: code 0, or the signals a stop sends (SIGTERM, SIGINT, SIGHUP, SIGPIPE). */
+const cleanExit = (exit: NonNullable<RunState["exit"]>): boolean =>
+  exit._tag === "Exited" ? exit.code === 0 : ["SIGTERM", "SIGINT", "SIGHUP", "SIGPIPE"].includes(exit.signal)
+
 /** Every instance of a read, by display name. */
 const byName = (states: RunStates): ReadonlyMap<string, RunState> =>
   new Map(states.instances.map((s) => [displayInstance(s), s]))
@@ -92,8 +96,9 @@ const lasted = (
  * - missing from `current` (gone);
  * - a restart counter that moved, or a process that began since (restarted:
  *   caught after the supervisor already started it again);
- * - not running now: failed; restarting or starting (the supervisor starts it
- *   again: restarted); else stopped.
+ * - not running now: restarting or starting (the supervisor starts it again:
+ *   restarted); failed, or down after an exit that is not clean (a code
+ *   other than 0, a signal other than a stop's); else stopped.
  * Everything else stayed up.
  */
 export const judgeSettle = (baseline: RunStates, current: RunStates): ReadonlyArray<Ended> => {
@@ -110,7 +115,9 @@ export const judgeSettle = (baseline: RunStates, current: RunStates): ReadonlyAr
     // On its way up again after it was running: it went down in between.
     const again = state.phase === "restarting" || state.phase === "starting"
     if (state.restarts > base.restarts || newProcess || again) return ended("restarted")
-    if (state.phase === "failed") return ended("failed")
+    // Down, or on its way down, after its process ended badly: failed (systemd's `failed` comes a moment later).
+    if (state.phase === "failed" || (state.phase !== "running" && state.exit !== null && !cleanExit(state.exit)))
+      return ended("failed")
     if (state.phase !== "running") return ended("stopped")
     return []
   })
