@@ -233,18 +233,30 @@ const readFrom = (file: string, offset: number): Effect.Effect<{ readonly text: 
     }
   })
 
-/** The log files (stdout, then stderr) of the processes these refs address, each with its display prefix. */
+/**
+ * The log files (stdout, then stderr) of the processes these refs address,
+ * each once, with its display prefix: `name#pm_id`, or the bare name for a
+ * file several processes write (pm2's default for processes sharing a name,
+ * e.g. both `tamanu-api`), whose lines cannot be told apart.
+ */
 const logFilesOf = (
   processes: ReadonlyArray<Pm2ProcessDetails>,
   refs: ReadonlyArray<InstanceRef>,
-): ReadonlyArray<{ readonly prefix: string; readonly file: string }> =>
-  processes
+): ReadonlyArray<{ readonly prefix: string; readonly file: string }> => {
+  const writers = new Map<string, number>()
+  for (const p of processes)
+    for (const file of new Set([p.outLog, p.errLog])) if (file !== null) writers.set(file, (writers.get(file) ?? 0) + 1)
+  const seen = new Set<string>()
+  return processes
     .filter((p) => refSelects(refs, p.name, p.pmId))
     .flatMap((p) =>
-      [p.outLog, p.errLog]
-        .filter((f): f is string => f !== null)
-        .map((file) => ({ prefix: `${p.name}#${p.pmId}`, file })),
+      [p.outLog, p.errLog].flatMap((file) => {
+        if (file === null || seen.has(file)) return []
+        seen.add(file)
+        return [{ prefix: (writers.get(file) ?? 0) > 1 ? p.name : `${p.name}#${p.pmId}`, file }]
+      }),
     )
+}
 
 /** How often `--logs` looks at pm2's log files for new lines. */
 const logPollInterval = Duration.millis(200)

@@ -22,6 +22,7 @@ import {
   scriptSpacingMs,
 } from "./restartMethods.js"
 import type { InstanceBreakdown, RollBreakdown } from "./rollTimeline.js"
+import { type SettleFigures, settleMarkdown } from "./settle.js"
 import { median } from "./stats.js"
 import { type SystemManagerFigure, systemManagerMarkdown } from "./systemManager.js"
 
@@ -58,6 +59,8 @@ export interface BenchFigures {
   readonly coldStart: ColdStartFigures | null
   readonly discoverySystemd: ReadonlyArray<DiscoveryFigure> | null
   readonly discoveryPm2: ReadonlyArray<Pm2DiscoveryFigure> | null
+  /** The settle window's cost with N workers and the boot-time crash timings; absent in figures older than it. */
+  readonly settle?: SettleFigures | null
   /** The real system manager's figures, and the rounds asked; null when not run. */
   readonly systemManager: { readonly rounds: number; readonly figures: ReadonlyArray<SystemManagerFigure> } | null
   /** What could not be measured, and why. */
@@ -702,6 +705,7 @@ export const performanceMarkdown = (f: BenchFigures): string => {
       "",
     )
   }
+  if (f.settle !== undefined && f.settle !== null) lines.push(settleMarkdown(f.settle))
   if (f.systemManager !== null) {
     lines.push(
       "## On a real system manager",
