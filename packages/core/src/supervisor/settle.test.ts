@@ -39,6 +39,23 @@ describe("judgeSettle", () => {
       [{ how: "stopped", lastedMillis: 1100, lastedExact: true }],
     ],
     [
+      "down after exit code 3, before systemd calls it failed (podman's ExecStopPost still running): failed",
+      read(2300, state("tamanu-facility-sync", { phase: "stopping", exitedAt: 2100, exit: exit3 })),
+      [{ how: "failed", exit: exit3, lastedMillis: 1100, lastedExact: true }],
+    ],
+    [
+      "stopped by a stop's SIGTERM: stopped, not failed",
+      read(
+        2300,
+        state("tamanu-facility-sync", {
+          phase: "stopped",
+          exitedAt: 2100,
+          exit: { _tag: "Killed", signal: "SIGTERM", coreDumped: false },
+        }),
+      ),
+      [{ how: "stopped" }],
+    ],
+    [
       "on its way down counts as down",
       read(2300, state("tamanu-facility-sync", { phase: "stopping" })),
       [{ how: "stopped", exit: null, lastedMillis: 1300, lastedExact: false }],
