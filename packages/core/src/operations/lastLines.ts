@@ -10,6 +10,7 @@
 import { Effect } from "effect"
 import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
+import { linesToShow } from "../supervisor/journal.js"
 import { type LogMark, Supervisor } from "../supervisor/Supervisor.js"
 import { refMatches } from "../supervisor/wait.js"
 
@@ -21,6 +22,13 @@ export interface MarkedStart {
 
 /** Lines shown per failed instance unless told otherwise. */
 export const defaultLastLines = 10
+
+/**
+ * Lines read per failed instance, of which `limit` are shown: enough to
+ * reach back past a crash loop's next start to the lines of the exit
+ * (systemd's own `Main process exited` line says how it ended).
+ */
+const linesRead = 50
 
 /** At most this many failed instances get their lines shown (a whole batch failing would otherwise flood). */
 const maxInstancesShown = 6
@@ -71,8 +79,9 @@ export const refForInstance = (instance: string, refs: ReadonlyArray<InstanceRef
  * Emit `LastLines` for each failed instance (the first few) not in `shown`,
  * read from the latest mark taken before a call that started it, and add
  * it to `shown` (one failure can be seen twice: a settle failure inside a
- * roll is also the roll's). Returns the lines read, by instance. Reading them
- * never changes the outcome: a read that fails is a warning.
+ * roll is also the roll's). Shows `limit` lines (`linesToShow`) and returns
+ * every line read, by instance. Reading them never changes the outcome: a
+ * read that fails is a warning.
  */
 export const emitLastLines = (
   marks: ReadonlyArray<MarkedStart>,
@@ -94,14 +103,17 @@ export const emitLastLines = (
     const read = yield* Effect.forEach(
       found,
       ({ instance, ref, mark }) =>
-        Effect.either(Effect.map(supervisor.logLines([ref], mark, limit), (lines) => ({ instance, lines }))),
+        Effect.either(
+          Effect.map(supervisor.logLines([ref], mark, Math.max(limit, linesRead)), (lines) => ({ instance, lines })),
+        ),
       { concurrency: 4 },
     )
     const byInstance = new Map<string, ReadonlyArray<string>>()
     for (const [i, result] of read.entries()) {
       if (result._tag === "Right") {
-        byInstance.set(result.right.instance, result.right.lines)
-        yield* emit(ProgressEvent.LastLines(result.right))
+        const { instance, lines } = result.right
+        byInstance.set(instance, lines)
+        yield* emit(ProgressEvent.LastLines({ instance, lines: linesToShow(lines, limit) }))
       } else
         yield* emit(
           ProgressEvent.Warning({

@@ -1,7 +1,14 @@
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type { InstanceRef } from "../model/instance.js"
-import { clockTime, exitFromJournal, journalLine, parseJournalLine, parseJournalOutput } from "./journal.js"
+import {
+  clockTime,
+  exitFromJournal,
+  journalLine,
+  linesToShow,
+  parseJournalLine,
+  parseJournalOutput,
+} from "./journal.js"
 
 // Two entries as `journalctl -o json` printed them on the real system manager (systemd 252), trimmed of
 // fields we do not read: PID 1's message about a unit, and the unit's own stdout.
@@ -93,5 +100,29 @@ describe("exitFromJournal", () => {
     [["Started x.service.", "hello"], null],
   ] as const)("%o → %o", (messages, exit) => {
     expect(exitFromJournal(messages)).toEqual(exit)
+  })
+})
+
+describe("linesToShow", () => {
+  // A crash loop read after systemd started it again: the exit is followed by the next start's noise.
+  const loop = [
+    "x | sh[1]: starting",
+    "x | sh[1]: cannot reach the database, giving up (exit 3)",
+    "x | podman[2]: container died",
+    "x | systemd[1]: x.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED",
+    "x | systemd[1]: x.service: Failed with result 'exit-code'.",
+    "x | systemd[1]: x.service: Scheduled restart job, restart counter is at 1.",
+    "x | systemd[1]: Stopped x.service.",
+    "x | systemd[1]: Starting x.service...",
+    "x | podman[3]: container create",
+    "x | systemd[1]: Started x.service.",
+  ]
+  it("ends at systemd's last `Main process exited` line, so the exit's own words are there", () => {
+    expect(linesToShow(loop, 3)).toEqual(loop.slice(1, 4))
+  })
+  it("the last lines when nothing says a process exited (pm2, a unit still failing to start)", () => {
+    expect(linesToShow(loop.slice(5), 3)).toEqual(loop.slice(7))
+    expect(linesToShow(["a"], 10)).toEqual(["a"])
+    expect(linesToShow([], 10)).toEqual([])
   })
 })

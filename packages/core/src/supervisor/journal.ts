@@ -162,6 +162,26 @@ const signalFromWord = (word: string, number: number): string => {
   return Object.values(linuxSignals).includes(named) ? named : signalName(number)
 }
 
+const mainExited = /Main process exited, code=(exited|killed|dumped), status=(\d+)(?:\/([A-Z0-9_+-]+))?/
+
+/**
+ * The `limit` lines worth showing of an instance that failed: the ones that
+ * end at systemd's last `Main process exited` line when there is one (so a
+ * crash loop that systemd has already started again shows what led to the
+ * exit, not the next start's `Scheduled restart job`, `Starting`, podman's
+ * container events…), else the last `limit`.
+ */
+export const linesToShow = (lines: ReadonlyArray<string>, limit: number): ReadonlyArray<string> => {
+  const n = Math.max(1, Math.floor(limit))
+  let end = lines.length
+  for (let i = lines.length - 1; i >= 0; i--)
+    if (mainExited.test(lines[i] ?? "")) {
+      end = i + 1
+      break
+    }
+  return lines.slice(Math.max(0, end - n), end)
+}
+
 /**
  * How a run ended, from systemd's own journal line about it:
  * `x.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED`,
@@ -172,7 +192,7 @@ const signalFromWord = (word: string, number: number): string => {
  */
 export const exitFromJournal = (messages: ReadonlyArray<string>): ExitStatus | null => {
   for (const message of [...messages].reverse()) {
-    const match = /Main process exited, code=(exited|killed|dumped), status=(\d+)(?:\/([A-Z0-9_+-]+))?/.exec(message)
+    const match = mainExited.exec(message)
     if (match === null) continue
     const [, code, status, word] = match
     const number = Number(status)
