@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { InstanceFailed, WaitTimeout } from "../supervisor/errors.js"
+import { InstanceFailed, SupervisorCallFailed, WaitTimeout } from "../supervisor/errors.js"
 import { SettleFailed } from "../supervisor/settle.js"
 import { NotReady, RollStopped } from "./errors.js"
 import { failedInstances, refForInstance } from "./lastLines.js"
@@ -23,6 +23,25 @@ describe("failedInstances", () => {
     [
       new RollStopped({ service: "api", instance: "api@1", cause: "c", restarted: [], notRestarted: ["api@2"] }),
       ["api@1"],
+    ],
+    [
+      new SupervisorCallFailed({
+        supervisor: "systemd",
+        command: ["systemctl", "start", "--", "tamanu-facility-sync.service", "tamanu-x@1.service"],
+        stderr:
+          'Job for tamanu-facility-sync.service failed because the control process exited with error code.\nSee "systemctl status tamanu-facility-sync.service" and "journalctl -xeu tamanu-facility-sync.service" for details.\nJob for tamanu-x@1.service failed.',
+        exitCode: 1,
+      }),
+      ["tamanu-facility-sync", "tamanu-x@1"],
+    ],
+    [
+      new SupervisorCallFailed({
+        supervisor: "systemd",
+        command: ["systemctl", "disable", "--", "tamanu-x.service"],
+        stderr: "Job for tamanu-x.service failed.",
+        exitCode: 1,
+      }),
+      [],
     ],
     [new Error("other"), []],
   ])("%o → %o", (error, names) => {

@@ -12,6 +12,7 @@ import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
 import { linesToShow } from "../supervisor/journal.js"
 import { type LogMark, Supervisor } from "../supervisor/Supervisor.js"
+import { failedJobUnits } from "../supervisor/systemdParse.js"
 import { refMatches } from "../supervisor/wait.js"
 
 /** A start or restart call's refs and the log mark taken just before it. */
@@ -55,6 +56,14 @@ export const failedInstances = (error: unknown): ReadonlyArray<string> => {
     case "NotReady":
     case "RollStopped":
       return typeof e.instance === "string" ? [e.instance] : []
+    case "SupervisorCallFailed": {
+      // A start or restart systemctl refused: the units its stderr names (`Job for x.service failed …`).
+      const command = strings(e.command)
+      const verb = command.find((w) => w === "start" || w === "restart")
+      return e.supervisor === "systemd" && verb !== undefined && typeof e.stderr === "string"
+        ? failedJobUnits(e.stderr)
+        : []
+    }
     default:
       return []
   }

@@ -293,3 +293,17 @@ export const parseShowRunStates = (
     }
   })
 }
+
+/**
+ * The units a failed `systemctl start/restart` names in its stderr (`Job for
+ * tamanu-facility-sync.service failed because the control process exited
+ * with error code.`), as display names (`tamanu-facility-sync`, `name@1`):
+ * the instances whose journal says why.
+ */
+export const failedJobUnits = (stderr: string): ReadonlyArray<string> => [
+  ...new Set(
+    [...stderr.matchAll(/Job for (\S+?)\.service failed/g)].flatMap((m) =>
+      m[1] === undefined || parseUnitName(`${m[1]}.service`) === null ? [] : [m[1]],
+    ),
+  ),
+]
