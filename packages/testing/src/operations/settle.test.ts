@@ -319,6 +319,45 @@ describe("start: the settle window", () => {
       expect(read?.at).toBeGreaterThan(startCall?.at ?? Number.POSITIVE_INFINITY)
     }).pipe(Effect.provide(world(facility({ failAfter: "30 millis", logLines: ["Error: EADDRINUSE"] })))),
   )
+
+  it.effect("a start systemctl refuses (`Job for x.service failed`) shows that unit's own lines", () =>
+    Effect.gen(function* () {
+      const { result } = yield* timed(start(startOptions({ probeHttp: false })))
+      expect(result._tag === "Left" && result.left._tag).toBe("SupervisorCallFailed")
+      expect(yield* ofTag("LastLines")).toEqual([
+        {
+          _tag: "LastLines",
+          instance: "tamanu-facility-sync",
+          lines: ["tamanu-facility-sync | sync: config.json5: unexpected end of input"],
+        },
+      ])
+    }).pipe(
+      Effect.provide(
+        world({
+          ...facility({}),
+          supervisor: {
+            systemd: {
+              units: facilityUnits({
+                "tamanu-facility-sync": {
+                  running: false,
+                  logLines: ["sync: config.json5: unexpected end of input"],
+                },
+              }),
+              unitFiles: facilityUnitFiles,
+              failures: [
+                {
+                  method: "start",
+                  instance: "tamanu-facility-sync",
+                  stderr:
+                    "Job for tamanu-facility-sync.service failed because the control process exited with error code.",
+                },
+              ],
+            },
+          },
+        }),
+      ),
+    ),
+  )
 })
 
 describe("pm2: the settle window", () => {
