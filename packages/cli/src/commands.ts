@@ -17,6 +17,7 @@ import {
   logs,
   names,
   probeHttp,
+  settle,
   upOnly,
   waitLimit,
 } from "./options.js"
@@ -39,12 +40,13 @@ export const startCommand = Command.make(
     probeTimeout: durationOption("probe-timeout", "1m", "Overall budget for readiness probes after starting"),
     dbWait,
     logs,
+    settle,
     waitLimit,
   },
   runStart,
 ).pipe(
   Command.withDescription(
-    "Make the host match its expectations: stop and disable what must not run, start what is missing (one batched call), probe it, and give Caddy each started instance once it answers. Idempotent.",
+    "Make the host match its expectations: stop and disable what must not run, start what is missing (one batched call), probe it (or, without a probe, watch it stay running through --settle), and give Caddy each started instance once it answers. Idempotent.",
   ),
 )
 
@@ -68,6 +70,7 @@ export const restartCommand = Command.make(
     probeHttp,
     probeTimeout: durationOption("probe-timeout", "5m", "Readiness budget for each instance during a roll"),
     cooldown,
+    settle,
     checkUrl,
     waitLimit,
   },

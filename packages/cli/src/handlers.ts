@@ -138,8 +138,8 @@ const fail = (command: string, json: boolean, error: unknown, began: number, rec
   Effect.gen(function* () {
     const { message, exitCode } = renderError(error)
     if (json && command !== "status") {
-      const { planText, warnings, execution } = recorded
-      const extra = { elapsedMillis: Date.now() - began, warnings, execution }
+      const { planText, warnings, execution, settled, lastLines } = recorded
+      const extra = { elapsedMillis: Date.now() - began, warnings, execution, settled, lastLines }
       yield* out(
         encodeOperationReport(failureReport(command, error, planText === undefined ? extra : { ...extra, planText })),
       )
@@ -242,6 +242,7 @@ export const runStart = (
     readonly probeTimeout: Duration.Duration
     readonly dbWait: Duration.Duration
     readonly logs: boolean
+    readonly settle: Duration.Duration
   },
 ) =>
   mutate("start", flags, (config) =>
@@ -252,6 +253,7 @@ export const runStart = (
       probeTimeout: flags.probeTimeout,
       dbWait: flags.dbWait,
       logs: flags.logs,
+      settle: flags.settle,
     }),
   )
 
@@ -263,6 +265,7 @@ export const runRestart = (
     readonly probeTimeout: Duration.Duration
     readonly cooldown: Duration.Duration
     readonly checkUrl: string | null
+    readonly settle: Duration.Duration
   },
 ) =>
   mutate("restart", flags, (config) =>
@@ -272,5 +275,6 @@ export const runRestart = (
       probeTimeout: flags.probeTimeout,
       cooldown: flags.cooldown,
       checkUrl: flags.checkUrl,
+      settle: flags.settle,
     }),
   )

@@ -132,8 +132,15 @@ export const upOnly = Options.boolean("up-only").pipe(
 export const probeHttp = Options.boolean("no-probe-http", { ifPresent: false, negationNames: ["probe-http"] }).pipe(
   Options.withDescription("Skip the HTTP readiness probes of started/restarted instances (default: probe)"),
 )
-export const logs = Options.boolean("logs").pipe(Options.withDescription("Follow the service logs while starting"))
+export const logs = Options.boolean("logs").pipe(
+  Options.withDescription("Follow the logs of what is started, from the start call until the settle window is over"),
+)
 export const waitLimit = durationOption("wait", "60s", "Limit for the supervisor to report instances running/stopped")
 export const cooldown = durationOption("cooldown", "30s", "Wait between instances when no probe is possible")
+export const settle = durationOption(
+  "settle",
+  "5s",
+  "How long each started instance without a readiness probe must stay running (no exit, no restart) to count as up; 0s: no window",
+)
 export const dbWait = durationOption("db-wait", "2m", "How long start waits for the database (0s: try once)")
 export const checkUrl = urlOption("check-url", "After the roll, probe this URL as an end-to-end check")

@@ -13,6 +13,7 @@ import {
   PlanRefused,
   ProbeFailed,
   RollStopped,
+  SettleFailed,
   SudoFailed,
   SupervisorCallFailed,
   SupervisorUnavailable,
@@ -135,6 +136,59 @@ const cases: Record<string, Case> = {
       "tamanu-api#3, tamanu-api#4 failed",
       "pm2 reports these processes `errored`",
       "`pm2 logs tamanu-api` to see why",
+    ],
+  },
+  "a worker that did not stay up: the instance, how it ended, how long, the window, where its lines are": {
+    error: new SettleFailed({
+      supervisor: "systemd",
+      windowMillis: 5000,
+      afterMillis: 1480,
+      ended: [
+        {
+          instance: "tamanu-facility-sync",
+          how: "failed",
+          exit: { _tag: "Exited", code: 3 },
+          lastedMillis: 1003,
+          lastedExact: true,
+          restarts: 0,
+        },
+      ],
+      stillUp: ["tamanu-facility-tasks"],
+    }),
+    exitCode: 1,
+    mentions: [
+      "tamanu-facility-sync did not stay up through the 5s settle window: systemd says it failed (exit code 3) after 1.0 s, 1.5 s into the window",
+      "It does not count as started",
+      "from its journal",
+      "Still running when tamanu stopped watching: tamanu-facility-tasks.",
+      "`journalctl -u tamanu-facility-sync -n 50`",
+      "--settle sets the window (0s turns it off)",
+    ],
+  },
+  "a pm2 crash loop in the window: each instance with its own words, pm2's log files": {
+    error: new SettleFailed({
+      supervisor: "pm2",
+      windowMillis: 5000,
+      afterMillis: 400,
+      ended: [
+        {
+          instance: "tamanu-sync#3",
+          how: "restarted",
+          exit: { _tag: "Exited", code: 3 },
+          lastedMillis: 1200,
+          lastedExact: false,
+          restarts: 1,
+        },
+        { instance: "tamanu-tasks#0", how: "gone", exit: null, lastedMillis: null, lastedExact: false, restarts: 0 },
+      ],
+      stillUp: [],
+    }),
+    exitCode: 1,
+    mentions: [
+      "tamanu-sync#3, tamanu-tasks#0 did not stay up",
+      "pm2 says tamanu-sync#3 ended (exit code 3) after at most 1.2 s and was started again (1 restart); tamanu-tasks#0 is gone from the supervisor's list, 400 ms into the window",
+      "from pm2's log files",
+      "`pm2 logs tamanu-sync`",
     ],
   },
   "a probe failure: the URL and the last error": {

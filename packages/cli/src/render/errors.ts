@@ -13,6 +13,7 @@ import {
   CheckUrlFailed,
   ConfigMissingDb,
   ConfigUnreadable,
+  describeEnded,
   formatDuration,
   InstanceFailed,
   InvalidDuration,
@@ -24,6 +25,7 @@ import {
   PlanRefused,
   ProbeFailed,
   RollStopped,
+  SettleFailed,
   SudoFailed,
   SudoRefused,
   SupervisorCallFailed,
@@ -48,6 +50,7 @@ const CORE_ERRORS = [
   SupervisorCallFailed,
   WaitTimeout,
   InstanceFailed,
+  SettleFailed,
   ProbeFailed,
   NoTamanuRoot,
   ConfigUnreadable,
@@ -80,6 +83,8 @@ export const redactSecrets = (text: string): string =>
 const list = (items: ReadonlyArray<string>): string => (items.length === 0 ? "none" : items.join(", "))
 const quoted = (items: ReadonlyArray<string>): string => items.map((i) => `"${i}"`).join(", ")
 const millis = (ms: number): string => formatDuration(Duration.millis(ms))
+/** `850 ms`, `1.5 s`: a measured moment, not a setting. */
+const seconds = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`)
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`
 
 /** A supervisor's stderr as part of a paragraph: its lines joined, the tail kept when long. */
@@ -161,6 +166,25 @@ const renderCore = (e: CoreError): RenderedError => {
         } to run (most often a process that exits right after it starts), so tamanu stopped waiting rather than running on to the --wait limit.${
           e.pending.length === 0 ? "" : ` Still not running at that moment: ${list(e.pending)}.`
         }${failedLogsHint(e)} Fix the cause, then run the command again (it only does what is still needed).`,
+      )
+    }
+    case "SettleFailed": {
+      const who = e.ended.map((x) => x.instance)
+      const one = who.length === 1
+      const words = one
+        ? `it ${e.ended.map(describeEnded).join("")}`
+        : e.ended.map((x) => `${x.instance} ${describeEnded(x)}`).join("; ")
+      const source = e.supervisor === "pm2" ? "pm2's log files" : "its journal"
+      return failure(
+        `${list(who)} did not stay up through the ${millis(e.windowMillis)} settle window: ${
+          e.supervisor === "pm2" ? "pm2" : "systemd"
+        } says ${words}, ${seconds(e.afterMillis)} into the window. ${
+          one ? "It does" : "They do"
+        } not count as started; the lines ${one ? "it" : "they"} logged since the start (from ${source}) are printed above.${
+          e.stillUp.length === 0 ? "" : ` Still running when tamanu stopped watching: ${list(e.stillUp)}.`
+        }${failedLogsHint(
+          new InstanceFailed({ supervisor: e.supervisor, failed: [...who], pending: [], afterMillis: 0 }),
+        )} Fix the cause, then run the command again (it only does what is still needed); --settle sets the window (0s turns it off).`,
       )
     }
     case "ProbeFailed":

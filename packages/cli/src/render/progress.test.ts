@@ -52,6 +52,36 @@ describe("renderEvent", () => {
     [PE.Cooldown({ millis: 30_000 }), "cooldown 30s (no readiness probe)"],
     [PE.Cooldown({ millis: 1_500 }), "cooldown 1s500ms (no readiness probe)"],
     [
+      PE.Settling({ instances: ["tamanu-facility-tasks", "tamanu-facility-sync"], windowMillis: 5000 }),
+      "… watching for 5s that they stay running: tamanu-facility-tasks, tamanu-facility-sync",
+    ],
+    [
+      PE.Settled({
+        windowMillis: 5000,
+        results: [
+          { _tag: "Steady", instance: "tamanu-facility-tasks" },
+          {
+            _tag: "EndedInWindow",
+            ended: {
+              instance: "tamanu-facility-sync",
+              how: "failed",
+              exit: { _tag: "Exited", code: 3 },
+              lastedMillis: 1003,
+              lastedExact: true,
+              restarts: 0,
+            },
+          },
+          { _tag: "Unfinished", instance: "tamanu-fhir-resolve" },
+        ],
+      }),
+      "✓ stayed running through the 5s settle window: tamanu-facility-tasks\n✗ tamanu-facility-sync did not stay up: it failed (exit code 3) after 1.0 s\n  still running when the watch stopped: tamanu-fhir-resolve",
+    ],
+    [
+      PE.LastLines({ instance: "tamanu-facility-sync", lines: ["tamanu-facility-sync | 12:00:01.000 sh[7]: bye"] }),
+      "last 1 line of tamanu-facility-sync since its start:\n  │ tamanu-facility-sync | 12:00:01.000 sh[7]: bye",
+    ],
+    [PE.LastLines({ instance: "tamanu-sync#3", lines: [] }), "tamanu-sync#3 logged nothing since its start"],
+    [
       PE.Warning({ message: "tamanu-patientportal: state unknown, left alone" }),
       "⚠ tamanu-patientportal: state unknown, left alone",
     ],

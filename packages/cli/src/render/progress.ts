@@ -10,7 +10,7 @@
  * instead of a dependency.
  */
 
-import { formatDuration, Progress, type ProgressEvent } from "@tamanu-lifecycle/core"
+import { describeEnded, formatDuration, Progress, type ProgressEvent } from "@tamanu-lifecycle/core"
 import { Duration, Effect, Fiber, Layer, Option, Ref, Schedule } from "effect"
 import { type Palette, palette } from "./color.js"
 
@@ -62,6 +62,30 @@ export const renderEvent = (event: ProgressEvent, p: Palette): string | null => 
       return `${p.green("✓")} Caddy runs its own config again ${p.dim(`(config load ${ms(event.loadMillis)})`)}`
     case "Cooldown":
       return p.dim(`cooldown ${formatDuration(Duration.millis(event.millis))} (no readiness probe)`)
+    case "Settling":
+      return p.dim(
+        `… watching for ${formatDuration(Duration.millis(event.windowMillis))} that they stay running: ${event.instances.join(", ")}`,
+      )
+    case "Settled": {
+      const window = formatDuration(Duration.millis(event.windowMillis))
+      const steady = event.results.flatMap((r) => (r._tag === "Steady" ? [r.instance] : []))
+      const unfinished = event.results.flatMap((r) => (r._tag === "Unfinished" ? [r.instance] : []))
+      const ended = event.results.flatMap((r) => (r._tag === "EndedInWindow" ? [r.ended] : []))
+      return [
+        ...(steady.length === 0
+          ? []
+          : [`${p.green("✓")} stayed running through the ${window} settle window: ${steady.join(", ")}`]),
+        ...ended.map((e) => p.red(`✗ ${e.instance} did not stay up: it ${describeEnded(e)}`)),
+        ...(unfinished.length === 0 ? [] : [p.dim(`  still running when the watch stopped: ${unfinished.join(", ")}`)]),
+      ].join("\n")
+    }
+    case "LastLines":
+      return event.lines.length === 0
+        ? p.dim(`${event.instance} logged nothing since its start`)
+        : [
+            p.bold(`last ${plural(event.lines.length, "line", "lines")} of ${event.instance} since its start:`),
+            ...event.lines.map((l) => `  ${p.dim("│")} ${l}`),
+          ].join("\n")
     case "Warning":
       return p.yellow(`⚠ ${event.message}`)
     case "Info":
@@ -143,7 +167,7 @@ export const ProgressRendererLive = (options: ProgressRendererOptions): Layer.La
               yield* stopSpinner
               const text = renderEvent(event, p)
               if (text === null) return
-              if (options.spinner && event._tag === "Waiting") yield* startSpinner(text)
+              if (options.spinner && (event._tag === "Waiting" || event._tag === "Settling")) yield* startSpinner(text)
               else yield* write(`${text}\n`)
             }),
           ),

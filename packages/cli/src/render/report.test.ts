@@ -52,6 +52,8 @@ describe("operationReport", () => {
       restarted: ["tamanu-facility-tasks", "tamanu-facility-api@1", "tamanu-facility-api@2"],
       not_restarted: [],
       caddy: null,
+      settle: [],
+      last_lines: [],
       elapsed_ms: 12_346,
       error: null,
     })
@@ -195,5 +197,69 @@ describe("failureReport", () => {
       ProgressEvent.Cooldown({ millis: 10 }),
     ].reduce(recordEvent, emptyRecord)
     expect(recorded).toEqual(emptyRecord)
+  })
+})
+
+describe("the settle window in the report", () => {
+  const ended = {
+    instance: "tamanu-facility-sync",
+    how: "restarted" as const,
+    exit: { _tag: "Killed" as const, signal: "SIGKILL", coreDumped: false },
+    lastedMillis: 1234.4,
+    lastedExact: false,
+    restarts: 2,
+  }
+
+  it("one row per instance watched: steady, ended (how, exit code or signal, how long, restarts), unfinished", () => {
+    const report = operationReport({
+      command: "start",
+      ok: false,
+      settled: [
+        { windowMillis: 5000, result: { _tag: "Steady", instance: "tamanu-facility-tasks" } },
+        { windowMillis: 5000, result: { _tag: "EndedInWindow", ended } },
+        { windowMillis: 5000, result: { _tag: "Unfinished", instance: "tamanu-fhir-resolve" } },
+      ],
+      lastLines: [{ instance: "tamanu-facility-sync", lines: ["tamanu-facility-sync | postgres://u:pw@db/x refused"] }],
+    })
+    const none = { how: null, exit_code: null, signal: null, lasted_ms: null, lasted_exact: null, restarts: null }
+    expect(report.settle).toEqual([
+      { instance: "tamanu-facility-tasks", window_ms: 5000, result: "steady", ...none },
+      {
+        instance: "tamanu-facility-sync",
+        window_ms: 5000,
+        result: "ended",
+        how: "restarted",
+        exit_code: null,
+        signal: "SIGKILL",
+        lasted_ms: 1234,
+        lasted_exact: false,
+        restarts: 2,
+      },
+      { instance: "tamanu-fhir-resolve", window_ms: 5000, result: "unfinished", ...none },
+    ])
+    // The unit's own words go through the same redaction as everything else.
+    expect(report.last_lines).toEqual([
+      { instance: "tamanu-facility-sync", lines: ["tamanu-facility-sync | postgres://u:***@db/x refused"] },
+    ])
+    expect(() => encodeOperationReport(report)).not.toThrow()
+  })
+
+  it("a success's execution carries its settle results; a failure's come from the recorded events", () => {
+    expect(
+      operationReport({
+        command: "start",
+        ok: true,
+        execution: { settled: [{ windowMillis: 3000, result: { _tag: "Steady", instance: "x" } }] },
+      }).settle.map((r) => [r.instance, r.window_ms, r.result]),
+    ).toEqual([["x", 3000, "steady"]])
+    const recorded = [
+      ProgressEvent.Settled({ windowMillis: 5000, results: [{ _tag: "EndedInWindow", ended }] }),
+      ProgressEvent.LastLines({ instance: "tamanu-facility-sync", lines: ["a", "b"] }),
+    ].reduce(recordEvent, emptyRecord)
+    expect(recorded.settled).toEqual([{ windowMillis: 5000, result: { _tag: "EndedInWindow", ended } }])
+    expect(recorded.lastLines).toEqual([{ instance: "tamanu-facility-sync", lines: ["a", "b"] }])
+    const failed = failureReport("start", new Error("x"), { settled: recorded.settled, lastLines: recorded.lastLines })
+    expect(failed.settle[0]).toMatchObject({ result: "ended", signal: "SIGKILL" })
+    expect(failed.last_lines).toEqual([{ instance: "tamanu-facility-sync", lines: ["a", "b"] }])
   })
 })

@@ -4,7 +4,7 @@
  * and the ops playbook. Snake_case like the `status` JSON (spec §4), whose
  * names come from the tool this replaces.
  */
-import { type ProgressEvent, RollStopped } from "@tamanu-lifecycle/core"
+import { type ProgressEvent, RollStopped, type SettleResult } from "@tamanu-lifecycle/core"
 import { Schema } from "effect"
 import { redactSecrets, renderError } from "./errors.js"
 
@@ -15,6 +15,25 @@ export const ReportError = Schema.Struct({
   message: Schema.String,
 })
 export type ReportError = typeof ReportError.Type
+
+/** One instance's settle window (issue #23): whether it stayed running, and if not how it ended. */
+export const ReportSettle = Schema.Struct({
+  instance: Schema.String,
+  window_ms: Schema.Int.pipe(Schema.nonNegative()),
+  /** `steady`: stayed running through the window; `ended`: stopped, failed or restarted in it; `unfinished`: still running when another instance's end stopped the watch. */
+  result: Schema.Literal("steady", "ended", "unfinished"),
+  /** For `ended`: `stopped`, `failed`, `restarted` (its process ended and another began) or `gone`; else null. */
+  how: Schema.NullOr(Schema.Literal("stopped", "failed", "restarted", "gone")),
+  /** The ended process's exit code / killing signal, when the supervisor recorded it. */
+  exit_code: Schema.NullOr(Schema.Int),
+  signal: Schema.NullOr(Schema.String),
+  /** How long that process ran; `lasted_exact` false when it is an upper bound. */
+  lasted_ms: Schema.NullOr(Schema.Int.pipe(Schema.nonNegative())),
+  lasted_exact: Schema.NullOr(Schema.Boolean),
+  /** Restarts the supervisor made by itself inside the window. */
+  restarts: Schema.NullOr(Schema.Int.pipe(Schema.nonNegative())),
+})
+export type ReportSettle = typeof ReportSettle.Type
 
 export const OperationReport = Schema.Struct({
   command: Schema.String,
@@ -46,10 +65,20 @@ export const OperationReport = Schema.Struct({
       waited_ms: Schema.Int.pipe(Schema.nonNegative()),
     }),
   ),
+  /** Each settle window's result per instance, in the order they were watched. */
+  settle: Schema.Array(ReportSettle),
+  /** What each instance that failed to start, settle or become ready logged since its start call (its last lines). */
+  last_lines: Schema.Array(Schema.Struct({ instance: Schema.String, lines: Schema.Array(Schema.String) })),
   elapsed_ms: Schema.Int.pipe(Schema.nonNegative()),
   error: Schema.NullOr(ReportError),
 })
 export type OperationReport = typeof OperationReport.Type
+
+/** One settle result as core reports it (`Execution.settled`, the `Settled` event). */
+export interface SettledInput {
+  readonly windowMillis: number
+  readonly result: SettleResult
+}
 
 /**
  * Plain inputs. Shaped so core's `OperationResult` fits as it is (its
@@ -78,7 +107,11 @@ export interface OperationReportInput {
       readonly restored: boolean
       readonly waitedMillis: number
     } | null
+    readonly settled?: ReadonlyArray<SettledInput>
   } | null
+  /** Settle results when there is no execution to carry them (a failure's report, from the events). */
+  readonly settled?: ReadonlyArray<SettledInput>
+  readonly lastLines?: ReadonlyArray<{ readonly instance: string; readonly lines: ReadonlyArray<string> }>
   readonly elapsedMillis?: number
   readonly error?: ReportError | null
 }
@@ -88,6 +121,38 @@ const lines = (text: string): ReadonlyArray<string> =>
     .split("\n")
     .map((line) => line.trimEnd())
     .filter((line) => line.trim() !== "")
+
+const settleRow = ({ windowMillis, result }: SettledInput): ReportSettle => {
+  const base = {
+    window_ms: Math.max(0, Math.round(windowMillis)),
+    how: null,
+    exit_code: null,
+    signal: null,
+    lasted_ms: null,
+    lasted_exact: null,
+    restarts: null,
+  }
+  switch (result._tag) {
+    case "Steady":
+      return { ...base, instance: result.instance, result: "steady" }
+    case "Unfinished":
+      return { ...base, instance: result.instance, result: "unfinished" }
+    case "EndedInWindow": {
+      const e = result.ended
+      return {
+        ...base,
+        instance: e.instance,
+        result: "ended",
+        how: e.how,
+        exit_code: e.exit?._tag === "Exited" ? e.exit.code : null,
+        signal: e.exit?._tag === "Killed" ? e.exit.signal : null,
+        lasted_ms: e.lastedMillis === null ? null : Math.max(0, Math.round(e.lastedMillis)),
+        lasted_exact: e.lastedMillis === null ? null : e.lastedExact,
+        restarts: e.restarts,
+      }
+    }
+  }
+}
 
 /** The report for these inputs; everything text is passed through `redactSecrets`. */
 export const operationReport = (input: OperationReportInput): OperationReport => {
@@ -115,6 +180,8 @@ export const operationReport = (input: OperationReportInput): OperationReport =>
             restored: execution.caddy.restored,
             waited_ms: Math.max(0, Math.round(execution.caddy.waitedMillis)),
           },
+    settle: (input.settled ?? execution?.settled ?? []).map(settleRow),
+    last_lines: (input.lastLines ?? []).map(({ instance, lines }) => ({ instance, lines: clean(lines) })),
     elapsed_ms: Math.max(0, Math.round(input.elapsedMillis ?? 0)),
     error:
       input.error === undefined || input.error === null
@@ -139,9 +206,11 @@ export interface Recorded {
   readonly planText?: string
   readonly warnings: ReadonlyArray<string>
   readonly execution: NonNullable<OperationReportInput["execution"]> | null
+  readonly settled: ReadonlyArray<SettledInput>
+  readonly lastLines: ReadonlyArray<{ readonly instance: string; readonly lines: ReadonlyArray<string> }>
 }
 
-export const emptyRecord: Recorded = { warnings: [], execution: null }
+export const emptyRecord: Recorded = { warnings: [], execution: null, settled: [], lastLines: [] }
 
 export const recordEvent = (recorded: Recorded, event: ProgressEvent): Recorded => {
   switch (event._tag) {
@@ -151,6 +220,16 @@ export const recordEvent = (recorded: Recorded, event: ProgressEvent): Recorded 
       return { ...recorded, warnings: [...recorded.warnings, event.message] }
     case "ProxyReloaded":
       return { ...recorded, warnings: [...recorded.warnings, ...event.warnings] }
+    case "Settled":
+      return {
+        ...recorded,
+        settled: [
+          ...recorded.settled,
+          ...event.results.map((result) => ({ windowMillis: event.windowMillis, result })),
+        ],
+      }
+    case "LastLines":
+      return { ...recorded, lastLines: [...recorded.lastLines, { instance: event.instance, lines: event.lines }] }
     case "ExecutionFailed":
       return {
         ...recorded,

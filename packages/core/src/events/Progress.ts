@@ -4,6 +4,7 @@
  * them for a person. The default layer drops them.
  */
 import { Context, Data, Effect, Layer, PubSub, type Queue, type Scope } from "effect"
+import type { SettleResult } from "../supervisor/settle.js"
 
 export type ProgressEvent = Data.TaggedEnum<{
   /** The plan an operation is about to carry out (also what `--dry-run` prints). */
@@ -33,6 +34,16 @@ export type ProgressEvent = Data.TaggedEnum<{
   ProxyRestored: { readonly loadMillis: number }
   /** Waiting a fixed time between instances because no probe was possible. */
   Cooldown: { readonly millis: number }
+  /** Watching instances no probe judges through the settle window: each must stay running that long. */
+  Settling: { readonly instances: ReadonlyArray<string>; readonly windowMillis: number }
+  /** What the settle window found, per instance (also when it failed). */
+  Settled: { readonly windowMillis: number; readonly results: ReadonlyArray<SettleResult> }
+  /**
+   * The last lines an instance that did not start, settle or become ready
+   * logged since its start call (its journal, or pm2's log files), whether or
+   * not `--logs` was given. Empty when it logged nothing.
+   */
+  LastLines: { readonly instance: string; readonly lines: ReadonlyArray<string> }
   /** Something an operator should read, not a failure. */
   Warning: { readonly message: string }
   /** Informational line (e.g. nothing to do, waiting for the database). */

@@ -20,9 +20,18 @@ import { type ProxyFailed, type ProxySession, ReverseProxy } from "../proxy/Reve
 import type { Desired } from "../proxy/routing.js"
 import type { InstanceFailed, SupervisorError, WaitTimeout } from "../supervisor/errors.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
+import {
+  describeEnded,
+  failedResults,
+  type SettleFailed,
+  type SettleResult,
+  watchSettle,
+  withExitsFromLines,
+} from "../supervisor/settle.js"
 import { waitUntil } from "../supervisor/wait.js"
 import { answeringWithin, endpointsOf as serviceEndpoints, trustAll } from "./endpoints.js"
 import { CheckUrlFailed, NotReady, RollStopped } from "./errors.js"
+import { defaultLastLines, emitLastLines, failedInstances, type MarkedStart } from "./lastLines.js"
 import { defaults } from "./options.js"
 
 export interface ExecuteOptions {
@@ -33,6 +42,14 @@ export interface ExecuteOptions {
   readonly probeTimeout: Duration.Duration
   /** Wait between rolled instances when no probe is possible. */
   readonly cooldown: Duration.Duration
+  /**
+   * The settle window of a rolled instance no probe judges: it must stay
+   * running this long before the next goes down (the `Settle` steps carry
+   * their own). Default 0.
+   */
+  readonly settle?: Duration.Duration
+  /** Lines shown of an instance that failed to start, settle or become ready (default 10). */
+  readonly lastLines?: number
 }
 
 /** What happened, for the final report (display names). */
@@ -45,6 +62,14 @@ export interface Execution {
   readonly warnings: ReadonlyArray<string>
   /** What was asked of Caddy (§9); null when the plan did not touch it. */
   readonly caddy: CaddyOutcome | null
+  /** What each settle window found, per instance (issue #23). */
+  readonly settled: ReadonlyArray<SettledInstance>
+}
+
+/** One instance's settle result and the window it was watched for. */
+export interface SettledInstance {
+  readonly windowMillis: number
+  readonly result: SettleResult
 }
 
 export interface CaddyOutcome {
@@ -68,6 +93,7 @@ export type ExecuteError =
   | RollStopped
   | CheckUrlFailed
   | ProxyFailed
+  | SettleFailed
 
 type Services = Supervisor | ProbeTargets | Prober | ReverseProxy | Progress | Scope.Scope
 
@@ -83,6 +109,11 @@ interface Journal {
   pendingRoll: ReadonlyArray<string>
   /** Counted from the session's events. */
   caddy: { configLoads: number; reloads: number; restored: boolean; waitedMillis: number }
+  /** The log mark taken before each start/restart call, to show a failed instance's own lines. */
+  readonly marks: Array<MarkedStart>
+  readonly settled: Array<SettledInstance>
+  /** Instances whose last lines were shown (once per run). */
+  readonly linesShown: Set<string>
 }
 
 /**
@@ -112,6 +143,53 @@ const batch = (
 
 const waitFor = (refs: ReadonlyArray<InstanceRef>, wanted: "running" | "stopped", limit: Duration.Duration) =>
   Effect.zipRight(emit(ProgressEvent.Waiting({ wanted, instances: names(refs) })), waitUntil(refs, wanted, { limit }))
+
+/** Where these instances' logs stand before they are started; a mark that cannot be read only loses the failure lines. */
+const markLogs = (journal: Journal, refs: ReadonlyArray<InstanceRef>) =>
+  Effect.flatMap(Supervisor, (supervisor) =>
+    Effect.match(supervisor.logMark(refs), {
+      onFailure: () => undefined,
+      onSuccess: (mark) => void journal.marks.push({ refs, mark }),
+    }),
+  )
+
+/**
+ * Watch instances no probe judges through the settle window (issue #23):
+ * one supervisor read per tick for all of them; the results go to the
+ * journal and the progress events, also when one ended.
+ */
+const settle = (
+  journal: Journal,
+  refs: ReadonlyArray<InstanceRef>,
+  window: Duration.Duration,
+  options: ExecuteOptions,
+) =>
+  Effect.gen(function* () {
+    const windowMillis = Duration.toMillis(window)
+    yield* emit(ProgressEvent.Settling({ instances: names(refs), windowMillis }))
+    const record = (results: ReadonlyArray<SettleResult>) =>
+      Effect.zipRight(
+        Effect.sync(() => journal.settled.push(...results.map((result) => ({ windowMillis, result })))),
+        emit(ProgressEvent.Settled({ windowMillis, results })),
+      )
+    const outcome = yield* watchSettle(refs, { window }).pipe(
+      Effect.catchTag("SettleFailed", (e) =>
+        Effect.gen(function* () {
+          // Its own words first; they also say how it ended when the reads missed it.
+          const lines = yield* emitLastLines(
+            journal.marks,
+            e.ended.map((x) => x.instance),
+            journal.linesShown,
+            options.lastLines ?? defaultLastLines,
+          )
+          const failed = withExitsFromLines(e, lines)
+          yield* record(failedResults(failed))
+          return yield* Effect.fail(failed)
+        }),
+      ),
+    )
+    yield* record(outcome.results)
+  })
 
 // ---------------------------------------------------------------- Caddy
 
@@ -226,6 +304,7 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
       }
 
       yield* emit(ProgressEvent.InstanceRestarting({ instance, index: index + 1, total: all.length }))
+      yield* markLogs(journal, [ref])
       const began = yield* Clock.currentTimeMillis
       // Once asked, the restart call is seen through: never half-sent. Its bookkeeping is part of
       // the same region, so an interruption during the call still reports the instance restarted.
@@ -276,10 +355,22 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
           yield* warn(journal, `${instance}: no probe URL could be built; waiting the cooldown instead`)
         }
         const last = index === step.instances.length - 1
-        if (!last || session !== null) {
-          yield* emit(ProgressEvent.Cooldown({ millis: Duration.toMillis(options.cooldown) }))
-          yield* Effect.sleep(options.cooldown)
-        }
+        const cooldown = !last || session !== null ? options.cooldown : Duration.zero
+        if (Duration.greaterThan(cooldown, Duration.zero))
+          yield* emit(ProgressEvent.Cooldown({ millis: Duration.toMillis(cooldown) }))
+        // Not ready unless it stays running through the window (and the cooldown): else its siblings stay up.
+        const window = Duration.max(options.settle ?? Duration.zero, cooldown)
+        if (Duration.greaterThan(window, Duration.zero))
+          yield* settle(journal, [ref], window, options).pipe(
+            Effect.catchTag("SettleFailed", (e) =>
+              Effect.fail(
+                stopRoll(
+                  `it did not stay running through the settle window: it ${e.ended.map(describeEnded).join("; ")}`,
+                  restartedHere.slice(0, -1),
+                ),
+              ),
+            ),
+          )
       }
       if (session !== null && Option.isSome(url)) routing.endpoints.get(step.service)?.set(instance, url.value)
     }
@@ -330,6 +421,8 @@ const runStep = (
   Effect.gen(function* () {
     const supervisor = yield* Supervisor
     switch (step._tag) {
+      case "Settle":
+        return yield* settle(journal, step.refs, Duration.millis(step.millis), options)
       case "Stop":
         yield* batch("stop", step.refs, supervisor.stop)
         journal.stopped.push(...names(step.refs))
@@ -343,12 +436,14 @@ const runStep = (
       case "WaitStopped":
         return yield* waitFor(step.refs, "stopped", options.waitLimit)
       case "Start":
+        yield* markLogs(journal, step.refs)
         yield* batch("start", step.refs, supervisor.start)
         journal.started.push(...names(step.refs))
         return
       case "WaitRunning":
         return yield* waitFor(step.refs, "running", options.waitLimit)
       case "Restart":
+        yield* markLogs(journal, step.refs)
         yield* batch("restart", step.refs, supervisor.restart)
         journal.restarted.push(...names(step.refs))
         return
@@ -409,6 +504,9 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       warnings: [],
       pendingRoll: plan.steps.flatMap((step) => (step._tag === "Roll" ? names(step.instances) : [])),
       caddy: { configLoads: 0, reloads: 0, restored: false, waitedMillis: 0 },
+      marks: [],
+      settled: [],
+      linesShown: new Set(),
     }
     const routing: Routing = {
       services: proxiedServices(plan.steps),
@@ -416,9 +514,17 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       endpoints: new Map(),
       unready: new Set(),
     }
-    yield* Effect.forEach(plan.steps, (step, i) => runStep(journal, routing, step, plan.steps[i + 1], options), {
-      discard: true,
-    }).pipe(
+    yield* Effect.forEach(
+      plan.steps,
+      (step, i) =>
+        runStep(journal, routing, step, plan.steps[i + 1], options).pipe(
+          // The unit's own words: what a failed instance logged since its start call.
+          Effect.tapError((e) =>
+            emitLastLines(journal.marks, failedInstances(e), journal.linesShown, options.lastLines ?? defaultLastLines),
+          ),
+        ),
+      { discard: true },
+    ).pipe(
       // Every warning said during the run (by the steps, Caddy's session, the probe targets) is in the result too.
       Effect.updateService(Progress, (progress) => ({
         emit: (event: ProgressEvent) =>
@@ -468,5 +574,6 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       notRestarted: journal.notRestarted,
       warnings: journal.warnings,
       caddy: routing.session === null ? null : { mode: routing.session.mode, ...journal.caddy },
+      settled: journal.settled,
     }
   })

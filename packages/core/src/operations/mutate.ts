@@ -3,7 +3,7 @@
  * "nothing to do" or print the plan for --dry-run, ask for root only when
  * there is work, hold the host lock, execute (§5-§7, §10).
  */
-import { Clock, type Duration, Effect, type Scope, Stream } from "effect"
+import { Clock, Deferred, type Duration, Effect, Exit, Fiber, type Scope, Stream } from "effect"
 import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
 import type { ConfigUnreadable } from "../host/errors.js"
 import type { TamanuHost } from "../host/TamanuHost.js"
@@ -49,6 +49,8 @@ export interface MutateSpec {
   readonly dbWait: Duration.Duration
   readonly probeTimeout: Duration.Duration
   readonly cooldown: Duration.Duration
+  /** The settle window of a rolled instance no probe judges (the plan's `Settle` steps carry their own). */
+  readonly settle?: Duration.Duration
   /** Plan from the chosen groups and the enabled state the planners asked for. */
   readonly plan: (supervisor: SupervisorKind, groups: ReadonlyArray<ExpectationGroup>, enabled: EnabledUnits) => Plan
   /** Whether instances may be probed (false with `--no-probe-http`): also before a restore of Caddy's own config. */
@@ -57,15 +59,38 @@ export interface MutateSpec {
   readonly followLogs?: (plan: Plan) => ReadonlyArray<InstanceRef>
 }
 
+/** How long the end of `--logs` may take to catch up once the operation is over. */
+const followCatchUpLimit = "10 seconds"
+
+/**
+ * `--logs`: follow the logs of what the plan starts from a mark taken before
+ * the first start call (so the lines of a fast start are there, whenever
+ * journalctl attaches), until the execution, settle window included, is
+ * over. Returns the effect that ends the following: it lets the follower
+ * catch up with what was logged until then, within a bound.
+ */
 const followLogs = (
   refs: ReadonlyArray<InstanceRef>,
-): Effect.Effect<void, never, Supervisor | Progress | Scope.Scope> =>
+): Effect.Effect<Effect.Effect<void>, never, Supervisor | Progress | Scope.Scope> =>
   Effect.gen(function* () {
     const supervisor = yield* Supervisor
-    yield* supervisor.logs(refs).pipe(
+    const stop = yield* Deferred.make<void>()
+    const warn = (e: { readonly _tag: string }) =>
+      emit(ProgressEvent.Warning({ message: `cannot follow logs: ${e._tag}` }))
+    const mark = yield* Effect.either(supervisor.logMark(refs))
+    if (mark._tag === "Left") {
+      yield* warn(mark.left)
+      return Effect.void
+    }
+    const follower = yield* supervisor.logs(refs, { since: mark.right, until: Deferred.await(stop) }).pipe(
       Stream.runForEach((line) => emit(ProgressEvent.Info({ message: line }))),
-      Effect.catchAll((e) => emit(ProgressEvent.Warning({ message: `cannot follow logs: ${e._tag}` }))),
+      Effect.catchAll(warn),
       Effect.forkScoped,
+    )
+    return Deferred.succeed(stop, undefined).pipe(
+      Effect.zipRight(Fiber.join(follower)),
+      Effect.timeout(followCatchUpLimit),
+      Effect.ignore,
     )
   })
 
@@ -169,7 +194,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     const execution = yield* Effect.scoped(
       Effect.gen(function* () {
         if (options.lockFile !== null) yield* withHostLock(options.lockFile, `tamanu ${spec.command}`)
-        if (spec.followLogs !== undefined) yield* followLogs(spec.followLogs(plan))
+        const stopFollowing = spec.followLogs === undefined ? Effect.void : yield* followLogs(spec.followLogs(plan))
         // A plan that routes Caddy adopts an unfinished restore itself; any other finishes it if due.
         if (pending !== null && proxiedServices(plan.steps).length === 0) yield* proxy.resume(yield* answering)
         return yield* execute(plan, {
@@ -177,7 +202,11 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
           waitLimit: options.waitLimit,
           probeTimeout: spec.probeTimeout,
           cooldown: spec.cooldown,
-        })
+          ...(spec.settle === undefined ? {} : { settle: spec.settle }),
+        }).pipe(
+          // The logs run until the execution, settle window included, is over; an interruption just ends them.
+          Effect.onExit((exit) => (Exit.isInterrupted(exit) ? Effect.void : stopFollowing)),
+        )
       }),
     )
     const done = yield* result(execution)

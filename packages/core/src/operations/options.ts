@@ -33,8 +33,14 @@ export interface StartOptions extends MutateOptions {
   readonly probeTimeout: Duration.Duration
   /** How long to wait for the database before deciding DB-gated expectations (§5.7). */
   readonly dbWait: Duration.Duration
-  /** Follow the service logs while starting (§5.8). */
+  /** Follow the service logs while starting (§5.8), from the first start call until the settle window is over. */
   readonly logs: boolean
+  /**
+   * How long each started instance no probe judges must stay running before
+   * it counts as up (`--settle`; issue #23); zero: no window. Default
+   * `defaults.settle`.
+   */
+  readonly settle?: Duration.Duration
 }
 
 export type StopOptions = MutateOptions
@@ -47,6 +53,12 @@ export interface RestartOptions extends MutateOptions {
   readonly cooldown: Duration.Duration
   /** End-to-end URL probed after the roll (§7.7). */
   readonly checkUrl: string | null
+  /**
+   * How long each started or restarted instance no probe judges must stay
+   * running before it counts as up, rolled ones included (`--settle`; issue
+   * #23); zero: no window. Default `defaults.settle`.
+   */
+  readonly settle?: Duration.Duration
 }
 
 export const defaults = {
@@ -54,6 +66,7 @@ export const defaults = {
   startProbeTimeout: Duration.minutes(1),
   restartProbeTimeout: Duration.minutes(5),
   cooldown: Duration.seconds(30),
+  settle: Duration.seconds(5),
   dbWait: Duration.minutes(2),
   checkUrlBudget: Duration.seconds(60),
   attemptTimeout: Duration.seconds(5),

@@ -1,5 +1,5 @@
 /** `start [NAMES...]` (spec §5): make the host match its expectations, idempotently. */
-import type { Effect } from "effect"
+import { Duration, type Effect } from "effect"
 import { planStart } from "../plan/planStart.js"
 import { mutate, type OperationError, type OperationResult, type OperationServices, touchedRefs } from "./mutate.js"
 import { defaults, type StartOptions } from "./options.js"
@@ -13,7 +13,15 @@ export const start = (options: StartOptions): Effect.Effect<OperationResult, Ope
     dbWait: options.dbWait,
     probeTimeout: options.probeTimeout,
     cooldown: defaults.cooldown,
+    settle: options.settle ?? defaults.settle,
     plan: (supervisor, groups, enabled) =>
-      planStart({ supervisor, groups, enabled, upOnly: options.upOnly, probeHttp: options.probeHttp }),
+      planStart({
+        supervisor,
+        groups,
+        enabled,
+        upOnly: options.upOnly,
+        probeHttp: options.probeHttp,
+        settleMillis: Duration.toMillis(options.settle ?? defaults.settle),
+      }),
     ...(options.logs ? { followLogs: touchedRefs } : {}),
   })

@@ -9,6 +9,10 @@
  * - `Stop`, `Disable` (systemd), `Delete` (pm2), `WaitStopped`: take Down services off the host, or stop Up ones.
  * - `Start`: ONE batched call for every unit/process to start. `WaitRunning` follows it.
  * - `Restart`: ONE batched call (restart's Background services and singletons). `WaitRunning` follows it.
+ * - `Settle`: watch the started/restarted instances no probe judges (no HTTP
+ *   probe: tasks, sync, FHIR workers, anything with `--no-probe-http`) for
+ *   one window; one that stops, fails or restarts in it fails the operation
+ *   (supervisor/settle.ts).
  * - `RouteProxy`: make Caddy route each listed service to exactly its running
  *   instances that serve, leaving out `except` (instances about to go down or
  *   come up): before a batch that starts or restarts instances behind Caddy,
@@ -43,6 +47,11 @@ export const WaitStoppedStep = Schema.TaggedStruct("WaitStopped", { refs: Refs }
 export const StartStep = Schema.TaggedStruct("Start", { refs: Refs })
 export const WaitRunningStep = Schema.TaggedStruct("WaitRunning", { refs: Refs })
 export const RestartStep = Schema.TaggedStruct("Restart", { refs: Refs })
+export const SettleStep = Schema.TaggedStruct("Settle", {
+  refs: Refs,
+  /** The window (`--settle`): each must stay running this long. */
+  millis: Schema.Number,
+})
 export const RouteProxyStep = Schema.TaggedStruct("RouteProxy", {
   /** Expectation names of the services behind Caddy to route. */
   services: Schema.Array(Schema.String),
@@ -76,6 +85,7 @@ export const PlanStep = Schema.Union(
   StartStep,
   WaitRunningStep,
   RestartStep,
+  SettleStep,
   RouteProxyStep,
   ProbeAllStep,
   RollStep,

@@ -7,7 +7,7 @@ import { compareInstances } from "../model/grouping.js"
 import type { ExpectationGroup, InstanceRef, SupervisorKind } from "../model/instance.js"
 import { unitName } from "../model/instance.js"
 import { requiredRefs } from "../model/unitNames.js"
-import { type PlanFailure, toRef, uniqueRefs } from "./Plan.js"
+import { type PlanFailure, type PlanStep, toRef, uniqueRefs } from "./Plan.js"
 
 /** Enabled state per unit name (`tamanu-x@1.service`), as `Supervisor.enabled` answers it. */
 export type EnabledUnits = ReadonlyMap<string, boolean>
@@ -77,3 +77,13 @@ export const inGroupOrder = (
   const order = (ref: InstanceRef) => groups.findIndex((g) => g.expectation.name === ref.name)
   return [...uniqueRefs(refs)].sort((a, b) => order(a) - order(b) || compareInstances(a, b))
 }
+
+/**
+ * The settle window over the instances no probe judges; none (an empty step
+ * the plan drops) when the window is 0 or there is nothing to watch.
+ */
+export const settleStep = (refs: ReadonlyArray<InstanceRef>, millis: number | undefined): PlanStep => ({
+  _tag: "Settle",
+  refs: millis === undefined || millis <= 0 ? [] : uniqueRefs(refs),
+  millis: millis ?? 0,
+})

@@ -12,7 +12,7 @@
 import { isRolling, minCount } from "../model/expectation.js"
 import type { ExpectationGroup, InstanceRef, SupervisorKind } from "../model/instance.js"
 import { unitName } from "../model/instance.js"
-import { type EnabledUnits, inGroupOrder, missingCapacity, unknownWarning } from "./common.js"
+import { type EnabledUnits, inGroupOrder, missingCapacity, settleStep, unknownWarning } from "./common.js"
 import { describeFailure, makePlan, type Plan, type PlanStep, toRef } from "./Plan.js"
 
 export interface PlanRestartInput {
@@ -27,6 +27,8 @@ export interface PlanRestartInput {
   readonly probeHttp: boolean
   /** `--check-url`, or null. */
   readonly checkUrl: string | null
+  /** `--settle`: how long started/restarted instances no probe judges must stay running; 0: no window. Default 0. */
+  readonly settleMillis?: number
 }
 
 export const planRestart = (input: PlanRestartInput): Plan => {
@@ -86,6 +88,11 @@ export const planRestart = (input: PlanRestartInput): Plan => {
     { _tag: "WaitRunning", refs: start },
     { _tag: "Restart", refs: bulk },
     { _tag: "WaitRunning", refs: bulk },
+    // One window for everything started or bulk-restarted that no probe judges, before any roll.
+    settleStep(
+      [...start, ...bulk].filter((ref) => !(input.probeHttp && behindCaddy.has(ref.name))),
+      input.settleMillis,
+    ),
   ]
   if (input.probeHttp) {
     // Fresh instances must answer before a roll takes their siblings down.

@@ -6,7 +6,7 @@
 import type { ExpectationGroup, InstanceRef, SupervisorKind } from "../model/instance.js"
 import { unitName } from "../model/instance.js"
 import { requiredRefs } from "../model/unitNames.js"
-import { type EnabledUnits, inGroupOrder, missingCapacity, unknownWarning } from "./common.js"
+import { type EnabledUnits, inGroupOrder, missingCapacity, settleStep, unknownWarning } from "./common.js"
 import { makePlan, type Plan, type PlanFailure, type PlanStep, toRef, uniqueRefs } from "./Plan.js"
 
 export interface PlanStartInput {
@@ -19,6 +19,8 @@ export interface PlanStartInput {
   readonly upOnly: boolean
   /** false with `--no-probe-http`. */
   readonly probeHttp: boolean
+  /** `--settle`: how long started instances that no probe judges must stay running; 0: no window. Default 0. */
+  readonly settleMillis?: number
 }
 
 export const planStart = (input: PlanStartInput): Plan => {
@@ -74,6 +76,11 @@ export const planStart = (input: PlanStartInput): Plan => {
     { _tag: "RouteProxy", services: proxied, except: start.filter((ref) => startedBehindCaddy.has(ref.name)) },
     { _tag: "Start", refs: start },
     { _tag: "WaitRunning", refs: start },
+    // Before the probes: the window runs while the probed instances still boot, so the two overlap.
+    settleStep(
+      start.filter((ref) => !(input.probeHttp && startedBehindCaddy.has(ref.name))),
+      input.settleMillis,
+    ),
   ]
   if (proxied.length > 0) {
     if (input.probeHttp) steps.push({ _tag: "ProbeAll", refs: runningBehindCaddy(groups, start) })

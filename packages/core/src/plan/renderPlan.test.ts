@@ -44,7 +44,7 @@ describe("renderPlan", () => {
     expect(lines.slice(1)).toEqual([
       "1. pm2 restart 0 3",
       "2. wait until running: tamanu-tasks#0, tamanu-sync#3",
-      "3. roll tamanu-api one instance at a time: tamanu-api#1 (each: route Caddy away from it, pm2 restart it, wait until running, wait the cooldown)",
+      "3. roll tamanu-api one instance at a time: tamanu-api#1 (each: route Caddy away from it, pm2 restart it, wait until running, watch that it stays running through the settle window and the cooldown)",
       "4. put Caddy's own config back once no cached answer can name an address taken down",
       "5. check http://127.0.0.1:8080/ answers",
     ])

@@ -3,7 +3,9 @@
  * would type where there is one (`systemctl start a.service b.service`,
  * `pm2 restart 3 4`). For JSON, encode with the `Plan` schema.
  */
+import { Duration } from "effect"
 import { displayInstance, type InstanceRef, type SupervisorKind, unitName } from "../model/instance.js"
+import { formatDuration } from "../util/duration.js"
 import { describeFailure, type Plan, type PlanStep } from "./Plan.js"
 
 export interface RenderOptions {
@@ -36,6 +38,8 @@ export const renderPlan = (plan: Plan, supervisor: SupervisorKind, options: Rend
         return `wait until running: ${names(step.refs)}`
       case "Restart":
         return call("restart", step.refs)
+      case "Settle":
+        return `watch for ${formatDuration(Duration.millis(step.millis))} that they stay running (no restart, no exit): ${names(step.refs)}`
       case "RouteProxy":
         return `route Caddy for ${step.services.join(", ")} to the instances that serve${
           step.except.length > 0 ? `, leaving out ${names(step.except)}` : ""
@@ -48,7 +52,7 @@ export const renderPlan = (plan: Plan, supervisor: SupervisorKind, options: Rend
         const each = [
           `${supervisor === "pm2" ? "pm2" : systemctl} restart it`,
           "wait until running",
-          step.probe ? "probe until ready" : "wait the cooldown",
+          step.probe ? "probe until ready" : "watch that it stays running through the settle window and the cooldown",
         ].join(", ")
         const caddy = step.behindCaddy ? "route Caddy away from it, " : ""
         return `roll ${step.service} one instance at a time: ${names(step.instances)} (each: ${caddy}${each})`

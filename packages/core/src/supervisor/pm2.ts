@@ -9,8 +9,9 @@
  * method names and argument shapes have been stable across pm2 2.x-7.x, so
  * this works with whichever pm2 the host's daemon runs.
  */
+import * as fs from "node:fs/promises"
 import * as os from "node:os"
-import { Chunk, Duration, Effect, Either, Layer, type Scope, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Either, Layer, Schedule, type Scope, Stream } from "effect"
 import axon, { type AxonSocket } from "pm2-axon"
 import rpc from "pm2-axon-rpc"
 import type { Instance, InstanceRef } from "../model/instance.js"
@@ -20,14 +21,19 @@ import {
   alreadyStarted,
   instanceFromProcess,
   logEventLines,
+  logFileLines,
   type Pm2Process,
+  type Pm2ProcessDetails,
   type Pm2Sockets,
   parseProcessList,
   pm2Sockets,
+  refSelects,
   resolvePm2Home,
   resolveTargets,
+  runStateOfProcess,
 } from "./pm2Parse.js"
-import { Supervisor, type SupervisorShape } from "./Supervisor.js"
+import type { RunStates } from "./runState.js"
+import { type LogFollow, type LogMark, Supervisor, type SupervisorShape } from "./Supervisor.js"
 
 export interface Pm2Options {
   /** Defaults to pm2's own rule: env `PM2_HOME`, else `~/.pm2`. */
@@ -45,7 +51,7 @@ export interface Pm2Connection {
   /** One RPC; failures carry the method, the arguments and the daemon's message. */
   readonly call: (method: string, ...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, SupervisorCallFailed>
   /** Tamanu's processes (`getMonitorData`, one RPC). */
-  readonly processes: Effect.Effect<ReadonlyArray<Pm2Process>, SupervisorCallFailed>
+  readonly processes: Effect.Effect<ReadonlyArray<Pm2ProcessDetails>, SupervisorCallFailed>
 }
 
 /** A handle on the daemon of one PM2_HOME; each use opens (and closes) its own connection. */
@@ -55,7 +61,7 @@ export interface Pm2Client {
   /** Connect, or fail with SupervisorUnavailable when no daemon answers. Never starts one. */
   readonly connect: Effect.Effect<Pm2Connection, SupervisorUnavailable, Scope.Scope>
   /** Tamanu's processes in one connection and one RPC. */
-  readonly processes: Effect.Effect<ReadonlyArray<Pm2Process>, SupervisorError>
+  readonly processes: Effect.Effect<ReadonlyArray<Pm2ProcessDetails>, SupervisorError>
 }
 
 const millis = (d: Duration.Duration): string => `${Math.round(Duration.toMillis(d))} ms`
@@ -194,6 +200,67 @@ const eachId = (
 const noSuchName = (method: string, names: ReadonlyArray<string>) =>
   callFailed(method, names, `no pm2 process named ${names.map((n) => JSON.stringify(n)).join(", ")}`)
 
+/** How much of a log file one read takes at most: a chatty process cannot make a failure report huge. */
+const maxLogRead = 256 * 1024
+
+/** The size of a file, 0 when it is not there (pm2 creates log files lazily). */
+const fileSize = (file: string): Effect.Effect<number> =>
+  Effect.promise(() =>
+    fs
+      .stat(file)
+      .then((st) => st.size)
+      .catch(() => 0),
+  )
+
+/**
+ * The bytes of a file from `offset` to its end as text, at most the last
+ * `maxLogRead` of them; a file shorter than `offset` (rotated, truncated)
+ * is read from its start. `end`: where the read stopped, for the next one.
+ */
+const readFrom = (file: string, offset: number): Effect.Effect<{ readonly text: string; readonly end: number }> =>
+  Effect.promise(async () => {
+    const handle = await fs.open(file, "r").catch(() => null)
+    if (handle === null) return { text: "", end: offset }
+    try {
+      const size = (await handle.stat()).size
+      const from = size < offset ? 0 : offset
+      const start = Math.max(from, size - maxLogRead)
+      const buffer = Buffer.alloc(size - start)
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, start)
+      return { text: buffer.subarray(0, bytesRead).toString("utf8"), end: start + bytesRead }
+    } finally {
+      await handle.close()
+    }
+  })
+
+/**
+ * The log files (stdout, then stderr) of the processes these refs address,
+ * each once, with its display prefix: `name#pm_id`, or the bare name for a
+ * file several processes write (pm2's default for processes sharing a name,
+ * e.g. both `tamanu-api`), whose lines cannot be told apart.
+ */
+const logFilesOf = (
+  processes: ReadonlyArray<Pm2ProcessDetails>,
+  refs: ReadonlyArray<InstanceRef>,
+): ReadonlyArray<{ readonly prefix: string; readonly file: string }> => {
+  const writers = new Map<string, number>()
+  for (const p of processes)
+    for (const file of new Set([p.outLog, p.errLog])) if (file !== null) writers.set(file, (writers.get(file) ?? 0) + 1)
+  const seen = new Set<string>()
+  return processes
+    .filter((p) => refSelects(refs, p.name, p.pmId))
+    .flatMap((p) =>
+      [p.outLog, p.errLog].flatMap((file) => {
+        if (file === null || seen.has(file)) return []
+        seen.add(file)
+        return [{ prefix: (writers.get(file) ?? 0) > 1 ? p.name : `${p.name}#${p.pmId}`, file }]
+      }),
+    )
+}
+
+/** How often `--logs` looks at pm2's log files for new lines. */
+const logPollInterval = Duration.millis(200)
+
 /** The Supervisor over an existing daemon. */
 export const makePm2Supervisor = (options: Pm2Options = {}): SupervisorShape => {
   const client = makePm2Client(options)
@@ -240,7 +307,7 @@ export const makePm2Supervisor = (options: Pm2Options = {}): SupervisorShape => 
 
   const list = Effect.map(client.processes, (processes): ReadonlyArray<Instance> => processes.map(instanceFromProcess))
 
-  const logs = (refs: ReadonlyArray<InstanceRef>): Stream.Stream<string, SupervisorError> =>
+  const busLogs = (refs: ReadonlyArray<InstanceRef>): Stream.Stream<string, SupervisorError> =>
     Stream.asyncScoped<string, SupervisorError>((emit) =>
       Effect.gen(function* () {
         // The bus has no handshake; ask the RPC side first so a dead daemon is an error, not silence.
@@ -257,6 +324,74 @@ export const makePm2Supervisor = (options: Pm2Options = {}): SupervisorShape => 
       }),
     )
 
+  /** One process list (one RPC) for every instance: the settle window's tick. */
+  const runStates = (refs: ReadonlyArray<InstanceRef>): Effect.Effect<RunStates, SupervisorError> =>
+    Effect.flatMap(client.processes, (processes) =>
+      Effect.map(Clock.currentTimeMillis, (readAt) => ({
+        // pm_uptime is epoch milliseconds: read on the same (wall) clock.
+        readAt,
+        instances: processes.filter((p) => refSelects(refs, p.name, p.pmId)).map(runStateOfProcess),
+      })),
+    )
+
+  /** The size of each of their log files now: later reads start there. */
+  const logMark = (refs: ReadonlyArray<InstanceRef>): Effect.Effect<LogMark, SupervisorError> =>
+    Effect.gen(function* () {
+      const at = yield* Clock.currentTimeMillis
+      if (refs.length === 0) return { at, files: {} }
+      const files = logFilesOf(yield* client.processes, refs)
+      const sizes = yield* Effect.forEach(files, ({ file }) =>
+        Effect.map(fileSize(file), (size) => [file, size] as const),
+      )
+      return { at, files: Object.fromEntries(sizes) }
+    })
+
+  /** The last `limit` lines since the mark: stdout's lines, then stderr's (pm2 keeps them apart, without times). */
+  const logLines = (refs: ReadonlyArray<InstanceRef>, mark: LogMark, limit: number) =>
+    Effect.gen(function* () {
+      if (refs.length === 0) return []
+      const files = logFilesOf(yield* client.processes, refs)
+      const lines = yield* Effect.forEach(files, ({ prefix, file }) =>
+        Effect.map(readFrom(file, mark.files[file] ?? 0), ({ text }) => logFileLines(prefix, text, true).lines),
+      )
+      return lines.flat().slice(-Math.max(1, Math.floor(limit)))
+    })
+
+  /**
+   * With `follow`: pm2's log files from the mark's offsets, looked at every
+   * 200 ms, and once more after `follow.until` (the bus only carries what is
+   * written after it attached, and a fast start would be over by then).
+   * Without: the bus from now on, as before.
+   */
+  const logs = (refs: ReadonlyArray<InstanceRef>, follow?: LogFollow): Stream.Stream<string, SupervisorError> => {
+    if (follow === undefined) return busLogs(refs)
+    return Stream.unwrap(
+      Effect.gen(function* () {
+        const files = refs.length === 0 ? [] : logFilesOf(yield* client.processes, refs)
+        const offsets = new Map(files.map(({ file }) => [file, follow.since.files[file] ?? 0]))
+        const partial = new Map<string, string>()
+        const read = (complete: boolean) =>
+          Effect.map(
+            Effect.forEach(files, ({ prefix, file }) =>
+              Effect.map(readFrom(file, offsets.get(file) ?? 0), ({ text, end }) => {
+                offsets.set(file, end)
+                const { lines, rest } = logFileLines(prefix, `${partial.get(file) ?? ""}${text}`, complete)
+                partial.set(file, rest)
+                return lines
+              }),
+            ),
+            (lines) => Chunk.unsafeFromArray(lines.flat()),
+          )
+        const polling = Stream.repeatEffectWithSchedule(read(false), Schedule.spaced(logPollInterval))
+        return polling.pipe(
+          Stream.interruptWhen(follow.until),
+          Stream.concat(Stream.fromEffect(Effect.suspend(() => read(true)))),
+          Stream.flattenChunks,
+        )
+      }),
+    )
+  }
+
   return {
     kind: "pm2",
     list,
@@ -268,6 +403,9 @@ export const makePm2Supervisor = (options: Pm2Options = {}): SupervisorShape => 
     disable: () => Effect.void,
     remove: act("deleteProcessId", { missingNameFails: false }),
     unitFileExists: () => Effect.succeed(false),
+    runStates,
+    logMark,
+    logLines,
     logs,
   }
 }

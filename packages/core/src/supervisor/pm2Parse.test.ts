@@ -66,12 +66,14 @@ describe("the daemon's process list", () => {
       entry("tamanu-tasks", 2, "launching"),
       entry("tamanu-sync", 4, "errored"),
     ]
+    // Entries without restart_time, pm_uptime, exit_code or log paths (run-state fields: runState.test.ts).
+    const none = { restarts: 0, startedAt: null, exitCode: null, outLog: null, errLog: null }
     expect(parseProcessList(data)).toEqual(
       Either.right([
-        { name: "tamanu-api", pmId: 1, status: "online", running: true, port: 4001 },
-        { name: "tamanu-tasks", pmId: 2, status: "launching", running: false, port: null },
-        { name: "tamanu-api", pmId: 3, status: "stopped", running: false, port: 4002 },
-        { name: "tamanu-sync", pmId: 4, status: "errored", running: false, port: null },
+        { name: "tamanu-api", pmId: 1, status: "online", running: true, port: 4001, ...none },
+        { name: "tamanu-tasks", pmId: 2, status: "launching", running: false, port: null, ...none },
+        { name: "tamanu-api", pmId: 3, status: "stopped", running: false, port: 4002, ...none },
+        { name: "tamanu-sync", pmId: 4, status: "errored", running: false, port: null, ...none },
       ]),
     )
   })

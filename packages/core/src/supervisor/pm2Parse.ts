@@ -6,6 +6,7 @@
 import * as path from "node:path"
 import { Either, ParseResult, Schema } from "effect"
 import type { Instance, InstanceRef } from "../model/instance.js"
+import type { RunPhase, RunState } from "./runState.js"
 
 /** pm2's own rule (`pm2/paths.js`): `PM2_HOME`, else `~/.pm2`. */
 export const resolvePm2Home = (env: Readonly<Record<string, string | undefined>>, homedir: string): string => {
@@ -54,6 +55,19 @@ export interface Pm2Process {
   readonly port: number | null
 }
 
+/** What the settle window and the log reads need beyond that (parseProcessList gives both). */
+export interface Pm2ProcessDetails extends Pm2Process {
+  /** `restart_time`: restarts pm2 made (autorestart, or asked); 0 when absent. */
+  readonly restarts: number
+  /** `pm_uptime`: when the current (or last) process was launched, epoch milliseconds. */
+  readonly startedAt: number | null
+  /** `exit_code` of the last process that ended, when pm2 recorded one. */
+  readonly exitCode: number | null
+  /** Where pm2 writes the process's stdout and stderr (`pm_out_log_path`, `pm_err_log_path`). */
+  readonly outLog: string | null
+  readonly errLog: string | null
+}
+
 const PortValue = Schema.Union(Schema.String, Schema.Number)
 
 /**
@@ -67,6 +81,11 @@ const MonitorEntry = Schema.Struct({
     status: Schema.String,
     PORT: Schema.optional(Schema.Unknown),
     env: Schema.optional(Schema.Struct({ PORT: Schema.optional(Schema.Unknown) })),
+    restart_time: Schema.optional(Schema.Unknown),
+    pm_uptime: Schema.optional(Schema.Unknown),
+    exit_code: Schema.optional(Schema.Unknown),
+    pm_out_log_path: Schema.optional(Schema.Unknown),
+    pm_err_log_path: Schema.optional(Schema.Unknown),
   }),
 })
 
@@ -84,6 +103,10 @@ export const parsePort = (value: unknown): number | null => {
   return port >= 1 && port <= 65535 ? port : null
 }
 
+/** A JSON integer (pm2 keeps counters and times as numbers), else null. */
+const integerOrNull = (value: unknown): number | null =>
+  typeof value === "number" && Number.isInteger(value) ? value : null
+
 /**
  * The daemon's process list, reduced to Tamanu's processes in pm_id order.
  * Entries that are not Tamanu's are skipped before they are checked, so an
@@ -91,10 +114,10 @@ export const parsePort = (value: unknown): number | null => {
  * status or integer pm_id is an error (it would otherwise vanish from status).
  * pm2 gives a process being reloaded a transient `_old_<id>` pm_id: skipped.
  */
-export const parseProcessList = (data: unknown): Either.Either<ReadonlyArray<Pm2Process>, string> =>
+export const parseProcessList = (data: unknown): Either.Either<ReadonlyArray<Pm2ProcessDetails>, string> =>
   Either.gen(function* () {
     const entries = yield* Either.mapLeft(decodeList(data), (e) => ParseResult.TreeFormatter.formatErrorSync(e))
-    const out: Array<Pm2Process> = []
+    const out: Array<Pm2ProcessDetails> = []
     for (const raw of entries) {
       const name = typeof raw === "object" && raw !== null && "name" in raw ? raw.name : undefined
       if (typeof name !== "string" || !name.startsWith(TAMANU_PREFIX)) continue
@@ -106,13 +129,20 @@ export const parseProcessList = (data: unknown): Either.Either<ReadonlyArray<Pm2
       if (typeof entry.pm_id !== "number" || !Number.isInteger(entry.pm_id)) {
         return yield* Either.left(`process ${name}: pm_id ${JSON.stringify(entry.pm_id)} is not an integer`)
       }
-      const port = parsePort(entry.pm2_env.env?.PORT) ?? parsePort(entry.pm2_env.PORT)
+      const env = entry.pm2_env
+      const port = parsePort(env.env?.PORT) ?? parsePort(env.PORT)
+      const restarts = integerOrNull(env.restart_time)
       out.push({
         name: entry.name,
         pmId: entry.pm_id,
-        status: entry.pm2_env.status,
-        running: entry.pm2_env.status === "online",
+        status: env.status,
+        running: env.status === "online",
         port,
+        restarts: restarts !== null && restarts >= 0 ? restarts : 0,
+        startedAt: integerOrNull(env.pm_uptime),
+        exitCode: integerOrNull(env.exit_code),
+        outLog: typeof env.pm_out_log_path === "string" && env.pm_out_log_path !== "" ? env.pm_out_log_path : null,
+        errLog: typeof env.pm_err_log_path === "string" && env.pm_err_log_path !== "" ? env.pm_err_log_path : null,
       })
     }
     return out.sort((a, b) => a.pmId - b.pmId)
@@ -201,4 +231,61 @@ export const logEventLines = (refs: ReadonlyArray<InstanceRef>, event: unknown):
   if (lines.at(-1) === "") lines.pop()
   const prefix = typeof process.pm_id === "number" ? `${process.name}#${process.pm_id}` : process.name
   return lines.map((line) => `${prefix} | ${line}`)
+}
+
+/** pm2's status word as a run phase (runState.ts); a word we do not know is taken as not up. */
+export const pm2RunPhase = (status: string): RunPhase => {
+  switch (status) {
+    case "online":
+      return "running"
+    case "launching":
+    case "one-launch-status":
+      return "starting"
+    case "waiting restart":
+      return "restarting"
+    case "stopping":
+      return "stopping"
+    case "errored":
+      return "failed"
+    default:
+      return "stopped"
+  }
+}
+
+/**
+ * A process's run state. pm2 records the last exit code (kept while the next
+ * process runs) but neither when it exited nor a signal: a process killed by
+ * a signal is recorded with code 0 (`God.handleExit(clu, code || 0, signal)`),
+ * so 0 is only reported when the process is down.
+ */
+export const runStateOfProcess = (p: Pm2ProcessDetails): RunState => {
+  const phase = pm2RunPhase(p.status)
+  return {
+    name: p.name,
+    suffix: null,
+    pmId: p.pmId,
+    phase,
+    restarts: p.restarts,
+    startedAt: p.startedAt,
+    exitedAt: null,
+    exit:
+      p.exitCode === null || (p.exitCode === 0 && phase === "running") ? null : { _tag: "Exited", code: p.exitCode },
+  }
+}
+
+/**
+ * Log file bytes as display lines `name#pm_id | text`, like the bus's
+ * (`logEventLines`). `complete`: the text ends at a line break or is final;
+ * otherwise its unfinished last line is held back (returned as `rest`) for
+ * the next read.
+ */
+export const logFileLines = (
+  prefix: string,
+  text: string,
+  complete: boolean,
+): { readonly lines: ReadonlyArray<string>; readonly rest: string } => {
+  const parts = text.replace(/\r\n/g, "\n").split("\n")
+  const last = parts.pop() ?? ""
+  const lines = complete && last !== "" ? [...parts, last] : parts
+  return { lines: lines.map((line) => `${prefix} | ${line}`), rest: complete ? "" : last }
 }

@@ -13,18 +13,22 @@
  * checked first and follow `--`, so a name can never read as an option.
  */
 import { execFile, spawn } from "node:child_process"
-import { Duration, Effect, Layer, Stream } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
 import type { InstanceRef } from "../model/instance.js"
 import { unitName } from "../model/instance.js"
 import { log } from "../util/logging.js"
 import { SupervisorCallFailed, type SupervisorError, SupervisorUnavailable } from "./errors.js"
-import { Supervisor, type SupervisorShape } from "./Supervisor.js"
+import { type JournaldEntry, journalLine, parseJournalLine, parseJournalOutput } from "./journal.js"
+import type { RunStates } from "./runState.js"
+import { type LogFollow, type LogMark, Supervisor, type SupervisorShape } from "./Supervisor.js"
 import {
   instancesFromListUnits,
   isEnabledState,
   isUnavailableMessage,
   listUnitFilesHas,
+  parseShowRunStates,
   parseShowUnitFileState,
+  runStateProperties,
   unitFileProblem,
   unitNameProblem,
 } from "./systemdParse.js"
@@ -61,6 +65,23 @@ const unavailable = (message: string) => new SupervisorUnavailable({ supervisor:
 const callFailed = (command: ReadonlyArray<string>, stderr: string, exitCode: number | null) =>
   new SupervisorCallFailed({ supervisor: "systemd", command: [...command], stderr, exitCode })
 
+/** CLOCK_MONOTONIC in milliseconds: the clock of systemd's `*Monotonic` timestamps (Node's hrtime is it on Linux). */
+const monotonicNowMillis = (): number => Number(process.hrtime.bigint() / 1000n) / 1000
+
+/** journalctl's `--since` for a wall-clock time in microseconds: `@seconds.fraction` (parsed to the microsecond). */
+const sinceArg = (micros: number): string => `--since=@${(micros / 1e6).toFixed(6)}`
+
+/** Refs de-duplicated by unit name, in first-seen order (so `show` blocks match them by position). */
+const uniqueUnits = (refs: ReadonlyArray<InstanceRef>): ReadonlyArray<InstanceRef> => {
+  const seen = new Set<string>()
+  return refs.filter((ref) => {
+    const unit = unitName(ref)
+    if (seen.has(unit)) return false
+    seen.add(unit)
+    return true
+  })
+}
+
 /** Build the Supervisor for one systemd manager. */
 export const makeSystemdSupervisor = (options: SystemdSupervisorOptions): SupervisorShape => {
   const scopeArgs = options.scope === "user" ? ["--user"] : []
@@ -68,9 +89,12 @@ export const makeSystemdSupervisor = (options: SystemdSupervisorOptions): Superv
   const journalctl = [...(options.journalctl ?? ["journalctl"]), ...scopeArgs]
   const env = { ...process.env, ...options.env, ...quietEnv }
 
-  /** Run once; a non-zero exit is a result here, callers decide what it means. */
-  const run = (args: ReadonlyArray<string>): Effect.Effect<CallResult, SupervisorError> => {
-    const argv = [...systemctl, ...args]
+  /** Run systemctl once; a non-zero exit is a result here, callers decide what it means. */
+  const run = (args: ReadonlyArray<string>): Effect.Effect<CallResult, SupervisorError> =>
+    runArgv([...systemctl, ...args])
+
+  /** Run any argv once (systemctl, journalctl). */
+  const runArgv = (argv: ReadonlyArray<string>): Effect.Effect<CallResult, SupervisorError> => {
     const [file, ...rest] = argv
     return Effect.async<CallResult, SupervisorError>((resume, signal) => {
       options.onSpawn?.(argv)
@@ -175,22 +199,73 @@ export const makeSystemdSupervisor = (options: SystemdSupervisorOptions): Superv
   }
 
   /**
-   * `journalctl -f` from now on (`--lines=0`) for these units, as lines.
-   * `--unit=NAME` keeps a name glued to its option. Ends when journalctl
-   * ends; interrupting the stream kills it.
+   * One `systemctl show` of every unit: the settle window's tick. Times are
+   * CLOCK_MONOTONIC milliseconds, read on the same clock right after the call.
    */
-  const logs = (refs: ReadonlyArray<InstanceRef>): Stream.Stream<string, SupervisorError> => {
-    if (refs.length === 0) return Stream.empty
-    const problems = refs.map(unitNameProblem).filter((p): p is string => p !== null)
+  const runStates = (refs: ReadonlyArray<InstanceRef>): Effect.Effect<RunStates, SupervisorError> => {
+    const unique = uniqueUnits(refs)
+    if (unique.length === 0) return Effect.sync(() => ({ readAt: monotonicNowMillis(), instances: [] }))
+    return Effect.flatMap(units("show", unique), (names) => {
+      const args = ["show", "--no-pager", "-p", runStateProperties.join(","), "--", ...names]
+      return Effect.flatMap(runOk(args), (result) => {
+        const readAt = monotonicNowMillis()
+        const instances = parseShowRunStates(result.stdout, unique)
+        return instances === null
+          ? Effect.fail(
+              callFailed([...systemctl, ...args], `unexpected output: ${result.stdout.slice(0, 500)}`, result.exitCode),
+            )
+          : Effect.succeed({ readAt, instances })
+      })
+    })
+  }
+
+  /** journalctl's arguments for these units, or a failed call that never ran. */
+  const journalArgs = (
+    refs: ReadonlyArray<InstanceRef>,
+    args: ReadonlyArray<string>,
+  ): Effect.Effect<ReadonlyArray<string>, SupervisorError> => {
     const argv = [
       ...journalctl,
-      "--follow",
-      "--lines=0",
       "--no-pager",
+      "--output=json",
+      ...args,
+      // `--unit=NAME` keeps a name glued to its option.
       ...[...new Set(refs.map(unitName))].map((u) => `--unit=${u}`),
     ]
-    if (problems.length > 0)
-      return Stream.fail(callFailed(argv, `refused before running: ${problems.join("; ")}`, null))
+    const problems = refs.map(unitNameProblem).filter((p): p is string => p !== null)
+    return problems.length === 0
+      ? Effect.succeed(argv)
+      : Effect.fail(callFailed(argv, `refused before running: ${problems.join("; ")}`, null))
+  }
+
+  /** Entries these units logged since a wall-clock time (µs), at most `limit` (the newest), oldest first. */
+  const entriesSince = (
+    refs: ReadonlyArray<InstanceRef>,
+    sinceMicros: number,
+    limit: number | null,
+  ): Effect.Effect<ReadonlyArray<JournaldEntry>, SupervisorError> =>
+    refs.length === 0
+      ? Effect.succeed([])
+      : Effect.flatMap(
+          journalArgs(refs, [sinceArg(sinceMicros), ...(limit === null ? [] : [`--lines=${limit}`])]),
+          (argv) =>
+            Effect.flatMap(runArgv(argv), (result) =>
+              result.exitCode === 0
+                ? Effect.succeed(parseJournalOutput(result.stdout))
+                : Effect.fail(callFailed(argv, result.stderr.trim(), result.exitCode)),
+            ),
+        )
+
+  /** The mark is the wall clock: journald stamps every entry with it, so `--since` needs no call. */
+  const logMark = (): Effect.Effect<LogMark> => Effect.map(Clock.currentTimeMillis, (at) => ({ at, files: {} }))
+
+  const logLines = (refs: ReadonlyArray<InstanceRef>, mark: LogMark, limit: number) =>
+    Effect.map(entriesSince(refs, mark.at * 1000, Math.max(1, Math.floor(limit))), (entries) =>
+      entries.map((entry) => journalLine(entry, refs)),
+    )
+
+  /** `journalctl --follow --output=json` for these units, as entries. Ends when journalctl ends; interrupting kills it. */
+  const followEntries = (argv: ReadonlyArray<string>): Stream.Stream<JournaldEntry, SupervisorError> => {
     const [file, ...rest] = argv
     const chunks = Stream.asyncScoped<string, SupervisorError>((emit) =>
       Effect.acquireRelease(
@@ -223,7 +298,53 @@ export const makeSystemdSupervisor = (options: SystemdSupervisorOptions): Superv
           }),
       ),
     )
-    return Stream.splitLines(chunks)
+    return Stream.splitLines(chunks).pipe(
+      Stream.filterMap((line) => {
+        const entry = parseJournalLine(line)
+        return entry === null ? Option.none() : Option.some(entry)
+      }),
+    )
+  }
+
+  /**
+   * `journalctl --follow` for these units, as display lines. With `follow`:
+   * from its mark (`--since`, so what was logged before journalctl attached
+   * is shown too), and once `follow.until` completes, one last read of what
+   * was logged since the newest entry shown, without the entries already
+   * shown (by cursor): nothing logged until then is lost to journalctl's
+   * own delay.
+   */
+  const logs = (refs: ReadonlyArray<InstanceRef>, follow?: LogFollow): Stream.Stream<string, SupervisorError> => {
+    if (refs.length === 0)
+      return follow === undefined ? Stream.empty : Stream.fromEffect(follow.until).pipe(Stream.drain)
+    return Stream.suspend(() => {
+      const shown = new Set<string>()
+      let newest: number | null = null
+      const fresh = (entry: JournaldEntry): ReadonlyArray<string> => {
+        if (shown.has(entry.cursor)) return []
+        shown.add(entry.cursor)
+        newest = Math.max(newest ?? entry.realtimeMicros, entry.realtimeMicros)
+        return [journalLine(entry, refs)]
+      }
+      const live = Stream.unwrap(
+        Effect.map(
+          journalArgs(refs, [
+            "--follow",
+            ...(follow === undefined ? ["--lines=0"] : [sinceArg(follow.since.at * 1000)]),
+          ]),
+          followEntries,
+        ),
+      )
+      if (follow === undefined) return Stream.mapConcat(live, fresh)
+      const catchUp = Stream.unwrap(
+        Effect.suspend(() =>
+          Effect.map(entriesSince(refs, newest ?? follow.since.at * 1000, null), (entries) =>
+            Stream.fromIterable(entries),
+          ),
+        ),
+      )
+      return live.pipe(Stream.interruptWhen(follow.until), Stream.concat(catchUp), Stream.mapConcat(fresh))
+    })
   }
 
   return {
@@ -237,6 +358,9 @@ export const makeSystemdSupervisor = (options: SystemdSupervisorOptions): Superv
     disable: batch("disable"),
     remove: () => Effect.void,
     unitFileExists,
+    runStates,
+    logMark,
+    logLines,
     logs,
   }
 }

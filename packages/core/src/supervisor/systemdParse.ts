@@ -5,6 +5,8 @@
  * listings) is fixed by table tests without a running manager.
  */
 import type { Instance, InstanceRef } from "../model/instance.js"
+import { signalName } from "./journal.js"
+import type { ExitStatus, RunPhase, RunState } from "./runState.js"
 
 /** A discovered unit name split into base name and instance suffix. */
 export interface ParsedUnitName {
@@ -194,3 +196,114 @@ export const isUnavailableMessage = (stderr: string): boolean =>
   /Failed to connect to (bus|user scope bus)|Failed to get D-Bus connection|has not been booted with systemd|Can't operate/i.test(
     stderr,
   )
+
+/**
+ * The properties `systemctl show` is asked for to read run states
+ * (`parseShowRunStates`): one call for every unit of a settle window's tick.
+ */
+export const runStateProperties: ReadonlyArray<string> = [
+  "Id",
+  "ActiveState",
+  "SubState",
+  "NRestarts",
+  "ExecMainStartTimestampMonotonic",
+  "ExecMainExitTimestampMonotonic",
+  "ExecMainCode",
+  "ExecMainStatus",
+]
+
+/** ActiveState/SubState as a run phase (runState.ts). */
+export const runPhaseOf = (active: string, sub: string): RunPhase => {
+  switch (active) {
+    case "active":
+    case "reloading":
+      return "running"
+    case "activating":
+      return sub === "auto-restart" ? "restarting" : "starting"
+    case "deactivating":
+      return "stopping"
+    case "failed":
+      return "failed"
+    default:
+      // inactive, and anything newer we do not know: not up.
+      return active === "maintenance" ? "stopping" : "stopped"
+  }
+}
+
+/** systemd's `ExecMainCode`/`ExecMainStatus` (CLD_EXITED 1, CLD_KILLED 2, CLD_DUMPED 3); null when nothing exited. */
+export const exitOfMain = (code: number, status: number): ExitStatus | null => {
+  switch (code) {
+    case 1:
+      return { _tag: "Exited", code: status }
+    case 2:
+    case 3:
+      return { _tag: "Killed", signal: signalName(status), coreDumped: code === 3 }
+    default:
+      return null
+  }
+}
+
+/** A monotonic timestamp in microseconds as milliseconds; systemd's 0 means "never". */
+const monotonicMillis = (value: string | undefined): number | null => {
+  const micros = Number(value ?? "0")
+  return Number.isFinite(micros) && micros > 0 ? micros / 1000 : null
+}
+
+/**
+ * `systemctl show -p <runStateProperties> a b c`: one block per unit, in
+ * argument order, whatever order systemd prints the properties in (252 does
+ * not follow `-p`). Returns each ref's run state, matched by position, or
+ * null when the block count does not match the request. Times are
+ * systemd's CLOCK_MONOTONIC in milliseconds (`*Monotonic` properties).
+ * A unit systemd does not know reads as `stopped`, never started.
+ */
+export const parseShowRunStates = (
+  stdout: string,
+  refs: ReadonlyArray<InstanceRef>,
+): ReadonlyArray<RunState> | null => {
+  const blocks = stdout
+    .split(/\n\s*\n/)
+    .map((block) => block.trim())
+    .filter((block) => block !== "")
+  if (blocks.length !== refs.length) return null
+  return blocks.map((block, index) => {
+    const ref = refs[index] as InstanceRef
+    const p = new Map(
+      block.split("\n").map((line) => {
+        const eq = line.indexOf("=")
+        return eq === -1
+          ? ([line.trim(), ""] as const)
+          : ([line.slice(0, eq).trim(), line.slice(eq + 1).trim()] as const)
+      }),
+    )
+    const exitedAt = monotonicMillis(p.get("ExecMainExitTimestampMonotonic"))
+    const restarts = Number(p.get("NRestarts") ?? "0")
+    return {
+      name: ref.name,
+      suffix: ref.suffix,
+      pmId: null,
+      phase: runPhaseOf(p.get("ActiveState") ?? "", p.get("SubState") ?? ""),
+      restarts: Number.isInteger(restarts) && restarts >= 0 ? restarts : 0,
+      startedAt: monotonicMillis(p.get("ExecMainStartTimestampMonotonic")),
+      exitedAt,
+      exit:
+        exitedAt === null
+          ? null
+          : exitOfMain(Number(p.get("ExecMainCode") ?? "0"), Number(p.get("ExecMainStatus") ?? "0")),
+    }
+  })
+}
+
+/**
+ * The units a failed `systemctl start/restart` names in its stderr (`Job for
+ * tamanu-facility-sync.service failed because the control process exited
+ * with error code.`), as display names (`tamanu-facility-sync`, `name@1`):
+ * the instances whose journal says why.
+ */
+export const failedJobUnits = (stderr: string): ReadonlyArray<string> => [
+  ...new Set(
+    [...stderr.matchAll(/Job for (\S+?)\.service failed/g)].flatMap((m) =>
+      m[1] === undefined || parseUnitName(`${m[1]}.service`) === null ? [] : [m[1]],
+    ),
+  ),
+]

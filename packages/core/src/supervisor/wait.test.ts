@@ -194,6 +194,9 @@ const listing = (at: (now: number) => ReadonlyArray<Instance>, polls?: Ref.Ref<n
     disable: () => Effect.void,
     remove: () => Effect.void,
     unitFileExists: () => Effect.succeed(false),
+    runStates: () => Effect.succeed({ readAt: 0, instances: [] }),
+    logMark: () => Effect.succeed({ at: 0, files: {} }),
+    logLines: () => Effect.succeed([]),
     logs: () => Stream.empty,
   })
 

@@ -10,8 +10,10 @@
  *    instances' boots measured in the same run.
  * 2. Cold start of `tamanu status --json` against `node -e 0` (coldStart.ts).
  * 3. Discovery at 4, 40 and 200 units (discoverySystemd.ts, discoveryPm2.ts).
- * 4. One round on a real systemd system manager (systemManager.ts).
- * 5. The single executables and the .debs of `npm run package` (packaging.ts):
+ * 4. The settle window: its cost with 1, 4, 16 workers, and how soon a
+ *    boot-time crash comes (settle.ts).
+ * 5. One round on a real systemd system manager (systemManager.ts).
+ * 6. The single executables and the .debs of `npm run package` (packaging.ts):
  *    their sizes, and the cold start of the linux-x64 executable against the
  *    npm-installed CLI and `node -e 0` of both Nodes. Skipped, and said so,
  *    when packaging/dist was not built.
@@ -49,6 +51,7 @@ import {
   rolledInstances,
   rollNames,
 } from "./restartMethods.js"
+import { benchSettle, type SettleFigures } from "./settle.js"
 import { benchSystemManager, type SystemManagerFigure } from "./systemManager.js"
 
 const READY_DELAY_MS = 2000
@@ -165,6 +168,7 @@ const main = async () => {
   let coldStart: ColdStartFigures | null = null
   let discoverySystemd: ReadonlyArray<DiscoveryFigure> | null = null
   let discoveryPm2: ReadonlyArray<Pm2DiscoveryFigure> | null = null
+  let settle: SettleFigures | null = null
   let systemManager: { rounds: number; figures: ReadonlyArray<SystemManagerFigure> } | null = null
   let packaging: PackagingFigures | null = null
   try {
@@ -213,6 +217,10 @@ const main = async () => {
       discoveryPm2 = await attempt("pm2 discovery", skipped, () => benchDiscoveryPm2({ runs: 10 }))
     else skipped.push(`pm2 discovery: ${pm2.missing}`)
 
+    say("the settle window with 1, 4, 16 workers")
+    if (systemd.missing === null) settle = await attempt("settle window", skipped, () => benchSettle({ say }))
+    else skipped.push(`settle window: ${systemd.missing}`)
+
     const system = systemManagerPrerequisite()
     if (systemRounds > 0 && system.missing === null) {
       say(`the real system manager, ${systemRounds} round${systemRounds === 1 ? "" : "s"}`)
@@ -242,6 +250,7 @@ const main = async () => {
     coldStart,
     discoverySystemd,
     discoveryPm2,
+    settle,
     systemManager,
     packaging,
     skipped,

@@ -23,6 +23,7 @@ import {
   scriptSpacingMs,
 } from "./restartMethods.js"
 import type { InstanceBreakdown, RollBreakdown } from "./rollTimeline.js"
+import { type SettleFigures, settleMarkdown } from "./settle.js"
 import { median } from "./stats.js"
 import { type SystemManagerFigure, systemManagerMarkdown } from "./systemManager.js"
 
@@ -59,6 +60,8 @@ export interface BenchFigures {
   readonly coldStart: ColdStartFigures | null
   readonly discoverySystemd: ReadonlyArray<DiscoveryFigure> | null
   readonly discoveryPm2: ReadonlyArray<Pm2DiscoveryFigure> | null
+  /** The settle window's cost with N workers and the boot-time crash timings; absent in figures older than it. */
+  readonly settle?: SettleFigures | null
   /** The real system manager's figures, and the rounds asked; null when not run. */
   readonly systemManager: { readonly rounds: number; readonly figures: ReadonlyArray<SystemManagerFigure> } | null
   /** The single executables and the .debs (packaging.ts); absent in figures kept before it was measured. */
@@ -705,6 +708,7 @@ export const performanceMarkdown = (f: BenchFigures): string => {
       "",
     )
   }
+  if (f.settle !== undefined && f.settle !== null) lines.push(settleMarkdown(f.settle))
   if (f.packaging !== undefined && f.packaging !== null) lines.push(...packagingMarkdown(f.packaging))
   if (f.systemManager !== null) {
     lines.push(

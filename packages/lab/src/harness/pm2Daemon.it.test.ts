@@ -207,6 +207,82 @@ describe.skipIf(skipUnless(pm2Prerequisite()))("pm2 supervisor against a real pm
     expect(Chunk.toReadonlyArray(lines)).toEqual([expect.stringMatching(new RegExp(`^tamanu-tasks#${id} \\| `))])
   })
 
+  it("runStates: one list for all; a process that exits 3 and is restarted by pm2 shows the counter moved and its exit code", async () => {
+    const [port] = await freePorts(1)
+    await home().register([
+      {
+        name: "tamanu-crashy",
+        env: { PORT: String(port ?? 0), READY_DELAY_MS: "50", EXIT_AFTER_MS: "500", EXIT_CODE: "3" },
+      },
+    ])
+    const crashy = ref("tamanu-crashy", null)
+    const calls: Array<string> = []
+    const layer = Pm2SupervisorLive({ pm2Home: home().pm2Home, onCall: (m) => calls.push(m) })
+    const read = () =>
+      Effect.runPromise(
+        Effect.provide(
+          Effect.flatMap(sup, (s) => s.runStates([crashy, ref("tamanu-tasks", null)])),
+          layer,
+        ),
+      )
+    const first = await read()
+    expect(calls).toEqual(["getMonitorData"])
+    expect(first.instances.map((i) => i.name).sort()).toEqual(["tamanu-crashy", "tamanu-tasks"])
+    const before = first.instances.find((i) => i.name === "tamanu-crashy")
+    // Wait (bounded) until pm2 has restarted it at least once after an exit.
+    let after = before
+    for (let i = 0; i < 60 && (after?.restarts ?? 0) <= (before?.restarts ?? 0); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      after = (await read()).instances.find((i) => i.name === "tamanu-crashy")
+    }
+    expect(after?.restarts ?? 0).toBeGreaterThan(before?.restarts ?? 0)
+    expect(after?.exit).toEqual({ _tag: "Exited", code: 3 })
+    expect(after?.startedAt ?? 0).toBeGreaterThan(before?.startedAt ?? 0)
+    await ok(Effect.flatMap(sup, (s) => s.remove([crashy])))
+  })
+
+  it("logMark and logLines: only what a process wrote after the mark, stdout then stderr, as `name#id | line`", async () => {
+    const [id] = await ids("tamanu-tasks")
+    if (id === undefined) throw new Error("tasks expected")
+    const tasks = ref("tamanu-tasks", id)
+    await ok(Effect.flatMap(sup, (s) => s.stop([tasks])))
+    const mark = await ok(Effect.flatMap(sup, (s) => s.logMark([tasks])))
+    expect(Object.keys(mark.files).length).toBe(2)
+    await ok(Effect.flatMap(sup, (s) => s.start([tasks])))
+    // The fixture says `ready` then `listening` once it is up (READY_DELAY_MS 300).
+    let lines: ReadonlyArray<string> = []
+    for (let i = 0; i < 50 && !lines.some((l) => l.includes("listening on")); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      lines = await ok(Effect.flatMap(sup, (s) => s.logLines([tasks], mark, 10)))
+    }
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^tamanu-tasks#${id} \\| tamanu-tasks ready after \\d+ ms$`)),
+      expect.stringMatching(new RegExp(`^tamanu-tasks#${id} \\| tamanu-tasks listening on `)),
+    ])
+    // The earlier runs' lines (before the mark) are not there; a limit keeps the newest.
+    expect(await ok(Effect.flatMap(sup, (s) => s.logLines([tasks], mark, 1)))).toEqual([lines[1]])
+  })
+
+  it("logs from a mark: a start's first lines are shown though the follower began after it, and the stream ends on `until`", async () => {
+    const [id] = await ids("tamanu-tasks")
+    if (id === undefined) throw new Error("tasks expected")
+    const tasks = ref("tamanu-tasks", id)
+    await ok(Effect.flatMap(sup, (s) => s.stop([tasks])))
+    const mark = await ok(Effect.flatMap(sup, (s) => s.logMark([tasks])))
+    await ok(Effect.flatMap(sup, (s) => s.start([tasks])))
+    // Well after the start: by then pm2's bus would have carried the first lines past a late subscriber.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const lines = await ok(
+      Effect.flatMap(sup, (s) =>
+        Stream.runCollect(s.logs([tasks], { since: mark, until: Effect.sleep(Duration.millis(300)) })),
+      ),
+    )
+    expect(Chunk.toReadonlyArray(lines).map((l) => l.replace(/\d+ ms/, "N ms").replace(/:\d+$/, ":PORT"))).toEqual([
+      `tamanu-tasks#${id} | tamanu-tasks ready after N ms`,
+      `tamanu-tasks#${id} | tamanu-tasks listening on 127.0.0.1:PORT`,
+    ])
+  })
+
   it("remove deletes the processes of that name from pm2 (and again is nothing to do)", async () => {
     await ok(Effect.flatMap(sup, (s) => s.remove([ref("tamanu-fhir-resolve", null)])))
     expect((await jlist()).some((p) => p.name === "tamanu-fhir-resolve")).toBe(false)

@@ -263,9 +263,18 @@ export const settle = <A, E, R>(
     return yield* Fiber.join(fiber)
   })
 
-/** The supervisor calls that change something (not list/enabled/unitFileExists/logs). */
-export const isMutating = (e: JournalEntry): boolean =>
-  e.method !== "list" && e.method !== "enabled" && e.method !== "unitFileExists" && e.method !== "logs"
+const readOnlyMethods: ReadonlySet<JournalEntry["method"]> = new Set([
+  "list",
+  "enabled",
+  "unitFileExists",
+  "runStates",
+  "logMark",
+  "logLines",
+  "logs",
+])
+
+/** The supervisor calls that change something (not list/enabled/unitFileExists/runStates/the log reads). */
+export const isMutating = (e: JournalEntry): boolean => !readOnlyMethods.has(e.method)
 
 export const mutatingCalls = Effect.map(
   Effect.flatMap(SupervisorControl, (c) => c.journal),

@@ -155,8 +155,8 @@ describe("interruption mid-roll", () => {
   it.effect("interrupted in the first of several rolls: the warning names every rolled instance not restarted", () =>
     Effect.gen(function* () {
       const fiber = yield* Effect.fork(restart(restartOptions()))
-      // Bulk restart of tasks and sync (up after 1 s), then frontend@a: up at 2 s, never answering.
-      yield* TestClock.adjust("3 seconds")
+      // Bulk restart of tasks and sync (up after 1 s), their 5 s settle window, then frontend@a: up at 7 s, never answering.
+      yield* TestClock.adjust("8 seconds")
       expect(yield* restartOneCalls).toEqual(["tamanu-frontend@a"])
       yield* Fiber.interrupt(fiber)
       yield* TestClock.adjust("10 minutes")

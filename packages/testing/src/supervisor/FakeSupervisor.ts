@@ -17,12 +17,24 @@
  * returns at once and the instance is running later; `stop` (and the stop
  * half of `restart`) returns once the instances are down, as systemctl and
  * pm2 do.
+ *
+ * For the settle window (`runStates`): a running process can be scripted to
+ * end by itself after a while (`exitAfter`, with an exit code or signal),
+ * and the supervisor to start it again then (`restart: "always"`, after
+ * `restartDelay`: systemd's Restart=always, pm2's autorestart), counting
+ * the restarts as systemd's NRestarts and pm2's restart_time do.
  */
 
 import {
   displayInstance,
+  type ExitStatus,
   type Instance,
   type InstanceRef,
+  type LogFollow,
+  type LogMark,
+  type RunPhase,
+  type RunState,
+  type RunStates,
   Supervisor,
   SupervisorCallFailed,
   type SupervisorError,
@@ -43,6 +55,9 @@ export type SupervisorMethod =
   | "disable"
   | "remove"
   | "unitFileExists"
+  | "runStates"
+  | "logMark"
+  | "logLines"
   | "logs"
 
 /** One supervisor call as the fake saw it: `at` is Clock millis when the call began. */
@@ -65,7 +80,25 @@ export interface FakeBehaviour {
    * (or null, to undo a script): no crash.
    */
   readonly failAfter: Duration.DurationInput | null
-  /** What `logs` emits for this instance. */
+  /**
+   * Once running, the process ends by itself this long after it came up,
+   * every time it runs (a worker that exits a second after it starts).
+   * A process already running when the fake is made is not affected until
+   * it is started again. Default (or null): it stays up.
+   */
+  readonly exitAfter: Duration.DurationInput | null
+  /** How a process ends by itself (`exitAfter`, `failAfter`). Default exit code 1. */
+  readonly exit: ExitStatus
+  /**
+   * What the supervisor does when the process ended by itself: `no` (default):
+   * it stays down (systemd: `failed`, or `inactive` after exit code 0; pm2:
+   * `stopped`); `always`: it is started again after `restartDelay`, forever
+   * (a crash loop under Restart=always / pm2 autorestart).
+   */
+  readonly restart: "no" | "always"
+  /** systemd RestartSec / pm2 restart_delay. Default 100 ms (systemd's default). */
+  readonly restartDelay: Duration.DurationInput
+  /** What `logs` emits for this instance, and what `logLines` returns the last of. */
   readonly logLines: ReadonlyArray<string>
 }
 
@@ -88,6 +121,8 @@ export interface FakeFailure {
 /** The lifecycle phase of an instance, resolved against the clock. */
 export type FakePhase =
   | { readonly _tag: "Stopped" }
+  /** Ended by itself; the supervisor starts it again at `readyAt` (systemd `auto-restart`, pm2 `waiting restart`). */
+  | { readonly _tag: "Restarting"; readonly readyAt: number }
   /** `fails`: at `readyAt` it turns Failed instead of Running (scripted `failAfter`). */
   | { readonly _tag: "Starting"; readonly readyAt: number; readonly fails?: boolean }
   | { readonly _tag: "Running"; readonly since: number }
@@ -147,6 +182,12 @@ export interface Slot {
   readonly enabled: boolean
   readonly loaded: boolean
   readonly port: number | null
+  /** Restarts the supervisor made by itself since the last start/restart call (systemd NRestarts). Default 0. */
+  readonly restarts?: number
+  /** When the current (or last) process began. */
+  readonly processStartedAt?: number | null
+  /** How and when the last process ended by itself. */
+  readonly lastExit?: { readonly exit: ExitStatus; readonly at: number } | null
 }
 
 interface ArmedFailure extends FakeFailure {
@@ -179,8 +220,14 @@ const behaviourOf = (state: State, s: Pick<Slot, "name" | "suffix" | "pmId">) =>
     fails: b.failAfter !== undefined && b.failAfter !== null,
     down: ms(b.downAfter),
     logLines: b.logLines ?? [],
+    exitAfter: b.exitAfter === undefined || b.exitAfter === null ? null : ms(b.exitAfter),
+    exit: b.exit ?? defaultExit,
+    restartAlways: b.restart === "always",
+    restartDelay: b.restartDelay === undefined ? 100 : ms(b.restartDelay),
   }
 }
+
+const defaultExit: ExitStatus = { _tag: "Exited", code: 1 }
 
 const isRunning = (p: FakePhase): boolean => p._tag === "Running"
 const isUp = (p: FakePhase): boolean => p._tag === "Running" || p._tag === "Starting"
@@ -191,26 +238,55 @@ const listedAs = (s: Slot): Instance => {
   return isFailed(s.phase) ? { ...instance, failed: true } : instance
 }
 
-/** Resolve phases whose time has come. A systemd unit that finishes stopping while disabled is unloaded (GC). */
-const settleSlot = (kind: SupervisorKind, s: Slot, now: number): Slot => {
-  if (s.phase._tag === "Starting" && s.phase.readyAt <= now) {
-    return {
-      ...s,
-      phase:
-        s.phase.fails === true
-          ? { _tag: "Failed", since: s.phase.readyAt }
-          : { _tag: "Running", since: s.phase.readyAt },
+/** One step of a slot's own life whose time has come, or null when none is due. */
+const nextPhase = (kind: SupervisorKind, s: Slot, b: ReturnType<typeof behaviourOf>, now: number): Slot | null => {
+  const phase = s.phase
+  switch (phase._tag) {
+    case "Starting":
+      if (phase.readyAt > now) return null
+      return phase.fails === true
+        ? { ...s, phase: { _tag: "Failed", since: phase.readyAt }, lastExit: { exit: b.exit, at: phase.readyAt } }
+        : { ...s, phase: { _tag: "Running", since: phase.readyAt } }
+    case "Running": {
+      // A process already running when the fake was made has been stable so far: its script applies from its next start.
+      if (b.exitAfter === null || !Number.isFinite(phase.since) || phase.since + b.exitAfter > now) return null
+      const at = phase.since + b.exitAfter
+      const lastExit = { exit: b.exit, at }
+      // At least 1 ms per round, so a loop scripted with no time in it still moves on.
+      if (b.restartAlways)
+        return { ...s, phase: { _tag: "Restarting", readyAt: at + Math.max(1, b.restartDelay) }, lastExit }
+      // systemd: a clean exit leaves the unit inactive, any other end failed; pm2 without autorestart: stopped.
+      const clean = b.exit._tag === "Exited" && b.exit.code === 0
+      return { ...s, phase: kind === "pm2" || clean ? { _tag: "Stopped" } : { _tag: "Failed", since: at }, lastExit }
     }
+    case "Restarting":
+      if (phase.readyAt > now) return null
+      return {
+        ...s,
+        restarts: (s.restarts ?? 0) + 1,
+        processStartedAt: phase.readyAt,
+        phase: starting(phase.readyAt + b.up, b),
+      }
+    case "Stopping":
+      if (phase.doneAt > now) return null
+      return { ...s, phase: { _tag: "Stopped" }, loaded: kind === "pm2" || s.enabled }
+    default:
+      return null
   }
-  if (s.phase._tag === "Stopping" && s.phase.doneAt <= now) {
-    return { ...s, phase: { _tag: "Stopped" }, loaded: kind === "pm2" || s.enabled }
-  }
-  return s
+}
+
+/** Resolve phases whose time has come (a crash loop may go round many times). A systemd unit that finishes stopping while disabled is unloaded (GC). */
+const settleSlot = (state: State, s: Slot, now: number): Slot => {
+  const b = behaviourOf(state, s)
+  let slot = s
+  for (let next = nextPhase(state.kind, slot, b, now); next !== null; next = nextPhase(state.kind, slot, b, now))
+    slot = next
+  return slot
 }
 
 const settle = (state: State, now: number): State => ({
   ...state,
-  slots: state.slots.map((s) => settleSlot(state.kind, s, now)),
+  slots: state.slots.map((s) => settleSlot(state, s, now)),
 })
 
 /** How an instance comes up: after `up` ms, running, or failed when scripted to crash. */
@@ -222,17 +298,29 @@ interface Boot {
 const starting = (readyAt: number, boot: Boot): FakePhase =>
   boot.fails ? { _tag: "Starting", readyAt, fails: true } : { _tag: "Starting", readyAt }
 
-/** Transitions, as the real daemons do them. `until`: when the call may return. */
-const started = (s: Slot, boot: Boot, now: number): Slot => {
+/**
+ * Transitions, as the real daemons do them. `until`: when the call may
+ * return. A start or restart call begins a new process and (systemd) resets
+ * the restart counter; pm2 counts a restart call as a restart.
+ */
+const started = (kind: SupervisorKind, s: Slot, boot: Boot, now: number): Slot => {
+  const fresh = (at: number): Slot => ({
+    ...s,
+    loaded: true,
+    phase: starting(at + boot.up, boot),
+    processStartedAt: at,
+    restarts: kind === "systemd" ? 0 : (s.restarts ?? 0),
+  })
   switch (s.phase._tag) {
     case "Running":
     case "Starting":
       return s
     case "Stopping":
-      return { ...s, loaded: true, phase: starting(s.phase.doneAt + boot.up, boot) }
+      return fresh(s.phase.doneAt)
     case "Stopped":
     case "Failed":
-      return { ...s, loaded: true, phase: starting(now + boot.up, boot) }
+    case "Restarting":
+      return fresh(now)
   }
 }
 
@@ -246,6 +334,8 @@ const stopped = (kind: SupervisorKind, s: Slot, down: number, now: number): { sl
       return { slot: s, until: s.phase.doneAt }
     case "Stopped":
       return { slot: s, until: now }
+    case "Restarting":
+      return { slot: { ...s, phase: { _tag: "Stopped" } }, until: now }
     case "Failed":
       return { slot: kind === "pm2" ? { ...s, phase: { _tag: "Stopped" } } : s, until: now }
   }
@@ -259,7 +349,16 @@ const restarted = (
   now: number,
 ): { slot: Slot; until: number } => {
   const stop = stopped(kind, s, down, now)
-  return { slot: { ...s, loaded: true, phase: starting(stop.until + boot.up, boot) }, until: stop.until }
+  return {
+    slot: {
+      ...s,
+      loaded: true,
+      phase: starting(stop.until + boot.up, boot),
+      processStartedAt: stop.until,
+      restarts: kind === "systemd" ? 0 : (s.restarts ?? 0) + 1,
+    },
+    until: stop.until,
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -403,7 +502,7 @@ const transition =
     return { slots, value: undefined, errors, until }
   }
 
-const startBody = transition("start", (s, b, now) => ({ slot: started(s, b, now), until: now }))
+const startBody = transition("start", (s, b, now, state) => ({ slot: started(state.kind, s, b, now), until: now }))
 const stopBody = transition("stop", (s, b, now, state) => stopped(state.kind, s, b.down, now))
 const restartBody = transition("restart", (s, b, now, state) => restarted(state.kind, s, b, b.down, now))
 
@@ -463,6 +562,72 @@ const enabledBody: Body<ReadonlyMap<string, boolean>> = (state, refs, now) => ({
   until: now,
 })
 
+const phaseOf = (p: FakePhase): RunPhase => {
+  switch (p._tag) {
+    case "Running":
+      return "running"
+    case "Starting":
+      return "starting"
+    case "Restarting":
+      return "restarting"
+    case "Stopping":
+      return "stopping"
+    case "Stopped":
+      return "stopped"
+    case "Failed":
+      return "failed"
+  }
+}
+
+/**
+ * A slot's run state as the real supervisor reports it: systemd shows the
+ * last exit until a new process starts (`ExecMainExit*`); pm2 keeps the last
+ * exit code but no exit time.
+ */
+const runStateOf = (kind: SupervisorKind, s: Slot): RunState => {
+  const down = s.phase._tag === "Restarting" || s.phase._tag === "Stopped" || s.phase._tag === "Failed"
+  const last = s.lastExit ?? null
+  return {
+    ...refOf(s),
+    phase: phaseOf(s.phase),
+    restarts: s.restarts ?? 0,
+    startedAt: s.processStartedAt ?? (s.phase._tag === "Running" ? s.phase.since : null),
+    exitedAt: kind === "systemd" && down && last !== null ? last.at : null,
+    exit: last === null || (kind === "systemd" && !down) ? null : last.exit,
+  }
+}
+
+const runStatesBody: Body<RunStates> = (state, refs, now) => ({
+  slots: state.slots,
+  value: {
+    readAt: now,
+    instances: refs.flatMap((ref): ReadonlyArray<RunState> => {
+      const found = state.slots.filter(
+        (s) => s.name === ref.name && s.suffix === ref.suffix && (ref.pmId === null || s.pmId === ref.pmId),
+      )
+      if (found.length > 0) return found.map((s) => runStateOf(state.kind, s))
+      // systemd answers for a unit it does not know (inactive, never started); pm2 knows no such process.
+      return state.kind === "systemd"
+        ? [{ ...ref, phase: "stopped", restarts: 0, startedAt: null, exitedAt: null, exit: null }]
+        : []
+    }),
+  },
+  errors: [],
+  until: now,
+})
+
+/** The scripted lines of the instances these refs address, as display lines (`name@1 | line`). */
+const logLinesBody =
+  (limit: number): Body<ReadonlyArray<string>> =>
+  (state, refs, now) => {
+    const lines = state.slots
+      .filter((s) =>
+        refs.some((r) => s.name === r.name && s.suffix === r.suffix && (r.pmId === null || s.pmId === r.pmId)),
+      )
+      .flatMap((s) => behaviourOf(state, s).logLines.map((line) => `${displayInstance(refOf(s))} | ${line}`))
+    return { slots: state.slots, value: lines.slice(-Math.max(1, limit)), errors: [], until: now }
+  }
+
 const logsBody: Body<ReadonlyArray<string>> = (state, refs, now) => {
   const slots = [...state.slots]
   const lines = refs.flatMap((ref) => {
@@ -512,7 +677,20 @@ export const makeFakeSupervisor = (initial: Omit<State, "journal">) =>
           errors: [],
           until: now,
         })),
-      logs: (refs) => Stream.unwrap(Effect.map(call("logs", refs, logsBody), Stream.fromIterable)),
+      runStates: (refs) => call("runStates", refs, runStatesBody),
+      logMark: (refs) =>
+        call("logMark", refs, (state, _refs, now) => ({
+          slots: state.slots,
+          value: { at: now, files: {} } satisfies LogMark,
+          errors: [],
+          until: now,
+        })),
+      logLines: (refs, _mark, limit) => call("logLines", refs, logLinesBody(limit)),
+      // The scripted lines, then (when following) until told to stop.
+      logs: (refs, follow?: LogFollow) =>
+        Stream.unwrap(Effect.map(call("logs", refs, logsBody), Stream.fromIterable)).pipe(
+          Stream.concat(follow === undefined ? Stream.empty : Stream.drain(Stream.fromEffect(follow.until))),
+        ),
     }
 
     const settled = Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -589,6 +767,10 @@ export const specBehaviour = (
   if (spec.downAfter !== undefined) b.downAfter = spec.downAfter
   if (spec.failAfter !== undefined) b.failAfter = spec.failAfter
   if (spec.logLines !== undefined) b.logLines = spec.logLines
+  if (spec.exitAfter !== undefined) b.exitAfter = spec.exitAfter
+  if (spec.exit !== undefined) b.exit = spec.exit
+  if (spec.restart !== undefined) b.restart = spec.restart
+  if (spec.restartDelay !== undefined) b.restartDelay = spec.restartDelay
   return Object.keys(b).length === 0 ? {} : { [display]: b }
 }
 
