@@ -75,16 +75,47 @@ describe.skipIf(skipUnless(bundlePrerequisite()))("the bundle's V8 code cache", 
     expect(fs.statSync(path.join(cacheDir(), name)).size).toBeGreaterThan(1000)
   })
 
-  it("where the bundle's directory cannot hold a cache, the user's cache directory does", () => {
+  it("where the bundle's directory cannot hold a cache, the user's cache directory does, but never root's run", () => {
     fs.rmSync(cacheDir(), { recursive: true, force: true })
     fs.writeFileSync(cacheDir(), "a file where the cache directory would go")
+    const asRoot = process.getuid?.() === 0
+    const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-xdg-user-"))
     try {
       const reference = run(["--version"])
       expect(reference.status).toBe(0)
-      expect(cacheFiles(path.join(xdg, "tamanu-lifecycle"))).toHaveLength(1)
+      // As root (sudo tamanu, and CI) a cache in a user's directory could be anyone's code: none is written.
+      expect(cacheFiles(path.join(xdg, "tamanu-lifecycle"))).toHaveLength(asRoot ? 0 : 1)
       expect(run(["--version"])).toEqual(reference)
+      if (!asRoot) return
+      // The same install run by an unprivileged user: that user's own cache directory holds the cache.
+      fs.chmodSync(dir, 0o755)
+      fs.chownSync(userDir, 65534, 65534)
+      const asUser = () =>
+        spawnSync(
+          "setpriv",
+          [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            process.execPath,
+            path.join(dir, "tamanu.mjs"),
+            "--version",
+          ],
+          {
+            encoding: "utf8",
+            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: userDir, XDG_CACHE_HOME: userDir },
+            timeout: 60_000,
+          },
+        )
+      const first = asUser()
+      expect(first.status, first.stderr).toBe(0)
+      expect(first.stdout).toBe(reference.stdout)
+      expect(cacheFiles(path.join(userDir, "tamanu-lifecycle"))).toHaveLength(1)
+      const second = asUser()
+      expect([second.status, second.stdout]).toEqual([0, reference.stdout])
     } finally {
       fs.rmSync(cacheDir(), { force: true })
+      fs.rmSync(userDir, { recursive: true, force: true })
     }
   })
 

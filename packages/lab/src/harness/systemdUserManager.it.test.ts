@@ -308,12 +308,24 @@ describe.skipIf(skipUnless(userManagerPrerequisite()))("systemd Supervisor on a 
   })
 
   it("logs follow journalctl for exactly these units and end when it ends", async () => {
-    // journald does not run for the test manager, so stand `echo` in for journalctl to see the argv it gets.
+    // journald does not run for the test manager, so stand `true` in for journalctl: the argv it gets is what
+    // the supervisor spawned, and the stream ends (with nothing to show) when it exits 0.
+    spawned = []
     const lines = await Effect.runPromise(
-      Stream.runCollect(makeSystemdSupervisor({ ...options, journalctl: ["echo"] }).logs([api("1"), tasks])),
+      Stream.runCollect(makeSystemdSupervisor({ ...options, journalctl: ["true"] }).logs([api("1"), tasks])),
     )
-    expect(Chunk.toReadonlyArray(lines)).toEqual([
-      "--user --follow --lines=0 --no-pager --unit=tamanu-facility-api@1.service --unit=tamanu-facility-tasks.service",
+    expect(Chunk.toReadonlyArray(lines)).toEqual([])
+    expect(spawned).toEqual([
+      [
+        "true",
+        "--user",
+        "--no-pager",
+        "--output=json",
+        "--follow",
+        "--lines=0",
+        "--unit=tamanu-facility-api@1.service",
+        "--unit=tamanu-facility-tasks.service",
+      ],
     ])
   })
 
