@@ -4,7 +4,9 @@
  * Everything that decides what to do lives in core.
  */
 
+import type { ValidationError } from "@effect/cli"
 import {
+  type CoreFailure,
   currentInvocation,
   currentSudoCaller,
   defaultLockFile,
@@ -20,7 +22,7 @@ import {
   stop,
   trustedPath,
 } from "@tamanu-lifecycle/core"
-import { type Duration, Effect, Either, Layer, Option } from "effect"
+import { Array as Arr, type Duration, Effect, Either, Layer, Option } from "effect"
 import { usageError } from "./options.js"
 import { type ColorChoice, colorEnabled, currentColorChoice, palette } from "./render/color.js"
 import { renderError } from "./render/errors.js"
@@ -133,8 +135,18 @@ const recordingProgressLayer = (
     })),
   ).pipe(Layer.provide(progressLayer(json, color)))
 
-/** Render a failure as one paragraph (or JSON) and exit 1 or 2. */
-const fail = (command: string, json: boolean, error: unknown, began: number, recorded: Recorded = emptyRecord) =>
+/**
+ * Render a failure as one paragraph (or JSON) and exit 1 or 2. Typed: every
+ * error a command's program can fail with is core's (rendered exhaustively)
+ * or a usage error, so nothing typed reaches the operator as "a bug".
+ */
+const fail = (
+  command: string,
+  json: boolean,
+  error: CoreFailure | ValidationError.ValidationError,
+  began: number,
+  recorded: Recorded = emptyRecord,
+) =>
   Effect.gen(function* () {
     const { message, exitCode } = renderError(error)
     if (json && command !== "status") {
@@ -177,7 +189,7 @@ export const runStatus = (flags: HostFlags & { readonly names: ReadonlyArray<str
 const mutate = <R>(
   command: string,
   flags: HostFlags,
-  operation: (config: LiveConfig) => Effect.Effect<OperationReportInput, unknown, R>,
+  operation: (config: LiveConfig) => Effect.Effect<OperationReportInput, CoreFailure, R>,
 ) => {
   const began = Date.now()
   const recorded = { current: emptyRecord }
@@ -199,7 +211,7 @@ const mutate = <R>(
             // where everything the re-run shows goes.
             const decided = Option.isSome(flags.color) ? null : colorEnabled(process.stderr, process.env, "auto")
             const rerun = yield* Either.match(rerunInvocation(currentInvocation(), run.settings, decided), {
-              onLeft: (refused) => Effect.fail(refused[0]),
+              onLeft: (refused) => Effect.fail(Arr.headNonEmpty(refused)),
               onRight: Effect.succeed,
             })
             const privileges = yield* Privileges

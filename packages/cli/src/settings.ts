@@ -17,7 +17,7 @@ import {
   type SudoSettings,
   withOptions,
 } from "@tamanu-lifecycle/core"
-import { Either, Option } from "effect"
+import { Array as Arr, Either, Option } from "effect"
 
 export interface HostSettings {
   readonly root: string | null
@@ -204,9 +204,9 @@ export const rerunInvocation = (
   resolved: ResolvedSettings,
   color: boolean | null,
   platform: NodeJS.Platform = process.platform,
-): Either.Either<Invocation, ReadonlyArray<SudoRefused>> => {
+): Either.Either<Invocation, Arr.NonEmptyReadonlyArray<SudoRefused>> => {
   const refused = refusedSettings(resolved, platform)
-  return refused.length > 0
+  return Arr.isNonEmptyReadonlyArray(refused)
     ? Either.left(refused)
     : Either.right(withOptions(invocation, carriedOptions(resolved, color)))
 }

@@ -3,6 +3,7 @@ import {
   CheckUrlFailed,
   ConfigMissingDb,
   ConfigUnreadable,
+  coreFailureClasses,
   InstanceFailed,
   InvalidDuration,
   LockFailed,
@@ -11,13 +12,15 @@ import {
   NoTamanuRoot,
   NotReady,
   PlanRefused,
-  ProbeFailed,
+  ProxyFailed,
   RollStopped,
   SettleFailed,
   SudoFailed,
+  SudoRefused,
   SupervisorCallFailed,
   SupervisorUnavailable,
   UnmatchedNames,
+  UntrustedPath,
   WaitTimeout,
 } from "@tamanu-lifecycle/core"
 import { Cause, FiberId } from "effect"
@@ -191,10 +194,43 @@ const cases: Record<string, Case> = {
       "`pm2 logs tamanu-sync`",
     ],
   },
-  "a probe failure: the URL and the last error": {
-    error: new ProbeFailed({ url: "http://10.88.0.5:3000/", lastError: "HTTP 503" }),
+  "a setting the sudo policy refuses (usage): the setting, why, and that nothing changed": {
+    error: new SudoRefused({
+      setting: "--database-url (from TAMANU_DATABASE_URL)",
+      reason: "root would connect wherever the operator says",
+    }),
+    exitCode: 2,
+    mentions: ["--database-url (from TAMANU_DATABASE_URL)", "root would connect wherever", "Nothing was changed"],
+  },
+  "a path the operator could change, run as root for them (usage): the setting, the path, why, what it must be": {
+    error: new UntrustedPath({
+      setting: "--caddyfile",
+      path: "/home/op/Caddyfile",
+      reason: "/home/op is writable by uid 1000",
+    }),
+    exitCode: 2,
+    mentions: ["--caddyfile /home/op/Caddyfile", "writable by uid 1000", "must belong to root"],
+  },
+  "Caddy refuses the route before a bulk start or restart: Caddy by its admin address, its reason, nothing taken down, what to check":
+    {
+      error: new ProxyFailed({
+        target: "http://localhost:2019",
+        action: "route",
+        reason: 'POST /load answered HTTP 400: {"error":"loading config: bad"}',
+      }),
+      exitCode: 1,
+      mentions: [
+        "Caddy (http://localhost:2019) did not take the routing change",
+        "HTTP 400",
+        "before taking any instance behind Caddy down",
+        "systemctl status caddy",
+        "--caddy-admin",
+      ],
+    },
+  "Caddy refuses its own config back: it may still route as tamanu set it, and the next start finishes the restore": {
+    error: new ProxyFailed({ target: "http://localhost:2019", action: "restore", reason: "connect ECONNREFUSED" }),
     exitCode: 1,
-    mentions: ["http://10.88.0.5:3000/", "HTTP 503"],
+    mentions: ["did not take its own config back", "ECONNREFUSED", "tamanu start"],
   },
   "no Tamanu root: the places searched and --root / TAMANU_ROOT": {
     error: new NoTamanuRoot({ searched: ["/etc/tamanu", "/opt/bes/tamanu", "~/tamanu"] }),
@@ -320,6 +356,11 @@ const cases: Record<string, Case> = {
 }
 
 describe("renderError", () => {
+  it("has a case above for every failure core's operations can fail with", () => {
+    const tags = new Set(Object.values(cases).map((c) => (c.error as { readonly _tag?: string })._tag))
+    expect(Object.keys(coreFailureClasses).filter((tag) => !tags.has(tag))).toEqual([])
+  })
+
   for (const [what, c] of Object.entries(cases)) {
     it(`renders ${what}; exit ${c.exitCode}`, () => {
       const rendered = renderError(c.error)

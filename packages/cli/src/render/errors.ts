@@ -9,32 +9,8 @@
  * quote a connection URL.
  */
 import { HelpDoc, ValidationError } from "@effect/cli"
-import {
-  CheckUrlFailed,
-  ConfigMissingDb,
-  ConfigUnreadable,
-  describeEnded,
-  formatDuration,
-  InstanceFailed,
-  InvalidDuration,
-  LockFailed,
-  LockHeld,
-  NeedsRoot,
-  NoTamanuRoot,
-  NotReady,
-  PlanRefused,
-  ProbeFailed,
-  RollStopped,
-  SettleFailed,
-  SudoFailed,
-  SudoRefused,
-  SupervisorCallFailed,
-  SupervisorUnavailable,
-  UnmatchedNames,
-  UntrustedPath,
-  WaitTimeout,
-} from "@tamanu-lifecycle/core"
-import { Cause, Duration, Option } from "effect"
+import { type CoreFailure, describeEnded, formatDuration, InstanceFailed, isCoreFailure } from "@tamanu-lifecycle/core"
+import { absurd, Cause, Duration, Option } from "effect"
 import { stripAnsi } from "./color.js"
 
 export interface RenderedError {
@@ -43,34 +19,8 @@ export interface RenderedError {
   readonly exitCode: 1 | 2
 }
 
-const CORE_ERRORS = [
-  UnmatchedNames,
-  InvalidDuration,
-  SupervisorUnavailable,
-  SupervisorCallFailed,
-  WaitTimeout,
-  InstanceFailed,
-  SettleFailed,
-  ProbeFailed,
-  NoTamanuRoot,
-  ConfigUnreadable,
-  ConfigMissingDb,
-  LockHeld,
-  LockFailed,
-  SudoFailed,
-  RollStopped,
-  NotReady,
-  CheckUrlFailed,
-  PlanRefused,
-  NeedsRoot,
-  SudoRefused,
-  UntrustedPath,
-] as const
-
-/** Every typed error core can fail with. */
-export type CoreError = InstanceType<(typeof CORE_ERRORS)[number]>
-
-const isCoreError = (u: unknown): u is CoreError => CORE_ERRORS.some((c) => u instanceof c)
+/** Every typed error core can fail with: read off the operations' own signatures (core's CoreFailure). */
+export type CoreError = CoreFailure
 
 /** Mask credentials: `user:pass@` in URLs, `password=…` pairs, `"password": "…"` in JSON. */
 export const redactSecrets = (text: string): string =>
@@ -187,9 +137,15 @@ const renderCore = (e: CoreError): RenderedError => {
         )} Fix the cause, then run the command again (it only does what is still needed); --settle sets the window (0s turns it off).`,
       )
     }
-    case "ProbeFailed":
+    case "ProxyFailed":
       return failure(
-        `${e.url} did not answer with an HTTP status below 500; last error: ${e.lastError}. Check that the service listens there and look at its logs.`,
+        `Caddy (${e.target}) did not take ${
+          e.action === "route" ? "the routing change tamanu asked for" : "its own config back"
+        }: ${e.reason}. ${
+          e.action === "route"
+            ? "tamanu stopped there, before taking any instance behind Caddy down, so Caddy keeps routing as before. Check that Caddy runs (`systemctl status caddy`) and that its admin API answers at that address (--caddy-admin), then run the command again."
+            : "Caddy may still route as tamanu last set it. Check that Caddy runs and its admin API answers, then run `tamanu start`: it finishes the restore."
+        }`,
       )
     case "NoTamanuRoot":
       return failure(
@@ -258,6 +214,9 @@ const renderCore = (e: CoreError): RenderedError => {
       return failure(
         `tamanu ${e.command} changes services of the system manager and needs root: run it with sudo. status and --dry-run need no root, and --systemd-scope user drives your own user manager without it.`,
       )
+    default:
+      // A tag without a case above is a build error: every failure of core has its own words.
+      return absurd(e)
   }
 }
 
@@ -276,7 +235,7 @@ const describeUnknown = (error: unknown): string => {
 
 /** One paragraph and the exit status for any failure: typed ones in their own words, anything else as is. */
 export const renderError = (error: unknown): RenderedError => {
-  const rendered = isCoreError(error)
+  const rendered = isCoreFailure(error)
     ? renderCore(error)
     : ValidationError.isValidationError(error)
       ? renderValidation(error)

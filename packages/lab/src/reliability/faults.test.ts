@@ -27,6 +27,7 @@ import {
   withHostLock,
 } from "@tamanu-lifecycle/core"
 import {
+  FakeCaddyControl,
   FakeProberControl,
   FakeReverseProxyControl,
   FakeSupervisorControl,
@@ -362,6 +363,28 @@ describe("Caddy and database faults", () => {
         Effect.provide(faultWorld({ ...systemdFacility(), addresses: "per-start", caddy: { reachable: false } })),
       ),
     // Hundreds of simulated probe attempts under TestClock: seconds of CPU on a busy machine, not of the clock.
+    30_000,
+  )
+
+  it.effect(
+    "Caddy refusing the route before a bulk start: exit 1 in Caddy's own words (not a bug in tamanu), nothing started",
+    () =>
+      Effect.gen(function* () {
+        const caddy = yield* FakeCaddyControl
+        yield* caddy.failNextLoad(400, '{"error":"loading config: bad"}')
+        const { exitCode, message } = rendered(yield* runToEnd(start(startOpts)))
+        expect(exitCode).toBe(1)
+        expect(message).toContain("Caddy (")
+        expect(message).toContain("did not take the routing change")
+        expect(message).toContain("HTTP 400")
+        expect(message).not.toContain("bug in tamanu")
+        expect(yield* runningInstances).toEqual(everyFacility.filter((i) => i !== "tamanu-facility-api@2"))
+        expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
+      }).pipe(
+        Effect.provide(
+          faultWorld({ ...systemdFacility({ "tamanu-facility-api@2": { running: false } }), addresses: "per-start" }),
+        ),
+      ),
     30_000,
   )
 

@@ -7,7 +7,7 @@
  * (every window in these hosts lasts 500 ms or more).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Prober, type ProgressEvent, RollStopped, restart, start } from "@tamanu-lifecycle/core"
+import { Prober, type ProgressEvent, ProxyFailed, RollStopped, restart, start } from "@tamanu-lifecycle/core"
 import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
 import {
   FakeCaddyControl,
@@ -404,6 +404,38 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
 })
 
 describe("start behind Caddy", slow, () => {
+  it.scoped("Caddy refusing the route before a bulk start fails with ProxyFailed, and nothing is started", () =>
+    Effect.gen(function* () {
+      const caddy = yield* FakeCaddyControl
+      const supervisor = yield* FakeSupervisorControl
+      yield* caddy.failNextLoad(400, '{"error":"loading config: bad"}')
+      const fiber = yield* Effect.fork(start(startOptions()))
+      for (let i = 0; i < 100; i++) yield* TestClock.adjust("100 millis")
+      const error = yield* Fiber.join(fiber).pipe(Effect.flip)
+      expect(error).toBeInstanceOf(ProxyFailed)
+      expect(error._tag === "ProxyFailed" ? [error.action, error.reason] : []).toEqual([
+        "route",
+        expect.stringContaining("HTTP 400"),
+      ])
+      expect(yield* supervisor.calls("start")).toEqual([])
+      expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
+    }).pipe(
+      Effect.provide(
+        world(
+          facility("5 seconds", {
+            supervisor: {
+              systemd: {
+                units: facilityUnits({ "tamanu-facility-api@2": { running: false } }),
+                unitFiles: facilityUnitFiles,
+                defaults: { upAfter: "1 second", downAfter: "500 millis" },
+              },
+            },
+          }),
+        ),
+      ),
+    ),
+  )
+
   it.scoped("a started instance gets traffic only once it answers, and Caddy's own config is back at once", () =>
     Effect.gen(function* () {
       const { result, unserved } = yield* watched(start(startOptions()), services)
