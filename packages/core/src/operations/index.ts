@@ -1,6 +1,7 @@
 /** The four operations, as Effect programs over the SDK's services. */
 export * from "./errors.js"
 export * from "./execute.js"
+export * from "./failure.js"
 export * from "./mutate.js"
 export * from "./options.js"
 export * from "./restart.js"
@@ -8,4 +9,3 @@ export * from "./start.js"
 export * from "./status.js"
 export * from "./stop.js"
 export * from "./survey.js"
-export * from "./failure.js"
