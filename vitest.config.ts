@@ -3,7 +3,11 @@ import { defineConfig } from "vitest/config"
 
 const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url))
 
+// The subpath first: an alias also matches what its key prefixes.
 const alias = {
+  "@tamanu-lifecycle/core/test-support": fileURLToPath(
+    new URL("./packages/core/src/testSupport/index.ts", import.meta.url),
+  ),
   "@tamanu-lifecycle/core": src("core"),
   "@tamanu-lifecycle/testing": src("testing"),
   "@tamanu-lifecycle/cli": src("cli"),

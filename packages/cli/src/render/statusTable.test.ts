@@ -9,17 +9,10 @@ import {
   type SupervisorKind,
   visibleInStatus,
 } from "@tamanu-lifecycle/core"
+import { proc, unit } from "@tamanu-lifecycle/core/test-support"
 import { describe, expect, it } from "vitest"
 import { palette, stripAnsi } from "./color.js"
 import { caddyLines, renderStatusTable } from "./statusTable.js"
-
-const unit = (name: string, suffix: string | null, running: boolean): Instance => ({
-  name,
-  suffix,
-  pmId: null,
-  running,
-})
-const proc = (name: string, pmId: number, running: boolean): Instance => ({ name, suffix: null, pmId, running })
 
 /** Rows exactly as `status` builds them: canonical expectations, grouped, classified, legacy hidden. */
 const rowsFor = (

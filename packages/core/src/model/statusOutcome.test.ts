@@ -1,5 +1,6 @@
 import { Either, Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import { proc, unit } from "../testSupport/plannerFixtures.js"
 import type { Expectation } from "./expectation.js"
 import { named, numericAtLeast, single } from "./expectation.js"
 import type { ExpectationGroup, Instance, SupervisorKind } from "./instance.js"
@@ -22,14 +23,6 @@ const exp = (over: Partial<Expectation> & Pick<Expectation, "name" | "instances"
   behindCaddy: false,
   ...over,
 })
-
-const unit = (name: string, suffix: string | null, running: boolean): Instance => ({
-  name,
-  suffix,
-  pmId: null,
-  running,
-})
-const proc = (name: string, pmId: number, running: boolean): Instance => ({ name, suffix: null, pmId, running })
 
 const group = (
   expectation: Expectation,

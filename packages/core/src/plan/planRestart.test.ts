@@ -4,7 +4,6 @@ import { describe, expect, it } from "vitest"
 import { isRolling } from "../model/expectation.js"
 import { unitName } from "../model/instance.js"
 import { requiredRefs } from "../model/unitNames.js"
-import { refsNeedingEnabledState } from "./common.js"
 import {
   AB,
   exp,
@@ -25,7 +24,8 @@ import {
   unit,
   withChanges,
   without,
-} from "./fixtures.test.support.js"
+} from "../testSupport/plannerFixtures.js"
+import { refsNeedingEnabledState } from "./common.js"
 import type { PlanStep } from "./Plan.js"
 import { Plan } from "./Plan.js"
 import { planRestart } from "./planRestart.js"

@@ -1,7 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { unitName } from "../model/instance.js"
-import { refsNeedingEnabledState } from "./common.js"
 import {
   apply,
   exp,
@@ -21,7 +20,8 @@ import {
   unit,
   withChanges,
   without,
-} from "./fixtures.test.support.js"
+} from "../testSupport/plannerFixtures.js"
+import { refsNeedingEnabledState } from "./common.js"
 import { planStart } from "./planStart.js"
 
 const none = new Map<string, boolean>()

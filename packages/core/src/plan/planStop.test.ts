@@ -16,7 +16,7 @@ import {
   stepRefs,
   unit,
   withChanges,
-} from "./fixtures.test.support.js"
+} from "../testSupport/plannerFixtures.js"
 import { planStop } from "./planStop.js"
 
 const stopOn = (

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { groups, healthySystemd, pmExpectations, proc, ref, sd, unit, without } from "./fixtures.test.support.js"
+import { groups, healthySystemd, pmExpectations, proc, ref, sd, unit, without } from "../testSupport/plannerFixtures.js"
 import { makePlan } from "./Plan.js"
 import { planRestart } from "./planRestart.js"
 import { planStart } from "./planStart.js"

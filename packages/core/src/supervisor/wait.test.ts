@@ -1,17 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Either, Layer, Ref, Stream, TestClock } from "effect"
 import type { Instance, InstanceRef } from "../model/instance.js"
+import { proc, unit } from "../testSupport/plannerFixtures.js"
 import { SupervisorUnavailable } from "./errors.js"
 import { Supervisor } from "./Supervisor.js"
 import { judgePoll, type PollVerdict, pendingNames, pendingRefs, type WantedState, waitUntil } from "./wait.js"
 
-const unit = (name: string, suffix: string | null, running: boolean): Instance => ({
-  name,
-  suffix,
-  pmId: null,
-  running,
-})
-const proc = (name: string, pmId: number, running: boolean): Instance => ({ name, suffix: null, pmId, running })
 /** What discovery reports for a systemd unit in `failed` (no job queued) or a pm2 process in `errored`. */
 const failedUnit = (name: string, suffix: string | null): Instance => ({ ...unit(name, suffix, false), failed: true })
 const erroredProc = (name: string, pmId: number): Instance => ({ ...proc(name, pmId, false), failed: true })

@@ -18,6 +18,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, type Scope } from "effect"
 import { hasCommand, type Prerequisite } from "./prerequisites.js"
+import { freePorts, onExit } from "./processes.js"
 
 export const caddyPath = "/usr/bin/caddy"
 
@@ -121,16 +122,6 @@ export const renderCaddyfile = (input: {
   ].join("\n")
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()))
-    })
-  })
-
 const postCaddyfile = async (adminUrl: string, file: string): Promise<void> => {
   const response = await fetch(`${adminUrl}/load`, {
     method: "POST",
@@ -161,19 +152,9 @@ const listening = (port: number) =>
     socket.once("error", () => resolve(false))
   })
 
-const live = new Set<() => void>()
-let exitHookInstalled = false
-const installExitHook = () => {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.once("exit", () => {
-    for (const kill of live) kill()
-  })
-}
-
 export const startCaddy = async (options: CaddyOptions): Promise<CaddyHandle> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tamanu-caddy-"))
-  const [sitePort, adminPort] = [await freePort(), await freePort()]
+  const [sitePort, adminPort] = (await freePorts(2)) as [number, number]
   const caddyfile = path.join(dir, "Caddyfile")
   const logFile = path.join(dir, "caddy.log")
   const proxyDirectives = options.proxyDirectives ?? tamanuProxyDirectives
@@ -197,8 +178,7 @@ export const startCaddy = async (options: CaddyOptions): Promise<CaddyHandle> =>
   const killNow = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
   }
-  live.add(killNow)
-  installExitHook()
+  const forget = onExit(killNow)
 
   let stopped = false
   const stop = async () => {
@@ -210,7 +190,7 @@ export const startCaddy = async (options: CaddyOptions): Promise<CaddyHandle> =>
       await exited
       clearTimeout(timer)
     }
-    live.delete(killNow)
+    forget()
     fs.rmSync(dir, { recursive: true, force: true })
   }
 

@@ -11,7 +11,6 @@
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -70,26 +69,7 @@ export interface Pm2DaemonHandle {
   readonly kill: () => Promise<void>
 }
 
-/** `n` distinct free loopback ports (bound then released; fine for tests on one host). */
-export const freePorts = async (n: number): Promise<ReadonlyArray<number>> => {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer()
-          server.once("error", reject)
-          server.listen(0, "127.0.0.1", () => resolve(server))
-        }),
-    ),
-  )
-  const ports = servers.map((s) => {
-    const address = s.address()
-    return typeof address === "object" && address !== null ? address.port : 0
-  })
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
-  return ports
-}
+export { freePorts } from "./processes.js"
 
 /**
  * Tamanu's pm2 layout (spec §1.1, pm2 facility): `tamanu-api` twice with

@@ -8,12 +8,12 @@
  */
 import { execFile, execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Data, Effect } from "effect"
 import type { Prerequisite } from "./prerequisites.js"
 import { isRoot } from "./prerequisites.js"
+import { freePort, onExit } from "./processes.js"
 
 const debianRoot = "/usr/lib/postgresql"
 
@@ -85,27 +85,7 @@ const run = (command: string, args: ReadonlyArray<string>, timeoutMs = 60_000): 
     })
   })
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject()))
-    })
-  })
-
 const sqlLiteral = (text: string): string => `'${text.replace(/'/g, "''")}'`
-
-const live = new Set<() => void>()
-let exitHookInstalled = false
-const installExitHook = () => {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.once("exit", () => {
-    for (const stopNow of live) stopNow()
-  })
-}
 
 /** Starts a fresh cluster; rejects (after cleaning up) when it cannot. */
 export const startPostgres = async (options: StartOptions = {}): Promise<PostgresCluster> => {
@@ -134,12 +114,11 @@ export const startPostgres = async (options: StartOptions = {}): Promise<Postgre
   const cleanup = () => {
     if (stopped) return
     stopped = true
-    live.delete(cleanup)
+    forget()
     stopServerSync()
     fs.rmSync(dir, { recursive: true, force: true })
   }
-  live.add(cleanup)
-  installExitHook()
+  const forget = onExit(cleanup)
 
   const psql = (database: string, statement: string) =>
     run(path.join(bin, "psql"), [

@@ -43,6 +43,7 @@ import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { hasCommand, isRoot, type Prerequisite } from "./prerequisites.js"
+import { onExit } from "./processes.js"
 
 /** What a command inside printed, and how it ended. */
 export interface ExecResult {
@@ -291,17 +292,6 @@ const subnetsInUse = async (env: NodeJS.ProcessEnv): Promise<ReadonlySet<string>
   return used
 }
 
-/** Containers and networks this process created, removed on exit if a test forgot. */
-const live = new Map<string, () => void>()
-let exitHookInstalled = false
-const installExitHook = () => {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.once("exit", () => {
-    for (const remove of live.values()) remove()
-  })
-}
-
 let counter = 0
 
 /** SIGKILL a command started inside and everything in its process group. */
@@ -341,8 +331,8 @@ export const bootSystemManager = async (options: SystemManagerOptions = {}): Pro
       } catch {}
     fs.rmSync(dir, { recursive: true, force: true })
   }
-  live.set(name, removeSync)
-  installExitHook()
+  // Removed on process exit if a test forgot.
+  const forget = onExit(removeSync)
 
   const leftovers = async (): Promise<Leftovers> => {
     const processes: Array<string> = []
@@ -394,7 +384,7 @@ export const bootSystemManager = async (options: SystemManagerOptions = {}): Pro
       await podman(["stop", "-t", "30", name], 90_000)
       await podman(["rm", "-f", "-t", "10", name])
       await podman(["network", "rm", "-f", name])
-      live.delete(name)
+      forget()
       fs.rmSync(dir, { recursive: true, force: true })
       return leftovers()
     })()

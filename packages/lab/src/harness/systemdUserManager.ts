@@ -27,7 +27,7 @@ import type { SystemdSupervisorOptions } from "@tamanu-lifecycle/core"
 import { Data, Duration, Effect, Schedule } from "effect"
 import type { Prerequisite } from "./prerequisites.js"
 import { hasCommand, isRoot } from "./prerequisites.js"
-import { descendants } from "./processes.js"
+import { descendants, onExit } from "./processes.js"
 
 /** A unit file (or drop-in, `name.service.d/x.conf`) to install. */
 export interface UnitFile {
@@ -200,17 +200,6 @@ const waitExit = (child: ChildProcess, limit: Duration.Duration) =>
         Effect.map((done) => done || exited(child)),
       )
 
-/** Managers still running, stopped on process exit if a test forgot. */
-const live = new Set<() => void>()
-let exitHookInstalled = false
-const installExitHook = () => {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.once("exit", () => {
-    for (const kill of live) kill()
-  })
-}
-
 /** Where the per-manager cgroups go: the named systemd and unified hierarchies (hybrid), or cgroup2 at the root. */
 const cgroupHierarchies = ["/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"] as const
 
@@ -291,8 +280,8 @@ export const startUserManagerEffect = (
         process.kill(pid, "SIGKILL")
       } catch {}
     }
-    live.add(hardKill)
-    installExitHook()
+    // Stopped on process exit if a test forgot.
+    const forget = onExit(hardKill)
 
     const env = { XDG_RUNTIME_DIR: runtimeDir }
     const systemctl = ["nsenter", "-t", String(pid), "-m", "--", "systemctl"]
@@ -310,7 +299,7 @@ export const startUserManagerEffect = (
         yield* waitExit(child, Duration.seconds(5))
       }
       // Services of a manager that was killed would be orphans: make sure none survive.
-      live.delete(hardKill)
+      forget()
       removeCgroups(cgroup)
       fs.rmSync(root, { recursive: true, force: true })
     })

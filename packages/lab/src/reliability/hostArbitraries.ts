@@ -2,97 +2,25 @@
  * Random hosts for the planners' and operations' properties: arbitrary
  * expectations with arbitrary discovered instances (pure planners), and
  * canonical Tamanu hosts (§1.1) in arbitrary states for the real operations
- * over the fake supervisors. Shaped after core's planner fixtures
- * (`plan/fixtures.test.support.ts`, not exported from core).
+ * over the fake supervisors. The random hosts are core's own
+ * (`@tamanu-lifecycle/core/test-support`), which core's planner suites use too.
  */
-import {
-  type Expectation,
-  expected,
-  type HostFacts,
-  type Instance,
-  type Instances,
-  requiredRefs,
-  type SupervisorKind,
-  unitName,
-} from "@tamanu-lifecycle/core"
+import { expected, type HostFacts, type Instance, requiredRefs } from "@tamanu-lifecycle/core"
+import { type Host, hostArb, pm2HostArb, systemdHostArb } from "@tamanu-lifecycle/core/test-support"
 import type { FakeProcessSpec, FakeUnitSpec } from "@tamanu-lifecycle/testing"
 import fc from "fast-check"
 
-export interface RandomHost {
-  readonly supervisor: SupervisorKind
-  readonly expectations: ReadonlyArray<Expectation>
-  readonly instances: ReadonlyArray<Instance>
-  readonly enabled: ReadonlyMap<string, boolean>
-}
+/** A host for the pure planners: core's random hosts, one copy for core's planner suites and these properties. */
+export type RandomHost = Host
 
-const shapeArb: fc.Arbitrary<Instances> = fc.oneof(
-  fc.constant<Instances>({ _tag: "Single" }),
-  fc.integer({ min: 1, max: 3 }).map((count): Instances => ({ _tag: "NumericAtLeast", count })),
-  fc
-    .subarray(["a", "b", "c"], { minLength: 1 })
-    .map((s): Instances => ({ _tag: "Named", suffixes: [s[0] ?? "a", ...s.slice(1)] })),
-)
-
-const expectationArb = (name: string): fc.Arbitrary<Expectation> =>
-  fc
-    .record({
-      instances: shapeArb,
-      state: fc.constantFrom("Up", "Down", "Unknown" as const),
-      criticality: fc.constantFrom("Critical", "Background" as const),
-      behindCaddy: fc.boolean(),
-    })
-    .map((r) => ({ name, ...r, reason: "random", legacy: false }))
-
-const namesArb = fc.uniqueArray(fc.constantFrom("tamanu-a", "tamanu-b", "tamanu-c", "tamanu-d"), { minLength: 1 })
-const suffixes: ReadonlyArray<string | null> = [null, "1", "2", "3", "a", "b", "c", "z"]
-
-/** Any expectations, any units (absent / loaded-stopped / running, enabled or not), plus a stranger unit. */
-export const systemdHostArb: fc.Arbitrary<RandomHost> = namesArb.chain((names) =>
-  fc
-    .tuple(
-      fc.tuple(...names.map(expectationArb)),
-      fc.array(fc.tuple(fc.constantFrom("absent", "stopped", "running" as const), fc.boolean()), {
-        minLength: names.length * suffixes.length,
-        maxLength: names.length * suffixes.length,
-      }),
-    )
-    .map(([expectations, states]) => {
-      const instances: Array<Instance> = [{ name: "tamanu-stranger", suffix: null, pmId: null, running: true }]
-      const enabled = new Map<string, boolean>()
-      names.forEach((name, n) => {
-        suffixes.forEach((suffix, s) => {
-          const [presence, isEnabled] = states[n * suffixes.length + s] ?? ["absent", false]
-          if (presence !== "absent") instances.push({ name, suffix, pmId: null, running: presence === "running" })
-          enabled.set(unitName({ name, suffix }), isEnabled)
-        })
-      })
-      return { supervisor: "systemd" as const, expectations, instances, enabled }
-    }),
-)
-
-export const pm2HostArb: fc.Arbitrary<RandomHost> = namesArb.chain((names) =>
-  fc
-    .tuple(
-      fc.tuple(...names.map(expectationArb)),
-      fc.tuple(...names.map(() => fc.array(fc.boolean(), { maxLength: 3 }))),
-    )
-    .map(([expectations, processes]) => {
-      let pmId = 0
-      const instances = names.flatMap((name, n) =>
-        (processes[n] ?? []).map((running): Instance => ({ name, suffix: null, pmId: pmId++, running })),
-      )
-      return { supervisor: "pm2" as const, expectations, instances, enabled: new Map<string, boolean>() }
-    }),
-)
-
-export const randomHostArb: fc.Arbitrary<RandomHost> = fc.oneof(systemdHostArb, pm2HostArb)
+export { hostArb as randomHostArb, pm2HostArb, systemdHostArb }
 
 /**
  * A host that already matches its expectations: every required unit of an
  * Up expectation running, nothing of a Down one loaded or enabled, Unknown
  * ones in any state.
  */
-export const compliantHostArb: fc.Arbitrary<RandomHost> = randomHostArb.map((host) => {
+export const compliantHostArb: fc.Arbitrary<RandomHost> = hostArb.map((host) => {
   const byName = new Map(host.expectations.map((e) => [e.name, e]))
   const instances: Array<Instance> = host.instances.filter((i) => {
     const e = byName.get(i.name)

@@ -1,15 +1,16 @@
 /**
- * Test support for the planner suites (not shipped: `*.test.*` is left out of
- * the package, and vitest only runs `*.test.ts`): hosts shaped like Tamanu's,
- * random hosts for properties, and a tiny simulator that applies a plan to a
- * host so idempotence can be checked by planning twice.
+ * Test support for the planners, one copy for core's planner suites and lab's
+ * property tests (`@tamanu-lifecycle/core/test-support`, never part of the
+ * SDK's own entry point; it needs fast-check, an optional peer): hosts shaped
+ * like Tamanu's, random hosts for properties, and a tiny simulator that
+ * applies a plan to a host so idempotence can be checked by planning twice.
  */
 import fc from "fast-check"
 import type { Expectation, Instances } from "../model/expectation.js"
 import { groupInstances } from "../model/grouping.js"
 import type { ExpectationGroup, Instance, InstanceRef, SupervisorKind } from "../model/instance.js"
 import { unitName } from "../model/instance.js"
-import type { Plan, PlanStep } from "./Plan.js"
+import type { Plan, PlanStep } from "../plan/Plan.js"
 
 export const S: Instances = { _tag: "Single" }
 export const N2: Instances = { _tag: "NumericAtLeast", count: 2 }
