@@ -8,6 +8,7 @@ const alias = {
   "@tamanu-lifecycle/core/test-support": fileURLToPath(
     new URL("./packages/core/src/testSupport/index.ts", import.meta.url),
   ),
+  "@tamanu-lifecycle/core/internal": fileURLToPath(new URL("./packages/core/src/internal.ts", import.meta.url)),
   "@tamanu-lifecycle/core": src("core"),
   "@tamanu-lifecycle/testing": src("testing"),
   "@tamanu-lifecycle/cli": src("cli"),

@@ -1,4 +1,4 @@
-import { SudoRefused } from "@tamanu-lifecycle/core"
+import { SudoRefused } from "@tamanu-lifecycle/core/internal"
 import { type ColorChoice, colorChoices } from "./render/color.js"
 
 /**

@@ -21,7 +21,7 @@ import {
   status,
   stop,
   trustedPath,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Array as Arr, type Duration, Effect, Either, Layer, Option } from "effect"
 import { usageError } from "./options.js"
 import { type ColorChoice, colorEnabled, currentColorChoice, palette } from "./render/color.js"

@@ -7,7 +7,7 @@
  * asked for, so a bad value is a usage error (exit 2).
  */
 import { Args, Options } from "@effect/cli"
-import { type InvalidDuration, parseDuration } from "@tamanu-lifecycle/core"
+import { type InvalidDuration, parseDuration } from "@tamanu-lifecycle/core/internal"
 import { type Duration, Effect, Either, Option } from "effect"
 import { colorChoices } from "./render/color.js"
 import { SETTINGS, type SettingKey } from "./settings.js"

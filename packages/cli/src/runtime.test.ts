@@ -1,5 +1,5 @@
 import * as fs from "node:fs"
-import { commandLine, invocationOf } from "@tamanu-lifecycle/core"
+import { commandLine, invocationOf } from "@tamanu-lifecycle/core/internal"
 import { describe, expect, it } from "vitest"
 import { cliVersion, currentRuntime, type Runtime, versionLine } from "./runtime.js"
 

@@ -5,7 +5,7 @@
  * packages/cli/scripts/package.mjs). Nothing the CLI does depends on which,
  * except the two facts below.
  */
-import { isSingleExecutable } from "@tamanu-lifecycle/core"
+import { isSingleExecutable } from "@tamanu-lifecycle/core/internal"
 
 /** The CLI's version (packages/cli/package.json; a unit test holds the two together). */
 export const cliVersion = "0.1.0"

@@ -1,4 +1,4 @@
-import type { Invocation } from "@tamanu-lifecycle/core"
+import type { Invocation } from "@tamanu-lifecycle/core/internal"
 import { Either, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import {

@@ -16,7 +16,7 @@ import {
   SudoRefused,
   type SudoSettings,
   withOptions,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Array as Arr, Either, Option } from "effect"
 
 export interface HostSettings {

@@ -16,7 +16,7 @@ import {
   type Supervisor,
   serviceAliases,
   type TamanuHost,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Layer } from "effect"
 import { FakeTamanuHost, type FakeTamanuHostConfig, type FakeTamanuHostControl } from "./host/FakeTamanuHost.js"
 import type { FakeProberControl } from "./probe/FakeProber.js"

@@ -22,7 +22,7 @@ import {
   UnmatchedNames,
   UntrustedPath,
   WaitTimeout,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Cause, FiberId } from "effect"
 import { describe, expect, it } from "vitest"
 import { stripAnsi } from "./color.js"

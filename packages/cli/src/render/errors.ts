@@ -9,7 +9,13 @@
  * quote a connection URL.
  */
 import { HelpDoc, ValidationError } from "@effect/cli"
-import { type CoreFailure, describeEnded, formatDuration, InstanceFailed, isCoreFailure } from "@tamanu-lifecycle/core"
+import {
+  type CoreFailure,
+  describeEnded,
+  formatDuration,
+  InstanceFailed,
+  isCoreFailure,
+} from "@tamanu-lifecycle/core/internal"
 import { absurd, Cause, Duration, Option } from "effect"
 import { stripAnsi } from "./color.js"
 

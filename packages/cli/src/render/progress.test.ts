@@ -1,5 +1,5 @@
 import { it as effectIt } from "@effect/vitest"
-import { emit, ProgressEvent as PE, type Progress, type ProgressEvent } from "@tamanu-lifecycle/core"
+import { emit, ProgressEvent as PE, type Progress, type ProgressEvent } from "@tamanu-lifecycle/core/internal"
 import { Effect, TestClock } from "effect"
 import { describe, expect, it } from "vitest"
 import { palette, stripAnsi } from "./color.js"

@@ -10,7 +10,7 @@
  * instead of a dependency.
  */
 
-import { describeEnded, formatDuration, Progress, type ProgressEvent } from "@tamanu-lifecycle/core"
+import { describeEnded, formatDuration, Progress, type ProgressEvent } from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Fiber, Layer, Option, Ref, Schedule } from "effect"
 import { type Palette, palette } from "./color.js"
 

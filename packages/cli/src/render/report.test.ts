@@ -1,4 +1,4 @@
-import { CheckUrlFailed, NeedsRoot, ProgressEvent, RollStopped } from "@tamanu-lifecycle/core"
+import { CheckUrlFailed, NeedsRoot, ProgressEvent, RollStopped } from "@tamanu-lifecycle/core/internal"
 import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { renderError } from "./errors.js"

@@ -4,7 +4,7 @@
  * and the ops playbook. Snake_case like the `status` JSON (spec §4), whose
  * names come from the tool this replaces.
  */
-import { type ProgressEvent, RollStopped, type SettleResult } from "@tamanu-lifecycle/core"
+import { type ProgressEvent, RollStopped, type SettleResult } from "@tamanu-lifecycle/core/internal"
 import { Schema } from "effect"
 import { redactSecrets, renderError } from "./errors.js"
 

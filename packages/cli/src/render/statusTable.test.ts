@@ -8,7 +8,7 @@ import {
   type StatusRow,
   type SupervisorKind,
   visibleInStatus,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { proc, unit } from "@tamanu-lifecycle/core/test-support"
 import { describe, expect, it } from "vitest"
 import { palette, stripAnsi } from "./color.js"

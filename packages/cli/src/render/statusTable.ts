@@ -14,7 +14,7 @@
  * we print, `×` and `●` included, is one column wide), which is the few lines
  * below, the way `systemctl list-units` and `pm2 ls` are read.
  */
-import type { CaddyStatusJson, SupervisorKind } from "@tamanu-lifecycle/core"
+import type { CaddyStatusJson, SupervisorKind } from "@tamanu-lifecycle/core/internal"
 import {
   actualCell,
   type Classification,
@@ -25,7 +25,7 @@ import {
   isFailure,
   type Outcome,
   type StatusRow,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { type Palette, palette, type Style, visibleWidth } from "./color.js"
 
 /** What the table shows: the rows `status` chose, and what to warn about. */

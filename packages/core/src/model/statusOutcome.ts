@@ -4,7 +4,7 @@
  * All pure: the CLI only adds colour and layout.
  */
 import { Schema } from "effect"
-import { CaddyStatusJson } from "../proxy/caddyStatus.js"
+import { CaddyStatusJson } from "./caddyStatusJson.js"
 import type { Expectation } from "./expectation.js"
 import { minCount } from "./expectation.js"
 import type { ExpectationGroup, Instance, SupervisorKind } from "./instance.js"

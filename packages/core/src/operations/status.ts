@@ -7,6 +7,7 @@
 import { Duration, Effect } from "effect"
 import type { Progress } from "../events/Progress.js"
 import type { TamanuHost } from "../host/TamanuHost.js"
+import type { CaddyStatusJson } from "../model/caddyStatusJson.js"
 import {
   classify,
   isFailure,
@@ -17,7 +18,7 @@ import {
 } from "../model/statusOutcome.js"
 import { ProbeTargets } from "../probe/ProbeTargets.js"
 import type { ServiceEndpoints } from "../proxy/caddyConfig.js"
-import { type CaddyStatusJson, caddyStatus } from "../proxy/caddyStatus.js"
+import { caddyStatus } from "../proxy/caddyStatus.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import type { Supervisor } from "../supervisor/Supervisor.js"
 import { withoutConsoleLoggers } from "../util/logging.js"

@@ -8,7 +8,7 @@
  * Discovery runs with plain `systemctl --user` and `XDG_RUNTIME_DIR`, as in
  * production (list-units needs no namespace tricks).
  */
-import { makeSystemdSupervisor } from "@tamanu-lifecycle/core"
+import { makeSystemdSupervisor } from "@tamanu-lifecycle/core/internal"
 import { Effect } from "effect"
 import { cheapUnit, startUserManager } from "../harness/systemdUserManager.js"
 import { medianOfRuns, round } from "./stats.js"

@@ -17,7 +17,13 @@
  */
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
-import { type InstanceRef, makeSystemdSupervisor, Supervisor, waitUntil, watchSettle } from "@tamanu-lifecycle/core"
+import {
+  type InstanceRef,
+  makeSystemdSupervisor,
+  Supervisor,
+  waitUntil,
+  watchSettle,
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { startUserManager } from "../harness/systemdUserManager.js"
 import { median, round } from "./stats.js"

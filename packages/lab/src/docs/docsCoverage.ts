@@ -123,7 +123,7 @@ const commands: ReadonlyArray<CommandCoverage> = [
       why: "the packages are not on the registry: the test packs them, installs the tarballs into a scratch project with npm install (effect comes with core), and runs a script importing @tamanu-lifecycle/core and effect there",
       evidence: [
         { file: "packages/lab/src/packaging/pack.it.test.ts", contains: 'run("npm", ["install",' },
-        { file: "packages/lab/src/packaging/pack.it.test.ts", contains: 'from "@tamanu-lifecycle/core"' },
+        { file: "packages/lab/src/packaging/pack.it.test.ts", contains: 'from "@tamanu-lifecycle/core/internal"' },
         { file: "packages/lab/src/packaging/pack.it.test.ts", contains: 'from "effect"' },
       ],
     },

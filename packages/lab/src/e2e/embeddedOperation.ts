@@ -24,7 +24,7 @@ import {
   start,
   status,
   stop,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Layer, Logger, LogLevel } from "effect"
 import { logLinesTo } from "../examples/routeLogs.js"
 

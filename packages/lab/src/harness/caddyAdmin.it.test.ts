@@ -25,7 +25,7 @@ import {
   type ProgressEvent,
   type ReverseProxyShape,
   waitReady,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startBrowserLoad } from "../e2e/browserLoad.js"

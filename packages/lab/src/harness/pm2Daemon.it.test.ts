@@ -13,7 +13,7 @@ import {
   Supervisor,
   SupervisorCallFailed,
   SupervisorUnavailable,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Chunk, Duration, Effect, Either, Fiber, Option, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { freePorts, type Pm2DaemonHandle, pm2Prerequisite, startPm2Daemon, tamanuPm2Apps } from "./pm2Daemon.js"

@@ -14,7 +14,7 @@ import {
   type SupervisorKind,
   TamanuHostLive,
   type TamanuHostOptions,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Logger } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type PostgresCluster, postgresPrerequisite, startPostgres } from "./postgres.js"

@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { TamanuHost, TamanuHostLive } from "@tamanu-lifecycle/core"
+import { TamanuHost, TamanuHostLive } from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Logger } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type PostgresCluster, postgresPrerequisite, startPostgres } from "./postgres.js"

@@ -15,7 +15,7 @@ import {
   type SupervisorError,
   SystemdSupervisorLive,
   type SystemdSupervisorOptions,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Chunk, Effect, Either, Schedule, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { skipUnless } from "./prerequisites.js"

@@ -61,7 +61,7 @@ afterAll(() => {
 const embedderTest = `import { test } from "node:test"
 import assert from "node:assert/strict"
 import { Effect, Fiber, Layer, TestClock, TestContext } from "effect"
-import { Progress, restart, defaults } from "@tamanu-lifecycle/core"
+import { Progress, restart, defaults } from "@tamanu-lifecycle/core/internal"
 import { FakeSupervisorControl, fakeHost } from "@tamanu-lifecycle/testing"
 
 const api = (suffix) => ({ name: "tamanu-central-api", suffix, pmId: null })
@@ -150,7 +150,7 @@ describe("the CLI and the SDK (an operator's install, an embedding script)", () 
     fs.writeFileSync(path.join(root, "local.json5"), '{ serverFacilityIds: ["f1"] }')
     fs.writeFileSync(
       path.join(scratch, "embed.mjs"),
-      `import { LiveLayer, Progress, status, expected, planStart } from "@tamanu-lifecycle/core"
+      `import { LiveLayer, Progress, status, expected, planStart } from "@tamanu-lifecycle/core/internal"
 import { FakePm2 } from "@tamanu-lifecycle/testing"
 import { lifecycleCommands } from "@tamanu-lifecycle/cli"
 import { Effect, Layer } from "effect"

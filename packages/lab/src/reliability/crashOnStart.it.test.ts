@@ -13,7 +13,7 @@ import {
   Supervisor,
   type SupervisorShape,
   waitUntil,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Effect, Either, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { skipUnless } from "../harness/prerequisites.js"

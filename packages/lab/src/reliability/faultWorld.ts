@@ -5,7 +5,7 @@
  * every log line, with the default logger replaced). Time is Effect's Clock
  * only, so faults that would take minutes run in milliseconds under TestClock.
  */
-import { Progress, type ProgressEvent } from "@tamanu-lifecycle/core"
+import { Progress, type ProgressEvent } from "@tamanu-lifecycle/core/internal"
 import { type FakeHostServices, type FakeHostSpec, FakeSupervisorControl, fakeHost } from "@tamanu-lifecycle/testing"
 import { Context, type Duration, Effect, Fiber, Layer, Logger, Ref, TestClock } from "effect"
 

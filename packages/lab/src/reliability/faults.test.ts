@@ -25,7 +25,7 @@ import {
   status,
   stop,
   withHostLock,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import {
   FakeCaddyControl,
   FakeProberControl,

@@ -5,7 +5,7 @@
  * over the fake supervisors. The random hosts are core's own
  * (`@tamanu-lifecycle/core/test-support`), which core's planner suites use too.
  */
-import { expected, type HostFacts, type Instance, requiredRefs } from "@tamanu-lifecycle/core"
+import { expected, type HostFacts, type Instance, requiredRefs } from "@tamanu-lifecycle/core/internal"
 import { type Host, hostArb, pm2HostArb, systemdHostArb } from "@tamanu-lifecycle/core/test-support"
 import type { FakeProcessSpec, FakeUnitSpec } from "@tamanu-lifecycle/testing"
 import fc from "fast-check"

@@ -5,7 +5,7 @@
  * anything), or refuses without changing anything (pm2 processes never
  * registered). Unknown services are never touched.
  */
-import { defaults, type HostContext, type StartOptions, start } from "@tamanu-lifecycle/core"
+import { defaults, type HostContext, type StartOptions, start } from "@tamanu-lifecycle/core/internal"
 import { FakeSupervisorControl, type JournalEntry } from "@tamanu-lifecycle/testing"
 import { Duration, Effect, Exit, TestContext } from "effect"
 import fc from "fast-check"

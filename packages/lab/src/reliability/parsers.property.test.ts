@@ -28,7 +28,7 @@ import {
   parseUnitName,
   unitName,
   unitNameProblem,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Either, Option, Redacted } from "effect"
 import fc from "fast-check"
 import JSON5 from "json5"

@@ -14,7 +14,7 @@ import {
   planStop,
   requiredRefs,
   unitName,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { compliantHostArb, type RandomHost, randomHostArb } from "./hostArbitraries.js"

@@ -15,7 +15,7 @@ import {
   Pm2SupervisorLive,
   Supervisor,
   waitReady,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Exit } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 

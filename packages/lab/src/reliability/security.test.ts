@@ -31,7 +31,7 @@ import {
   status,
   sudoArgv,
   TamanuHostLive,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Effect, Either, Exit, Option } from "effect"
 import fc from "fast-check"
 import { everythingSaid, faultWorld } from "./faultWorld.js"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { NoTamanuRoot, TamanuHost } from "@tamanu-lifecycle/core"
+import { NoTamanuRoot, TamanuHost } from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Fiber, TestClock } from "effect"
 import { defaultHostContext, FakeTamanuHost, FakeTamanuHostControl } from "./FakeTamanuHost.js"
 

@@ -4,7 +4,7 @@
  * scripted delay, read with the contract's retry (every 2 s up to `wait`).
  */
 
-import { type HostContext, type HostError, TamanuHost, type TamanuHostShape } from "@tamanu-lifecycle/core"
+import { type HostContext, type HostError, TamanuHost, type TamanuHostShape } from "@tamanu-lifecycle/core/internal"
 import { Clock, Context, Duration, Effect, Layer, Ref, Schedule } from "effect"
 
 export interface FakeTamanuHostConfig {

@@ -7,7 +7,7 @@
  * (every window in these hosts lasts 500 ms or more).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Prober, type ProgressEvent, ProxyFailed, RollStopped, restart, start } from "@tamanu-lifecycle/core"
+import { Prober, type ProgressEvent, ProxyFailed, RollStopped, restart, start } from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
 import {
   FakeCaddyControl,

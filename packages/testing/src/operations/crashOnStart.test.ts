@@ -6,7 +6,7 @@
  * `judgePoll`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { restart, start } from "@tamanu-lifecycle/core"
+import { restart, start } from "@tamanu-lifecycle/core/internal"
 import { Clock, Duration, Effect, Fiber, TestClock } from "effect"
 import { FakeSupervisorControl } from "../index.js"
 import {

@@ -16,7 +16,7 @@ import {
   type StartOptions,
   type StatusOptions,
   type StopOptions,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Context, type Duration, Effect, Fiber, Layer, Option, Ref, TestClock } from "effect"
 import type {
   FakePm2Config,

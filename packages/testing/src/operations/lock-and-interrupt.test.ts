@@ -6,7 +6,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { LockHeld, RollStopped, restart, start } from "@tamanu-lifecycle/core"
+import { LockHeld, RollStopped, restart, start } from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Fiber, TestClock } from "effect"
 import { FakeSupervisorControl } from "../index.js"
 import {

@@ -5,7 +5,13 @@
  * rolled instance, --check-url.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { CheckUrlFailed, type InstanceRef, type ProgressEvent, RollStopped, restart } from "@tamanu-lifecycle/core"
+import {
+  CheckUrlFailed,
+  type InstanceRef,
+  type ProgressEvent,
+  RollStopped,
+  restart,
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect } from "effect"
 import {
   FakeCaddyControl,

@@ -14,7 +14,7 @@ import {
   SettleFailed,
   SupervisorCallFailed,
   start,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Clock, Duration, Effect, Fiber, TestClock } from "effect"
 import { FakeSupervisorControl, type FakeUnitSpec } from "../index.js"
 import {

@@ -13,7 +13,7 @@ import {
   SupervisorCallFailed,
   start,
   WaitTimeout,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Option } from "effect"
 import {
   FakeCaddyControl,

@@ -4,7 +4,14 @@
  */
 
 import { describe, expect, it } from "@effect/vitest"
-import { type Outcome, ProbeTargets, restart, StatusJson, status, UnmatchedNames } from "@tamanu-lifecycle/core"
+import {
+  type Outcome,
+  ProbeTargets,
+  restart,
+  StatusJson,
+  status,
+  UnmatchedNames,
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { FakeSupervisorControl, FakeTamanuHostControl } from "../index.js"
 import {

@@ -3,7 +3,7 @@
  * the running Up instances, Caddy untouched, Down and Unknown left alone.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { stop } from "@tamanu-lifecycle/core"
+import { stop } from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect } from "effect"
 import { FakeReverseProxyControl } from "../index.js"
 import {

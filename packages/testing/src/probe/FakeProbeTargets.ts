@@ -4,7 +4,7 @@
  * prober for a set of instances in one layer.
  */
 
-import { displayInstance, type InstanceRef, type Prober, ProbeTargets } from "@tamanu-lifecycle/core"
+import { displayInstance, type InstanceRef, type Prober, ProbeTargets } from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Layer, Option, Ref } from "effect"
 import { FakeSupervisorControl } from "../supervisor/FakeSupervisor.js"
 import { FakeProber, type FakeProberControl, type ProbeOutcome } from "./FakeProber.js"

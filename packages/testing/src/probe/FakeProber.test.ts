@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { type InstanceRef, Prober, ProbeTargets, Supervisor } from "@tamanu-lifecycle/core"
+import { type InstanceRef, Prober, ProbeTargets, Supervisor } from "@tamanu-lifecycle/core/internal"
 import { Effect, Layer, Option, TestClock } from "effect"
 import {
   FakePm2,

@@ -7,7 +7,7 @@
  * API instance before the previous one answers.
  */
 
-import { type InstanceRef, ProbeFailed, Prober, type ProberShape } from "@tamanu-lifecycle/core"
+import { type InstanceRef, ProbeFailed, Prober, type ProberShape } from "@tamanu-lifecycle/core/internal"
 import { Clock, Context, Duration, Effect, Layer, Option, SynchronizedRef } from "effect"
 import { FakeSupervisorControl, type FakeSupervisorControlShape } from "../supervisor/FakeSupervisor.js"
 

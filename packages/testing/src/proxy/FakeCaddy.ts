@@ -14,7 +14,7 @@
  */
 
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
-import { type Json, ProbeTargets, proxyHandlers, serviceAliases, urlAddress } from "@tamanu-lifecycle/core"
+import { type Json, ProbeTargets, proxyHandlers, serviceAliases, urlAddress } from "@tamanu-lifecycle/core/internal"
 import { Clock, Context, Duration, Effect, Layer, Option, Ref } from "effect"
 import { FakeSupervisorControl } from "../supervisor/FakeSupervisor.js"
 

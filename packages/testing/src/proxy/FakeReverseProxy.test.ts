@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { type Endpoint, Progress, ReverseProxy } from "@tamanu-lifecycle/core"
+import { type Endpoint, Progress, ReverseProxy } from "@tamanu-lifecycle/core/internal"
 import { Effect, Layer, TestClock } from "effect"
 import { FakeReadiness, fakeUrlAt } from "../probe/FakeProbeTargets.js"
 import { FakeSupervisorControl } from "../supervisor/FakeSupervisor.js"

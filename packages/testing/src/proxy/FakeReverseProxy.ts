@@ -12,7 +12,12 @@
  */
 
 import { HttpClient } from "@effect/platform"
-import { makeCaddyAdminProxy, type ProbeTargets, type ReloadResult, ReverseProxy } from "@tamanu-lifecycle/core"
+import {
+  makeCaddyAdminProxy,
+  type ProbeTargets,
+  type ReloadResult,
+  ReverseProxy,
+} from "@tamanu-lifecycle/core/internal"
 import { Clock, Context, Effect, Layer, Ref } from "effect"
 import type { FakeSupervisorControl } from "../supervisor/FakeSupervisor.js"
 import { FakeCaddy, type FakeCaddyConfig, FakeCaddyControl, fakeCaddyAdminUrl } from "./FakeCaddy.js"

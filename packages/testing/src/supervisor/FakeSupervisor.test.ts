@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { type InstanceRef, Supervisor, waitUntil } from "@tamanu-lifecycle/core"
+import { type InstanceRef, Supervisor, waitUntil } from "@tamanu-lifecycle/core/internal"
 import { Chunk, Clock, Duration, Effect, Fiber, Stream, TestClock } from "effect"
 import { FakePm2, FakeSupervisorControl, FakeSystemd } from "../index.js"
 

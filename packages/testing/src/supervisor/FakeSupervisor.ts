@@ -42,7 +42,7 @@ import {
   type SupervisorShape,
   SupervisorUnavailable,
   unitName,
-} from "@tamanu-lifecycle/core"
+} from "@tamanu-lifecycle/core/internal"
 import { Clock, Context, Duration, Effect, Either, Stream, SynchronizedRef } from "effect"
 
 export type SupervisorMethod =

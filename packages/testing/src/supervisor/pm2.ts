@@ -4,7 +4,7 @@
  * pm_id, each with its own `PORT`. The engine (phases, timing, scripted
  * failures, the call journal) is `FakeSupervisor.ts`.
  */
-import { displayInstance, type Supervisor } from "@tamanu-lifecycle/core"
+import { displayInstance, type Supervisor } from "@tamanu-lifecycle/core/internal"
 import { Effect, Layer } from "effect"
 import {
   armed,

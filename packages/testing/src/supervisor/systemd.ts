@@ -5,7 +5,7 @@
  * The engine (phases, timing, scripted failures, the call journal) is
  * `FakeSupervisor.ts`.
  */
-import { displayInstance, type Supervisor } from "@tamanu-lifecycle/core"
+import { displayInstance, type Supervisor } from "@tamanu-lifecycle/core/internal"
 import { Effect, Layer } from "effect"
 import {
   armed,
