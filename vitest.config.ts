@@ -25,6 +25,10 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["packages/*/src/**/*.test.ts"],
+          // The fake-host suites simulate minutes under TestClock: what they cost is CPU, and on a shared 2-core
+          // machine at load 10+ a 1 s test took 5.5 s (vitest's default limit is 5 s). The limit only catches a
+          // hang; no assertion depends on it.
+          testTimeout: 60_000,
           exclude: ["packages/*/src/**/*.it.test.ts", "**/node_modules/**", "**/dist/**"],
         },
       },
