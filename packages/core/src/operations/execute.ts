@@ -302,6 +302,9 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
     const all = names(step.instances)
     const restartedHere: Array<string> = []
     const session = step.behindCaddy ? yield* sessionOf(routing) : null
+    // Caddy routes by the addresses tamanu pins (its admin API): the take-down rule and the new
+    // addresses are what keep it serving. The old way (a reload) leaves the routing to Caddy's own config.
+    const pins = session !== null && session.mode === "admin"
     for (const [index, ref] of step.instances.entries()) {
       const instance = displayInstance(ref)
       const stopRoll = (
@@ -328,7 +331,7 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
           routed: desired.find((d) => d.service === step.service)?.endpoints ?? [],
           vouched: routing.vouched,
         })
-        if (verdict._tag === "Refused")
+        if (pins && verdict._tag === "Refused")
           return yield* Effect.fail(
             new RollStopped({
               service: step.service,
@@ -408,7 +411,7 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
               ),
             AddressNotFound: (e) =>
               // Behind Caddy the pin needs the new address: never a blind cooldown (§7.4).
-              session !== null
+              pins
                 ? Effect.fail(
                     stopRoll(
                       `${
