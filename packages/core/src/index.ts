@@ -37,7 +37,7 @@ export { SystemdSupervisorLive, type SystemdSupervisorOptions } from "./supervis
 export { type Pm2Options, Pm2SupervisorLive } from "./supervisor/pm2.js"
 export type { RunStates } from "./supervisor/runState.js"
 export type { SettleResult } from "./supervisor/settle.js"
-export { ProbeTargets, type ProbeTargetsShape } from "./probe/ProbeTargets.js"
+export { type LookupMiss, ProbeTargets, type ProbeTargetsShape } from "./probe/ProbeTargets.js"
 export { PodmanProbeTargetsLive, type PodmanProbeTargetsOptions, StaticProbeTargets } from "./probe/podmanTargets.js"
 export { Pm2ProbeTargetsLive } from "./probe/pm2Targets.js"
 export { Prober, type ProberShape } from "./probe/Prober.js"
