@@ -196,9 +196,11 @@ const faults: ReadonlyArray<Fault> = [
         logLine: /^warning: no probe URL for tamanu-facility-api@2: .*podman.*$/m,
       },
       stop: { args: ["sync"], exit: 0 },
+      // Behind Caddy's admin API an instance whose own address is unknown is never taken down (issue #20):
+      // after its restart Caddy could not be told where it serves. The roll stops first, exit 1.
       restart: {
         args: ["api", "--cooldown", "1s"],
-        exit: 0,
+        exit: 1,
         logLine: /^warning: no probe URL for tamanu-facility-api@1: .*podman.*$/m,
       },
     },
@@ -419,7 +421,7 @@ describe.skipIf(hostsNeeded)("the output contract of the built tamanu and of the
         fault: "podman missing (no probe URL)",
         command: "restart",
         names: ["api"],
-        outcome: "ok",
+        outcome: "RollStopped",
         line: /^warn: no probe URL for tamanu-facility-api@1: .*podman/m,
       },
       { fault: "the pm2 daemon not running", command: "status", outcome: "SupervisorUnavailable" },
