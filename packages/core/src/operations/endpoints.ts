@@ -1,14 +1,15 @@
 /**
  * Where the running instances of services behind Caddy serve now: what
- * Caddy must route them to. One address look-up per instance (podman, or
- * pm2's PORT), all at once.
+ * Caddy must route them to. One batched address look-up for all of them
+ * (podman: one `podman ps` and one `podman inspect`, whatever their number;
+ * pm2: its PORTs).
  */
-import { type Duration, Effect, Option } from "effect"
+import { type Duration, Effect, Either, Option } from "effect"
 import { displayInstance, type Instance } from "../model/instance.js"
+import { locate } from "../probe/locate.js"
 import { Prober, type ProberShape } from "../probe/Prober.js"
-import { ProbeTargets, type ProbeTargetsShape } from "../probe/ProbeTargets.js"
-import { waitReady } from "../probe/readiness.js"
-import type { ServiceEndpoints } from "../proxy/caddyConfig.js"
+import { lookupOnce, ProbeTargets, type ProbeTargetsShape, urlsOf } from "../probe/ProbeTargets.js"
+import type { Endpoint, ServiceEndpoints } from "../proxy/caddyConfig.js"
 import type { Answering } from "../proxy/ReverseProxy.js"
 import type { SupervisorShape } from "../supervisor/Supervisor.js"
 
@@ -20,18 +21,15 @@ export const endpointsOf = (
   Effect.gen(function* () {
     const targets = yield* ProbeTargets
     const running = instances.filter((i) => i.running && services.includes(i.name))
-    const found = yield* Effect.forEach(
-      running,
-      (instance) =>
-        Effect.map(targets.urlFor(instance), (url) =>
-          Option.map(url, (u) => ({ service: instance.name, instance: displayInstance(instance), url: u })),
-        ),
-      { concurrency: "unbounded" },
-    )
-    const known = found.flatMap(Option.toArray)
+    const urls = yield* urlsOf(targets, running)
     return services.map((service) => ({
       service,
-      endpoints: known.filter((e) => e.service === service).map(({ instance, url }) => ({ instance, url })),
+      endpoints: running
+        .filter((i) => i.name === service)
+        .flatMap((i) => {
+          const instance = displayInstance(i)
+          return Option.toArray(Option.map(Option.fromNullable(urls.get(instance)), (url) => ({ instance, url })))
+        }),
     }))
   })
 
@@ -41,9 +39,12 @@ export const trustAll: Answering = () => Effect.succeed([])
 /**
  * For a restore (§9.2): which running instances of these services answer,
  * all probed at once, each given `budget` to answer (an instance still
- * booting, left by a run that stopped, is not taken for a silent one).
- * Caddy's own `dynamic a` upstreams route to every instance on the alias, so
- * its own config comes back only when none is silent.
+ * booting, left by a run that stopped, is not taken for a silent one). The
+ * addresses come from one batched look-up; an instance it did not find is
+ * looked up again within the same budget (its container may appear late),
+ * and one never found counts as silent: Caddy's own `dynamic a` upstreams
+ * route to every instance on the alias, so its own config comes back only
+ * when none is silent.
  */
 export const answeringWithin =
   (
@@ -55,23 +56,30 @@ export const answeringWithin =
   (services) =>
     Effect.gen(function* () {
       const instances = yield* supervisor.list.pipe(Effect.orElseSucceed((): ReadonlyArray<Instance> => []))
-      const found = yield* endpointsOf(services, instances).pipe(Effect.provideService(ProbeTargets, targets))
-      return yield* Effect.forEach(found, ({ service, endpoints }) =>
-        Effect.map(
-          Effect.forEach(
-            endpoints,
-            (e) =>
-              Effect.map(
-                Effect.either(waitReady(e.url, { budget }).pipe(Effect.provideService(Prober, prober))),
-                (r) => [e, r._tag] as const,
-              ),
-            { concurrency: "unbounded" },
-          ),
-          (probed) => ({
-            service,
-            answering: probed.filter(([, r]) => r === "Right").map(([e]) => e),
-            silent: probed.filter(([, r]) => r === "Left").map(([e]) => e),
-          }),
-        ),
+      const running = instances.filter((i) => i.running && services.includes(i.name))
+      const urls = yield* urlsOf(targets, running)
+      const probed = yield* Effect.forEach(
+        running,
+        (i) => {
+          const instance = displayInstance(i)
+          const known = urls.get(instance)
+          const lookup = known === undefined ? lookupOnce(targets, i) : Effect.succeed(known)
+          return locate(lookup, { budget, probe: true }).pipe(
+            Effect.map((found): Endpoint => ({ instance, url: found.url })),
+            Effect.mapError((e): Endpoint => ({ instance, url: e._tag === "ProbeFailed" ? e.url : "" })),
+            Effect.either,
+            Effect.map((r) => [i.name, r] as const),
+            Effect.provideService(Prober, prober),
+          )
+        },
+        { concurrency: "unbounded" },
       )
+      return services.map((service) => {
+        const own = probed.filter(([name]) => name === service).map(([, r]) => r)
+        return {
+          service,
+          answering: own.flatMap((r) => (Either.isRight(r) ? [r.right] : [])),
+          silent: own.flatMap((r) => (Either.isLeft(r) ? [r.left] : [])),
+        }
+      })
     })

@@ -12,12 +12,14 @@ import { emit, Progress, ProgressEvent } from "../events/Progress.js"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
 import type { Plan, PlanStep } from "../plan/Plan.js"
 import { proxiedServices } from "../plan/Plan.js"
+import { type Located, locate } from "../probe/locate.js"
 import { Prober } from "../probe/Prober.js"
-import { ProbeTargets } from "../probe/ProbeTargets.js"
+import { lookupOnce, ProbeTargets } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
 import type { Endpoint, ServiceEndpoints } from "../proxy/caddyConfig.js"
 import { type ProxyFailed, type ProxySession, ReverseProxy } from "../proxy/ReverseProxy.js"
 import type { Desired } from "../proxy/routing.js"
+import { mayTakeDown, type Vouched } from "../proxy/takeDown.js"
 import type { InstanceFailed, SupervisorError, WaitTimeout } from "../supervisor/errors.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import {
@@ -130,6 +132,12 @@ interface Routing {
   readonly endpoints: Map<string, Map<string, string>>
   /** Instances a probe found not answering: never routed to. */
   readonly unready: Set<string>
+  /**
+   * Instances known to serve, at which address: found running when the
+   * session opened, or answered (settled, without probes) in this run; an
+   * instance leaves it when it is drained. What `mayTakeDown` is asked with.
+   */
+  readonly vouched: Map<string, Vouched>
 }
 
 /** A warning for the operator; `execute` keeps every warning emitted during the run in the journal. */
@@ -233,38 +241,51 @@ const sessionOf = (routing: Routing) =>
     }))
     const session = yield* proxy.open(services)
     routing.session = session
+    for (const { endpoints } of services)
+      for (const e of endpoints)
+        if (!routing.vouched.has(e.instance)) routing.vouched.set(e.instance, { url: e.url, basis: "serving" })
     return session
   })
 
-/** Probe every instance at once within one overall budget (§5.4); the instances that did not answer, by display name. */
-const probeAll = (journal: Journal, refs: ReadonlyArray<InstanceRef>, budget: Duration.Duration) =>
+/**
+ * Probe every instance at once within one overall budget (§5.4), each one's
+ * address looked up again until it is found (a container may appear after
+ * its unit is active); the instances that did not answer, by display name.
+ * An instance whose address is never found did not become ready, unless a
+ * miss is final (pm2 without a PORT): that one is skipped with a warning.
+ */
+const probeAll = (journal: Journal, routing: Routing, refs: ReadonlyArray<InstanceRef>, budget: Duration.Duration) =>
   Effect.gen(function* () {
     const targets = yield* ProbeTargets
-    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
     const outcomes = yield* Effect.forEach(
       refs,
       (ref) =>
         Effect.gen(function* () {
           const instance = displayInstance(ref)
-          const url = yield* targets.urlFor(ref)
-          if (Option.isNone(url)) {
+          const ready = yield* Effect.either(locate(lookupOnce(targets, ref), { budget, probe: true }))
+          if (Either.isRight(ready)) {
+            routing.vouched.set(instance, { url: ready.right.url, basis: "answered" })
+            yield* emit(
+              ProgressEvent.ProbeReady({ instance, url: ready.right.url, afterMillis: ready.right.elapsedMs }),
+            )
+            return Either.right(instance)
+          }
+          const e = ready.left
+          if (e._tag === "AddressNotFound" && e.final) {
             yield* emit(ProgressEvent.ProbeSkipped({ instance, reason: "no probe URL could be built" }))
             yield* warn(journal, `${instance}: no probe URL could be built; not probed`)
             return Either.right(instance)
           }
-          const remaining = Math.max(0, deadline - (yield* Clock.currentTimeMillis))
-          const ready = yield* waitReady(url.value, { budget: Duration.millis(remaining) }).pipe(
-            Effect.mapError(
-              (e) =>
-                new NotReady({ instance, url: e.url, lastError: e.lastError, budgetMillis: Duration.toMillis(budget) }),
-            ),
-            Effect.either,
+          return Either.left(
+            e._tag === "AddressNotFound"
+              ? new NotReady({
+                  instance,
+                  url: "",
+                  lastError: `its address was never found: ${e.reason}`,
+                  budgetMillis: Duration.toMillis(budget),
+                })
+              : new NotReady({ instance, url: e.url, lastError: e.lastError, budgetMillis: Duration.toMillis(budget) }),
           )
-          if (Either.isRight(ready))
-            yield* emit(
-              ProgressEvent.ProbeReady({ instance, url: ready.right.url, afterMillis: ready.right.elapsedMs }),
-            )
-          return Either.map(ready, () => instance)
         }),
       { concurrency: "unbounded" },
     )
@@ -288,7 +309,25 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
 
       // Caddy first stops sending it requests; this same change puts the previous one's new address in.
       if (session !== null) {
-        yield* session.route(desiredRoutes(routing, new Set([instance]), true)).pipe(
+        const desired = desiredRoutes(routing, new Set([instance]), true)
+        // The one rule (issue #20): another instance that serves must carry the service before this one goes.
+        const verdict = mayTakeDown({
+          instance,
+          service: step.service,
+          routed: desired.find((d) => d.service === step.service)?.endpoints ?? [],
+          vouched: routing.vouched,
+        })
+        if (verdict._tag === "Refused")
+          return yield* Effect.fail(
+            new RollStopped({
+              service: step.service,
+              instance,
+              cause: `${verdict.reason}. It was not taken down, and Caddy still routes to what serves`,
+              restarted: [...restartedHere],
+              notRestarted: all.slice(index),
+            }),
+          )
+        yield* session.route(desired).pipe(
           Effect.mapError(
             (e) =>
               new RollStopped({
@@ -301,6 +340,7 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
           ),
         )
         routing.endpoints.get(step.service)?.delete(instance)
+        routing.vouched.delete(instance)
       }
 
       yield* emit(ProgressEvent.InstanceRestarting({ instance, index: index + 1, total: all.length }))
@@ -337,18 +377,46 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
       )
       yield* emit(ProgressEvent.InstanceRunning({ instance, afterMillis: (yield* Clock.currentTimeMillis) - began }))
 
-      // Its address now: a restarted podman container has a new one.
-      const url = step.probe || session !== null ? yield* targets.urlFor(ref) : Option.none<string>()
-      if (step.probe && Option.isSome(url)) {
-        const ready = yield* waitReady(url.value, { budget: options.probeTimeout }).pipe(
-          Effect.mapError((e) =>
-            stopRoll(
-              `it did not answer ${e.url} within ${Duration.format(options.probeTimeout)} (last error: ${e.lastError})`,
-              restartedHere.slice(0, -1),
-            ),
-          ),
+      // Its address now: a restarted podman container has a new one, and may appear only after
+      // the unit is active (Type=simple) or be replaced under it: looked up until the budget runs out.
+      const located =
+        step.probe || session !== null
+          ? yield* locate(lookupOnce(targets, ref), {
+              budget: options.probeTimeout,
+              probe: step.probe,
+            }).pipe(
+              Effect.map(Option.some),
+              Effect.catchTags({
+                ProbeFailed: (e) =>
+                  Effect.fail(
+                    stopRoll(
+                      `it did not answer ${e.url} within ${Duration.format(options.probeTimeout)} (last error: ${e.lastError})`,
+                      restartedHere.slice(0, -1),
+                    ),
+                  ),
+                AddressNotFound: (e) =>
+                  // Behind Caddy the pin needs the new address: never a blind cooldown (§7.4).
+                  session !== null
+                    ? Effect.fail(
+                        stopRoll(
+                          `${
+                            !e.final
+                              ? `its address was not found within ${Duration.format(options.probeTimeout)} (${e.lookups} lookups; last: ${e.reason})`
+                              : `its address cannot be found (${e.reason})`
+                          }, and Caddy needs it to route ${step.service} to it before the next instance goes down`,
+                          restartedHere.slice(0, -1),
+                        ),
+                      )
+                    : Effect.succeed(Option.none<Located>()),
+              }),
+            )
+          : Option.none<Located>()
+      const url = Option.map(located, (l) => l.url)
+      if (step.probe && Option.isSome(located)) {
+        yield* emit(
+          ProgressEvent.ProbeReady({ instance, url: located.value.url, afterMillis: located.value.elapsedMs }),
         )
-        yield* emit(ProgressEvent.ProbeReady({ instance, url: ready.url, afterMillis: ready.elapsedMs }))
+        routing.vouched.set(instance, { url: located.value.url, basis: "answered" })
       } else {
         if (step.probe) {
           yield* emit(ProgressEvent.ProbeSkipped({ instance, reason: "no probe URL could be built" }))
@@ -371,6 +439,8 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
               ),
             ),
           )
+        // --no-probe-http: it stayed running through its cooldown at this address.
+        if (Option.isSome(url)) routing.vouched.set(instance, { url: url.value, basis: "settled" })
       }
       if (session !== null && Option.isSome(url)) routing.endpoints.get(step.service)?.set(instance, url.value)
     }
@@ -456,7 +526,7 @@ const runStep = (
           (next?._tag === "Roll" && next.behindCaddy) || next?._tag === "RestoreProxy",
         )
       case "ProbeAll": {
-        const failed = yield* probeAll(journal, step.refs, options.probeTimeout)
+        const failed = yield* probeAll(journal, routing, step.refs, options.probeTimeout)
         if (failed.length === 0) return
         // Caddy routes to the ones that answer before the command fails (§5.4).
         for (const f of failed) routing.unready.add(f.instance)
@@ -513,6 +583,7 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       session: null,
       endpoints: new Map(),
       unready: new Set(),
+      vouched: new Map(),
     }
     yield* Effect.forEach(
       plan.steps,

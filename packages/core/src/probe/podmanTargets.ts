@@ -3,20 +3,27 @@
  * containers; podman labels each one with the unit that owns it
  * (`PODMAN_SYSTEMD_UNIT`), and the container's bridge address is where the
  * app listens (port 3000). Every way this can go wrong (podman missing, no
- * container, no address) is `None` plus a logged warning: the roll then
- * falls back to the cooldown instead of failing.
+ * container, no address) is `None` plus a logged warning for `urlFor`, and
+ * the reason for `lookup`, which the roll, start and the restore's check
+ * call again on a Schedule until the instance's probe budget runs out: a
+ * `Type=simple` unit is active before its container exists.
+ *
+ * Discovery of many instances (`urlsFor`) costs two podman calls whatever
+ * their number: one `podman ps` of every container carrying the label, one
+ * `podman inspect` of those that belong to the units asked about.
  */
 import type { CommandExecutor } from "@effect/platform"
 import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { displayInstance, type InstanceRef, unitName } from "../model/instance.js"
 import { warningOnce } from "../util/logging.js"
-import { ProbeTargets, type ProbeTargetsShape } from "./ProbeTargets.js"
+import { type LookupMiss, ProbeTargets, type ProbeTargetsShape } from "./ProbeTargets.js"
 import { NodeCommandLayer, runCommand } from "./runCommand.js"
 
 /** The part of one `podman ps --format json` entry we read. */
 const PsEntry = Schema.Struct({
   Id: Schema.String,
   State: Schema.optional(Schema.String),
+  Labels: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.String }))),
 })
 
 /** `podman ps --format json` prints `null` instead of `[]` on some 3.x/4.x builds. */
@@ -25,6 +32,7 @@ const PsOutput = Schema.parseJson(Schema.NullOr(Schema.Array(PsEntry)))
 const Network = Schema.Struct({ IPAddress: Schema.optional(Schema.NullOr(Schema.String)) })
 
 const InspectEntry = Schema.Struct({
+  Id: Schema.optional(Schema.String),
   NetworkSettings: Schema.optional(
     Schema.NullOr(
       Schema.Struct({
@@ -52,18 +60,60 @@ export const containerIdFromPs = (stdout: string): Either.Either<Option.Option<s
     }),
   )
 
+/** The label podman puts on a container run by a systemd unit: the unit's name. */
+export const unitLabel = "PODMAN_SYSTEMD_UNIT"
+
+/** The first non-empty `NetworkSettings.Networks.*.IPAddress` of one inspect entry, in podman's order. */
+const ipOf = (entry: typeof InspectEntry.Type): Option.Option<string> =>
+  Option.fromNullable(
+    Object.values(entry.NetworkSettings?.Networks ?? {})
+      .map((n) => n.IPAddress ?? "")
+      .find((ip) => ip.length > 0),
+  )
+
 /** The first non-empty `NetworkSettings.Networks.*.IPAddress`, in podman's order. */
 export const ipFromInspect = (stdout: string): Either.Either<Option.Option<string>, string> =>
   Schema.decodeUnknownEither(InspectOutput)(stdout).pipe(
     Either.mapLeft(describeParseError),
+    Either.map((entries) => (entries[0] === undefined ? Option.none() : ipOf(entries[0]))),
+  )
+
+/**
+ * One `podman ps --filter label=PODMAN_SYSTEMD_UNIT` for every unit: the
+ * container of each of `units` (unit name → Id), the running one when it
+ * has several (one being replaced), else the first listed.
+ */
+export const containersByUnit = (
+  stdout: string,
+  units: ReadonlySet<string>,
+): Either.Either<ReadonlyMap<string, string>, string> =>
+  Schema.decodeUnknownEither(PsOutput)(stdout).pipe(
+    Either.mapLeft(describeParseError),
     Either.map((entries) => {
-      const networks = entries[0]?.NetworkSettings?.Networks ?? {}
-      return Option.fromNullable(
-        Object.values(networks)
-          .map((n) => n.IPAddress ?? "")
-          .find((ip) => ip.length > 0),
-      )
+      const found = new Map<string, { readonly id: string; readonly running: boolean }>()
+      for (const e of entries ?? []) {
+        const unit = e.Labels?.[unitLabel]
+        if (unit === undefined || !units.has(unit) || e.Id.length === 0) continue
+        const running = e.State === undefined || e.State === "running"
+        const seen = found.get(unit)
+        if (seen === undefined || (running && !seen.running)) found.set(unit, { id: e.Id, running })
+      }
+      return new Map([...found].map(([unit, c]) => [unit, c.id]))
     }),
+  )
+
+/** One `podman inspect` of many containers: each one's address, by Id (full or as given). */
+export const ipsFromInspect = (stdout: string): Either.Either<ReadonlyMap<string, string>, string> =>
+  Schema.decodeUnknownEither(InspectOutput)(stdout).pipe(
+    Either.mapLeft(describeParseError),
+    Either.map(
+      (entries) =>
+        new Map(
+          entries.flatMap((e) =>
+            e.Id === undefined ? [] : Option.toArray(Option.map(ipOf(e), (ip) => [e.Id as string, ip] as const)),
+          ),
+        ),
+    ),
   )
 
 /** `http://<ip>:<port>/`, bracketing IPv6 addresses. */
@@ -114,29 +164,92 @@ export const makePodmanProbeTargets = (
         onRight: Effect.succeed,
       })
 
+    const decoded = <A>(either: Either.Either<A, string>, what: string): Effect.Effect<A, string> =>
+      Either.match(either, {
+        onLeft: (e) => Effect.fail(`could not read ${what}: ${e}`),
+        onRight: Effect.succeed,
+      })
+
     const isRoot = options.isRoot ?? (typeof process.getuid === "function" && process.getuid() === 0)
     if (options.rootful === true && !isRoot)
       return { urlFor: () => Effect.succeed(Option.none()), unavailable: rootfulContainersUnseen }
 
-    const urlFor = (ref: InstanceRef): Effect.Effect<Option.Option<string>> => {
+    /** One look at one unit's container: two podman calls; fails with why there is no URL now. */
+    const lookup = (ref: InstanceRef): Effect.Effect<string, LookupMiss> => {
       const unit = unitName(ref)
       return Effect.gen(function* () {
-        const ps = yield* run(["ps", "--filter", `label=PODMAN_SYSTEMD_UNIT=${unit}`, "--format", "json"])
+        const ps = yield* run(["ps", "--filter", `label=${unitLabel}=${unit}`, "--format", "json"])
         const id = yield* orWarn(containerIdFromPs(ps), "podman ps output")
-        if (Option.isNone(id)) return yield* Effect.fail(`no running podman container for ${unit}`)
+        if (Option.isNone(id)) return yield* Effect.fail(`no running podman container labelled ${unitLabel}=${unit}`)
         const inspect = yield* run(["inspect", id.value])
         const ip = yield* orWarn(ipFromInspect(inspect), "podman inspect output")
         if (Option.isNone(ip))
           return yield* Effect.fail(`container ${id.value.slice(0, 12)} of ${unit} has no IP address`)
-        return Option.some(containerUrl(ip.value, options.port))
+        return containerUrl(ip.value, options.port)
       }).pipe(
-        Effect.catchAll((why) =>
-          warn(`no probe URL for ${displayInstance(ref)}: ${why}`).pipe(Effect.as(Option.none<string>())),
-        ),
+        // Podman itself may be held up (its lock), a container may appear or be replaced: look again.
+        Effect.mapError((reason) => ({ reason, final: false })),
         Effect.provide(context),
       )
     }
-    return { urlFor }
+
+    const urlFor = (ref: InstanceRef): Effect.Effect<Option.Option<string>> =>
+      lookup(ref).pipe(
+        Effect.map(Option.some),
+        Effect.catchAll((miss) =>
+          warn(`no probe URL for ${displayInstance(ref)}: ${miss.reason}`).pipe(Effect.as(Option.none<string>())),
+        ),
+      )
+
+    /**
+     * Many units at once: one `podman ps` of every labelled container, one
+     * `podman inspect` of those found. A container that went between the two
+     * calls makes podman inspect exit non-zero but still print the others.
+     */
+    const urlsFor = (refs: ReadonlyArray<InstanceRef>): Effect.Effect<ReadonlyMap<string, string>> =>
+      Effect.gen(function* () {
+        if (refs.length === 0) return new Map<string, string>()
+        const units = new Map(refs.map((r) => [unitName(r), displayInstance(r)] as const))
+        const ps = yield* run(["ps", "--filter", `label=${unitLabel}`, "--format", "json"])
+        const byUnit = yield* decoded(containersByUnit(ps, new Set(units.keys())), "podman ps output")
+        const ids = [...new Set(byUnit.values())]
+        const inspect =
+          ids.length === 0
+            ? "[]"
+            : yield* runCommand(podman, ["inspect", ...ids]).pipe(
+                Effect.mapError((e) => `${e.command}: ${e.reason}`),
+                Effect.filterOrFail(
+                  (r) => r.exitCode === 0 || r.stdout.trim().startsWith("["),
+                  (r) => `${podman} inspect exited ${r.exitCode}: ${r.stderr.trim()}`,
+                ),
+                Effect.map((r) => r.stdout),
+              )
+        const ips = yield* decoded(ipsFromInspect(inspect), "podman inspect output")
+        const found = new Map<string, string>()
+        for (const [unit, instance] of units) {
+          const id = byUnit.get(unit)
+          const ip = id === undefined ? undefined : ips.get(id)
+          if (ip !== undefined) found.set(instance, containerUrl(ip, options.port))
+          else
+            yield* warn(
+              `no probe URL for ${instance}: ${
+                id === undefined
+                  ? `no running podman container labelled ${unitLabel}=${unit}`
+                  : `container ${id.slice(0, 12)} of ${unit} has no IP address`
+              }`,
+            )
+        }
+        return found as ReadonlyMap<string, string>
+      }).pipe(
+        Effect.catchAll((why) =>
+          warn(`no probe URL for ${refs.map(displayInstance).join(", ")}: ${why}`).pipe(
+            Effect.as(new Map<string, string>() as ReadonlyMap<string, string>),
+          ),
+        ),
+        Effect.provide(context),
+      )
+
+    return { urlFor, lookup, urlsFor }
   })
 
 /** Probe targets from podman, for the systemd supervisor. */

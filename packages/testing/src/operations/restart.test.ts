@@ -319,13 +319,93 @@ describe("rolling restart without probes", () => {
     }).pipe(Effect.provide(world(systemdApis(3, {}, () => ({}))))),
   )
 
-  it.effect("pm2 without a probe URL waits the cooldown between instances and warns", () =>
+  it.effect("pm2 without a PORT behind Caddy: no blind cooldown, the roll stops before any take-down", () =>
     Effect.gen(function* () {
-      yield* settle(restart(restartOptions({ names: ["api"], cooldown: Duration.seconds(12) })))
-      const calls = yield* restartOneCalls
-      expect(calls.map((c) => c.at)).toEqual([0, 12_000])
-      expect((yield* warnings).filter((w) => w.includes("no probe URL")).length).toBe(2)
+      const error = yield* Effect.flip(
+        settle(restart(restartOptions({ names: ["api"], cooldown: Duration.seconds(12) }))),
+      )
+      // No address of any instance is known, so Caddy could not be told where either serves.
+      expect(error).toBeInstanceOf(RollStopped)
+      expect(error).toMatchObject({ instance: "tamanu-api#1", notRestarted: ["tamanu-api#1", "tamanu-api#2"] })
+      expect((error as RollStopped).cause).toContain("tamanu-api#1's own address is not known")
+      expect(yield* restartOneCalls).toEqual([])
     }).pipe(Effect.provide(world(pm2Apis(2, {}, () => ({ probeable: false }))))),
+  )
+
+  it.effect("systemd: a restarted instance whose address is never found stops the roll before the next goes down", () =>
+    Effect.gen(function* () {
+      const control = yield* FakeSupervisorControl
+      // The container of @1 is found when the roll begins, and not within the budget after its restart.
+      const error = yield* Effect.flip(
+        settle(restart(restartOptions({ names: ["api"], probeTimeout: Duration.seconds(20) }))),
+      )
+      expect(error).toBeInstanceOf(RollStopped)
+      expect(error).toMatchObject({ instance: "tamanu-facility-api@1", notRestarted: ["tamanu-facility-api@2"] })
+      expect((error as RollStopped).cause).toContain("its address was not found within 20s")
+      expect((error as RollStopped).cause).toContain("no running podman container")
+      expect((yield* restartOneCalls).length).toBe(1)
+      expect((yield* control.calls("restartOne")).map((c) => c.at)).toEqual([0])
+    }).pipe(
+      Effect.provide(
+        world(systemdApis(2, {}, (r) => (r.suffix === "1" ? { container: { foundAfter: "1 hour" } } : {}))),
+      ),
+    ),
+  )
+
+  it.effect(
+    "systemd: a unit whose container carries no PODMAN_SYSTEMD_UNIT label stops the roll before any take-down",
+    () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(settle(restart(restartOptions({ names: ["api"] }))))
+        expect(error).toBeInstanceOf(RollStopped)
+        expect(error).toMatchObject({
+          instance: "tamanu-facility-api@1",
+          restarted: [],
+          notRestarted: ["tamanu-facility-api@1", "tamanu-facility-api@2"],
+        })
+        expect((error as RollStopped).cause).toContain("tamanu-facility-api@1's own address is not known")
+        expect(yield* restartOneCalls).toEqual([])
+        expect((yield* warnings).some((w) => w.includes("Caddy"))).toBe(false)
+      }).pipe(
+        Effect.provide(world(systemdApis(2, {}, (r) => (r.suffix === "1" ? { container: { labelled: false } } : {})))),
+      ),
+  )
+
+  it.effect(
+    "systemd Type=simple: a container that appears 800 ms after the unit is active is found, and the roll goes on",
+    () =>
+      Effect.gen(function* () {
+        yield* settle(restart(restartOptions({ names: ["api"] })))
+        const calls = yield* restartOneCalls
+        expect(calls.length).toBe(2)
+        // @1 running at 1 s, its container at 1.8 s, answering 0.5 s after running: found, then answers at once.
+        expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeGreaterThanOrEqual(800)
+        expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeLessThanOrEqual(1_000)
+      }).pipe(
+        Effect.provide(
+          world(systemdApis(2, {}, () => ({ readyAfter: "500 millis", container: { foundAfter: "800 millis" } }))),
+        ),
+      ),
+  )
+
+  it.effect("systemd: a container replaced while it boots is looked up again at its new address", () =>
+    Effect.gen(function* () {
+      const prober = yield* FakeProberControl
+      yield* settle(restart(restartOptions({ names: ["api"] })))
+      expect((yield* restartOneCalls).length).toBe(2)
+      // @1's first container (g2) never answered; it answered at the replacement's address (g3).
+      const answered = (yield* prober.attempts).filter((a) => a.ready).map((a) => a.url)
+      expect(answered).toContain(fakeUrlAt(api(1), 3))
+      expect(answered).not.toContain(fakeUrlAt(api(1), 2))
+    }).pipe(
+      Effect.provide(
+        world(
+          systemdApis(2, {}, (r) =>
+            r.suffix === "1" ? { readyAfter: "3 seconds", container: { replacedAfter: "1 second" } } : {},
+          ),
+        ),
+      ),
+    ),
   )
 
   it.effect("with a probe there is no cooldown: the next instance goes as soon as the previous answers", () =>

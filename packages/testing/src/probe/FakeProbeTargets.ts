@@ -4,8 +4,15 @@
  * prober for a set of instances in one layer.
  */
 
-import { displayInstance, type InstanceRef, type Prober, ProbeTargets } from "@tamanu-lifecycle/core"
-import { Duration, Effect, Layer, Option, Ref } from "effect"
+import {
+  displayInstance,
+  type InstanceRef,
+  type LookupMiss,
+  type Prober,
+  ProbeTargets,
+  unitName,
+} from "@tamanu-lifecycle/core"
+import { Clock, Duration, Effect, Layer, Option, Ref } from "effect"
 import { FakeSupervisorControl } from "../supervisor/FakeSupervisor.js"
 import { FakeProber, type FakeProberControl, type ProbeOutcome } from "./FakeProber.js"
 
@@ -36,6 +43,20 @@ export interface ReadinessSpec {
   readonly whileStarting?: ProbeOutcome
   /** false: no probe URL can be built for it (the operations fall back to the cooldown). */
   readonly probeable?: boolean
+  /**
+   * How podman sees its container, with per-start addresses (the unit shapes of linux-host.md).
+   * The units running when the world begins have theirs already.
+   */
+  readonly container?: ContainerSpec
+}
+
+export interface ContainerSpec {
+  /** The container exists only this long after the unit became running (`Type=simple`: `podman run` in the foreground). */
+  readonly foundAfter?: Duration.DurationInput
+  /** The container is replaced this long after the unit became running: a new address from then on, the old one gone. */
+  readonly replacedAfter?: Duration.DurationInput
+  /** false: it carries no `PODMAN_SYSTEMD_UNIT` label, so no lookup ever finds it (it still serves). */
+  readonly labelled?: boolean
 }
 
 const slug = (ref: InstanceRef): string => displayInstance(ref).replace(/[@#]/g, "-")
@@ -83,25 +104,50 @@ export const FakeReadiness = {
       return Layer.merge(targets, FakeProber.tied(scripts))
     }
     const known = new Set(probeable.map((s) => displayInstance(s.instance)))
+    const containers = new Map(probeable.map((s) => [displayInstance(s.instance), s.container ?? {}]))
     return Layer.unwrapEffect(
       Effect.gen(function* () {
         const control = yield* FakeSupervisorControl
-        const generations = yield* Ref.make(new Map<string, { readonly since: number; readonly generation: number }>())
+        const generations = yield* Ref.make(new Map<string, { readonly key: string; readonly generation: number }>())
+        /** Where it serves now (none while its container does not exist): each container, a new address. */
         const currentUrl = (ref: InstanceRef): Effect.Effect<Option.Option<string>> =>
           Effect.gen(function* () {
             const name = displayInstance(ref)
             if (!known.has(name)) return Option.none()
             const since = yield* control.runningSince(ref)
             if (since === null) return Option.none()
+            const container = containers.get(name) ?? {}
+            const age = (yield* Clock.currentTimeMillis) - since
+            if (container.foundAfter !== undefined && age < Duration.toMillis(container.foundAfter))
+              return Option.none()
+            const replaced = container.replacedAfter !== undefined && age >= Duration.toMillis(container.replacedAfter)
+            const key = `${since}/${replaced}`
             const generation = yield* Ref.modify(generations, (all) => {
               const seen = all.get(name)
-              if (seen !== undefined && seen.since === since) return [seen.generation, all] as const
+              if (seen !== undefined && seen.key === key) return [seen.generation, all] as const
               const next = (seen?.generation ?? 0) + 1
-              return [next, new Map(all).set(name, { since, generation: next })] as const
+              return [next, new Map(all).set(name, { key, generation: next })] as const
             })
             return Option.some(fakeUrlAt(ref, generation))
           })
-        return Layer.merge(Layer.succeed(ProbeTargets, { urlFor: currentUrl }), FakeProber.tied(scripts, currentUrl))
+        /** What a podman lookup finds: the current address of a labelled container. */
+        const lookup = (ref: InstanceRef): Effect.Effect<string, LookupMiss> =>
+          Effect.flatMap(
+            containers.get(displayInstance(ref))?.labelled === false ? Effect.succeed(Option.none()) : currentUrl(ref),
+            Option.match({
+              onNone: () =>
+                Effect.fail({
+                  reason: known.has(displayInstance(ref))
+                    ? `no running podman container labelled PODMAN_SYSTEMD_UNIT=${unitName(ref)}`
+                    : "no probe URL could be built",
+                  // An instance the world gives no readiness has no address at all: looking again cannot help.
+                  final: !known.has(displayInstance(ref)),
+                }),
+              onSome: Effect.succeed,
+            }),
+          )
+        const urlFor = (ref: InstanceRef) => Effect.option(lookup(ref))
+        return Layer.merge(Layer.succeed(ProbeTargets, { urlFor, lookup }), FakeProber.tied(scripts, currentUrl))
       }),
     )
   },
