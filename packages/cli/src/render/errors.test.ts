@@ -12,6 +12,7 @@ import {
   NotReady,
   PlanRefused,
   ProbeFailed,
+  ProxyFailed,
   RollStopped,
   SettleFailed,
   SudoFailed,
@@ -30,6 +31,8 @@ interface Case {
   readonly exitCode: 1 | 2
   /** Facts the paragraph must mention for the operator to act. */
   readonly mentions: ReadonlyArray<string>
+  /** What it must not say: advice that points at the wrong culprit. */
+  readonly never?: ReadonlyArray<string>
 }
 
 const cases: Record<string, Case> = {
@@ -272,6 +275,73 @@ const cases: Record<string, Case> = {
       "`journalctl -u tamanu-facility-api@2 -n 50`",
     ],
   },
+  "Caddy gone mid-roll: names Caddy and what to do, not the instance that is fine": {
+    error: new RollStopped({
+      service: "tamanu-frontend",
+      instance: "tamanu-frontend@b",
+      cause:
+        "Caddy (http://localhost:2019) did not take the routing change: GET http://localhost:2019/config/: connect ECONNREFUSED 127.0.0.1:2019; it was not restarted, so Caddy still routes to instances that serve",
+      restarted: ["tamanu-frontend@a"],
+      notRestarted: ["tamanu-frontend@b"],
+      culprit: "caddy",
+    }),
+    exitCode: 1,
+    mentions: [
+      "stopped before taking tamanu-frontend@b down",
+      "Caddy did not take the routing change",
+      "ECONNREFUSED",
+      "`systemctl status caddy`",
+      "admin API",
+      "run restart again",
+    ],
+    never: ["journalctl -u tamanu-frontend@b", "Fix tamanu-frontend@b", "did not become ready"],
+  },
+  "a take-down the rule refused: which instance, why, and that nothing serving was taken down": {
+    error: new RollStopped({
+      service: "tamanu-frontend",
+      instance: "tamanu-frontend@b",
+      cause: "Caddy would route tamanu-frontend to no instance other than tamanu-frontend@b",
+      restarted: ["tamanu-frontend@a"],
+      notRestarted: ["tamanu-frontend@b"],
+      culprit: "rule",
+    }),
+    exitCode: 1,
+    mentions: ["stopped before taking tamanu-frontend@b down", "no instance other than", "`tamanu status`"],
+    never: ["did not become ready", "Fix tamanu-frontend@b"],
+  },
+  "a restarted instance whose address was never found: the label to check": {
+    error: new RollStopped({
+      service: "tamanu-frontend",
+      instance: "tamanu-frontend@a",
+      cause:
+        "its address was not found within 2m (1200 lookups; last: no running podman container labelled PODMAN_SYSTEMD_UNIT=tamanu-frontend@a.service)",
+      restarted: [],
+      notRestarted: ["tamanu-frontend@b"],
+      culprit: "address",
+    }),
+    exitCode: 1,
+    mentions: [
+      "tamanu-frontend@a was restarted, but its address was not found within 2m",
+      "podman ps --filter label=PODMAN_SYSTEMD_UNIT=tamanu-frontend@a.service",
+      "--label PODMAN_SYSTEMD_UNIT=%n",
+      "Not restarted: tamanu-frontend@b",
+    ],
+    never: ["did not become ready"],
+  },
+  "Caddy refusing a routing change outside a roll (ProxyFailed): Caddy, its admin API, not a bug": {
+    error: new ProxyFailed({
+      target: "http://localhost:2019",
+      action: "route",
+      reason: "POST http://localhost:2019/load: HTTP 400",
+    }),
+    exitCode: 1,
+    mentions: [
+      "Caddy (http://localhost:2019) did not take the routing change",
+      "HTTP 400",
+      "curl http://localhost:2019/config/",
+    ],
+    never: ["bug in tamanu"],
+  },
   "an instance not ready: the URL, the last error, the budget and --probe-timeout": {
     error: new NotReady({
       instance: "tamanu-frontend@a",
@@ -325,6 +395,7 @@ describe("renderError", () => {
       const rendered = renderError(c.error)
       expect(rendered.exitCode).toBe(c.exitCode)
       for (const fact of c.mentions) expect(rendered.message).toContain(fact)
+      for (const wrong of c.never ?? []) expect(rendered.message).not.toContain(wrong)
       // One paragraph: no line breaks, no colour escapes.
       expect(rendered.message).not.toContain("\n")
       expect(stripAnsi(rendered.message)).toBe(rendered.message)

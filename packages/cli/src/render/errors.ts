@@ -24,6 +24,7 @@ import {
   NotReady,
   PlanRefused,
   ProbeFailed,
+  ProxyFailed,
   RollStopped,
   SettleFailed,
   SudoFailed,
@@ -65,6 +66,7 @@ const CORE_ERRORS = [
   NeedsRoot,
   SudoRefused,
   UntrustedPath,
+  ProxyFailed,
 ] as const
 
 /** Every typed error core can fail with. */
@@ -221,13 +223,35 @@ const renderCore = (e: CoreError): RenderedError => {
       return failure(
         `This command changes system services and needs root, but re-running it under sudo failed: ${e.message}. Run it as root (e.g. \`sudo tamanu …\`), or use --dry-run to see the plan without changing anything.`,
       )
-    case "RollStopped":
+    case "RollStopped": {
+      const done = `Restarted and ready: ${list(e.restarted)}. Not restarted: ${list(e.notRestarted)}; they were left running`
+      switch (e.culprit) {
+        case "caddy":
+          // Caddy is the culprit, not the instance: it was never taken down.
+          return failure(
+            `The rolling restart of ${e.service} stopped before taking ${e.instance} down, because Caddy did not take the routing change that moves traffic off it: ${e.cause}. ${done}, and Caddy routes to them as before. Check Caddy: that it runs (\`systemctl status caddy\`), that its admin API answers (\`curl <admin>/config/\`, --caddy-admin sets the address), and whether someone reloaded or restarted it during the roll; then run restart again (it does only what is left, and puts Caddy's own config back once it can).`,
+          )
+        case "rule":
+          return failure(
+            `The rolling restart of ${e.service} stopped before taking ${e.instance} down: ${e.cause}. ${done}, and Caddy routes to what serves. \`tamanu status\` shows where Caddy routes ${e.service}; once another instance of it answers (or its container can be found), run restart again.`,
+          )
+        case "address":
+          return failure(
+            `The rolling restart of ${e.service} stopped: ${e.instance} was restarted, but ${e.cause}. ${done}, and Caddy keeps routing ${e.service} to them. Check that ${e.instance}'s container runs with the label podman gives a unit's container (\`podman ps --filter label=PODMAN_SYSTEMD_UNIT=${e.instance}.service\`; a unit that runs podman itself must pass \`--label PODMAN_SYSTEMD_UNIT=%n\`) and is on the service's network, then run restart again.${logsHint(
+              [e.instance],
+            )}`,
+          )
+        default:
+          return failure(
+            `The rolling restart of ${e.service} stopped: ${e.instance} did not become ready (${e.cause}). ${done}, so the service keeps serving.${logsHint(
+              [e.instance],
+            )} Fix ${e.instance}, then run restart again.`,
+          )
+      }
+    }
+    case "ProxyFailed":
       return failure(
-        `The rolling restart of ${e.service} stopped: ${e.instance} did not become ready (${e.cause}). Restarted and ready: ${list(
-          e.restarted,
-        )}. Not restarted: ${list(e.notRestarted)}; they were left running, so the service keeps serving.${logsHint([
-          e.instance,
-        ])} Fix ${e.instance}, then run restart again.`,
+        `${e.message}. Nothing behind Caddy was taken down while it could not be told; check that Caddy runs and that its admin API answers (\`curl ${e.target}/config/\`), and whether someone reloaded it meanwhile, then run the command again.`,
       )
     case "NotReady":
       return failure(

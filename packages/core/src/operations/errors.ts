@@ -15,6 +15,13 @@ export class RollStopped extends Schema.TaggedError<RollStopped>()("RollStopped"
   restarted: Schema.Array(Schema.String),
   /** Instances not restarted (the roll stopped before them). */
   notRestarted: Schema.Array(Schema.String),
+  /**
+   * What stopped it, so the message can name the culprit: `instance` (absent:
+   * it did not become ready), `address` (restarted, but where it serves was
+   * never found), `caddy` (Caddy did not take the routing change before the
+   * take-down), `rule` (no other instance known to serve: `mayTakeDown`).
+   */
+  culprit: Schema.optional(Schema.Literal("instance", "address", "caddy", "rule")),
 }) {}
 
 /** An instance started or restarted in bulk did not become ready within the budget (§5.4). */

@@ -302,10 +302,24 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
     const all = names(step.instances)
     const restartedHere: Array<string> = []
     const session = step.behindCaddy ? yield* sessionOf(routing) : null
+    // Caddy routes by the addresses tamanu pins (its admin API): the take-down rule and the new
+    // addresses are what keep it serving. The old way (a reload) leaves the routing to Caddy's own config.
+    const pins = session !== null && session.mode === "admin"
     for (const [index, ref] of step.instances.entries()) {
       const instance = displayInstance(ref)
-      const stopRoll = (cause: string, restarted: ReadonlyArray<string>) =>
-        new RollStopped({ service: step.service, instance, cause, restarted, notRestarted: all.slice(index + 1) })
+      const stopRoll = (
+        cause: string,
+        restarted: ReadonlyArray<string>,
+        culprit: "instance" | "address" = "instance",
+      ) =>
+        new RollStopped({
+          service: step.service,
+          instance,
+          cause,
+          restarted,
+          notRestarted: all.slice(index + 1),
+          culprit,
+        })
 
       // Caddy first stops sending it requests; this same change puts the previous one's new address in.
       if (session !== null) {
@@ -317,7 +331,7 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
           routed: desired.find((d) => d.service === step.service)?.endpoints ?? [],
           vouched: routing.vouched,
         })
-        if (verdict._tag === "Refused")
+        if (pins && verdict._tag === "Refused")
           return yield* Effect.fail(
             new RollStopped({
               service: step.service,
@@ -325,6 +339,7 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
               cause: `${verdict.reason}. It was not taken down, and Caddy still routes to what serves`,
               restarted: [...restartedHere],
               notRestarted: all.slice(index),
+              culprit: "rule",
             }),
           )
         yield* session.route(desired).pipe(
@@ -336,6 +351,7 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
                 cause: `${e.message}; it was not restarted, so Caddy still routes to instances that serve`,
                 restarted: [...restartedHere],
                 notRestarted: all.slice(index),
+                culprit: "caddy",
               }),
           ),
         )
@@ -379,39 +395,39 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
 
       // Its address now: a restarted podman container has a new one, and may appear only after
       // the unit is active (Type=simple) or be replaced under it: looked up until the budget runs out.
-      const located =
-        step.probe || session !== null
-          ? yield* locate(lookupOnce(targets, ref), {
-              budget: options.probeTimeout,
-              probe: step.probe,
-            }).pipe(
-              Effect.map(Option.some),
-              Effect.catchTags({
-                ProbeFailed: (e) =>
-                  Effect.fail(
+      const find = (probe: boolean) =>
+        locate(lookupOnce(targets, ref), {
+          budget: options.probeTimeout,
+          probe,
+        }).pipe(
+          Effect.map(Option.some),
+          Effect.catchTags({
+            ProbeFailed: (e) =>
+              Effect.fail(
+                stopRoll(
+                  `it did not answer ${e.url} within ${Duration.format(options.probeTimeout)} (last error: ${e.lastError})`,
+                  restartedHere.slice(0, -1),
+                ),
+              ),
+            AddressNotFound: (e) =>
+              // Behind Caddy the pin needs the new address: never a blind cooldown (§7.4).
+              pins
+                ? Effect.fail(
                     stopRoll(
-                      `it did not answer ${e.url} within ${Duration.format(options.probeTimeout)} (last error: ${e.lastError})`,
+                      `${
+                        !e.final
+                          ? `its address was not found within ${Duration.format(options.probeTimeout)} (${e.lookups} lookups; last: ${e.reason})`
+                          : `its address cannot be found (${e.reason})`
+                      }, and Caddy needs it to route ${step.service} to it before the next instance goes down`,
                       restartedHere.slice(0, -1),
+                      "address",
                     ),
-                  ),
-                AddressNotFound: (e) =>
-                  // Behind Caddy the pin needs the new address: never a blind cooldown (§7.4).
-                  session !== null
-                    ? Effect.fail(
-                        stopRoll(
-                          `${
-                            !e.final
-                              ? `its address was not found within ${Duration.format(options.probeTimeout)} (${e.lookups} lookups; last: ${e.reason})`
-                              : `its address cannot be found (${e.reason})`
-                          }, and Caddy needs it to route ${step.service} to it before the next instance goes down`,
-                          restartedHere.slice(0, -1),
-                        ),
-                      )
-                    : Effect.succeed(Option.none<Located>()),
-              }),
-            )
-          : Option.none<Located>()
-      const url = Option.map(located, (l) => l.url)
+                  )
+                : Effect.succeed(Option.none<Located>()),
+          }),
+        )
+      const located = step.probe || session !== null ? yield* find(step.probe) : Option.none<Located>()
+      let url = Option.map(located, (l) => l.url)
       if (step.probe && Option.isSome(located)) {
         yield* emit(
           ProgressEvent.ProbeReady({ instance, url: located.value.url, afterMillis: located.value.elapsedMs }),
@@ -439,6 +455,8 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
               ),
             ),
           )
+        // Its container may have been replaced during the window: the pin gets the address it has now.
+        if (session !== null && Option.isSome(url)) url = Option.map(yield* find(false), (l) => l.url)
         // --no-probe-http: it stayed running through its cooldown at this address.
         if (Option.isSome(url)) routing.vouched.set(instance, { url: url.value, basis: "settled" })
       }

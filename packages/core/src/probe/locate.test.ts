@@ -35,7 +35,11 @@ const world = (address: (now: number) => string | null, answersFrom: Readonly<Re
   return { lookup, prober, lookups: () => lookups }
 }
 
-const run = <A, E>(effect: Effect.Effect<A, E, Prober>, prober: Prober["Type"], horizon: Duration.DurationInput = "10 minutes") =>
+const run = <A, E>(
+  effect: Effect.Effect<A, E, Prober>,
+  prober: Prober["Type"],
+  horizon: Duration.DurationInput = "10 minutes",
+) =>
   Effect.gen(function* () {
     const fiber = yield* Effect.fork(Effect.either(effect.pipe(Effect.provideService(Prober, prober))))
     yield* TestClock.adjust(horizon)

@@ -90,7 +90,7 @@ describe("discovery of many instances through podman", () => {
     expect(sixteen.calls[1]?.length).toBe(17)
     // Every instance at its own container's address; other units' containers are not inspected.
     expect(sixteen.urls.size).toBe(16)
-    apis(16).forEach((r, i) => expect(sixteen.urls.get(displayInstance(r))).toBe(`http://${ipOf(i)}:3000/`))
+    expect([...sixteen.urls]).toEqual(apis(16).map((r, i) => [displayInstance(r), `http://${ipOf(i)}:3000/`]))
     expect(sixteen.calls[1]?.some((id) => id.startsWith("other"))).toBe(false)
   })
 

@@ -78,7 +78,7 @@ describe("PodmanProbeTargetsLive with a fake podman", () => {
     const { url, warnings } = await urlFor(podman.path)
     expect(url).toEqual(Option.none())
     expect(warnings).toEqual([
-      "no probe URL for tamanu-central-api@a: no running podman container for tamanu-central-api@a.service",
+      "no probe URL for tamanu-central-api@a: no running podman container labelled PODMAN_SYSTEMD_UNIT=tamanu-central-api@a.service",
     ])
     expect(podman.calls()).toHaveLength(1)
   })

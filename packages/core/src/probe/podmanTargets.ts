@@ -148,6 +148,9 @@ export const makePodmanProbeTargets = (
     const warn = warningOnce()
 
     /** Run podman; a failure to run or a non-zero exit becomes a warning reason. */
+    /** Whether podman could not be run at all (not installed, not on PATH): looking again cannot help. */
+    const podmanMissing = (why: string): boolean => why.startsWith(`${podman} `) && why.endsWith(": not found")
+
     const run = (args: ReadonlyArray<string>) =>
       runCommand(podman, args).pipe(
         Effect.mapError((e) => `${e.command}: ${e.reason}`),
@@ -188,7 +191,8 @@ export const makePodmanProbeTargets = (
         return containerUrl(ip.value, options.port)
       }).pipe(
         // Podman itself may be held up (its lock), a container may appear or be replaced: look again.
-        Effect.mapError((reason) => ({ reason, final: false })),
+        // A podman that is not there will not be there in 100 ms either.
+        Effect.mapError((reason) => ({ reason, final: podmanMissing(reason) })),
         Effect.provide(context),
       )
     }
@@ -242,9 +246,9 @@ export const makePodmanProbeTargets = (
         return found as ReadonlyMap<string, string>
       }).pipe(
         Effect.catchAll((why) =>
-          warn(`no probe URL for ${refs.map(displayInstance).join(", ")}: ${why}`).pipe(
-            Effect.as(new Map<string, string>() as ReadonlyMap<string, string>),
-          ),
+          Effect.forEach(refs, (ref) => warn(`no probe URL for ${displayInstance(ref)}: ${why}`), {
+            discard: true,
+          }).pipe(Effect.as(new Map<string, string>() as ReadonlyMap<string, string>)),
         ),
         Effect.provide(context),
       )

@@ -335,7 +335,29 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
       const error = yield* Fiber.join(fiber).pipe(Effect.flip)
       expect(error).toBeInstanceOf(RollStopped)
       expect((error as RollStopped).cause).toContain("did not load")
+      expect((error as RollStopped).culprit).toBe("caddy")
       expect((error as RollStopped).notRestarted).toEqual(["tamanu-facility-api@2"])
+      expect((yield* supervisor.calls("restartOne")).length).toBe(1)
+    }).pipe(Effect.provide(world(facility("1 second")))),
+  )
+
+  it.scoped("Caddy gone mid-roll: the roll stops before the next take-down and the error names Caddy", () =>
+    Effect.gen(function* () {
+      const caddy = yield* FakeCaddyControl
+      const supervisor = yield* FakeSupervisorControl
+      const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
+      for (let i = 0; i < 20; i++) yield* TestClock.adjust("100 millis")
+      yield* caddy.setReachable(false)
+      for (let i = 0; i < 200; i++) yield* TestClock.adjust("100 millis")
+      const error = yield* Fiber.join(fiber).pipe(Effect.flip)
+      expect(error).toBeInstanceOf(RollStopped)
+      expect(error).toMatchObject({
+        culprit: "caddy",
+        instance: "tamanu-facility-api@2",
+        restarted: ["tamanu-facility-api@1"],
+        notRestarted: ["tamanu-facility-api@2"],
+      })
+      expect((error as RollStopped).cause).toContain("ECONNREFUSED")
       expect((yield* supervisor.calls("restartOne")).length).toBe(1)
     }).pipe(Effect.provide(world(facility("1 second")))),
   )

@@ -12,9 +12,19 @@ import {
   ProbeTargets,
   unitName,
 } from "@tamanu-lifecycle/core"
-import { Clock, Duration, Effect, Layer, Option, Ref } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Ref } from "effect"
 import { FakeSupervisorControl } from "../supervisor/FakeSupervisor.js"
 import { FakeProber, type FakeProberControl, type ProbeOutcome } from "./FakeProber.js"
+
+/**
+ * Where each instance really serves now, whatever a lookup finds: what the
+ * network alias resolves to (aardvark-dns answers for a container with no
+ * `PODMAN_SYSTEMD_UNIT` label too). The fake Caddy reads it when present.
+ */
+export class FakeNetwork extends Context.Tag("@tamanu-lifecycle/testing/FakeNetwork")<
+  FakeNetwork,
+  { readonly addressOf: (ref: InstanceRef) => Effect.Effect<Option.Option<string>> }
+>() {}
 
 export const FakeProbeTargets = {
   /** URL by display name (`tamanu-facility-api@1`, `tamanu-api#0`); others have none. */
@@ -85,7 +95,7 @@ export const FakeReadiness = {
   layer: (
     specs: ReadonlyArray<ReadinessSpec>,
     options: FakeReadinessOptions = {},
-  ): Layer.Layer<ProbeTargets | Prober | FakeProberControl, never, FakeSupervisorControl> => {
+  ): Layer.Layer<ProbeTargets | Prober | FakeProberControl | FakeNetwork, never, FakeSupervisorControl> => {
     const probeable = specs.filter((s) => s.probeable !== false)
     const scripts = Object.fromEntries(
       probeable.map((s) => [
@@ -101,7 +111,11 @@ export const FakeReadiness = {
       const targets = FakeProbeTargets.layer(
         Object.fromEntries(probeable.map((s) => [displayInstance(s.instance), fakeUrl(s.instance)])),
       )
-      return Layer.merge(targets, FakeProber.tied(scripts))
+      const network = Layer.effect(
+        FakeNetwork,
+        Effect.map(ProbeTargets, (t) => ({ addressOf: t.urlFor })),
+      ).pipe(Layer.provide(targets))
+      return Layer.mergeAll(targets, network, FakeProber.tied(scripts))
     }
     const known = new Set(probeable.map((s) => displayInstance(s.instance)))
     const containers = new Map(probeable.map((s) => [displayInstance(s.instance), s.container ?? {}]))
@@ -147,7 +161,11 @@ export const FakeReadiness = {
             }),
           )
         const urlFor = (ref: InstanceRef) => Effect.option(lookup(ref))
-        return Layer.merge(Layer.succeed(ProbeTargets, { urlFor, lookup }), FakeProber.tied(scripts, currentUrl))
+        return Layer.mergeAll(
+          Layer.succeed(ProbeTargets, { urlFor, lookup }),
+          Layer.succeed(FakeNetwork, { addressOf: currentUrl }),
+          FakeProber.tied(scripts, currentUrl),
+        )
       }),
     )
   },

@@ -16,6 +16,7 @@
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { type Json, ProbeTargets, proxyHandlers, serviceAliases, urlAddress } from "@tamanu-lifecycle/core"
 import { Clock, Context, Duration, Effect, Layer, Option, Ref } from "effect"
+import { FakeNetwork } from "../probe/FakeProbeTargets.js"
 import { FakeSupervisorControl } from "../supervisor/FakeSupervisor.js"
 
 export interface FakeCaddyConfig {
@@ -144,6 +145,9 @@ export const FakeCaddy = {
       Effect.gen(function* () {
         const supervisor = yield* FakeSupervisorControl
         const targets = yield* ProbeTargets
+        // Where instances really are (the alias's answer); without a FakeNetwork, what the lookups find.
+        const network = yield* Effect.serviceOption(FakeNetwork)
+        const addressOf = Option.match(network, { onNone: () => targets.urlFor, onSome: (n) => n.addressOf })
         const services = config.services ?? Object.keys(serviceAliases)
         const refresh = config.refresh ?? Duration.minutes(1)
         const tryDuration = config.tryDuration ?? Duration.seconds(1)
@@ -152,7 +156,7 @@ export const FakeCaddy = {
         const resolve = (service: string): Effect.Effect<ReadonlyArray<string>> =>
           Effect.gen(function* () {
             const running = (yield* supervisor.instances).filter((i) => i.name === service && i.running)
-            const urls = yield* Effect.forEach(running, (i) => targets.urlFor(i))
+            const urls = yield* Effect.forEach(running, (i) => addressOf(i))
             return urls.flatMap((u) => Option.toArray(Option.flatMap(u, dialOf)))
           })
 
