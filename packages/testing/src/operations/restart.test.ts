@@ -353,6 +353,34 @@ describe("rolling restart without probes", () => {
   )
 
   it.effect(
+    "the old way (no admin API, nothing pinned): a never-found address falls back to the cooldown, with a warning",
+    () =>
+      Effect.gen(function* () {
+        yield* settle(
+          restart(
+            restartOptions({ names: ["api"], probeTimeout: Duration.seconds(20), cooldown: Duration.seconds(30) }),
+          ),
+        )
+        const calls = yield* restartOneCalls
+        // @1 looked up for its 20 s budget after it runs again, then the 30 s cooldown.
+        expect(calls.length).toBe(2)
+        expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeGreaterThanOrEqual(50_000)
+        expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeLessThanOrEqual(52_000)
+        expect((yield* warnings).some((w) => w.includes("tamanu-facility-api@1: no probe URL could be built"))).toBe(
+          true,
+        )
+        expect((yield* warnings).some((w) => w.includes("admin API cannot be used"))).toBe(true)
+      }).pipe(
+        Effect.provide(
+          world({
+            ...systemdApis(2, {}, (r) => (r.suffix === "1" ? { container: { foundAfter: "1 hour" } } : {})),
+            caddy: { reachable: false },
+          }),
+        ),
+      ),
+  )
+
+  it.effect(
     "systemd: a unit whose container carries no PODMAN_SYSTEMD_UNIT label stops the roll before any take-down",
     () =>
       Effect.gen(function* () {
