@@ -9,7 +9,8 @@
  *    algorithm, `tamanu restart api frontend`, a bulk restart; with the
  *    instances' boots measured in the same run.
  * 2. Cold start of `tamanu status --json` against `node -e 0` (coldStart.ts).
- * 3. Discovery at 4, 40 and 200 units (discoverySystemd.ts, discoveryPm2.ts).
+ * 3. Discovery at 4, 40 and 200 units (discoverySystemd.ts, discoveryPm2.ts), and `status --json` on the real
+ *    shape at 4 and 16 instances with its podman and systemctl calls (statusCalls.ts).
  * 4. The settle window: its cost with 1, 4, 16 workers, and how soon a
  *    boot-time crash comes (settle.ts).
  * 5. One round on a real systemd system manager (systemManager.ts).
@@ -52,6 +53,7 @@ import {
   rollNames,
 } from "./restartMethods.js"
 import { benchSettle, type SettleFigures } from "./settle.js"
+import { benchStatusCalls, type StatusCallsFigure } from "./statusCalls.js"
 import { benchSystemManager, type SystemManagerFigure } from "./systemManager.js"
 
 const READY_DELAY_MS = 2000
@@ -169,6 +171,7 @@ const main = async () => {
   let discoverySystemd: ReadonlyArray<DiscoveryFigure> | null = null
   let discoveryPm2: ReadonlyArray<Pm2DiscoveryFigure> | null = null
   let settle: SettleFigures | null = null
+  let statusCalls: ReadonlyArray<StatusCallsFigure> | null = null
   let systemManager: { rounds: number; figures: ReadonlyArray<SystemManagerFigure> } | null = null
   let packaging: PackagingFigures | null = null
   try {
@@ -217,6 +220,11 @@ const main = async () => {
       discoveryPm2 = await attempt("pm2 discovery", skipped, () => benchDiscoveryPm2({ runs: 10 }))
     else skipped.push(`pm2 discovery: ${pm2.missing}`)
 
+    say("status --json on the real shape at 4 and 16 instances, and its podman and systemctl calls")
+    if (restartsSkipped === null)
+      statusCalls = await attempt("status on the real shape", skipped, () => benchStatusCalls(10))
+    else skipped.push(`status on the real shape: ${restartsSkipped}`)
+
     say("the settle window with 1, 4, 16 workers")
     if (systemd.missing === null) settle = await attempt("settle window", skipped, () => benchSettle({ say }))
     else skipped.push(`settle window: ${systemd.missing}`)
@@ -251,6 +259,7 @@ const main = async () => {
     discoverySystemd,
     discoveryPm2,
     settle,
+    statusCalls,
     systemManager,
     packaging,
     skipped,

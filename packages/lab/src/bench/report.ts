@@ -24,7 +24,8 @@ import {
 } from "./restartMethods.js"
 import type { InstanceBreakdown, RollBreakdown } from "./rollTimeline.js"
 import { type SettleFigures, settleMarkdown } from "./settle.js"
-import { median } from "./stats.js"
+import { median, round } from "./stats.js"
+import { type StatusCallsFigure, statusCallsTable } from "./statusCalls.js"
 import { type SystemManagerFigure, systemManagerMarkdown } from "./systemManager.js"
 
 export interface Machine {
@@ -62,6 +63,8 @@ export interface BenchFigures {
   readonly discoveryPm2: ReadonlyArray<Pm2DiscoveryFigure> | null
   /** The settle window's cost with N workers and the boot-time crash timings; absent in figures older than it. */
   readonly settle?: SettleFigures | null
+  /** `status --json` on the real-shape sandbox at 4 and 16 instances (statusCalls.ts); absent in figures older than it. */
+  readonly statusCalls?: ReadonlyArray<StatusCallsFigure> | null
   /** The real system manager's figures, and the rounds asked; null when not run. */
   readonly systemManager: { readonly rounds: number; readonly figures: ReadonlyArray<SystemManagerFigure> } | null
   /** The single executables and the .debs (packaging.ts); absent in figures kept before it was measured. */
@@ -706,6 +709,27 @@ export const performanceMarkdown = (f: BenchFigures): string => {
         return `| ${size} | ${sd?.calls ?? "–"} | ${sd?.medianMs ?? "–"} | ${pm?.calls ?? "–"} | ${pm?.medianMs ?? "–"} |`
       }),
       "",
+    )
+  }
+  if (f.statusCalls !== undefined && f.statusCalls !== null && f.statusCalls.length > 0) {
+    const at = (n: number) => f.statusCalls?.find((c) => c.instances === n)
+    const four = at(4)
+    const sixteen = at(16)
+    lines.push(
+      "`tamanu status --json` on the real shape (a systemd user manager running podman containers, the sandbox of",
+      "docs/testing.md; packages/lab/src/bench/statusCalls.ts), against `node -e 0` entered the same way and against",
+      "the podman and systemctl calls it made, replayed one after another on their own (counted by PATH shims):",
+      "",
+      statusCallsTable(f.statusCalls),
+      "",
+      ...(four === undefined || sixteen === undefined
+        ? []
+        : [
+            `Targets (issue #20): at most 2.5× \`node -e 0\` at 4 instances: ${round(four.statusMs / four.nodeMs)}×, ` +
+              `${four.statusMs / four.nodeMs <= 2.5 ? "met" : "missed"}; no more podman calls at 16 instances than at 4: ` +
+              `${four.podmanCalls} and ${sixteen.podmanCalls}, ${sixteen.podmanCalls <= four.podmanCalls ? "met" : "missed"}.`,
+            "",
+          ]),
     )
   }
   if (f.settle !== undefined && f.settle !== null) lines.push(settleMarkdown(f.settle))

@@ -281,6 +281,54 @@ describe("performanceMarkdown", () => {
       "**missed**: median roll 5.40 s against Σ boots 5.00 s, +200 ms per instance, 50 ms per instance",
     )
   })
+
+  it("judges status --json on the real shape against issue #20's targets: 2.5× node at 4, no more podman calls at 16", () => {
+    const figure = (instances: number, statusMs: number, podmanCalls: number) => ({
+      instances,
+      nodeMs: 100,
+      statusMs,
+      floorMs: 300,
+      podmanCalls,
+      systemctlCalls: 2,
+      calls: [],
+    })
+    const page = (statusCalls: ReadonlyArray<ReturnType<typeof figure>>) =>
+      performanceMarkdown({
+        machine: {
+          date: "d",
+          cpus: 2,
+          cpuModel: "cpu",
+          memoryGb: 1,
+          node: "v20",
+          kernel: "k",
+          loadAverage: [1, 1, 1],
+          extraCaCerts: null,
+          caddy: "v2.6.2",
+        },
+        loadAverageEnd: [2, 2, 2],
+        durationMs: 60_000,
+        readyDelayMs: 2000,
+        names: ["api"],
+        order: [],
+        runs: [],
+        boots: [],
+        restartsSkipped: "not here",
+        coldStart: null,
+        discoverySystemd: null,
+        discoveryPm2: null,
+        statusCalls,
+        systemManager: null,
+        skipped: [],
+      })
+    const missed = page([figure(4, 600, 8), figure(16, 900, 20)])
+    expect(missed).toContain("| 4 | 100 | 600 | 6 | 300 | 8 | 2 |")
+    expect(missed).toContain(
+      "at 4 instances: 6×, missed; no more podman calls at 16 instances than at 4: 8 and 20, missed.",
+    )
+    expect(page([figure(4, 240, 2), figure(16, 260, 2)])).toContain(
+      "at 4 instances: 2.4×, met; no more podman calls at 16 instances than at 4: 2 and 2, met.",
+    )
+  })
 })
 
 describe("whatThisShows", () => {

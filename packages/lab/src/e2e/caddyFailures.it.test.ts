@@ -12,6 +12,14 @@
  * (--probe-timeout), (b) a unit whose restart fails (the supervisor's error),
  * (c) Ctrl+C (SIGINT), (d) SIGTERM, (e) SIGKILL of tamanu itself.
  *
+ * Each scenario runs on one of the unit shapes a host may use (issue #20,
+ * harness/podman.ts `UnitShape`), so the suite covers each without running
+ * more sandboxes: (a) `Type=notify`, (f), (c), (e) `Type=simple` (`podman run
+ * --rm` in the foreground: active before its container exists), (b), (d)
+ * `Type=forking` (`podman start` of a labelled container). (a) and (f) change
+ * an instance's boot time by a drop-in, which a `forking` unit's container
+ * (its environment fixed when it was created) does not see.
+ *
  * Each scenario has its own sandbox host and they run at the same time: each
  * spends most of its time waiting for Caddy's cached DNS answers to expire
  * (a minute from tamanu's first config load), and those waits overlap.
@@ -23,6 +31,7 @@ import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import { afterAll, describe, expect, it } from "vitest"
 import { summarizeLoad } from "../harness/load.js"
+import type { UnitShape } from "../harness/podman.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
 import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
@@ -88,6 +97,8 @@ const restoreDueAt = (stateFile: string): number => {
 }
 
 interface Scenario {
+  /** How the host's units run their containers. */
+  readonly shape: UnitShape
   /** Put the host in the state that makes the roll fail (drop-ins). */
   readonly arrange?: (host: SandboxHost) => Promise<void>
   /** Run the roll and make it stop half-way. */
@@ -128,6 +139,7 @@ const signalled = (signal: NodeJS.Signals, when: string) => async (host: Sandbox
 
 const scenarios: Readonly<Record<string, Scenario>> = {
   "(a) an instance that never becomes ready (--probe-timeout 15s): exit 1, RollStopped": {
+    shape: "notify",
     arrange: (host) =>
       dropIn(
         host,
@@ -152,6 +164,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
   },
   "(f) after (a), a `start` while that instance still does not answer keeps Caddy off it (its own config would route to it), and says so":
     {
+      shape: "simple",
       arrange: (host) =>
         dropIn(
           host,
@@ -166,6 +179,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
       keepsPinned: "tamanu-facility-api@1 runs but does not answer",
     },
   "(b) a unit whose restart fails (the supervisor's error) mid-roll: exit 1": {
+    shape: "forking",
     arrange: (host) =>
       dropIn(host, "tamanu-facility-api@1.service", "fail.conf", "[Service]\nExecStartPre=/bin/false\n"),
     act: (host) => host.run([...ROLL, "--json"]),
@@ -178,16 +192,19 @@ const scenarios: Readonly<Record<string, Scenario>> = {
     next: ["start"],
   },
   "(c) Ctrl+C (SIGINT) while tamanu probes the first API instance": {
+    shape: "simple",
     act: signalled("SIGINT", "tamanu-facility-api@1 running after"),
     expectFailed: (r) => expect(r.code, said(r)).not.toBe(0),
     next: ["start"],
   },
   "(d) SIGTERM while tamanu restarts the second frontend instance": {
+    shape: "forking",
     act: signalled("SIGTERM", "restarting tamanu-frontend@b"),
     expectFailed: (r) => expect(r.code, said(r)).not.toBe(0),
     next: ["start"],
   },
   "(e) SIGKILL of tamanu while it restarts the last API instance": {
+    shape: "simple",
     act: signalled("SIGKILL", "restarting tamanu-facility-api@2"),
     expectFailed: (r) => expect(r.stderr, said(r)).toContain("[killed by SIGKILL]"),
     // Its host lock is left behind by a dead process; a start before the restore is due changes nothing.
@@ -207,8 +224,12 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
 
     describe.concurrent("each way a roll stops", () => {
       for (const [title, scenario] of Object.entries(scenarios)) {
-        it(title, { timeout: 300_000 }, async () => {
-          const host = await startSandboxHost({ supervisor: "systemd", readyDelayMs: READY_DELAY_MS })
+        it(`${title} [Type=${scenario.shape}]`, { timeout: 300_000 }, async () => {
+          const host = await startSandboxHost({
+            supervisor: "systemd",
+            readyDelayMs: READY_DELAY_MS,
+            unitShape: scenario.shape,
+          })
           hosts.push(host)
           const tag = title.slice(0, 3)
           try {
@@ -276,7 +297,7 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
             const resent = results.reduce((n, l) => n + l.retriedOnReusedConnection, 0)
             const configLoads = seen.configs.length - 1
             process.stderr.write(
-              `[caddy failures ${tag}] ${lines.join("; ")}; ${served} served, ${lost} lost, ${resent} resent after Caddy ` +
+              `[caddy failures ${tag} Type=${scenario.shape}] ${lines.join("; ")}; ${served} served, ${lost} lost, ${resent} resent after Caddy ` +
                 `closed a reused keep-alive connection at one of its ${configLoads} config loads ` +
                 `(${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples\n`,
             )

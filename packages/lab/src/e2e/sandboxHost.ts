@@ -51,11 +51,13 @@ import { freePorts, type Pm2DaemonHandle, pm2Prerequisite, startPm2Daemon } from
 import {
   containerName,
   containerUnit,
+  createContainers,
   leftoverPodman,
   mountsUnder,
   type PodmanNetwork,
   podmanPrerequisite,
   startPodmanNetwork,
+  type UnitShape,
 } from "../harness/podman.js"
 import type { Prerequisite } from "../harness/prerequisites.js"
 import { alive } from "../harness/processes.js"
@@ -142,6 +144,12 @@ export interface SandboxHostOptions {
    * before Caddy's own config comes back; whoever asks must say so).
    */
   readonly caddyRefresh?: string
+  /**
+   * systemd flavour: how the Tamanu units run their containers
+   * (harness/podman.ts `UnitShape`); default `notify`, what `podman
+   * generate systemd --new` writes.
+   */
+  readonly unitShape?: UnitShape
 }
 
 export interface SandboxHost {
@@ -157,6 +165,8 @@ export interface SandboxHost {
   /** Where the CLI keeps an unfinished Caddy restore (beside the host lock: `<lock>.caddy.json`). */
   readonly routingStateFile: string
   readonly readyDelayMs: number
+  /** systemd flavour: how the units run their containers; null on pm2. */
+  readonly unitShape: UnitShape | null
   /** The environment the CLI runs with (host selection, CONTAINERS_CONF, …). */
   readonly env: Readonly<Record<string, string>>
   /**
@@ -365,11 +375,13 @@ export const startSandboxHost = async (options: SandboxHostOptions): Promise<San
   const root = copyRoot(dir)
   const host =
     options.supervisor === "systemd"
-      ? await systemdHost(dir, root, cli, readyDelayMs, options.caddyRefresh).catch((error) => {
-          // Never delete through a container's mount (its overlay shows the host's whole root).
-          if (mountsUnder(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true })
-          throw error
-        })
+      ? await systemdHost(dir, root, cli, readyDelayMs, options.caddyRefresh, options.unitShape ?? "notify").catch(
+          (error) => {
+            // Never delete through a container's mount (its overlay shows the host's whole root).
+            if (mountsUnder(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true })
+            throw error
+          },
+        )
       : await pm2Host(dir, root, cli, readyDelayMs).catch((error) => {
           fs.rmSync(dir, { recursive: true, force: true })
           throw error
@@ -400,6 +412,7 @@ const systemdHost = async (
   cli: string,
   readyDelayMs: number,
   caddyRefresh: string | undefined,
+  unitShape: UnitShape,
 ): Promise<SandboxHost> => {
   const network = await startPodmanNetwork(dir)
   let manager: UserManager | null = null
@@ -441,6 +454,7 @@ const systemdHost = async (
       }),
     )
 
+    const pidDir = path.join(dir, "pids")
     const unit = (name: string, description: string, alias: string | null) =>
       containerUnit({
         unit: name,
@@ -450,7 +464,18 @@ const systemdHost = async (
         readyDelayMs,
         script: tamanuServiceScript,
         marker: dir,
+        shape: unitShape,
+        pidDir,
       })
+    if (unitShape === "forking")
+      // `podman generate systemd` without --new starts containers that exist: made once, as an operator does.
+      await createContainers(
+        { network, script: tamanuServiceScript, marker: dir, readyDelayMs, pidDir },
+        [...tamanuUnits, ...legacy].map((instance) => ({
+          instance,
+          alias: Object.entries(aliases).find(([service]) => instance.startsWith(`${service}@`))?.[1] ?? null,
+        })),
+      )
     const units: ReadonlyArray<UnitFile> = [
       unit("tamanu-facility-api@.service", "Tamanu facility API %i (sandbox)", aliases["tamanu-facility-api"]),
       unit("tamanu-frontend@.service", "Tamanu frontend %i (sandbox)", aliases["tamanu-frontend"]),
@@ -515,6 +540,7 @@ const systemdHost = async (
       caddyAdminUrl: `http://127.0.0.1:${adminPort}`,
       routingStateFile: stateFileIn(m.runtimeDir),
       readyDelayMs,
+      unitShape,
       env,
       instances,
       addressOf,
@@ -658,6 +684,7 @@ const pm2Host = async (dir: string, root: string, cli: string, readyDelayMs: num
     caddyAdminUrl: caddy.adminUrl,
     routingStateFile: stateFileIn(daemon.pm2Home),
     readyDelayMs,
+    unitShape: null,
     env,
     instances,
     addressOf: () => null,

@@ -40,7 +40,7 @@
  * exactly what the sandbox made, and `leftoverPodman()` proves it did.
  * Nothing here ever touches a container or network it did not create.
  */
-import { execFile, execFileSync } from "node:child_process"
+import { execFile, execFileSync, spawn } from "node:child_process"
 import { Resolver } from "node:dns/promises"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -71,8 +71,14 @@ export const podmanPrerequisite = (): Prerequisite => {
 /** Where rootful podman keeps netavark network configs (and netavark's lock). */
 const networkConfigDir = "/etc/containers/networks"
 
-/** The containers.conf of a sandbox (each line needed here, see the header). */
-export const containersConf = (): string =>
+/**
+ * The containers.conf of a sandbox (each line needed here, see the header).
+ * `tmp_dir` (podman's per-boot directory) is the sandbox's own: every podman
+ * command takes `<tmp_dir>/alive.lck` while its runtime starts (libpod
+ * `makeRuntime`), and the podman-lock fault (`holdPodmanLock`) holds it for
+ * this sandbox's podman alone, never the machine's (`/run/libpod`).
+ */
+export const containersConf = (tmpDir: string): string =>
   [
     "[containers]",
     "default_ulimits = []",
@@ -84,6 +90,7 @@ export const containersConf = (): string =>
     'runtime = "runc"',
     'cgroup_manager = "cgroupfs"',
     'events_logger = "file"',
+    `tmp_dir = "${tmpDir}"`,
     "",
   ].join("\n")
 
@@ -241,9 +248,42 @@ export interface PodmanNetwork {
   readonly addresses: () => Promise<Readonly<Record<string, string>>>
   /** Names and states of this sandbox's containers. */
   readonly containers: () => Promise<ReadonlyArray<{ readonly name: string; readonly state: string }>>
+  /**
+   * The podman-lock fault: another process (perl, as podman's own
+   * containers/storage lockfile does: an fcntl write lock) holds
+   * `<tmp_dir>/alive.lck`, which every podman command of this sandbox takes
+   * while its runtime starts, for `ms`. Resolves once the lock is HELD, with
+   * `released`, which resolves once it is let go. Meanwhile every podman call
+   * of this sandbox waits: a unit's `podman run`/`start`/`stop`, conmon's
+   * cleanup, tamanu's `podman ps`/`inspect`.
+   */
+  readonly holdLock: (ms: number) => Promise<{ readonly released: Promise<void> }>
   /** Remove every container of this sandbox and the network; fails if a mount is left under its storage. Safe to call twice. */
   readonly stop: () => Promise<void>
 }
+
+/**
+ * Hold an fcntl write lock on `file` for `ms` (a child perl: Node has no
+ * fcntl locks; perl-base is in every Debian). `struct flock` on Linux
+ * x86-64/arm64: short type, short whence, (pad), off_t start, off_t len, pid_t pid.
+ */
+export const holdFcntlLock = (file: string, ms: number): Promise<{ readonly released: Promise<void> }> =>
+  new Promise((resolve, reject) => {
+    const script =
+      'use Fcntl; open(my $f, ">>", $ARGV[0]) or die "open: $!"; ' +
+      'fcntl($f, F_SETLKW, pack("s s x4 q q i x4", F_WRLCK, SEEK_SET, 0, 0, 0)) or die "lock: $!"; ' +
+      '$| = 1; print "held\n"; select(undef, undef, undef, $ARGV[1] / 1000); close($f);'
+    const child = spawn("perl", ["-e", script, file, String(ms)], { stdio: ["ignore", "pipe", "pipe"] })
+    let stderr = ""
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d
+    })
+    const released = new Promise<void>((done) => child.on("close", () => done()))
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      if (d.includes("held")) resolve({ released })
+    })
+    child.on("close", (code) => reject(new Error(`holding ${file}: perl exited ${code}: ${stderr.trim()}`)))
+  })
 
 let counter = 0
 /** Every network this process made, for `leftoverPodman` and the exit hook. */
@@ -328,7 +368,8 @@ export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> =>
     CONTAINERS_CONF: path.join(home, "containers.conf"),
     CONTAINERS_STORAGE_CONF: path.join(home, "storage.conf"),
   }
-  fs.writeFileSync(env.CONTAINERS_CONF, containersConf())
+  fs.mkdirSync(path.join(home, "tmp"), { recursive: true })
+  fs.writeFileSync(env.CONTAINERS_CONF, containersConf(path.join(home, "tmp")))
   fs.writeFileSync(env.CONTAINERS_STORAGE_CONF, storageConf(path.join(home, "storage"), path.join(home, "run")))
   const podman = podmanIn(env)
   counter += 1
@@ -459,6 +500,7 @@ export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> =>
     label,
     podman,
     addressOf,
+    holdLock: (ms) => holdFcntlLock(path.join(home, "tmp", "alive.lck"), ms),
     addresses: async () => {
       const ids = (await podman(["ps", "-q", "--filter", `label=${label}`])).stdout
         .split("\n")
@@ -504,6 +546,26 @@ export const podmanPath = (): string => {
 /** One ExecStart word, quoted, with `%` kept literal (for paths; specifiers are written bare). */
 const word = (arg: string): string => `"${arg.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("%", "%%")}"`
 
+/**
+ * How a unit runs its container (linux-host.md: a host may use any of them,
+ * and tamanu must be safe with each):
+ * - `notify`: what `podman generate systemd --new` writes, `Type=notify`
+ *   with `--sdnotify=conmon`: active once the container runs;
+ * - `simple`: a common hand-written unit, `podman run --rm` in the
+ *   foreground as `Type=simple`: active as soon as podman is started, BEFORE
+ *   its container exists (a `podman ps` right after `systemctl restart` may
+ *   find nothing);
+ * - `forking`: what `podman generate systemd` without `--new` writes,
+ *   `Type=forking` with `podman start` of a container created beforehand
+ *   (`createContainers`) with the `PODMAN_SYSTEMD_UNIT` label, conmon's pid
+ *   file as `PIDFile=`;
+ * - `unlabelled`: the `notify` shape with no `PODMAN_SYSTEMD_UNIT` label
+ *   (nor the variable, from which podman would add it): nothing ties the
+ *   container to its unit, so tamanu cannot find it.
+ */
+export type UnitShape = "notify" | "simple" | "forking" | "unlabelled"
+export const unitShapes: ReadonlyArray<UnitShape> = ["notify", "simple", "forking", "unlabelled"]
+
 export interface ContainerUnitOptions {
   /** `tamanu-facility-api@.service` (a template) or `tamanu-facility-tasks.service`. */
   readonly unit: string
@@ -511,57 +573,117 @@ export interface ContainerUnitOptions {
   readonly network: PodmanNetwork
   /** The network alias the service's instances share (`api.facility.tamanu.internal`); null: none. */
   readonly alias: string | null
-  /** READY_DELAY_MS of the service; a drop-in `Environment=READY_DELAY_MS=…` overrides it per instance. */
+  /**
+   * READY_DELAY_MS of the service; a drop-in `Environment=READY_DELAY_MS=…`
+   * overrides it per instance (not in the `forking` shape, whose container's
+   * environment is fixed when it is created).
+   */
   readonly readyDelayMs: number
   /** The script the container runs with node (mounted read-only at /opt/tamanu/service.mjs). */
   readonly script: string
   /** Put in the container's command line, so `pgrep -f` finds it (the sandbox directory). */
   readonly marker: string
+  /** Default `notify`. */
+  readonly shape?: UnitShape
+  /** `forking` only: where conmon writes its pid (`PIDFile=<pidDir>/%n.pid`; `createContainers` uses the same). */
+  readonly pidDir?: string
 }
 
+/** An argument written bare into a unit file (a specifier such as `%n`, or `${VAR}`), not quoted. */
+interface Bare {
+  readonly bare: string
+}
+
+/** The container's options and command after `podman run`/`podman create` (no `--name`, no unit label). */
+const containerArgs = (
+  options: Pick<ContainerUnitOptions, "network" | "alias" | "script" | "marker">,
+  serviceName: string | Bare,
+  readyDelay: string | Bare,
+): ReadonlyArray<string | Bare> => [
+  "--label",
+  options.network.label,
+  "--network",
+  options.network.name,
+  ...(options.alias === null ? [] : ["--network-alias", options.alias]),
+  "-e",
+  "PORT=3000",
+  "-e",
+  "HOST=0.0.0.0",
+  "-e",
+  typeof serviceName === "string" ? `SERVICE_NAME=${serviceName}` : { bare: `SERVICE_NAME=${serviceName.bare}` },
+  "-e",
+  typeof readyDelay === "string" ? `READY_DELAY_MS=${readyDelay}` : { bare: `READY_DELAY_MS=${readyDelay.bare}` },
+  "--stop-timeout",
+  "15",
+  "-v",
+  `${options.script}:/opt/tamanu/service.mjs:ro`,
+  "--rootfs",
+  "/:O",
+  process.execPath,
+  "/opt/tamanu/service.mjs",
+  `--sandbox=${options.marker}`,
+]
+
+/** ExecStart words: quoted unless bare. */
+const unitWords = (args: ReadonlyArray<string | Bare>): ReadonlyArray<string> =>
+  args.map((a) => (typeof a === "string" ? word(a) : a.bare))
+
 /**
- * A Tamanu-shaped unit that runs one podman container, in the shape of
- * `podman generate systemd --new` (what Tamanu's units are): `Type=notify`
- * with conmon telling systemd once the container runs, the container
- * labelled `PODMAN_SYSTEMD_UNIT=%n` (how tamanu finds its address, spec
- * §8), stopped gracefully by `podman stop` (SIGTERM, then SIGKILL after
- * 15 s) and removed after. The container sits outside the unit's cgroup
- * (cgroupfs), so systemd's own kill would never reach it: the stop is
- * podman's. Container names cannot contain `@`: `<network>-%p-%i`.
+ * A Tamanu-shaped unit that runs one podman container, in one of the shapes
+ * above (default `notify`, what Tamanu's units are): the container labelled
+ * `PODMAN_SYSTEMD_UNIT=%n` (how tamanu finds its address, spec §8) unless
+ * `unlabelled`, stopped gracefully by `podman stop` (SIGTERM, then SIGKILL
+ * after 15 s). The container sits outside the unit's cgroup (cgroupfs), so
+ * systemd's own kill would never reach it: the stop is podman's. Container
+ * names cannot contain `@`: `<network>-%p-%i`.
  *
  * `StartLimitIntervalSec=0`: a test restarts instances far more often than
  * a real host (5 starts in 10 s would otherwise be refused).
  */
 export const containerUnit = (options: ContainerUnitOptions): { readonly name: string; readonly text: string } => {
+  const shape = options.shape ?? "notify"
   const template = options.unit.includes("@.")
   const podman = podmanPath()
   const container = `${options.network.name}-%p${template ? "-%i" : ""}`
-  const run = [
-    podman,
-    "run",
-    "--cidfile=%t/%n.ctr-id",
-    "--cgroups=no-conmon",
-    "--rm",
-    "--sdnotify=conmon",
-    "-d",
-    "--replace",
-    `--name ${container}`,
-    "--label PODMAN_SYSTEMD_UNIT=%n",
-    `--label ${options.network.label}`,
-    `--network ${options.network.name}`,
-    ...(options.alias === null ? [] : [`--network-alias ${options.alias}`]),
-    "-e PORT=3000",
-    "-e HOST=0.0.0.0",
-    "-e SERVICE_NAME=%n",
-    // systemd's own ${VAR} expansion, so a drop-in can change one instance's boot time.
-    `-e READY_DELAY_MS=${"$"}{READY_DELAY_MS}`,
-    "--stop-timeout 15",
-    `-v ${word(`${options.script}:/opt/tamanu/service.mjs:ro`)}`,
-    "--rootfs /:O",
-    word(process.execPath),
-    "/opt/tamanu/service.mjs",
-    word(`--sandbox=${options.marker}`),
-  ].join(" ")
+  // systemd's own ${VAR} expansion, so a drop-in can change one instance's boot time.
+  const args = unitWords(containerArgs(options, { bare: "%n" }, { bare: `${"$"}{READY_DELAY_MS}` }))
+  const labelled = shape !== "unlabelled"
+  const service: ReadonlyArray<string> =
+    shape === "simple"
+      ? [
+          "Type=simple",
+          `ExecStart=${[podman, "run", "--rm", "--replace", `--name ${container}`, "--label PODMAN_SYSTEMD_UNIT=%n", ...args].join(" ")}`,
+          `ExecStop=${podman} stop --ignore -t 15 ${container}`,
+          `ExecStopPost=-${podman} rm -f --ignore -t 0 ${container}`,
+        ]
+      : shape === "forking"
+        ? [
+            "Type=forking",
+            `PIDFile=${options.pidDir ?? "%t"}/%n.pid`,
+            `ExecStart=${podman} start ${container}`,
+            `ExecStop=${podman} stop -t 15 ${container}`,
+            `ExecStopPost=${podman} stop -t 15 ${container}`,
+          ]
+        : [
+            "Type=notify",
+            "NotifyAccess=all",
+            "ExecStartPre=/bin/rm -f %t/%n.ctr-id",
+            `ExecStart=${[
+              podman,
+              "run",
+              "--cidfile=%t/%n.ctr-id",
+              "--cgroups=no-conmon",
+              "--rm",
+              "--sdnotify=conmon",
+              "-d",
+              "--replace",
+              `--name ${container}`,
+              ...(labelled ? ["--label PODMAN_SYSTEMD_UNIT=%n"] : []),
+              ...args,
+            ].join(" ")}`,
+            `ExecStop=${podman} stop --ignore -t 15 --cidfile=%t/%n.ctr-id`,
+            `ExecStopPost=-${podman} rm -f --ignore -t 0 --cidfile=%t/%n.ctr-id`,
+          ]
   return {
     name: options.unit,
     text: [
@@ -571,21 +693,47 @@ export const containerUnit = (options: ContainerUnitOptions): { readonly name: s
       "",
       "[Service]",
       ...Object.entries(options.network.env).map(([k, v]) => `Environment=${word(`${k}=${v}`)}`),
-      "Environment=PODMAN_SYSTEMD_UNIT=%n",
+      ...(labelled ? ["Environment=PODMAN_SYSTEMD_UNIT=%n"] : []),
       `Environment=READY_DELAY_MS=${options.readyDelayMs}`,
-      "Type=notify",
-      "NotifyAccess=all",
       "TimeoutStartSec=60",
       "TimeoutStopSec=30",
-      "ExecStartPre=/bin/rm -f %t/%n.ctr-id",
-      `ExecStart=${run}`,
-      `ExecStop=${podman} stop --ignore -t 15 --cidfile=%t/%n.ctr-id`,
-      `ExecStopPost=-${podman} rm -f --ignore -t 0 --cidfile=%t/%n.ctr-id`,
+      ...service,
       "",
       "[Install]",
       "WantedBy=default.target",
       "",
     ].join("\n"),
+  }
+}
+
+/**
+ * The `forking` shape's containers, created (not started) as an operator
+ * does before `podman generate systemd`: one per instance, named as the unit
+ * names it, labelled `PODMAN_SYSTEMD_UNIT=<instance>.service`, conmon's pid
+ * written where the unit's `PIDFile=` reads it. `--cgroups=no-conmon`, as the
+ * `notify` units say, keeps conmon in the unit's cgroup.
+ */
+export const createContainers = async (
+  options: Pick<ContainerUnitOptions, "network" | "script" | "marker" | "readyDelayMs"> & { readonly pidDir: string },
+  instances: ReadonlyArray<{ readonly instance: string; readonly alias: string | null }>,
+): Promise<void> => {
+  fs.mkdirSync(options.pidDir, { recursive: true })
+  for (const { instance, alias } of instances) {
+    const unit = `${instance}.service`
+    const words = containerArgs({ ...options, alias }, unit, String(options.readyDelayMs)).map((a) =>
+      typeof a === "string" ? a : a.bare,
+    )
+    const r = await options.network.podman([
+      "create",
+      "--cgroups=no-conmon",
+      `--conmon-pidfile=${path.join(options.pidDir, `${unit}.pid`)}`,
+      "--name",
+      containerName(options.network, instance),
+      "--label",
+      `PODMAN_SYSTEMD_UNIT=${unit}`,
+      ...words,
+    ])
+    if (r.exitCode !== 0) throw new Error(`podman create for ${unit}: ${r.stderr.trim()}`)
   }
 }
 
