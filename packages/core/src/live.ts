@@ -87,6 +87,8 @@ export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
         config.pm2Home === null ? process.env : { ...process.env, PM2_HOME: config.pm2Home },
       ),
     ),
+    // A systemd instance's container keeps its name across restarts, and aardvark-dns answers it (issue #25).
+    pinByContainerName: config.supervisor === "systemd" && process.platform !== "win32",
     fallback:
       process.platform === "win32"
         ? { windows: {} }

@@ -20,6 +20,7 @@ import { type CommandResult, NodeCommandLayer, runCommand } from "../probe/runCo
 import { buildOnFirstUse } from "../util/buildOnFirstUse.js"
 import { makeCaddyAdminProxy } from "./caddyAdmin.js"
 import { defaultAdminUrl } from "./caddyConfig.js"
+import { podmanContainerName } from "./containerNames.js"
 import { ReverseProxy, type ReverseProxyShape } from "./ReverseProxy.js"
 
 /** What one reload of the old way did. */
@@ -192,6 +193,12 @@ export interface CaddyLiveOptions {
   /** The old way when the admin API cannot be reached: Linux (systemd reload) or Windows (Caddyfile). */
   readonly fallback: { readonly linux: CaddyLinuxOptions } | { readonly windows: CaddyWindowsOptions }
   readonly command?: string
+  /**
+   * Pins name each systemd instance by its podman container's name (which
+   * aardvark-dns answers), so a pinned instance that restarts is followed
+   * to its new address (issue #25). false (pm2, Windows): pins name addresses.
+   */
+  readonly pinByContainerName?: boolean
 }
 
 /**
@@ -214,7 +221,12 @@ export const CaddyLive = (options: CaddyLiveOptions): Layer.Layer<ReverseProxy> 
               })
         const caddyfile =
           options.caddyfile ?? ("linux" in options.fallback ? defaultCaddyfile("linux") : defaultCaddyfile("win32"))
+        const commands = yield* Effect.context<CommandExecutor.CommandExecutor>()
+        const byName = podmanContainerName()
         return yield* makeCaddyAdminProxy({
+          ...(options.pinByContainerName === true
+            ? { containerName: (instance: string) => byName(instance).pipe(Effect.provide(commands)) }
+            : {}),
           adminUrl: options.adminUrl,
           caddyfile,
           stateFile: options.stateFile,

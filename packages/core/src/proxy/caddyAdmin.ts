@@ -25,14 +25,20 @@ import {
   caddyfileAdmin,
   defaultAdminUrl,
   describePath,
+  type Endpoint,
   formatMillis,
   handlersByService,
+  isNameDial,
   type Json,
   jsonEqual,
+  namePinnable,
   type ProxyHandler,
+  parseDial,
   proxyHandlers,
   type ServiceEndpoints,
+  urlAddress,
 } from "./caddyConfig.js"
+import { nameFits } from "./containerNames.js"
 import {
   type Answering,
   ProxyFailed,
@@ -134,7 +140,13 @@ export interface CaddyAdminOptions {
   readonly reload: Effect.Effect<{ readonly reloaded: boolean; readonly warnings: ReadonlyArray<string> }>
   /** What to call this run in the state file (`tamanu restart`). */
   readonly command?: string
-  /** How `inspect` resolves a `dynamic a` name (default: DNS through the handler's own resolvers). */
+  /**
+   * The DNS name of an instance (by display name) that a pin may name
+   * instead of its address: its podman container's name (containerNames.ts).
+   * Absent, or None: pins name addresses.
+   */
+  readonly containerName?: (instance: string) => Effect.Effect<Option.Option<string>>
+  /** How `inspect` resolves a `dynamic a` name, and a pin checks a container name (default: DNS through the handler's own resolvers). */
   readonly resolve?: (
     name: string,
     resolvers: ReadonlyArray<string>,
@@ -230,6 +242,51 @@ export const makeCaddyAdminProxy = (
       }).pipe(
         Effect.timeoutFail({ duration: loadTimeout, onTimeout: () => `POST ${adminUrl}/load: no answer within 15s` }),
         Effect.scoped,
+      )
+
+    const resolve = options.resolve ?? resolveNow
+    /** Container names found so far, by instance: a unit's container keeps its name across restarts. */
+    const knownNames = yield* Ref.make(new Map<string, string>())
+    const containerName = (instance: string): Effect.Effect<Option.Option<string>> =>
+      Effect.gen(function* () {
+        const known = (yield* Ref.get(knownNames)).get(instance)
+        if (known !== undefined) return Option.some(known)
+        if (options.containerName === undefined) return Option.none()
+        const found = yield* options.containerName(instance)
+        if (Option.isSome(found)) yield* Ref.update(knownNames, (m) => new Map([...m, [instance, found.value]]))
+        return found
+      })
+
+    /**
+     * Each endpoint of a service whose handler can pin by name, with the
+     * name a pin may give it: its container's name, when that resolves
+     * through the handler's own resolvers to exactly the endpoint's address
+     * (`nameFits`). Any other endpoint is left as it is (pinned by address).
+     */
+    const withNames = (
+      among: ReadonlyArray<ServiceEndpoints>,
+      handlers: ReadonlyMap<string, ReadonlyArray<ProxyHandler>>,
+    ): Effect.Effect<ReadonlyArray<ServiceEndpoints>> =>
+      Effect.forEach(
+        among,
+        (service) => {
+          const pinnable = (handlers.get(service.service) ?? []).find(namePinnable)?.upstreams
+          if (options.containerName === undefined || pinnable === undefined || pinnable._tag !== "DynamicA")
+            return Effect.succeed(service)
+          const named = (e: Endpoint): Effect.Effect<Endpoint> =>
+            Effect.gen(function* () {
+              const address = urlAddress(e.url)
+              const name = yield* containerName(e.instance)
+              if (Option.isNone(address) || Option.isNone(name)) return e
+              const answers = yield* resolve(name.value, pinnable.resolvers, pinnable.port)
+              return nameFits(`${address.value.host}:${pinnable.port}`, answers) ? { ...e, dnsName: name.value } : e
+            })
+          return Effect.map(Effect.forEach(service.endpoints, named, { concurrency: "unbounded" }), (endpoints) => ({
+            service: service.service,
+            endpoints,
+          }))
+        },
+        { concurrency: "unbounded" },
       )
 
     const saved = (state: RoutingState, since: number, beforeLoad: Json | null): SavedState => ({
@@ -355,7 +412,14 @@ export const makeCaddyAdminProxy = (
         ): Effect.Effect<void, ProxyFailedType, Progress> =>
           Effect.gen(function* () {
             const before = yield* Ref.get(state)
-            const next = nextLoad(before, handlersFor(among, before), among, desired)
+            const handlers = handlersFor(among, before)
+            const named = yield* withNames(among, handlers)
+            const nameOf = new Map(named.flatMap((s) => s.endpoints.map((e) => [`${e.instance} ${e.url}`, e] as const)))
+            const desiredNamed = desired.map((d) => ({
+              ...d,
+              endpoints: d.endpoints.map((e) => nameOf.get(`${e.instance} ${e.url}`) ?? e),
+            }))
+            const next = nextLoad(before, handlers, named, desiredNamed)
             if (!next.load) {
               yield* Ref.set(state, next.commit(yield* Clock.currentTimeMillis))
               return
@@ -582,7 +646,21 @@ const viewOf = (
         refreshMillis: u.refreshMillis,
       }))
     case "Static":
-      return Effect.succeed({ handler, source: "static", addresses: u.dials, refreshMillis: null })
+      // A pin by name (tamanu's, issue #25): what each name resolves to now through the transport's resolvers,
+      // the dial itself when it resolves to nothing (then no instance has it, and status says so).
+      return Effect.map(
+        Effect.forEach(
+          u.dials,
+          (dial) =>
+            Option.match(isNameDial(dial) && (u.resolvers ?? []).length > 0 ? parseDial(dial) : Option.none(), {
+              onNone: () => Effect.succeed<ReadonlyArray<string>>([dial]),
+              onSome: (d) =>
+                Effect.map(resolve(d.host, u.resolvers ?? [], d.port), (found) => (found.length > 0 ? found : [dial])),
+            }),
+          { concurrency: "unbounded" },
+        ),
+        (addresses) => ({ handler, source: "static", addresses: addresses.flat(), refreshMillis: null }),
+      )
     case "Other":
       return Effect.succeed({ handler, source: u.what, addresses: [], refreshMillis: null })
   }
