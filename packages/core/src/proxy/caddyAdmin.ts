@@ -551,13 +551,15 @@ export const makeCaddyAdminProxy = (
           const session = yield* adminSession([], live.right)
           const pending = yield* pendingRestore
           const now = yield* Clock.currentTimeMillis
+          // Not left to yet another run (issue #25): this one waits for the due time, as a roll does.
           if (pending !== null && pending.dueAt > now) {
             yield* emit(
               ProgressEvent.Info({
-                message: `Caddy's own config comes back at the next tamanu start or restart after ${new Date(pending.dueAt).toISOString()} (in ${formatMillis(pending.dueAt - now)}).`,
+                message: `An earlier run left Caddy pinned: its own config comes back at ${new Date(pending.dueAt).toISOString()} (in ${formatMillis(pending.dueAt - now)}); waiting for it.`,
               }),
             )
-            return
+            yield* emit(ProgressEvent.ProxyRestoreWaiting({ inMillis: pending.dueAt - now }))
+            yield* Effect.sleep(Duration.millis(pending.dueAt - now))
           }
           yield* session.restore([], answering)
         }),

@@ -191,7 +191,7 @@ describe("restart behind Caddy with static upstreams (a Tamanu Windows host on p
 
 describe("failure paths leave Caddy routing to instances that serve", slow, () => {
   it.scoped(
-    "an instance that never answers stops the roll; Caddy keeps routing to its sibling; the next run restores",
+    "an instance that never answers stops the roll; Caddy keeps routing to its sibling; the next run waits until due and restores",
     () =>
       Effect.gen(function* () {
         const { result, unserved } = yield* watched(
@@ -206,18 +206,15 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
         expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
         expect((yield* warnings).some((w) => w.includes("Caddy's own config is not back yet"))).toBe(true)
 
-        // The operator fixes @1; the next run finds the unfinished restore and finishes it once due.
+        // The operator fixes @1; the next run finds the unfinished restore, waits until it is due
+        // (not left to yet another run, issue #25), and finishes it.
         yield* (yield* FakeProberControl).script(fakeUrl(ref("tamanu-facility-api", "1")), {
           instance: ref("tamanu-facility-api", "1"),
           readyAfter: 0,
         })
-        const early = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 5)
-        expect(Either.isRight(early.result)).toBe(true)
-        expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
-        yield* TestClock.adjust("1 minute")
-        const later = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 5)
-        expect(Either.isRight(later.result)).toBe(true)
-        expect(later.unserved).toEqual([])
+        const next = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 90)
+        expect(Either.isRight(next.result)).toBe(true)
+        expect(next.unserved).toEqual([])
         expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
         expect(yield* caddy.routedTo("tamanu-facility-api")).toHaveLength(2)
       }).pipe(
@@ -322,6 +319,33 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
         expect(Either.isRight(yield* Effect.either(prober.probeOnce(`http://${address}/`)))).toBe(true)
       expect((yield* warnings).some((w) => w.includes("this run stopped before it could"))).toBe(true)
     }).pipe(Effect.provide(world(facility("5 seconds")))),
+  )
+
+  it.scoped(
+    "interrupted mid-roll, then an immediate start: it waits for the pins' due time, says when, and restores (issue #25)",
+    () =>
+      Effect.gen(function* () {
+        const caddy = yield* FakeCaddyControl
+        const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(fiber)
+        expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
+        const next = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 120)
+        expect(Either.isRight(next.result)).toBe(true)
+        expect(next.unserved).toEqual([])
+        expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
+        const all = yield* events
+        const said = all.flatMap((e) =>
+          e._tag === "Info" && e.message.includes("left Caddy pinned") ? [e.message] : [],
+        )
+        expect(said).toHaveLength(1)
+        const waited = all.flatMap((e) => (e._tag === "ProxyRestoreWaiting" ? [e.inMillis] : []))
+        // The pin was loaded about 3 s before the interruption; refresh (1 m) + margin (2 s) from then.
+        expect(waited).toHaveLength(1)
+        expect(waited[0]).toBeGreaterThan(55_000)
+        expect(waited[0]).toBeLessThanOrEqual(62_000)
+        expect(all.some((e) => e._tag === "ProxyRestored")).toBe(true)
+      }).pipe(Effect.provide(world(facility("5 seconds")))),
   )
 
   it.scoped("Caddy reloaded by someone else mid-roll: the roll stops before the next instance goes down", () =>
