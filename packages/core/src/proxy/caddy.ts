@@ -22,6 +22,7 @@ import { makeCaddyAdminProxy } from "./caddyAdmin.js"
 import { defaultAdminUrl } from "./caddyConfig.js"
 import { podmanContainerName } from "./containerNames.js"
 import { ReverseProxy, type ReverseProxyShape } from "./ReverseProxy.js"
+import type { RestoreScheduler } from "./restoreSchedule.js"
 
 /** What one reload of the old way did. */
 export interface ReloadResult {
@@ -199,6 +200,8 @@ export interface CaddyLiveOptions {
    * to its new address (issue #25). false (pm2, Windows): pins name addresses.
    */
   readonly pinByContainerName?: boolean
+  /** Schedules tamanu's own restore at the first pin (restoreSchedule.ts); absent: only a next run restores. */
+  readonly scheduler?: RestoreScheduler
 }
 
 /**
@@ -227,6 +230,7 @@ export const CaddyLive = (options: CaddyLiveOptions): Layer.Layer<ReverseProxy> 
           ...(options.pinByContainerName === true
             ? { containerName: (instance: string) => byName(instance).pipe(Effect.provide(commands)) }
             : {}),
+          ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
           adminUrl: options.adminUrl,
           caddyfile,
           stateFile: options.stateFile,

@@ -48,6 +48,7 @@ import {
   type ReverseProxyShape,
   type RouteView,
 } from "./ReverseProxy.js"
+import type { RestoreScheduler } from "./restoreSchedule.js"
 import {
   type Desired,
   freshState,
@@ -146,6 +147,12 @@ export interface CaddyAdminOptions {
    * Absent, or None: pins name addresses.
    */
   readonly containerName?: (instance: string) => Effect.Effect<Option.Option<string>>
+  /**
+   * Schedules tamanu's own restore with the service manager at the first
+   * pin, so that Caddy gets its own config back without another run
+   * (restoreSchedule.ts). Absent: only a next run restores.
+   */
+  readonly scheduler?: RestoreScheduler
   /** How `inspect` resolves a `dynamic a` name, and a pin checks a container name (default: DNS through the handler's own resolvers). */
   readonly resolve?: (
     name: string,
@@ -155,6 +162,21 @@ export interface CaddyAdminOptions {
 }
 
 const readTimeout = Duration.seconds(5)
+/** A scheduled restore that finds something not serving (or the host lock held) tries again this much later. */
+export const retryMillis = 30_000
+
+/**
+ * When to run the scheduled restore for this routing: a second after its
+ * due time; pins nothing made stale (a start's) after `retryMillis`. Never
+ * sooner than `retryMillis` from now: a restore that fires while the run
+ * still holds the host lock only tries again later. A restore that fires
+ * before the due time (the run died during a load, whose clocks then start
+ * later) reschedules itself at the due time it reads.
+ */
+export const scheduleTime = (state: RoutingState, now: number): number => {
+  const due = restoreDueAt(state)
+  return Math.max(Number.isFinite(due) ? due + 1000 : now + retryMillis, now + retryMillis)
+}
 /** A read whose connection was dropped is made again twice, 100 ms apart (Caddy's new admin server is up by then). */
 const readRetry = Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(2))
 const loadTimeout = Duration.seconds(15)
@@ -288,6 +310,34 @@ export const makeCaddyAdminProxy = (
         },
         { concurrency: "unbounded" },
       )
+
+    /** When the scheduled restore runs now (epoch ms), if this process scheduled one. */
+    const scheduledAt = yield* Ref.make<number | null>(null)
+    /**
+     * The scheduled restore at `at`, unless one is already set within a
+     * second of it. A failure to schedule is a warning: the pins serve, and
+     * the next run restores.
+     */
+    const scheduleRestore = (at: number): Effect.Effect<void, never, Progress> =>
+      Effect.gen(function* () {
+        const scheduler = options.scheduler
+        if (scheduler === undefined) return
+        const last = yield* Ref.get(scheduledAt)
+        if (last !== null && Math.abs(last - at) < 1000) return
+        const problems = yield* scheduler.schedule(at)
+        if (problems.length === 0) yield* Ref.set(scheduledAt, at)
+        else
+          yield* emit(
+            ProgressEvent.Warning({
+              message: `Could not schedule Caddy's restore with ${scheduler.how} (${problems.join("; ")}): if this run stops, Caddy stays pinned until the next tamanu start or restart.`,
+            }),
+          )
+      })
+    const cancelScheduled = Effect.gen(function* () {
+      if (options.scheduler === undefined) return
+      yield* options.scheduler.cancel
+      yield* Ref.set(scheduledAt, null)
+    })
 
     const saved = (state: RoutingState, since: number, beforeLoad: Json | null): SavedState => ({
       version: 1,
@@ -429,6 +479,10 @@ export const makeCaddyAdminProxy = (
             // and clocks that start no earlier than the load can have ended.
             const ahead = next.commit((yield* Clock.currentTimeMillis) + Duration.toMillis(loadTimeout))
             yield* store.write(saved(ahead, since, before.current))
+            // Before the load: whatever ends this run from here on, the restore comes back by itself.
+            yield* scheduleRestore(
+              scheduleTime(next.commit(yield* Clock.currentTimeMillis), yield* Clock.currentTimeMillis),
+            )
             const loadMillis = yield* load(next.config).pipe(
               Effect.tapError(() => store.write(saved(before, since, null))),
               Effect.mapError((why) => failed("route", why)),
@@ -479,6 +533,7 @@ export const makeCaddyAdminProxy = (
             }
             if (!restorePending(yield* Ref.get(state))) {
               yield* store.remove
+              yield* cancelScheduled
               return
             }
             // Caddy's own upstreams route to every instance on the alias: only once they all answer.
@@ -492,6 +547,8 @@ export const makeCaddyAdminProxy = (
                   .filter((s) => s.answering.length > 0)
                   .map((s) => ({ service: s.service, endpoints: s.answering, draining: false })),
               )
+              // Tried again by itself, as long as something does not serve.
+              yield* scheduleRestore((yield* Clock.currentTimeMillis) + retryMillis)
               return yield* warnRestore(
                 `${silent.join(", ")} runs but does not answer, and Caddy's own config would route to it`,
               )
@@ -501,6 +558,7 @@ export const makeCaddyAdminProxy = (
             const loadMillis = yield* load(original).pipe(Effect.mapError((why) => failed("restore", why)))
             yield* Ref.set(state, freshState(original))
             yield* store.remove
+            yield* cancelScheduled
             yield* emit(ProgressEvent.ProxyRestored({ loadMillis }))
           }).pipe(Effect.catchAll((e) => warnRestore(e.reason)))
 
