@@ -463,13 +463,10 @@ export const makeCaddyAdminProxy = (
           Effect.gen(function* () {
             const before = yield* Ref.get(state)
             const handlers = handlersFor(among, before)
-            const named = yield* withNames(among, handlers)
-            const nameOf = new Map(named.flatMap((s) => s.endpoints.map((e) => [`${e.instance} ${e.url}`, e] as const)))
-            const desiredNamed = desired.map((d) => ({
-              ...d,
-              endpoints: d.endpoints.map((e) => nameOf.get(`${e.instance} ${e.url}`) ?? e),
-            }))
-            const next = nextLoad(before, handlers, named, desiredNamed)
+            // Every endpoint a pin may name, at its address now (a restarted instance's is new).
+            const named = yield* withNames(desired, handlers)
+            const desiredNamed = desired.map((d, i) => ({ ...d, endpoints: named[i]?.endpoints ?? d.endpoints }))
+            const next = nextLoad(before, handlers, among, desiredNamed)
             if (!next.load) {
               yield* Ref.set(state, next.commit(yield* Clock.currentTimeMillis))
               return
