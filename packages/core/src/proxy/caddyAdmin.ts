@@ -507,9 +507,11 @@ export const makeCaddyAdminProxy = (
             const due = restoreDueAt(yield* Ref.get(state))
             yield* emit(
               ProgressEvent.Warning({
-                message: `Caddy's own config is not back yet (${why}). Caddy routes the rolled services to their serving instances only; the next tamanu start or restart puts its own config back${
-                  Number.isFinite(due) ? ` (not before ${new Date(due).toISOString()})` : ""
-                }.`,
+                message: `Caddy's own config is not back yet (${why}). Caddy routes the rolled services to their serving instances only; ${
+                  options.scheduler === undefined
+                    ? "the next tamanu start or restart puts its own config back"
+                    : `tamanu's scheduled restore (${options.scheduler.how}) puts its own config back by itself, as does the next tamanu start or restart`
+                }${Number.isFinite(due) ? ` (not before ${new Date(due).toISOString()})` : ""}.`,
               }),
             )
           })

@@ -6,8 +6,12 @@
  * service would go, as traffic would, and probes every address it gets
  * (every window in these hosts lasts 500 ms or more).
  */
+
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Prober, type ProgressEvent, RollStopped, restart, start } from "@tamanu-lifecycle/core"
+import { Prober, type ProgressEvent, RollStopped, restart, restoreCaddy, start } from "@tamanu-lifecycle/core"
 import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
 import {
   FakeCaddyControl,
@@ -345,6 +349,44 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
         expect(waited[0]).toBeGreaterThan(55_000)
         expect(waited[0]).toBeLessThanOrEqual(62_000)
         expect(all.some((e) => e._tag === "ProxyRestored")).toBe(true)
+      }).pipe(Effect.provide(world(facility("5 seconds")))),
+  )
+
+  it.scoped(
+    "the scheduled restore (tamanu restore-caddy) after a run that stopped: the host lock decides between racing restores, Caddy's own config is loaded once (issue #25)",
+    () =>
+      Effect.gen(function* () {
+        const caddy = yield* FakeCaddyControl
+        const lockFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "pins-race-")), "tamanu-lifecycle.lock")
+        const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(fiber)
+        const restore = restoreCaddy({ lockFile, probeTimeout: Duration.seconds(5) })
+
+        // Fired early (the run died during a load): not due, nothing loaded, try again at the due time.
+        const early = yield* restore
+        expect(early._tag).toBe("NotDue")
+        expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
+        yield* TestClock.adjust("70 seconds")
+
+        // A live tamanu run holds the lock: the scheduled restore leaves Caddy alone and tries later.
+        fs.writeFileSync(lockFile, JSON.stringify({ pid: process.ppid, command: "tamanu restart", since: "now" }))
+        const held = yield* restore
+        expect(held).toEqual({ _tag: "LockHeld", why: expect.stringContaining(`pid ${process.ppid} (tamanu restart)`) })
+        expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
+        fs.rmSync(lockFile)
+
+        // Two restores at once (a timer and a run, or two timers): one takes the lock and restores.
+        const both = yield* Effect.all([restore, restore], { concurrency: "unbounded" }).pipe(
+          Effect.fork,
+          Effect.tap(() => TestClock.adjust("10 seconds")),
+          Effect.flatMap(Fiber.join),
+        )
+        expect(both.map((o) => o._tag).sort()).toEqual(["LockHeld", "Restored"])
+        expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
+        expect((yield* events).filter((e) => e._tag === "ProxyRestored")).toHaveLength(1)
+        // And the next one finds nothing to do.
+        expect((yield* restore)._tag).toBe("NothingPending")
       }).pipe(Effect.provide(world(facility("5 seconds")))),
   )
 
