@@ -317,7 +317,7 @@ export const runRestoreCaddy = (args: ReadonlyArray<string>) =>
       config.systemdScope,
       config.pm2Home === null ? process.env : { ...process.env, PM2_HOME: config.pm2Home },
     )
-    const outcome = yield* restoreCaddy({ lockFile, probeTimeout: Duration.minutes(1) }).pipe(
+    const outcome = yield* restoreCaddy({ lockFile, probeTimeout: Duration.seconds(10) }).pipe(
       Effect.provide(LiveLayer({ ...config, scheduleRestoreWith: target.tamanu })),
     )
     const next =

@@ -3,7 +3,7 @@
  * "nothing to do" or print the plan for --dry-run, ask for root only when
  * there is work, hold the host lock, execute (§5-§7, §10).
  */
-import { Clock, Deferred, type Duration, Effect, Exit, Fiber, type Scope, Stream } from "effect"
+import { Clock, Deferred, type Duration, Effect, Exit, Fiber, Schedule, type Scope, Stream } from "effect"
 import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
 import type { ConfigUnreadable } from "../host/errors.js"
 import type { TamanuHost } from "../host/TamanuHost.js"
@@ -23,6 +23,7 @@ import { answeringWithin, endpointsOf, trustAll } from "./endpoints.js"
 import { NeedsRoot, PlanRefused } from "./errors.js"
 import { type ExecuteError, type Execution, execute } from "./execute.js"
 import type { MutateOptions } from "./options.js"
+import { restoreCaddyLockCommand } from "./restoreCaddy.js"
 import { type SurveyError, survey } from "./survey.js"
 
 /** The outcome of start, stop or restart, for the CLI and for embedders. */
@@ -193,7 +194,14 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
 
     const execution = yield* Effect.scoped(
       Effect.gen(function* () {
-        if (options.lockFile !== null) yield* withHostLock(options.lockFile, `tamanu ${spec.command}`)
+        if (options.lockFile !== null)
+          yield* withHostLock(options.lockFile, `tamanu ${spec.command}`).pipe(
+            // A scheduled restore of Caddy's own config holds the lock for seconds (issue #25): wait for it, bounded.
+            Effect.retry({
+              while: (e) => e._tag === "LockHeld" && e.command === restoreCaddyLockCommand,
+              schedule: Schedule.intersect(Schedule.spaced("250 millis"), Schedule.recurUpTo("30 seconds")),
+            }),
+          )
         const stopFollowing = spec.followLogs === undefined ? Effect.void : yield* followLogs(spec.followLogs(plan))
         // A plan that routes Caddy adopts an unfinished restore itself; any other finishes it if due.
         if (pending !== null && proxiedServices(plan.steps).length === 0) yield* proxy.resume(yield* answering)

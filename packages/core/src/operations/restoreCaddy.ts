@@ -33,6 +33,9 @@ export interface RestoreCaddyOptions {
   readonly probeTimeout: Duration.Duration
 }
 
+/** What the scheduled restore writes in the host lock: a run that finds it there waits for it (mutate.ts). */
+export const restoreCaddyLockCommand = "tamanu restore-caddy"
+
 /** A restore counts as due this close to its due time (a timer fires to the second). */
 const dueSlackMillis = 1000
 
@@ -43,7 +46,7 @@ export const restoreCaddy = (
     Effect.gen(function* () {
       const proxy = yield* ReverseProxy
       if ((yield* proxy.pendingRestore) === null) return { _tag: "NothingPending" } as const
-      const lock = yield* Effect.either(withHostLock(options.lockFile, "tamanu restore-caddy"))
+      const lock = yield* Effect.either(withHostLock(options.lockFile, restoreCaddyLockCommand))
       if (Either.isLeft(lock))
         return {
           _tag: "LockHeld",
