@@ -322,7 +322,7 @@ export const runRestoreCaddy = (args: ReadonlyArray<string>) =>
     )
     const next =
       outcome._tag === "NotDue"
-        ? outcome.dueAt + 1000
+        ? Math.min(outcome.dueAt + 1000, Date.now() + retryMillis)
         : outcome._tag === "LockHeld" || outcome._tag === "StillPinned"
           ? Date.now() + retryMillis
           : null

@@ -58,10 +58,14 @@ export const restoreCaddy = (
       // Read again under the lock: the run that held it may have finished the restore.
       const pending = yield* proxy.pendingRestore
       if (pending === null) return { _tag: "NothingPending" } as const
-      if (pending.dueAt > (yield* Clock.currentTimeMillis) + dueSlackMillis)
-        return { _tag: "NotDue", dueAt: pending.dueAt } as const
       const [supervisor, targets, prober] = yield* Effect.all([Supervisor, ProbeTargets, Prober])
-      yield* proxy.resume(answeringWithin(supervisor, targets, prober, options.probeTimeout))
+      const answering = answeringWithin(supervisor, targets, prober, options.probeTimeout)
+      if (pending.dueAt > (yield* Clock.currentTimeMillis) + dueSlackMillis) {
+        // Not due: the pins follow what serves now (an instance the stopped run took out is back).
+        if (proxy.refresh !== undefined) yield* proxy.refresh(answering)
+        return { _tag: "NotDue", dueAt: pending.dueAt } as const
+      }
+      yield* proxy.resume(answering)
       return (yield* proxy.pendingRestore) === null
         ? ({ _tag: "Restored" } as const)
         : ({ _tag: "StillPinned" } as const)

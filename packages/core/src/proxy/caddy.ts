@@ -249,6 +249,7 @@ export const CaddyLive = (options: CaddyLiveOptions): Layer.Layer<ReverseProxy> 
         inspect: (services) => Effect.flatMap(proxy, (p) => p.inspect(services)),
         pendingRestore: Effect.flatMap(proxy, (p) => p.pendingRestore),
         resume: (answering) => Effect.flatMap(proxy, (p) => p.resume(answering)),
+        refresh: (answering) => Effect.flatMap(proxy, (p) => p.refresh?.(answering) ?? Effect.void),
       }),
     ),
   )

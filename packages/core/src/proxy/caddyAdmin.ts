@@ -163,19 +163,19 @@ export interface CaddyAdminOptions {
 
 const readTimeout = Duration.seconds(5)
 /** A scheduled restore that finds something not serving (or the host lock held) tries again this much later. */
-export const retryMillis = 30_000
+export const retryMillis = 15_000
 
 /**
  * When to run the scheduled restore for this routing: a second after its
- * due time; pins nothing made stale (a start's) after `retryMillis`. Never
- * sooner than `retryMillis` from now: a restore that fires while the run
- * still holds the host lock only tries again later. A restore that fires
- * before the due time (the run died during a load, whose clocks then start
- * later) reschedules itself at the due time it reads.
+ * due time, or `retryMillis` from now if that is sooner (pins nothing made
+ * stale, a start's, have no due time). Before the due time the scheduled
+ * restore refreshes the pins (re-pins to every instance that answers) and
+ * comes back; while the run that pinned still holds the host lock it only
+ * tries again later.
  */
 export const scheduleTime = (state: RoutingState, now: number): number => {
   const due = restoreDueAt(state)
-  return Math.max(Number.isFinite(due) ? due + 1000 : now + retryMillis, now + retryMillis)
+  return Math.max(now + 1000, Math.min(Number.isFinite(due) ? due + 1000 : now + retryMillis, now + retryMillis))
 }
 /** A read whose connection was dropped is made again twice, 100 ms apart (Caddy's new admin server is up by then). */
 const readRetry = Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(2))
@@ -516,6 +516,30 @@ export const makeCaddyAdminProxy = (
             )
           })
 
+        /**
+         * The pins re-made to every running instance of each pinned service
+         * that answers now (issue #25): an instance a stopped run took out
+         * and that came back (its `systemctl restart` went on without the
+         * run) gets traffic again before the restore is due, so a restart of
+         * the instance the pins named alone loses nothing either. Nothing
+         * is drained, so no expiry clock changes.
+         */
+        const repin = (answering: Answering): Effect.Effect<void, never, Progress> =>
+          Effect.gen(function* () {
+            if (!restorePending(yield* Ref.get(state))) return
+            const check = yield* answering(pinnedServices(yield* Ref.get(state)))
+            yield* routeAmong(
+              check.map((s) => ({ service: s.service, endpoints: [...s.answering, ...s.silent] })),
+              check
+                .filter((s) => s.answering.length > 0)
+                .map((s) => ({ service: s.service, endpoints: s.answering, draining: false })),
+            )
+          }).pipe(
+            Effect.catchAll((e) =>
+              emit(ProgressEvent.Warning({ message: `tamanu's pins were not refreshed: ${e.message}` })),
+            ),
+          )
+
         const restore = (desired: ReadonlyArray<Desired>, answering: Answering): Effect.Effect<void, never, Progress> =>
           Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
@@ -568,7 +592,7 @@ export const makeCaddyAdminProxy = (
               yield* warnRestore("this run stopped before it could")
           }),
         )
-        return { mode: "admin", route, restore }
+        return { mode: "admin", route, restore, repin }
       })
 
     const open: ReverseProxyShape["open"] = (services) =>
@@ -622,6 +646,17 @@ export const makeCaddyAdminProxy = (
         }),
       )
 
+    const refresh: NonNullable<ReverseProxyShape["refresh"]> = (answering) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          if (Option.isNone(yield* store.read)) return
+          const live = yield* Effect.either(getConfig)
+          if (Either.isLeft(live)) return
+          const session = yield* adminSession([], live.right)
+          yield* session.repin?.(answering) ?? Effect.void
+        }),
+      )
+
     const inspect: ReverseProxyShape["inspect"] = (services) =>
       Effect.gen(function* () {
         if (Either.isLeft(admin)) return { mode: "reload", adminUrl, reason: admin.left, routes: [], pending: null }
@@ -667,7 +702,7 @@ export const makeCaddyAdminProxy = (
         return { mode: "admin", adminUrl, reason: null, routes, pending } satisfies ProxyView
       })
 
-    return { open, inspect, pendingRestore, resume }
+    return { open, inspect, pendingRestore, resume, refresh }
   })
 
 /**

@@ -68,16 +68,18 @@ describe("when the scheduled restore runs", () => {
     clocks,
   })
 
-  it("a second after the pins are due; a start's pins (nothing stale) after the retry delay", () => {
+  it("a second after the pins are due, or sooner to refresh them; a start's pins (nothing stale) after the retry delay", () => {
     const now = 1_000_000
-    const due = pinned({ h: { service: "s", swappedAt: now, holdMillis: 62_000, staled: true } })
-    expect(scheduleTime(due, now)).toBe(now + 63_000)
+    const soon = pinned({ h: { service: "s", swappedAt: now - 60_000, holdMillis: 62_000, staled: true } })
+    expect(scheduleTime(soon, now)).toBe(now + 3_000)
+    const later = pinned({ h: { service: "s", swappedAt: now, holdMillis: 62_000, staled: true } })
+    expect(scheduleTime(later, now)).toBe(now + retryMillis)
     expect(scheduleTime(pinned({ h: { service: "s", swappedAt: now, holdMillis: 62_000, staled: false } }), now)).toBe(
       now + retryMillis,
     )
   })
 
-  it("never sooner than the retry delay, never before the pins are due (property)", () => {
+  it("between 1 s and the retry delay from now, and at the due time when that comes first (property)", () => {
     fc.assert(
       fc.property(
         fc.array(
@@ -92,8 +94,11 @@ describe("when the scheduled restore runs", () => {
         (clocks, now) => {
           const state = pinned(Object.fromEntries(clocks.map((c, i) => [`h${i}`, { service: "s", ...c }])))
           const at = scheduleTime(state, now)
-          expect(at).toBeGreaterThanOrEqual(now + retryMillis)
-          for (const c of clocks) if (c.staled) expect(at).toBeGreaterThan(c.swappedAt + c.holdMillis)
+          expect(at).toBeGreaterThanOrEqual(now + 1000)
+          expect(at).toBeLessThanOrEqual(now + retryMillis)
+          const due = Math.max(...clocks.filter((c) => c.staled).map((c) => c.swappedAt + c.holdMillis))
+          if (Number.isFinite(due) && due + 1000 > now + 1000 && due + 1000 < now + retryMillis)
+            expect(at).toBe(due + 1000)
         },
       ),
     )

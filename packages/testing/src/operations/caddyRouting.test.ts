@@ -361,13 +361,24 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
         const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
         for (let i = 0; i < 30; i++) yield* TestClock.adjust("100 millis")
         yield* Fiber.interrupt(fiber)
-        const restore = restoreCaddy({ lockFile, probeTimeout: Duration.seconds(5) })
+        // Its probes wait on the test clock: each run of it is given 6 s of it.
+        const restore = restoreCaddy({ lockFile, probeTimeout: Duration.seconds(5) }).pipe(
+          Effect.fork,
+          Effect.tap(() => TestClock.adjust("6 seconds")),
+          Effect.flatMap(Fiber.join),
+        )
 
-        // Fired early (the run died during a load): not due, nothing loaded, try again at the due time.
+        expect(yield* caddy.routedTo("tamanu-facility-api")).toHaveLength(1)
+
+        // Fired before the due time: Caddy's own config is not loaded; the pins are refreshed instead, so
+        // the instance the stopped run took out, back now (its restart went on without the run), is named again.
         const early = yield* restore
         expect(early._tag).toBe("NotDue")
         expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
-        yield* TestClock.adjust("70 seconds")
+        expect(yield* caddy.routedTo("tamanu-facility-api")).toHaveLength(2)
+        const again = yield* restore
+        expect(again._tag).toBe("NotDue")
+        yield* TestClock.adjust("60 seconds")
 
         // A live tamanu run holds the lock: the scheduled restore leaves Caddy alone and tries later.
         fs.writeFileSync(lockFile, JSON.stringify({ pid: process.ppid, command: "tamanu restart", since: "now" }))
@@ -377,7 +388,8 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
         fs.rmSync(lockFile)
 
         // Two restores at once (a timer and a run, or two timers): one takes the lock and restores.
-        const both = yield* Effect.all([restore, restore], { concurrency: "unbounded" }).pipe(
+        const once = restoreCaddy({ lockFile, probeTimeout: Duration.seconds(5) })
+        const both = yield* Effect.all([once, once], { concurrency: "unbounded" }).pipe(
           Effect.fork,
           Effect.tap(() => TestClock.adjust("10 seconds")),
           Effect.flatMap(Fiber.join),
