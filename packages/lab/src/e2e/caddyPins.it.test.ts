@@ -56,7 +56,7 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
       await Promise.all(hosts.map((h) => h.stop()))
     })
 
-    it("SIGKILL while the last API instance restarts; an operator restarts a pinned frontend instance before the restore is due: 0 lost, Caddy's own config back within due + 10 s", {
+    it("SIGKILL while the last API instance restarts; an operator restarts a pinned frontend instance, then (once the pins are refreshed) the API instance they named alone, before the restore is due: 0 lost, Caddy's own config back within due + 10 s", {
       timeout: 300_000,
     }, async () => {
       const host = await startSandboxHost({ supervisor: "systemd", readyDelayMs: READY_DELAY_MS })
@@ -102,6 +102,30 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
           const r = await host.systemctl(["restart", "tamanu-frontend@a.service"])
           expect(r.exitCode, r.stderr).toBe(0)
           lines.push(`tamanu-frontend@a restarted ${Math.round(Date.now() - killedAt)} ms after the kill`)
+
+          // The pins named api@1 alone when the run died (@2 was restarting). The scheduled restore,
+          // before the due time, refreshes them to every instance that answers: @2 is named again.
+          const apiDials = async () => {
+            const text = JSON.stringify(await readConfig(host.caddyAdminUrl))
+            return (text.match(/"dial":"[a-z0-9-]*tamanu-facility-api-[12]\.:3000"/g) ?? []).length
+          }
+          let refreshedAt: number | null = null
+          while (Date.now() < killedAt + 40_000) {
+            if ((await apiDials()) === 2) {
+              refreshedAt = Date.now()
+              break
+            }
+            await sleep(250)
+          }
+          expect(refreshedAt, "the pins never named api@2 again before the due time").not.toBeNull()
+          lines.push(
+            `pins refreshed to both API instances ${Math.round((refreshedAt ?? 0) - killedAt)} ms after the kill`,
+          )
+          expect(refreshedAt ?? Number.POSITIVE_INFINITY).toBeLessThan(dueAt)
+          // Now the instance the pins named alone at the kill restarts: the other one serves meanwhile.
+          const r1 = await host.systemctl(["restart", "tamanu-facility-api@1.service"])
+          expect(r1.exitCode, r1.stderr).toBe(0)
+          lines.push(`tamanu-facility-api@1 restarted ${Math.round(Date.now() - killedAt)} ms after the kill`)
 
           // No tamanu run: Caddy's own config must come back by itself.
           let backAt: number | null = null
