@@ -311,6 +311,8 @@ export const makeCaddyAdminProxy = (
         { concurrency: "unbounded" },
       )
 
+    /** The due time this process last scheduled a restore for (NaN: none). */
+    const scheduledFor = yield* Ref.make(Number.NaN)
     /** When the scheduled restore runs now (epoch ms), if this process scheduled one. */
     const scheduledAt = yield* Ref.make<number | null>(null)
     /**
@@ -477,9 +479,16 @@ export const makeCaddyAdminProxy = (
             const ahead = next.commit((yield* Clock.currentTimeMillis) + Duration.toMillis(loadTimeout))
             yield* store.write(saved(ahead, since, before.current))
             // Before the load: whatever ends this run from here on, the restore comes back by itself.
-            yield* scheduleRestore(
-              scheduleTime(next.commit(yield* Clock.currentTimeMillis), yield* Clock.currentTimeMillis),
-            )
+            // Once per due time: the scheduled restore comes back every `retryMillis` by itself,
+            // so the run does not push it at every load (on pm2 each schedule is a process).
+            const dueThen = restoreDueAt(next.commit(yield* Clock.currentTimeMillis))
+            const lastFor = yield* Ref.get(scheduledFor)
+            if (!(lastFor === dueThen || Math.abs(lastFor - dueThen) < 1000)) {
+              yield* scheduleRestore(
+                scheduleTime(next.commit(yield* Clock.currentTimeMillis), yield* Clock.currentTimeMillis),
+              )
+              yield* Ref.set(scheduledFor, dueThen)
+            }
             const loadMillis = yield* load(next.config).pipe(
               Effect.tapError(() => store.write(saved(before, since, null))),
               Effect.mapError((why) => failed("route", why)),
