@@ -141,9 +141,9 @@ export const detachedScheduler = (target: ScheduleTarget): RestoreScheduler => (
   cancel: Effect.void,
   schedule: (at) =>
     Effect.sync(() => {
-      const [file, ...args] = detachedArgv(at, target)
+      const [file, ...rest] = detachedArgv(at, target)
       try {
-        const child = spawn(file ?? process.execPath, args, {
+        const child = spawn(file ?? process.execPath, rest, {
           detached: true,
           stdio: "ignore",
           env: { ...target.env },
