@@ -23,6 +23,7 @@
  */
 import { spawn } from "node:child_process"
 import { Effect } from "effect"
+import { currentInvocation } from "../privileges/invocation.js"
 import { NodeCommandLayer, runCommand } from "../probe/runCommand.js"
 
 /** What a scheduled restore needs to find the host again: the run's resolved settings, as environment. */
@@ -157,6 +158,12 @@ export const detachedScheduler = (target: ScheduleTarget): RestoreScheduler => (
     }),
 })
 
-/** This process's own tamanu argv: node and the script it runs (or the single executable). */
-export const ownTamanuArgv = (): ReadonlyArray<string> =>
-  process.argv[1] === undefined ? [process.execPath] : [process.execPath, process.argv[1]]
+/**
+ * This process's own tamanu argv: node and the script it runs, or the single
+ * executable alone (its `argv[1]` is itself again; spawned with
+ * `restore-caddy`, it sees that as its `argv[2]`, as main.ts reads it).
+ */
+export const ownTamanuArgv = (): ReadonlyArray<string> => {
+  const self = currentInvocation()
+  return self.script === null ? [self.executable] : [self.executable, self.script]
+}
