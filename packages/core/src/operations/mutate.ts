@@ -114,6 +114,15 @@ const rootCanRead = (
   })
 
 /** Writes nothing to stdout or stderr: its log lines reach only loggers the caller installed (util/logging.ts). */
+/** The host lock for this command; a scheduled restore of Caddy's own config holds it for seconds (issue #25): waited for, bounded. */
+const lockHost = (file: string, command: string) =>
+  withHostLock(file, `tamanu ${command}`).pipe(
+    Effect.retry({
+      while: (e) => e._tag === "LockHeld" && e.command === restoreCaddyLockCommand,
+      schedule: Schedule.intersect(Schedule.spaced("250 millis"), Schedule.recurUpTo("30 seconds")),
+    }),
+  )
+
 export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, OperationError, OperationServices> =>
   Effect.gen(function* () {
     const began = yield* Clock.currentTimeMillis
@@ -159,7 +168,25 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     if (plan.nothingToDo && !restoreDue) {
       yield* announce
       yield* emit(ProgressEvent.Info({ message: "nothing to do: the host already matches" }))
-      if (pending !== null && !options.dryRun) yield* proxy.resume(yield* answering)
+      // Under the host lock, as every restore (issue #25): the scheduled restore must not refresh the pins
+      // while this run waits for them. A lock this run cannot take leaves the restore to its holder, or to the timer.
+      if (pending !== null && !options.dryRun)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            if (options.lockFile !== null) {
+              const locked = yield* Effect.either(lockHost(options.lockFile, spec.command))
+              if (locked._tag === "Left") {
+                yield* emit(
+                  ProgressEvent.Info({
+                    message: `Caddy's own config is left to its pending restore: ${locked.left._tag === "LockHeld" ? `another tamanu run (pid ${locked.left.pid}, ${locked.left.command}) holds the host lock` : locked.left.message}.`,
+                  }),
+                )
+                return
+              }
+            }
+            yield* proxy.resume(yield* answering)
+          }),
+        )
       return yield* result(null)
     }
     if (options.dryRun) {
@@ -194,14 +221,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
 
     const execution = yield* Effect.scoped(
       Effect.gen(function* () {
-        if (options.lockFile !== null)
-          yield* withHostLock(options.lockFile, `tamanu ${spec.command}`).pipe(
-            // A scheduled restore of Caddy's own config holds the lock for seconds (issue #25): wait for it, bounded.
-            Effect.retry({
-              while: (e) => e._tag === "LockHeld" && e.command === restoreCaddyLockCommand,
-              schedule: Schedule.intersect(Schedule.spaced("250 millis"), Schedule.recurUpTo("30 seconds")),
-            }),
-          )
+        if (options.lockFile !== null) yield* lockHost(options.lockFile, spec.command)
         const stopFollowing = spec.followLogs === undefined ? Effect.void : yield* followLogs(spec.followLogs(plan))
         // A plan that routes Caddy adopts an unfinished restore itself; any other finishes it if due.
         if (pending !== null && proxiedServices(plan.steps).length === 0) yield* proxy.resume(yield* answering)
