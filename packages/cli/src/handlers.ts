@@ -10,19 +10,25 @@ import {
   currentInvocation,
   currentSudoCaller,
   defaultLockFile,
+  detachedScheduler,
   type LiveConfig,
   LiveLayer,
   type MutateOptions,
   NeedsRoot,
+  ownTamanuArgv,
   Privileges,
   Progress,
   restart,
+  restoreCaddy,
+  retryMillis,
+  scheduledRestoreEnv,
   start,
   status,
   stop,
+  systemdScheduler,
   trustedPath,
 } from "@tamanu-lifecycle/core/internal"
-import { Array as Arr, type Duration, Effect, Either, Layer, Option } from "effect"
+import { Array as Arr, Duration, Effect, Either, Layer, Option } from "effect"
 import { usageError } from "./options.js"
 import { type ColorChoice, colorEnabled, currentColorChoice, palette } from "./render/color.js"
 import { renderError } from "./render/errors.js"
@@ -44,6 +50,7 @@ import {
   refusedSettings,
   rerunInvocation,
   resolveSettings,
+  SETTING_KEYS,
   type SettingFlags,
 } from "./settings.js"
 
@@ -218,7 +225,8 @@ const mutate = <R>(
             yield* setExit(yield* privileges.reexecUnderSudo(rerun))
           }),
       ),
-      Effect.provide(LiveLayer(run.config)),
+      // Caddy pinned by this run is put back by tamanu itself even if the run never finishes (issue #25).
+      Effect.provide(LiveLayer({ ...run.config, scheduleRestoreWith: ownTamanuArgv() })),
     )
   }).pipe(
     Effect.provide(recordingProgressLayer(flags.json, color, recorded)),
@@ -289,4 +297,59 @@ export const runRestart = (
       checkUrl: flags.checkUrl,
       settle: flags.settle,
     }),
+  )
+
+/**
+ * `tamanu restore-caddy [--at=EPOCH_MS]`, internal (not in the command tree,
+ * not in the help): what a scheduled restore runs (issue #25). Its settings
+ * come from the environment the schedule gave it. It puts Caddy's own
+ * config back if a run left it pinned and it is due, under the host lock,
+ * and schedules itself again when it cannot yet (not due, the lock held, an
+ * instance not answering, Caddy unreachable). `--at`: wait until then first
+ * (the detached process of a host without systemd).
+ */
+export const runRestoreCaddy = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const at = args.flatMap((a) => (a.startsWith("--at=") ? [Number(a.slice(5))] : []))[0]
+    if (at !== undefined && Number.isFinite(at) && at > Date.now())
+      yield* Effect.sleep(Duration.millis(at - Date.now()))
+    const flags = Object.fromEntries(SETTING_KEYS.map((k) => [k, Option.none()])) as unknown as SettingFlags
+    const settings = yield* Either.match(resolveSettings(flags, process.env), {
+      onLeft: (message) => Effect.fail(usageError(message)),
+      onRight: Effect.succeed,
+    })
+    const config = liveConfig(settings.values, null)
+    const target = { tamanu: ownTamanuArgv(), env: scheduledRestoreEnv(config, process.env) }
+    const scheduler =
+      config.supervisor === "systemd" && process.platform !== "win32"
+        ? systemdScheduler(config.systemdScope, target)
+        : detachedScheduler(target)
+    const lockFile = defaultLockFile(
+      config.supervisor,
+      config.systemdScope,
+      config.pm2Home === null ? process.env : { ...process.env, PM2_HOME: config.pm2Home },
+    )
+    const outcome = yield* restoreCaddy({ lockFile, probeTimeout: Duration.seconds(10) }).pipe(
+      Effect.provide(LiveLayer({ ...config, scheduleRestoreWith: target.tamanu })),
+    )
+    const next =
+      outcome._tag === "NotDue"
+        ? Math.min(outcome.dueAt + 1000, Date.now() + retryMillis)
+        : outcome._tag === "LockHeld" || outcome._tag === "StillPinned"
+          ? Date.now() + retryMillis
+          : null
+    const line = outcome._tag === "LockHeld" ? `the host lock is ${outcome.why}` : outcome._tag
+    if (next === null) {
+      yield* err(`tamanu restore-caddy: ${line}`)
+      return
+    }
+    const problems = yield* scheduler.schedule(next)
+    yield* err(
+      `tamanu restore-caddy: ${line}; ${problems.length === 0 ? `tries again at ${new Date(next).toISOString()}` : `could not schedule the next try: ${problems.join("; ")}`}`,
+    )
+    if (problems.length > 0) yield* setExit(1)
+  }).pipe(
+    Effect.provide(progressLayer(false, "never")),
+    Effect.catchAll((error) => fail("restore-caddy", false, error, Date.now())),
+    Effect.provide(CliLoggerLive),
   )

@@ -8,6 +8,7 @@ import { currentSudoCaller } from "@tamanu-lifecycle/core/internal"
 import { Cause, Console, Effect, Exit, Layer, Logger } from "effect"
 import { asksVersion, colorFromArgv, hoistLogLevel, refusedBuiltIn } from "./argv.js"
 import { tamanuCommand } from "./commands.js"
+import { runRestoreCaddy } from "./handlers.js"
 import { colorEnabled, stripAnsi } from "./render/color.js"
 import { renderCause, renderError } from "./render/errors.js"
 import { stderrLogger } from "./render/logger.js"
@@ -73,9 +74,12 @@ const program = Effect.suspend(
             Effect.sync(() => process.stderr.write(`tamanu: ${renderError(error).message}\n`)),
           ),
         )
-      : asksVersion(process.argv)
-        ? Console.log(versionLine(currentRuntime()))
-        : cli(hoistLogLevel(process.argv)),
+      : // Internal: what a scheduled restore of Caddy's own config runs (issue #25); not in the command tree.
+        process.argv[2] === "restore-caddy"
+        ? runRestoreCaddy(process.argv.slice(3))
+        : asksVersion(process.argv)
+          ? Console.log(versionLine(currentRuntime()))
+          : cli(hoistLogLevel(process.argv)),
 ).pipe(
   // @effect/cli has already printed the usage problem: bad usage exits 2 (§12).
   Effect.catchAll(() =>

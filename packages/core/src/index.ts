@@ -54,6 +54,7 @@ export {
 export { type CaddyLinuxOptions, CaddyLive, type CaddyLiveOptions, type CaddyWindowsOptions } from "./proxy/caddy.js"
 export type { Endpoint, ServiceEndpoints } from "./proxy/caddyConfig.js"
 export type { Desired } from "./proxy/routing.js"
+export type { RestoreScheduler } from "./proxy/restoreSchedule.js"
 export type { CaddyStatusJson } from "./model/caddyStatusJson.js"
 export { type HostContext, TamanuHost, type TamanuHostShape } from "./host/TamanuHost.js"
 export { TamanuHostLive, type TamanuHostOptions } from "./host/TamanuHostLive.js"

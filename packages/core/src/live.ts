@@ -18,6 +18,7 @@ import { PodmanProbeTargetsLive } from "./probe/podmanTargets.js"
 import { CaddyLive } from "./proxy/caddy.js"
 import { routingStateFile } from "./proxy/caddyAdmin.js"
 import type { ReverseProxy } from "./proxy/ReverseProxy.js"
+import { detachedScheduler, scheduleEnv, systemdScheduler } from "./proxy/restoreSchedule.js"
 import { Pm2SupervisorLive } from "./supervisor/pm2.js"
 import type { Supervisor } from "./supervisor/Supervisor.js"
 import { SystemdSupervisorLive } from "./supervisor/systemd.js"
@@ -50,6 +51,34 @@ export interface LiveConfig {
    * Tamanu root and config files must be out of that user's reach.
    */
   readonly sudoCaller?: number | null
+  /**
+   * The argv that runs tamanu itself (`[node, tamanu.cjs]`): at the first
+   * pin, a restore by this tamanu (`restore-caddy`) is scheduled with the
+   * service manager, so Caddy gets its own config back even when the run
+   * never finishes (issue #25). Absent or null (an embedding program, which
+   * is not tamanu): only a next run restores.
+   */
+  readonly scheduleRestoreWith?: ReadonlyArray<string> | null
+}
+
+/** The environment a scheduled restore runs with: this run's settings, resolved, and what finds the host (no secret). */
+export const scheduledRestoreEnv = (config: LiveConfig, env: NodeJS.ProcessEnv): Readonly<Record<string, string>> => {
+  const settings: Record<string, string | null | undefined> = {
+    TAMANU_SUPERVISOR: config.supervisor,
+    TAMANU_SYSTEMD_SCOPE: config.systemdScope,
+    TAMANU_ROOT: config.root,
+    TAMANU_KIND: config.kind,
+    TAMANU_CADDY_ADMIN: config.caddyAdmin,
+    TAMANU_CADDYFILE: config.caddyfile,
+    PM2_HOME: config.pm2Home,
+    NODE_ENV: config.nodeEnv,
+  }
+  return {
+    ...scheduleEnv(env),
+    ...Object.fromEntries(
+      Object.entries(settings).flatMap(([k, v]) => (v === null || v === undefined ? [] : [[k, v]])),
+    ),
+  }
 }
 
 /** The live config's environment part: flags win over these. */
@@ -87,6 +116,19 @@ export const LiveLayer = (config: LiveConfig): Layer.Layer<LiveServices> => {
         config.pm2Home === null ? process.env : { ...process.env, PM2_HOME: config.pm2Home },
       ),
     ),
+    ...(config.scheduleRestoreWith === undefined || config.scheduleRestoreWith === null
+      ? {}
+      : {
+          scheduler: ((target) =>
+            config.supervisor === "systemd" && process.platform !== "win32"
+              ? systemdScheduler(config.systemdScope, target)
+              : detachedScheduler(target))({
+            tamanu: config.scheduleRestoreWith,
+            env: scheduledRestoreEnv(config, process.env),
+          }),
+        }),
+    // A systemd instance's container keeps its name across restarts, and aardvark-dns answers it (issue #25).
+    pinByContainerName: config.supervisor === "systemd" && process.platform !== "win32",
     fallback:
       process.platform === "win32"
         ? { windows: {} }

@@ -38,6 +38,8 @@ export interface StatusView {
   readonly warnings?: ReadonlyArray<string>
   /** Where Caddy routes the services behind it (null or absent: none shown). */
   readonly caddy?: CaddyStatusJson | null
+  /** tamanu's pins past due, or naming an address no instance has: said in red, and status exits 1. */
+  readonly caddyProblem?: string | null
 }
 
 /** The view of core's `StatusResult` (structural, so any result of that shape fits). */
@@ -45,11 +47,13 @@ export const statusView = (result: {
   readonly rows: ReadonlyArray<StatusRow>
   readonly survey: { readonly supervisor: SupervisorKind; readonly unmatched: ReadonlyArray<string> }
   readonly caddy?: CaddyStatusJson | null
+  readonly caddyProblem?: string | null
 }): StatusView => ({
   rows: result.rows,
   supervisor: result.survey.supervisor,
   unmatched: result.survey.unmatched,
   caddy: result.caddy ?? null,
+  caddyProblem: result.caddyProblem ?? null,
 })
 
 /**
@@ -75,7 +79,7 @@ export const caddyLines = (caddy: CaddyStatusJson, p: Palette): ReadonlyArray<st
   if (caddy.restore_pending !== null)
     lines.push(
       p.yellow(
-        `  ⚠ tamanu's routing since ${caddy.restore_pending.since} is still in place; Caddy's own config comes back at the next tamanu start or restart from ${caddy.restore_pending.due_at}`,
+        `  ⚠ tamanu's routing since ${caddy.restore_pending.since} is still in place; Caddy's own config comes back by itself from ${caddy.restore_pending.due_at} (the restore tamanu scheduled), or with the next tamanu start or restart`,
       ),
     )
   if (caddy.note !== null) lines.push(p.dim(`  ${caddy.note}`))
@@ -190,6 +194,7 @@ export const renderStatusTable = (
     "",
     ...(view.caddy === undefined || view.caddy === null ? [] : [...caddyLines(view.caddy, p), ""]),
     ...warnings,
+    ...(view.caddyProblem === undefined || view.caddyProblem === null ? [] : [p.red(`✗ Caddy: ${view.caddyProblem}`)]),
     verdict(
       p,
       view.rows.map((r) => r.classification),

@@ -3,7 +3,7 @@
  * "nothing to do" or print the plan for --dry-run, ask for root only when
  * there is work, hold the host lock, execute (§5-§7, §10).
  */
-import { Clock, Deferred, type Duration, Effect, Exit, Fiber, type Scope, Stream } from "effect"
+import { Clock, Deferred, type Duration, Effect, Exit, Fiber, Schedule, type Scope, Stream } from "effect"
 import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
 import type { ConfigUnreadable } from "../host/errors.js"
 import type { TamanuHost } from "../host/TamanuHost.js"
@@ -23,6 +23,7 @@ import { answeringWithin, endpointsOf, trustAll } from "./endpoints.js"
 import { NeedsRoot, PlanRefused } from "./errors.js"
 import { type ExecuteError, type Execution, execute } from "./execute.js"
 import type { MutateOptions } from "./options.js"
+import { restoreCaddyLockCommand } from "./restoreCaddy.js"
 import { type SurveyError, survey } from "./survey.js"
 
 /** The outcome of start, stop or restart, for the CLI and for embedders. */
@@ -113,6 +114,15 @@ const rootCanRead = (
   })
 
 /** Writes nothing to stdout or stderr: its log lines reach only loggers the caller installed (util/logging.ts). */
+/** The host lock for this command; a scheduled restore of Caddy's own config holds it for seconds (issue #25): waited for, bounded. */
+const lockHost = (file: string, command: string) =>
+  withHostLock(file, `tamanu ${command}`).pipe(
+    Effect.retry({
+      while: (e) => e._tag === "LockHeld" && e.command === restoreCaddyLockCommand,
+      schedule: Schedule.intersect(Schedule.spaced("250 millis"), Schedule.recurUpTo("30 seconds")),
+    }),
+  )
+
 export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, OperationError, OperationServices> =>
   Effect.gen(function* () {
     const began = yield* Clock.currentTimeMillis
@@ -158,7 +168,25 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     if (plan.nothingToDo && !restoreDue) {
       yield* announce
       yield* emit(ProgressEvent.Info({ message: "nothing to do: the host already matches" }))
-      if (pending !== null && !options.dryRun) yield* proxy.resume(yield* answering)
+      // Under the host lock, as every restore (issue #25): the scheduled restore must not refresh the pins
+      // while this run waits for them. A lock this run cannot take leaves the restore to its holder, or to the timer.
+      if (pending !== null && !options.dryRun)
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            if (options.lockFile !== null) {
+              const locked = yield* Effect.either(lockHost(options.lockFile, spec.command))
+              if (locked._tag === "Left") {
+                yield* emit(
+                  ProgressEvent.Info({
+                    message: `Caddy's own config is left to its pending restore: ${locked.left._tag === "LockHeld" ? `another tamanu run (pid ${locked.left.pid}, ${locked.left.command}) holds the host lock` : locked.left.message}.`,
+                  }),
+                )
+                return
+              }
+            }
+            yield* proxy.resume(yield* answering)
+          }),
+        )
       return yield* result(null)
     }
     if (options.dryRun) {
@@ -193,7 +221,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
 
     const execution = yield* Effect.scoped(
       Effect.gen(function* () {
-        if (options.lockFile !== null) yield* withHostLock(options.lockFile, `tamanu ${spec.command}`)
+        if (options.lockFile !== null) yield* lockHost(options.lockFile, spec.command)
         const stopFollowing = spec.followLogs === undefined ? Effect.void : yield* followLogs(spec.followLogs(plan))
         // A plan that routes Caddy adopts an unfinished restore itself; any other finishes it if due.
         if (pending !== null && proxiedServices(plan.steps).length === 0) yield* proxy.resume(yield* answering)

@@ -4,7 +4,7 @@
  * where Caddy routes them (its admin API) against where their running
  * instances are (podman, pm2).
  */
-import { Duration, Effect } from "effect"
+import { Clock, Duration, Effect } from "effect"
 import type { Progress } from "../events/Progress.js"
 import type { TamanuHost } from "../host/TamanuHost.js"
 import type { CaddyStatusJson } from "../model/caddyStatusJson.js"
@@ -18,7 +18,7 @@ import {
 } from "../model/statusOutcome.js"
 import { ProbeTargets } from "../probe/ProbeTargets.js"
 import type { ServiceEndpoints } from "../proxy/caddyConfig.js"
-import { caddyStatus } from "../proxy/caddyStatus.js"
+import { caddyStatus, pinsProblem } from "../proxy/caddyStatus.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import type { Supervisor } from "../supervisor/Supervisor.js"
 import { withoutConsoleLoggers } from "../util/logging.js"
@@ -35,6 +35,8 @@ export interface StatusResult {
   readonly json: StatusJson
   /** Where Caddy routes the shown services behind it; null when none is. */
   readonly caddy: CaddyStatusJson | null
+  /** tamanu's pins past due, or naming an address no instance has (`pinsProblem`): a failure too. */
+  readonly caddyProblem: string | null
 }
 
 /** Writes nothing to stdout or stderr: its log lines reach only loggers the caller installed (util/logging.ts). */
@@ -52,7 +54,15 @@ export const status = (
     const caddy = yield* caddyOf(
       rows.filter((r) => r.group.expectation.behindCaddy && r.group.expectation.state === "Up"),
     )
-    return { survey: s, rows, failed, json: { ...statusReport(rows), caddy }, caddy }
+    const caddyProblem = pinsProblem(caddy, yield* Clock.currentTimeMillis)
+    return {
+      survey: s,
+      rows,
+      failed: failed || caddyProblem !== null,
+      json: { ...statusReport(rows), caddy },
+      caddy,
+      caddyProblem,
+    }
   }).pipe(withoutConsoleLoggers)
 
 /** Caddy's routes for these services against where their running instances are (read-only). */

@@ -65,6 +65,8 @@ export interface ProxySession {
    * and the next run tries again. Best effort: a failure is a warning.
    */
   readonly restore: (desired: ReadonlyArray<Desired>, answering: Answering) => Effect.Effect<void, never, Progress>
+  /** `admin` only: the pins re-made to every instance of each pinned service that answers now (nothing drained). */
+  readonly repin?: (answering: Answering) => Effect.Effect<void, never, Progress>
 }
 
 /** A handler routing to one service, as read from Caddy's live config. */
@@ -111,6 +113,12 @@ export interface ReverseProxyShape {
   readonly pendingRestore: Effect.Effect<{ readonly dueAt: number } | null>
   /** Restore Caddy's own config if an earlier run left it, it is due now and every pinned service's instances answer; say why not otherwise. */
   readonly resume: (answering: Answering) => Effect.Effect<void, never, Progress>
+  /**
+   * If an earlier run left pins, re-make them to every instance of each
+   * pinned service that answers now, before the restore is due (the
+   * scheduled restore, issue #25). Absent: not supported (pins stay as left).
+   */
+  readonly refresh?: (answering: Answering) => Effect.Effect<void, never, Progress>
 }
 
 export class ReverseProxy extends Context.Tag("@tamanu-lifecycle/core/ReverseProxy")<

@@ -20,7 +20,9 @@ import { type CommandResult, NodeCommandLayer, runCommand } from "../probe/runCo
 import { buildOnFirstUse } from "../util/buildOnFirstUse.js"
 import { makeCaddyAdminProxy } from "./caddyAdmin.js"
 import { defaultAdminUrl } from "./caddyConfig.js"
+import { podmanContainerName } from "./containerNames.js"
 import { ReverseProxy, type ReverseProxyShape } from "./ReverseProxy.js"
+import type { RestoreScheduler } from "./restoreSchedule.js"
 
 /** What one reload of the old way did. */
 export interface ReloadResult {
@@ -192,6 +194,14 @@ export interface CaddyLiveOptions {
   /** The old way when the admin API cannot be reached: Linux (systemd reload) or Windows (Caddyfile). */
   readonly fallback: { readonly linux: CaddyLinuxOptions } | { readonly windows: CaddyWindowsOptions }
   readonly command?: string
+  /**
+   * Pins name each systemd instance by its podman container's name (which
+   * aardvark-dns answers), so a pinned instance that restarts is followed
+   * to its new address (issue #25). false (pm2, Windows): pins name addresses.
+   */
+  readonly pinByContainerName?: boolean
+  /** Schedules tamanu's own restore at the first pin (restoreSchedule.ts); absent: only a next run restores. */
+  readonly scheduler?: RestoreScheduler
 }
 
 /**
@@ -214,7 +224,13 @@ export const CaddyLive = (options: CaddyLiveOptions): Layer.Layer<ReverseProxy> 
               })
         const caddyfile =
           options.caddyfile ?? ("linux" in options.fallback ? defaultCaddyfile("linux") : defaultCaddyfile("win32"))
+        const commands = yield* Effect.context<CommandExecutor.CommandExecutor>()
+        const byName = podmanContainerName()
         return yield* makeCaddyAdminProxy({
+          ...(options.pinByContainerName === true
+            ? { containerName: (instance: string) => byName(instance).pipe(Effect.provide(commands)) }
+            : {}),
+          ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
           adminUrl: options.adminUrl,
           caddyfile,
           stateFile: options.stateFile,
@@ -233,6 +249,7 @@ export const CaddyLive = (options: CaddyLiveOptions): Layer.Layer<ReverseProxy> 
         inspect: (services) => Effect.flatMap(proxy, (p) => p.inspect(services)),
         pendingRestore: Effect.flatMap(proxy, (p) => p.pendingRestore),
         resume: (answering) => Effect.flatMap(proxy, (p) => p.resume(answering)),
+        refresh: (answering) => Effect.flatMap(proxy, (p) => p.refresh?.(answering) ?? Effect.void),
       }),
     ),
   )

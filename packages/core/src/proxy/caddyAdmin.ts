@@ -25,14 +25,20 @@ import {
   caddyfileAdmin,
   defaultAdminUrl,
   describePath,
+  type Endpoint,
   formatMillis,
   handlersByService,
+  isNameDial,
   type Json,
   jsonEqual,
+  namePinnable,
   type ProxyHandler,
+  parseDial,
   proxyHandlers,
   type ServiceEndpoints,
+  urlAddress,
 } from "./caddyConfig.js"
+import { nameFits } from "./containerNames.js"
 import {
   type Answering,
   ProxyFailed,
@@ -42,6 +48,7 @@ import {
   type ReverseProxyShape,
   type RouteView,
 } from "./ReverseProxy.js"
+import type { RestoreScheduler } from "./restoreSchedule.js"
 import {
   type Desired,
   freshState,
@@ -134,7 +141,19 @@ export interface CaddyAdminOptions {
   readonly reload: Effect.Effect<{ readonly reloaded: boolean; readonly warnings: ReadonlyArray<string> }>
   /** What to call this run in the state file (`tamanu restart`). */
   readonly command?: string
-  /** How `inspect` resolves a `dynamic a` name (default: DNS through the handler's own resolvers). */
+  /**
+   * The DNS name of an instance (by display name) that a pin may name
+   * instead of its address: its podman container's name (containerNames.ts).
+   * Absent, or None: pins name addresses.
+   */
+  readonly containerName?: (instance: string) => Effect.Effect<Option.Option<string>>
+  /**
+   * Schedules tamanu's own restore with the service manager at the first
+   * pin, so that Caddy gets its own config back without another run
+   * (restoreSchedule.ts). Absent: only a next run restores.
+   */
+  readonly scheduler?: RestoreScheduler
+  /** How `inspect` resolves a `dynamic a` name, and a pin checks a container name (default: DNS through the handler's own resolvers). */
   readonly resolve?: (
     name: string,
     resolvers: ReadonlyArray<string>,
@@ -143,6 +162,21 @@ export interface CaddyAdminOptions {
 }
 
 const readTimeout = Duration.seconds(5)
+/** A scheduled restore that finds something not serving (or the host lock held) tries again this much later. */
+export const retryMillis = 15_000
+
+/**
+ * When to run the scheduled restore for this routing: a second after its
+ * due time, or `retryMillis` from now if that is sooner (pins nothing made
+ * stale, a start's, have no due time). Before the due time the scheduled
+ * restore refreshes the pins (re-pins to every instance that answers) and
+ * comes back; while the run that pinned still holds the host lock it only
+ * tries again later.
+ */
+export const scheduleTime = (state: RoutingState, now: number): number => {
+  const due = restoreDueAt(state)
+  return Math.max(now + 1000, Math.min(Number.isFinite(due) ? due + 1000 : now + retryMillis, now + retryMillis))
+}
 /** A read whose connection was dropped is made again twice, 100 ms apart (Caddy's new admin server is up by then). */
 const readRetry = Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(2))
 const loadTimeout = Duration.seconds(15)
@@ -231,6 +265,81 @@ export const makeCaddyAdminProxy = (
         Effect.timeoutFail({ duration: loadTimeout, onTimeout: () => `POST ${adminUrl}/load: no answer within 15s` }),
         Effect.scoped,
       )
+
+    const resolve = options.resolve ?? resolveNow
+    /** Container names found so far, by instance: a unit's container keeps its name across restarts. */
+    const knownNames = yield* Ref.make(new Map<string, string>())
+    const containerName = (instance: string): Effect.Effect<Option.Option<string>> =>
+      Effect.gen(function* () {
+        const known = (yield* Ref.get(knownNames)).get(instance)
+        if (known !== undefined) return Option.some(known)
+        if (options.containerName === undefined) return Option.none()
+        const found = yield* options.containerName(instance)
+        if (Option.isSome(found)) yield* Ref.update(knownNames, (m) => new Map([...m, [instance, found.value]]))
+        return found
+      })
+
+    /**
+     * Each endpoint of a service whose handler can pin by name, with the
+     * name a pin may give it: its container's name, when that resolves
+     * through the handler's own resolvers to exactly the endpoint's address
+     * (`nameFits`). Any other endpoint is left as it is (pinned by address).
+     */
+    const withNames = (
+      among: ReadonlyArray<ServiceEndpoints>,
+      handlers: ReadonlyMap<string, ReadonlyArray<ProxyHandler>>,
+    ): Effect.Effect<ReadonlyArray<ServiceEndpoints>> =>
+      Effect.forEach(
+        among,
+        (service) => {
+          const pinnable = (handlers.get(service.service) ?? []).find(namePinnable)?.upstreams
+          if (options.containerName === undefined || pinnable === undefined || pinnable._tag !== "DynamicA")
+            return Effect.succeed(service)
+          const named = (e: Endpoint): Effect.Effect<Endpoint> =>
+            Effect.gen(function* () {
+              const address = urlAddress(e.url)
+              const name = yield* containerName(e.instance)
+              if (Option.isNone(address) || Option.isNone(name)) return e
+              const answers = yield* resolve(name.value, pinnable.resolvers, pinnable.port)
+              return nameFits(`${address.value.host}:${pinnable.port}`, answers) ? { ...e, dnsName: name.value } : e
+            })
+          return Effect.map(Effect.forEach(service.endpoints, named, { concurrency: "unbounded" }), (endpoints) => ({
+            service: service.service,
+            endpoints,
+          }))
+        },
+        { concurrency: "unbounded" },
+      )
+
+    /** The due time this process last scheduled a restore for (NaN: none). */
+    const scheduledFor = yield* Ref.make(Number.NaN)
+    /** When the scheduled restore runs now (epoch ms), if this process scheduled one. */
+    const scheduledAt = yield* Ref.make<number | null>(null)
+    /**
+     * The scheduled restore at `at`, unless one is already set within a
+     * second of it. A failure to schedule is a warning: the pins serve, and
+     * the next run restores.
+     */
+    const scheduleRestore = (at: number): Effect.Effect<void, never, Progress> =>
+      Effect.gen(function* () {
+        const scheduler = options.scheduler
+        if (scheduler === undefined) return
+        const last = yield* Ref.get(scheduledAt)
+        if (last !== null && Math.abs(last - at) < 1000) return
+        const problems = yield* scheduler.schedule(at)
+        if (problems.length === 0) yield* Ref.set(scheduledAt, at)
+        else
+          yield* emit(
+            ProgressEvent.Warning({
+              message: `Could not schedule Caddy's restore with ${scheduler.how} (${problems.join("; ")}): if this run stops, Caddy stays pinned until the next tamanu start or restart.`,
+            }),
+          )
+      })
+    const cancelScheduled = Effect.gen(function* () {
+      if (options.scheduler === undefined) return
+      yield* options.scheduler.cancel
+      yield* Ref.set(scheduledAt, null)
+    })
 
     const saved = (state: RoutingState, since: number, beforeLoad: Json | null): SavedState => ({
       version: 1,
@@ -355,7 +464,11 @@ export const makeCaddyAdminProxy = (
         ): Effect.Effect<void, ProxyFailedType, Progress> =>
           Effect.gen(function* () {
             const before = yield* Ref.get(state)
-            const next = nextLoad(before, handlersFor(among, before), among, desired)
+            const handlers = handlersFor(among, before)
+            // Every endpoint a pin may name, at its address now (a restarted instance's is new).
+            const named = yield* withNames(desired, handlers)
+            const desiredNamed = desired.map((d, i) => ({ ...d, endpoints: named[i]?.endpoints ?? d.endpoints }))
+            const next = nextLoad(before, handlers, among, desiredNamed)
             if (!next.load) {
               yield* Ref.set(state, next.commit(yield* Clock.currentTimeMillis))
               return
@@ -365,6 +478,17 @@ export const makeCaddyAdminProxy = (
             // and clocks that start no earlier than the load can have ended.
             const ahead = next.commit((yield* Clock.currentTimeMillis) + Duration.toMillis(loadTimeout))
             yield* store.write(saved(ahead, since, before.current))
+            // Before the load: whatever ends this run from here on, the restore comes back by itself.
+            // Once per due time: the scheduled restore comes back every `retryMillis` by itself,
+            // so the run does not push it at every load (on pm2 each schedule is a process).
+            const dueThen = restoreDueAt(next.commit(yield* Clock.currentTimeMillis))
+            const lastFor = yield* Ref.get(scheduledFor)
+            if (!(lastFor === dueThen || Math.abs(lastFor - dueThen) < 1000)) {
+              yield* scheduleRestore(
+                scheduleTime(next.commit(yield* Clock.currentTimeMillis), yield* Clock.currentTimeMillis),
+              )
+              yield* Ref.set(scheduledFor, dueThen)
+            }
             const loadMillis = yield* load(next.config).pipe(
               Effect.tapError(() => store.write(saved(before, since, null))),
               Effect.mapError((why) => failed("route", why)),
@@ -392,12 +516,38 @@ export const makeCaddyAdminProxy = (
             const due = restoreDueAt(yield* Ref.get(state))
             yield* emit(
               ProgressEvent.Warning({
-                message: `Caddy's own config is not back yet (${why}). Caddy routes the rolled services to their serving instances only; the next tamanu start or restart puts its own config back${
-                  Number.isFinite(due) ? ` (not before ${new Date(due).toISOString()})` : ""
-                }.`,
+                message: `Caddy's own config is not back yet (${why}). Caddy routes the rolled services to their serving instances only; ${
+                  options.scheduler === undefined
+                    ? "the next tamanu start or restart puts its own config back"
+                    : `tamanu's scheduled restore (${options.scheduler.how}) puts its own config back by itself, as does the next tamanu start or restart`
+                }${Number.isFinite(due) ? ` (not before ${new Date(due).toISOString()})` : ""}.`,
               }),
             )
           })
+
+        /**
+         * The pins re-made to every running instance of each pinned service
+         * that answers now (issue #25): an instance a stopped run took out
+         * and that came back (its `systemctl restart` went on without the
+         * run) gets traffic again before the restore is due, so a restart of
+         * the instance the pins named alone loses nothing either. Nothing
+         * is drained, so no expiry clock changes.
+         */
+        const repin = (answering: Answering): Effect.Effect<void, never, Progress> =>
+          Effect.gen(function* () {
+            if (!restorePending(yield* Ref.get(state))) return
+            const check = yield* answering(pinnedServices(yield* Ref.get(state)))
+            yield* routeAmong(
+              check.map((s) => ({ service: s.service, endpoints: [...s.answering, ...s.silent] })),
+              check
+                .filter((s) => s.answering.length > 0)
+                .map((s) => ({ service: s.service, endpoints: s.answering, draining: false })),
+            )
+          }).pipe(
+            Effect.catchAll((e) =>
+              emit(ProgressEvent.Warning({ message: `tamanu's pins were not refreshed: ${e.message}` })),
+            ),
+          )
 
         const restore = (desired: ReadonlyArray<Desired>, answering: Answering): Effect.Effect<void, never, Progress> =>
           Effect.gen(function* () {
@@ -415,6 +565,7 @@ export const makeCaddyAdminProxy = (
             }
             if (!restorePending(yield* Ref.get(state))) {
               yield* store.remove
+              yield* cancelScheduled
               return
             }
             // Caddy's own upstreams route to every instance on the alias: only once they all answer.
@@ -428,6 +579,8 @@ export const makeCaddyAdminProxy = (
                   .filter((s) => s.answering.length > 0)
                   .map((s) => ({ service: s.service, endpoints: s.answering, draining: false })),
               )
+              // Tried again by itself, as long as something does not serve.
+              yield* scheduleRestore((yield* Clock.currentTimeMillis) + retryMillis)
               return yield* warnRestore(
                 `${silent.join(", ")} runs but does not answer, and Caddy's own config would route to it`,
               )
@@ -437,6 +590,7 @@ export const makeCaddyAdminProxy = (
             const loadMillis = yield* load(original).pipe(Effect.mapError((why) => failed("restore", why)))
             yield* Ref.set(state, freshState(original))
             yield* store.remove
+            yield* cancelScheduled
             yield* emit(ProgressEvent.ProxyRestored({ loadMillis }))
           }).pipe(Effect.catchAll((e) => warnRestore(e.reason)))
 
@@ -447,7 +601,7 @@ export const makeCaddyAdminProxy = (
               yield* warnRestore("this run stopped before it could")
           }),
         )
-        return { mode: "admin", route, restore }
+        return { mode: "admin", route, restore, repin }
       })
 
     const open: ReverseProxyShape["open"] = (services) =>
@@ -487,15 +641,28 @@ export const makeCaddyAdminProxy = (
           const session = yield* adminSession([], live.right)
           const pending = yield* pendingRestore
           const now = yield* Clock.currentTimeMillis
+          // Not left to yet another run (issue #25): this one waits for the due time, as a roll does.
           if (pending !== null && pending.dueAt > now) {
             yield* emit(
               ProgressEvent.Info({
-                message: `Caddy's own config comes back at the next tamanu start or restart after ${new Date(pending.dueAt).toISOString()} (in ${formatMillis(pending.dueAt - now)}).`,
+                message: `An earlier run left Caddy pinned: its own config comes back at ${new Date(pending.dueAt).toISOString()} (in ${formatMillis(pending.dueAt - now)}); waiting for it.`,
               }),
             )
-            return
+            yield* emit(ProgressEvent.ProxyRestoreWaiting({ inMillis: pending.dueAt - now }))
+            yield* Effect.sleep(Duration.millis(pending.dueAt - now))
           }
           yield* session.restore([], answering)
+        }),
+      )
+
+    const refresh: NonNullable<ReverseProxyShape["refresh"]> = (answering) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          if (Option.isNone(yield* store.read)) return
+          const live = yield* Effect.either(getConfig)
+          if (Either.isLeft(live)) return
+          const session = yield* adminSession([], live.right)
+          yield* session.repin?.(answering) ?? Effect.void
         }),
       )
 
@@ -544,7 +711,7 @@ export const makeCaddyAdminProxy = (
         return { mode: "admin", adminUrl, reason: null, routes, pending } satisfies ProxyView
       })
 
-    return { open, inspect, pendingRestore, resume }
+    return { open, inspect, pendingRestore, resume, refresh }
   })
 
 /**
@@ -582,7 +749,21 @@ const viewOf = (
         refreshMillis: u.refreshMillis,
       }))
     case "Static":
-      return Effect.succeed({ handler, source: "static", addresses: u.dials, refreshMillis: null })
+      // A pin by name (tamanu's, issue #25): what each name resolves to now through the transport's resolvers,
+      // the dial itself when it resolves to nothing (then no instance has it, and status says so).
+      return Effect.map(
+        Effect.forEach(
+          u.dials,
+          (dial) =>
+            Option.match(isNameDial(dial) && (u.resolvers ?? []).length > 0 ? parseDial(dial) : Option.none(), {
+              onNone: () => Effect.succeed<ReadonlyArray<string>>([dial]),
+              onSome: (d) =>
+                Effect.map(resolve(d.host, u.resolvers ?? [], d.port), (found) => (found.length > 0 ? found : [dial])),
+            }),
+          { concurrency: "unbounded" },
+        ),
+        (addresses) => ({ handler, source: "static", addresses: addresses.flat(), refreshMillis: null }),
+      )
     case "Other":
       return Effect.succeed({ handler, source: u.what, addresses: [], refreshMillis: null })
   }

@@ -9,10 +9,13 @@ import {
   describePath,
   dialsFor,
   handlerServes,
+  isNameDial,
   type Json,
   jsonEqual,
+  namePinnable,
   type ProxyHandler,
   parseDial,
+  pinResolvers,
   proxyHandlers,
   type ServiceEndpoints,
   sameAddress,
@@ -250,5 +253,123 @@ describe("the admin address from a Caddyfile", () => {
   it("a unix socket or garbage is a reason, not a URL", () => {
     expect(Either.isLeft(adminUrlFromAddress("unix//run/caddy.sock"))).toBe(true)
     expect(Either.isLeft(adminUrlFromAddress("nonsense"))).toBe(true)
+  })
+})
+
+describe("pins by name: a pinned instance may restart", () => {
+  const handlers = proxyHandlers(adapted)
+  const [apiHandler, , staticHandler] = handlers as [ProxyHandler, ProxyHandler, ProxyHandler]
+  const named: ServiceEndpoints = {
+    service: api.service,
+    endpoints: [
+      { ...api.endpoints[0]!, dnsName: "tamanu-facility-api-1" },
+      { ...api.endpoints[1]!, dnsName: "tamanu-facility-api-2" },
+    ],
+  }
+
+  it("a dynamic a handler with its own resolvers and no other transport pins by name; static and resolver-less ones do not", () => {
+    expect(namePinnable(apiHandler)).toBe(true)
+    expect(namePinnable(staticHandler)).toBe(false)
+    const systemResolvers: ProxyHandler = {
+      ...apiHandler,
+      upstreams: {
+        ...(apiHandler.upstreams as Extract<ProxyHandler["upstreams"], { _tag: "DynamicA" }>),
+        resolvers: [],
+      },
+    }
+    expect(namePinnable(systemResolvers)).toBe(false)
+    expect(namePinnable({ ...apiHandler, transport: "http" })).toBe(true)
+    expect(namePinnable({ ...apiHandler, transport: "fastcgi" })).toBe(false)
+    expect(dialsFor({ ...apiHandler, transport: "fastcgi" }, named, named.endpoints)).toEqual([
+      "10.89.51.5:3000",
+      "10.89.51.6:3000",
+    ])
+  })
+
+  it("dialsFor names each endpoint that has a name (rooted), and the address of one that has none", () => {
+    const mixed = [named.endpoints[0]!, api.endpoints[1]!]
+    const dials = dialsFor(apiHandler, named, mixed)
+    expect(dials).toEqual(["tamanu-facility-api-1.:3000", "10.89.51.6:3000"])
+    expect(dials.map(isNameDial)).toEqual([true, false])
+    expect(pinResolvers(apiHandler, dials)).toEqual(["udp/10.89.51.1:53"])
+    expect(pinResolvers(apiHandler, ["10.89.51.6:3000"])).toEqual([])
+  })
+
+  it("the pin carries the handler's resolvers on an http transport, and Caddy's JSON reads back as a name pin", () => {
+    const dials = dialsFor(apiHandler, named, named.endpoints)
+    const changed = withStaticUpstreams(adapted, apiHandler.path, dials, pinResolvers(apiHandler, dials))
+    const after = proxyHandlers(changed)[0]!
+    expect(after.upstreams).toEqual({ _tag: "Static", dials, resolvers: ["udp/10.89.51.1:53"] })
+    expect(after.transport).toBe("http")
+    const raw = after.path.reduce<Json>((node, step) => (node as Record<string | number, Json>)[step] ?? null, changed)
+    expect(raw).toEqual({
+      handler: "reverse_proxy",
+      load_balancing: { try_duration: 1_000_000_000 },
+      upstreams: [{ dial: "tamanu-facility-api-1.:3000" }, { dial: "tamanu-facility-api-2.:3000" }],
+      transport: { protocol: "http", resolver: { addresses: ["udp/10.89.51.1:53"] } },
+    })
+  })
+
+  it("an http transport's own settings are kept beside the resolver", () => {
+    const config: Json = {
+      handle: [
+        {
+          handler: "reverse_proxy",
+          dynamic_upstreams: {
+            source: "a",
+            name: "frontend.tamanu.internal",
+            port: "3000",
+            resolver: { addresses: ["udp/10.1.0.1:53"] },
+          },
+          transport: { protocol: "http", dial_timeout: 3_000_000_000 },
+        },
+      ],
+    }
+    const changed = withStaticUpstreams(config, ["handle", 0], ["tamanu-frontend-a.:3000"], ["udp/10.1.0.1:53"])
+    expect(changed).toEqual({
+      handle: [
+        {
+          handler: "reverse_proxy",
+          upstreams: [{ dial: "tamanu-frontend-a.:3000" }],
+          transport: { protocol: "http", dial_timeout: 3_000_000_000, resolver: { addresses: ["udp/10.1.0.1:53"] } },
+        },
+      ],
+    })
+  })
+
+  it("whatever is pinned, by name or address, the other handlers stay exactly as read (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            name: fc.option(fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/), { nil: undefined }),
+            ip: fc.ipV4(),
+          }),
+          {
+            minLength: 1,
+            maxLength: 4,
+          },
+        ),
+        (instances) => {
+          const service: ServiceEndpoints = {
+            service: api.service,
+            endpoints: instances.map((i, n) => ({
+              instance: `tamanu-facility-api@${n}`,
+              url: `http://${i.ip}:3000/`,
+              ...(i.name === undefined ? {} : { dnsName: i.name }),
+            })),
+          }
+          const dials = dialsFor(apiHandler, service, service.endpoints)
+          expect(dials.filter(isNameDial).length).toBe(
+            new Set(instances.flatMap((i) => (i.name === undefined ? [] : [i.name]))).size,
+          )
+          const changed = withStaticUpstreams(adapted, apiHandler.path, dials, pinResolvers(apiHandler, dials))
+          proxyHandlers(changed).forEach((h, i) => {
+            if (i !== 0) expect(h).toEqual(handlers[i])
+          })
+        },
+      ),
+      { numRuns: 200 },
+    )
   })
 })

@@ -32,8 +32,12 @@ export type Upstreams =
       /** `resolver.addresses` (`udp/10.89.0.1:53`); empty: the system's resolvers. */
       readonly resolvers: ReadonlyArray<string>
     }
-  /** Fixed dial addresses (`host:port`). */
-  | { readonly _tag: "Static"; readonly dials: ReadonlyArray<string> }
+  /**
+   * Fixed dial addresses (`host:port`). `resolvers`: the HTTP transport's
+   * `resolver.addresses`, which resolve a dial's host name at every dial
+   * (Go's resolver keeps no cache); empty: none set.
+   */
+  | { readonly _tag: "Static"; readonly dials: ReadonlyArray<string>; readonly resolvers?: ReadonlyArray<string> }
   /** A source tamanu does not change (`dynamic srv`, `multi`, placeholders, …). */
   | { readonly _tag: "Other"; readonly what: string }
 
@@ -42,6 +46,12 @@ export interface ProxyHandler {
   readonly upstreams: Upstreams
   /** `load_balancing.try_duration` (0 when unset: a failed dial is not retried). */
   readonly tryDurationMillis: number
+  /**
+   * The `transport`'s `protocol` (`http`, `fastcgi`, …); absent: no
+   * transport set (Caddy's default, http). Only an http transport takes a
+   * `resolver`, so only then can an instance be pinned by name.
+   */
+  readonly transport?: string
 }
 
 /** Caddy's default `refresh` for `dynamic a` (modules/caddyhttp/reverseproxy/upstreams.go). */
@@ -98,7 +108,15 @@ const upstreamsOf = (handler: JsonObject): Upstreams => {
   const dials = Array.isArray(list)
     ? list.flatMap((u: Json) => (isObject(u) && typeof u.dial === "string" ? [u.dial] : []))
     : []
-  return { _tag: "Static", dials }
+  const resolvers = transportResolvers(handler)
+  return resolvers.length > 0 ? { _tag: "Static", dials, resolvers } : { _tag: "Static", dials }
+}
+
+const transportResolvers = (handler: JsonObject): ReadonlyArray<string> => {
+  const transport = handler.transport
+  const resolver = isObject(transport) ? transport.resolver : undefined
+  const addresses = isObject(resolver) && Array.isArray(resolver.addresses) ? resolver.addresses : []
+  return addresses.flatMap((a: Json) => (typeof a === "string" ? [a] : []))
 }
 
 /** Every `reverse_proxy` handler in the config, wherever it is nested (subroutes, handle_response, …). */
@@ -115,7 +133,13 @@ export const proxyHandlers = (config: Json): ReadonlyArray<ProxyHandler> => {
     if (node.handler === "reverse_proxy") {
       const lb = node.load_balancing
       const tryDurationMillis = isObject(lb) ? Option.getOrElse(caddyDurationMillis(lb.try_duration), () => 0) : 0
-      found.push({ path, upstreams: upstreamsOf(node), tryDurationMillis })
+      const transport = isObject(node.transport) ? stringField(node.transport, "protocol") : null
+      found.push({
+        path,
+        upstreams: upstreamsOf(node),
+        tryDurationMillis,
+        ...(transport === null ? {} : { transport }),
+      })
     }
     for (const [key, child] of Object.entries(node)) walk(child, [...path, key])
   }
@@ -177,6 +201,13 @@ export interface Endpoint {
   /** Display name (`tamanu-facility-api@1`, `tamanu-api#0`). */
   readonly instance: string
   readonly url: string
+  /**
+   * A DNS name that answers with this instance's address only, wherever it
+   * is (its podman container's name, which aardvark-dns answers and which a
+   * restart keeps): a pin may name it instead of the address. Absent: none
+   * known (pm2, a name that did not resolve to this address).
+   */
+  readonly dnsName?: string
 }
 
 /** A service behind Caddy with the current addresses of its instances. */
@@ -217,8 +248,27 @@ export const handlersByService = (
   new Map(services.map((s) => [s.service, handlers.filter((h) => handlerServes(h, s))]))
 
 /**
+ * Whether a pin of this handler may name instances by DNS name: a `dynamic a`
+ * handler with its own resolvers (they answer the container names too) and
+ * an http transport (the one that takes a `resolver`).
+ */
+export const namePinnable = (handler: ProxyHandler): boolean =>
+  handler.upstreams._tag === "DynamicA" &&
+  handler.upstreams.resolvers.length > 0 &&
+  (handler.transport === undefined || handler.transport === "http")
+
+/** A dial by name, as a pin writes it: rooted (`tamanu-frontend-a.:3000`), so no search domain is tried first. */
+export const nameDial = (name: string, port: string): string => `${name.replace(/\.$/, "")}.:${port}`
+
+/** Whether this dial names a host by a rooted DNS name (what `nameDial` writes), not an address. */
+export const isNameDial = (dial: string): boolean =>
+  Option.match(parseDial(dial), { onNone: () => false, onSome: (d) => d.host.endsWith(".") })
+
+/**
  * The dial addresses that route `handler` to exactly these endpoints:
- * - `dynamic a`: each endpoint's address on the handler's port (what the alias resolves to);
+ * - `dynamic a`: each endpoint by its DNS name when the handler can pin by name
+ *   (`namePinnable`) and the endpoint has one, else its address, on the
+ *   handler's port (what the alias resolves to);
  * - static: the handler's own dial for each endpoint (its spelling, e.g. `localhost:3001`),
  *   plus, unchanged, any dial that is no instance of this service at all.
  */
@@ -230,8 +280,18 @@ export const dialsFor = (
   const chosen = endpoints.flatMap((e) => Option.toArray(urlAddress(e.url)))
   const u = handler.upstreams
   switch (u._tag) {
-    case "DynamicA":
-      return [...new Set(chosen.map((a) => hostPort(a.host, u.port)))]
+    case "DynamicA": {
+      const byName = namePinnable(handler)
+      return [
+        ...new Set(
+          endpoints.flatMap((e) =>
+            byName && e.dnsName !== undefined && e.dnsName !== ""
+              ? [nameDial(e.dnsName, u.port)]
+              : Option.toArray(Option.map(urlAddress(e.url), (a) => hostPort(a.host, u.port))),
+          ),
+        ),
+      ]
+    }
     case "Static": {
       const everyInstance = service.endpoints.flatMap((e) => Option.toArray(urlAddress(e.url)))
       const isInstance = (dial: string) =>
@@ -275,15 +335,33 @@ const setAt = (config: Json, path: JsonPath, value: Json): Json => {
  * The config with this handler sending to exactly these dials as static
  * upstreams (its `dynamic_upstreams` dropped). A static handler keeps the
  * upstream objects it had for the dials it keeps (with their own settings).
+ * `resolvers` (given when a dial is a name): the http transport's
+ * `resolver.addresses`, set on the handler's own transport (its other
+ * settings kept) or on a new `{ "protocol": "http" }` one.
  */
-export const withStaticUpstreams = (config: Json, path: JsonPath, dials: ReadonlyArray<string>): Json => {
+export const withStaticUpstreams = (
+  config: Json,
+  path: JsonPath,
+  dials: ReadonlyArray<string>,
+  resolvers: ReadonlyArray<string> = [],
+): Json => {
   const handler = getAt(config, path)
   if (!isObject(handler)) return config
   const previous = Array.isArray(handler.upstreams) ? (handler.upstreams as ReadonlyArray<Json>) : []
   const upstreams = dials.map((dial): Json => previous.find((u: Json) => isObject(u) && u.dial === dial) ?? { dial })
   const { dynamic_upstreams: _dropped, ...rest } = handler
-  return setAt(config, path, { ...rest, upstreams })
+  if (resolvers.length === 0) return setAt(config, path, { ...rest, upstreams })
+  const transport: JsonObject = isObject(handler.transport) ? handler.transport : { protocol: "http" }
+  return setAt(config, path, {
+    ...rest,
+    upstreams,
+    transport: { ...transport, resolver: { addresses: [...resolvers] } },
+  })
 }
+
+/** The resolvers a pin of `handler` to `dials` needs: the handler's own, when a dial is a name. */
+export const pinResolvers = (handler: ProxyHandler, dials: ReadonlyArray<string>): ReadonlyArray<string> =>
+  handler.upstreams._tag === "DynamicA" && dials.some(isNameDial) ? handler.upstreams.resolvers : []
 
 /** Deep equality of two JSON values (key order ignored, as Caddy re-serialises). */
 export const jsonEqual = (a: Json | undefined, b: Json | undefined): boolean => {

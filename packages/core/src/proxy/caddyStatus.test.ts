@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { ServiceEndpoints } from "./caddyConfig.js"
-import { caddyStatus } from "./caddyStatus.js"
+import { caddyStatus, pinsGraceMillis, pinsProblem } from "./caddyStatus.js"
 import type { ProxyView } from "./ReverseProxy.js"
 
 const services: ReadonlyArray<ServiceEndpoints> = [
@@ -87,5 +87,69 @@ describe("caddyStatus: Caddy's routes against the running instances", () => {
         services,
       ),
     ).toMatchObject({ reachable: false, routes: [], stale: false, note: expect.stringContaining("connection refused") })
+  })
+})
+
+describe("pinsProblem: when status must fail over tamanu's pins (issue #25)", () => {
+  const pinnedTo = (addresses: ReadonlyArray<string>) =>
+    caddyStatus(
+      view(
+        [
+          {
+            service: "tamanu-facility-api",
+            handlers: [{ handler: "h1", source: "static", addresses, refreshMillis: null }],
+          },
+        ],
+        { since: 0, dueAt: 62_000, handlers: ["h1"] },
+      ),
+      services,
+    )
+
+  it("none while the pins are not past due and name instances that run", () => {
+    expect(pinsProblem(pinnedTo(["10.89.0.5:3000"]), 62_000 + pinsGraceMillis)).toBeNull()
+    expect(pinsProblem(null, 1e12)).toBeNull()
+  })
+
+  it("pins past their due time (beyond the scheduled restore's grace): says what to run", () => {
+    const problem = pinsProblem(pinnedTo(["10.89.0.5:3000"]), 62_001 + pinsGraceMillis)
+    expect(problem).toContain("past their due time (1970-01-01T00:01:02.000Z)")
+    expect(problem).toContain("run `tamanu start`")
+  })
+
+  it("a pin naming an address no running instance has, at once", () => {
+    const problem = pinsProblem(pinnedTo(["10.89.0.5:3000", "10.89.0.9:3000"]), 1_000)
+    expect(problem).toContain("tamanu-facility-api → 10.89.0.9:3000")
+    expect(problem).toContain("run `tamanu start`")
+  })
+
+  it("Caddy's own config (nothing pending) is never tamanu's problem, stale DNS answers or not", () => {
+    const own = caddyStatus(
+      view([
+        {
+          service: "tamanu-facility-api",
+          handlers: [{ handler: "h1", source: "static", addresses: ["10.89.0.9:3000"], refreshMillis: null }],
+        },
+      ]),
+      services,
+    )
+    expect(own.stale).toBe(true)
+    expect(pinsProblem(own, 1e12)).toBeNull()
+  })
+
+  it("addresses not matched to instances (a run that cannot see them) are no proof of a dead pin", () => {
+    const unseen = caddyStatus(
+      view(
+        [
+          {
+            service: "tamanu-facility-api",
+            handlers: [{ handler: "h1", source: "static", addresses: ["10.89.0.9:3000"], refreshMillis: null }],
+          },
+        ],
+        { since: 0, dueAt: 62_000, handlers: ["h1"] },
+      ),
+      services,
+      "not root",
+    )
+    expect(pinsProblem(unseen, 1_000)).toBeNull()
   })
 })

@@ -80,3 +80,34 @@ export const caddyStatus = (
     restore_pending: view.pending === null ? null : { since: iso(view.pending.since), due_at: iso(view.pending.dueAt) },
   }
 }
+
+/** How long past its due time a pin may hold before `status` calls it a problem: the scheduled restore runs within seconds of it. */
+export const pinsGraceMillis = 30_000
+
+/**
+ * Why Caddy's routing needs the operator now (issue #25), or null: tamanu's
+ * pins still in place past their due time plus `pinsGraceMillis` (the
+ * scheduled restore did not run or could not restore), or a pin naming an
+ * address no running instance has. `status` then exits 1 and says what to
+ * run. Only tamanu's own pins count: Caddy's own `dynamic a` answers are
+ * the DNS's business (`stale` shows them).
+ */
+export const pinsProblem = (caddy: CaddyStatusJson | null, now: number): string | null => {
+  const pending = caddy?.restore_pending ?? null
+  if (caddy === null || pending === null) return null
+  const run =
+    "run `tamanu start`: it waits until the pins are due, probes every pinned instance and puts Caddy's own config back"
+  const due = Date.parse(pending.due_at)
+  const dueAt = Number.isNaN(due) ? Date.parse(pending.since) : due
+  if (now > dueAt + pinsGraceMillis)
+    return `tamanu's pins (since ${pending.since}) are past their due time (${pending.due_at}) and Caddy's own config is not back: ${run}`
+  const dead = caddy.instances_seen
+    ? caddy.routes.flatMap((r) =>
+        r.source === "static"
+          ? r.addresses.filter((a) => a.instance === null).map((a) => `${r.service} → ${a.address}`)
+          : [],
+      )
+    : []
+  if (dead.length > 0) return `tamanu's pins name an address no running instance has (${dead.join(", ")}): ${run}`
+  return null
+}

@@ -21,6 +21,7 @@ import {
   type Json,
   jsonEqual,
   type ProxyHandler,
+  pinResolvers,
   restoreMarginMillis,
   type ServiceEndpoints,
   withStaticUpstreams,
@@ -104,7 +105,7 @@ export const nextLoad = (
     for (const handler of handlers.get(want.service) ?? []) {
       const dials = dialsFor(handler, service, want.endpoints)
       if (dials.length === 0) continue
-      const next = withStaticUpstreams(config, handler.path, dials)
+      const next = withStaticUpstreams(config, handler.path, dials, pinResolvers(handler, dials))
       const key = describePath(handler.path)
       if (!jsonEqual(next, config)) {
         changes.push({ service: want.service, handler: key, dials, instances: want.endpoints.map((e) => e.instance) })

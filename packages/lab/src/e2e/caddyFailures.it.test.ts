@@ -104,7 +104,11 @@ interface Scenario {
   /** Run the roll and make it stop half-way. */
   readonly act: (host: SandboxHost) => Promise<CliResult>
   readonly expectFailed: (r: CliResult) => void
-  /** Right after the failure, before the restore is due (optional): a run that must leave Caddy as it is. */
+  /**
+   * Right after the failure, before the restore is due (optional): a run
+   * that finds the pins not yet due, waits for them, says when, and restores
+   * (issue #25: not left to yet another run).
+   */
   readonly early?: ReadonlyArray<string>
   /** Undo the cause (what an operator fixes before running tamanu again). */
   readonly repair?: (host: SandboxHost) => Promise<void>
@@ -207,7 +211,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
     shape: "simple",
     act: signalled("SIGKILL", "restarting tamanu-facility-api@2"),
     expectFailed: (r) => expect(r.stderr, said(r)).toContain("[killed by SIGKILL]"),
-    // Its host lock is left behind by a dead process; a start before the restore is due changes nothing.
+    // Its host lock is left behind by a dead process; a start before the restore is due waits for it and restores.
     early: ["start"],
     next: ["start"],
   },
@@ -256,12 +260,18 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
               if (scenario.early !== undefined) {
                 // The killed run's `systemctl restart` goes on without it: let it finish, so there is nothing to start.
                 await allRunning(host)
+                const startedAt = Date.now()
                 const early = await host.run(scenario.early)
                 expect(early.code, said(early)).toBe(0)
-                expect(`${early.stdout}${early.stderr}`).toMatch(/Caddy's own config comes back/)
-                expect(fs.existsSync(host.routingStateFile), said(early)).toBe(true)
-                expect(sameJson(await readConfig(host.caddyAdminUrl), ownConfig), said(early)).toBe(false)
-                lines.push(`early ${scenario.early.join(" ")}: exit 0, Caddy left as it was`)
+                expect(`${early.stdout}${early.stderr}`).toMatch(
+                  /left Caddy pinned: its own config comes back at .* waiting for it/,
+                )
+                expect(early.elapsedMs, said(early)).toBeGreaterThanOrEqual(dueAt - startedAt - 1_000)
+                expect(fs.existsSync(host.routingStateFile), said(early)).toBe(false)
+                expect(sameJson(await readConfig(host.caddyAdminUrl), ownConfig), said(early)).toBe(true)
+                lines.push(
+                  `early ${scenario.early.join(" ")}: exit 0 after ${Math.round(early.elapsedMs)} ms, waited and restored`,
+                )
               }
 
               await scenario.repair?.(host)

@@ -60,6 +60,13 @@ export const reverseProxies = (config: Json): ReadonlyArray<HandlerUpstreams> =>
  * replaces Caddy's admin server too, and a kept-alive connection to the old
  * one fails ("socket hang up"), which is about this client, not about Caddy.
  */
+/** A dial naming a host by a rooted name (`tamanu-frontend-a.:3000`), as tamanu's pins by container name do. */
+const isNameDial = (dial: string): boolean => /^[^:[\]]+\.:\d+$/.test(dial)
+const splitDial = (dial: string): [string, string] => {
+  const at = dial.lastIndexOf(":")
+  return [dial.slice(0, at), dial.slice(at + 1)]
+}
+
 export const readConfig = (adminUrl: string): Promise<Json> =>
   new Promise((resolve, reject) => {
     const req = http.get(`${adminUrl}/config/`, { agent: false, timeout: 5_000 }, (res) => {
@@ -160,21 +167,39 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
     const network = host.podman
     // Container addresses change only when one restarts: read them again from podman when a dial is not among them.
     if (network !== null) {
-      const dials = reverseProxies(before).flatMap((h) => (h.kind === "static" ? h.dials : []))
+      const dials = reverseProxies(before).flatMap((h) =>
+        h.kind === "static" ? h.dials.filter((d) => !isNameDial(d)) : [],
+      )
       if (running === null || dials.some((d) => !running?.has(d.replace(/:\d+$/, ""))))
         running = new Set(Object.values(await network.addresses()))
     }
     const findings = await Promise.all(
       reverseProxies(before).map(async (h, i) => {
+        const resolved = async (name: string, port: string) =>
+          (await resolver.resolve4(name).catch(() => [] as ReadonlyArray<string>)).map((ip) => `${ip}:${port}`)
+        // A pin by container name (tamanu's, issue #25) reaches what the name resolves to now, as Caddy's dial does.
         const targets =
           h.kind === "static"
-            ? h.dials
-            : (await resolver.resolve4(h.name).catch(() => [] as ReadonlyArray<string>)).map((ip) => `${ip}:${h.port}`)
+            ? (
+                await Promise.all(
+                  h.dials.map(async (d) => {
+                    if (!isNameDial(d)) return [d]
+                    const [name, port] = splitDial(d)
+                    const found = await resolved(name, port)
+                    return found.length > 0 ? found : [d]
+                  }),
+                )
+              ).flat()
+            : await resolved(h.name, h.port)
         const dead = (
           await Promise.all(
             targets.map(async (t) => {
               const ip = t.replace(/:\d+$/, "")
-              const known = host.podman === null || h.kind === "dynamic" || running?.has(ip) === true
+              const known =
+                host.podman === null ||
+                h.kind === "dynamic" ||
+                running?.has(ip) === true ||
+                (/^\d+\.\d+\.\d+\.\d+$/.test(ip) && !h.dials.includes(t))
               return known && (await answers(t)) ? null : t
             }),
           )

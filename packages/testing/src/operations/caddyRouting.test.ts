@@ -6,8 +6,20 @@
  * service would go, as traffic would, and probes every address it gets
  * (every window in these hosts lasts 500 ms or more).
  */
+
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Prober, type ProgressEvent, ProxyFailed, RollStopped, restart, start } from "@tamanu-lifecycle/core/internal"
+import {
+  Prober,
+  type ProgressEvent,
+  ProxyFailed,
+  RollStopped,
+  restart,
+  restoreCaddy,
+  start,
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Either, Fiber, Option, TestClock } from "effect"
 import {
   FakeCaddyControl,
@@ -191,7 +203,7 @@ describe("restart behind Caddy with static upstreams (a Tamanu Windows host on p
 
 describe("failure paths leave Caddy routing to instances that serve", slow, () => {
   it.scoped(
-    "an instance that never answers stops the roll; Caddy keeps routing to its sibling; the next run restores",
+    "an instance that never answers stops the roll; Caddy keeps routing to its sibling; the next run waits until due and restores",
     () =>
       Effect.gen(function* () {
         const { result, unserved } = yield* watched(
@@ -206,18 +218,15 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
         expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
         expect((yield* warnings).some((w) => w.includes("Caddy's own config is not back yet"))).toBe(true)
 
-        // The operator fixes @1; the next run finds the unfinished restore and finishes it once due.
+        // The operator fixes @1; the next run finds the unfinished restore, waits until it is due
+        // (not left to yet another run, issue #25), and finishes it.
         yield* (yield* FakeProberControl).script(fakeUrl(ref("tamanu-facility-api", "1")), {
           instance: ref("tamanu-facility-api", "1"),
           readyAfter: 0,
         })
-        const early = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 5)
-        expect(Either.isRight(early.result)).toBe(true)
-        expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
-        yield* TestClock.adjust("1 minute")
-        const later = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 5)
-        expect(Either.isRight(later.result)).toBe(true)
-        expect(later.unserved).toEqual([])
+        const next = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 90)
+        expect(Either.isRight(next.result)).toBe(true)
+        expect(next.unserved).toEqual([])
         expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
         expect(yield* caddy.routedTo("tamanu-facility-api")).toHaveLength(2)
       }).pipe(
@@ -322,6 +331,83 @@ describe("failure paths leave Caddy routing to instances that serve", slow, () =
         expect(Either.isRight(yield* Effect.either(prober.probeOnce(`http://${address}/`)))).toBe(true)
       expect((yield* warnings).some((w) => w.includes("this run stopped before it could"))).toBe(true)
     }).pipe(Effect.provide(world(facility("5 seconds")))),
+  )
+
+  it.scoped(
+    "interrupted mid-roll, then an immediate start: it waits for the pins' due time, says when, and restores (issue #25)",
+    () =>
+      Effect.gen(function* () {
+        const caddy = yield* FakeCaddyControl
+        const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(fiber)
+        expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
+        const next = yield* watched(start(startOptions({ names: ["api"] })), ["tamanu-facility-api"], 120)
+        expect(Either.isRight(next.result)).toBe(true)
+        expect(next.unserved).toEqual([])
+        expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
+        const all = yield* events
+        const said = all.flatMap((e) =>
+          e._tag === "Info" && e.message.includes("left Caddy pinned") ? [e.message] : [],
+        )
+        expect(said).toHaveLength(1)
+        const waited = all.flatMap((e) => (e._tag === "ProxyRestoreWaiting" ? [e.inMillis] : []))
+        // The pin was loaded about 3 s before the interruption; refresh (1 m) + margin (2 s) from then.
+        expect(waited).toHaveLength(1)
+        expect(waited[0]).toBeGreaterThan(55_000)
+        expect(waited[0]).toBeLessThanOrEqual(62_000)
+        expect(all.some((e) => e._tag === "ProxyRestored")).toBe(true)
+      }).pipe(Effect.provide(world(facility("5 seconds")))),
+  )
+
+  it.scoped(
+    "the scheduled restore (tamanu restore-caddy) after a run that stopped: the host lock decides between racing restores, Caddy's own config is loaded once (issue #25)",
+    () =>
+      Effect.gen(function* () {
+        const caddy = yield* FakeCaddyControl
+        const lockFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "pins-race-")), "tamanu-lifecycle.lock")
+        const fiber = yield* Effect.fork(restart(restartOptions({ names: ["api"] })))
+        for (let i = 0; i < 30; i++) yield* TestClock.adjust("100 millis")
+        yield* Fiber.interrupt(fiber)
+        // Its probes wait on the test clock: each run of it is given 6 s of it.
+        const restore = restoreCaddy({ lockFile, probeTimeout: Duration.seconds(5) }).pipe(
+          Effect.fork,
+          Effect.tap(() => TestClock.adjust("6 seconds")),
+          Effect.flatMap(Fiber.join),
+        )
+
+        expect(yield* caddy.routedTo("tamanu-facility-api")).toHaveLength(1)
+
+        // Fired before the due time: Caddy's own config is not loaded; the pins are refreshed instead, so
+        // the instance the stopped run took out, back now (its restart went on without the run), is named again.
+        const early = yield* restore
+        expect(early._tag).toBe("NotDue")
+        expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
+        expect(yield* caddy.routedTo("tamanu-facility-api")).toHaveLength(2)
+        const again = yield* restore
+        expect(again._tag).toBe("NotDue")
+        yield* TestClock.adjust("60 seconds")
+
+        // A live tamanu run holds the lock: the scheduled restore leaves Caddy alone and tries later.
+        fs.writeFileSync(lockFile, JSON.stringify({ pid: process.ppid, command: "tamanu restart", since: "now" }))
+        const held = yield* restore
+        expect(held).toEqual({ _tag: "LockHeld", why: expect.stringContaining(`pid ${process.ppid} (tamanu restart)`) })
+        expect(yield* caddy.config).not.toEqual(yield* caddy.ownConfig)
+        fs.rmSync(lockFile)
+
+        // Two restores at once (a timer and a run, or two timers): one takes the lock and restores.
+        const once = restoreCaddy({ lockFile, probeTimeout: Duration.seconds(5) })
+        const both = yield* Effect.all([once, once], { concurrency: "unbounded" }).pipe(
+          Effect.fork,
+          Effect.tap(() => TestClock.adjust("10 seconds")),
+          Effect.flatMap(Fiber.join),
+        )
+        expect(both.map((o) => o._tag).sort()).toEqual(["LockHeld", "Restored"])
+        expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
+        expect((yield* events).filter((e) => e._tag === "ProxyRestored")).toHaveLength(1)
+        // And the next one finds nothing to do.
+        expect((yield* restore)._tag).toBe("NothingPending")
+      }).pipe(Effect.provide(world(facility("5 seconds")))),
   )
 
   it.scoped("Caddy reloaded by someone else mid-roll: the roll stops before the next instance goes down", () =>

@@ -15,8 +15,19 @@
  * not boot again), and Caddy's aardvark-dns answer is the lookup's own view
  * (an unlabelled container is not on the alias either).
  */
+
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { displayInstance, type InstanceRef, Prober, restart, Supervisor } from "@tamanu-lifecycle/core/internal"
+import {
+  displayInstance,
+  type InstanceRef,
+  Prober,
+  restart,
+  restoreCaddy,
+  Supervisor,
+} from "@tamanu-lifecycle/core/internal"
 import { Duration, Effect, Either, Exit, Fiber, TestClock, TestContext } from "effect"
 import * as fc from "fast-check"
 import { type ContainerSpec, FakeCaddyControl, FakeSupervisorControl, type ReadinessSpec } from "../index.js"
@@ -104,6 +115,15 @@ const run = (probe: boolean) =>
     const fiber = yield* Effect.fork(operation)
     yield* TestClock.adjust("30 minutes")
     const exit = yield* Fiber.await(fiber)
+    // A roll that stopped leaves its pins to the restore it scheduled with the service manager (issue #25), which
+    // no fake runs: run it as its timer would, past the due time. It loads Caddy's own config, or re-pins each
+    // service to what serves now (a pinned container replaced since has a new address).
+    const lockFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "takedown-restore-")), "tamanu-lifecycle.lock")
+    yield* restoreCaddy({ lockFile, probeTimeout: Duration.seconds(5) }).pipe(
+      Effect.fork,
+      Effect.tap(() => TestClock.adjust("6 seconds")),
+      Effect.flatMap(Fiber.join),
+    )
     // Caddy left routing each service to an address that answers.
     const unserved: Array<string> = []
     for (const service of ["tamanu-facility-api", "tamanu-frontend"]) {

@@ -1,0 +1,169 @@
+/**
+ * Issue #25 on the real shape of a Linux host (sandboxHost.ts: podman
+ * containers under a systemd user manager, Caddy with `dynamic a` upstreams
+ * and its default 1-minute refresh, continuous load through Caddy): a
+ * `tamanu restart api frontend` killed with SIGKILL half-way, then NO tamanu
+ * run at all. Caddy must come back to its own config by itself (the restore
+ * tamanu scheduled with the user manager at its first pin), within the due
+ * time plus a stated margin, and lose no request; meanwhile an operator's
+ * `systemctl restart` of a pinned instance (pinned by container name) must
+ * lose no request either.
+ */
+import * as fs from "node:fs"
+import { performance } from "node:perf_hooks"
+import { afterAll, describe, expect, it } from "vitest"
+import { summarizeLoad } from "../harness/load.js"
+import { skipUnless } from "../harness/prerequisites.js"
+import { startBrowserLoad } from "./browserLoad.js"
+import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
+import {
+  leftoverSandboxContainers,
+  leftoverSandboxProcesses,
+  type SandboxHost,
+  sandboxPrerequisites,
+  spawnChild,
+  startSandboxHost,
+} from "./sandboxHost.js"
+
+const READY_DELAY_MS = 1000
+const LOAD_PATHS = ["/api/patients", "/"] as const
+/** How late after its due time the scheduled restore may put Caddy's own config back: the timer fires 1 s after, to the second, then a node start, a probe of each pinned instance and one load. */
+const MARGIN_MS = 10_000
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
+const said = (r: { code: number; stdout: string; stderr: string }) =>
+  `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`
+
+interface SavedClock {
+  readonly swappedAt: number
+  readonly holdMillis: number
+  readonly staled: boolean
+}
+const restoreDueAt = (stateFile: string): number => {
+  const saved = JSON.parse(fs.readFileSync(stateFile, "utf8")) as { readonly clocks: Record<string, SavedClock> }
+  return Object.values(saved.clocks).reduce(
+    (due, c) => (c.staled ? Math.max(due, c.swappedAt + c.holdMillis) : due),
+    Number.NEGATIVE_INFINITY,
+  )
+}
+
+const hosts: Array<SandboxHost> = []
+
+describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
+  "a roll killed half-way on the real shape, and no tamanu run after: Caddy comes back by itself (issue #25)",
+  () => {
+    afterAll(async () => {
+      await Promise.all(hosts.map((h) => h.stop()))
+    })
+
+    it("SIGKILL while the last API instance restarts; an operator restarts a pinned frontend instance, then (once the pins are refreshed) the API instance they named alone, before the restore is due: 0 lost, Caddy's own config back within due + 10 s", {
+      timeout: 300_000,
+    }, async () => {
+      const host = await startSandboxHost({ supervisor: "systemd", readyDelayMs: READY_DELAY_MS })
+      hosts.push(host)
+      try {
+        const ownConfig = await readConfig(host.caddyAdminUrl)
+        const loads = LOAD_PATHS.map((p) =>
+          startBrowserLoad({ url: `${host.caddyUrl}${p}`, concurrency: 1, pauseMs: 20, maxDurationMs: 240_000 }),
+        )
+        const watch = watchCaddy(host)
+        const lines: Array<string> = []
+        let results: Awaited<ReturnType<(typeof loads)[number]["stop"]>>[] = []
+        let seen: Awaited<ReturnType<typeof watch.stop>> | null = null
+        try {
+          await sleep(500)
+          const { child, output, exited } = spawnChild(host.cliArgv(["restart", "api", "frontend"]), host.env)
+          const deadline = performance.now() + 120_000
+          while (!output().includes("restarting tamanu-facility-api@2")) {
+            if (child.exitCode !== null) throw new Error(`tamanu ended first:\n${output()}`)
+            if (performance.now() > deadline) throw new Error(`never reached api@2:\n${output()}`)
+            await sleep(20)
+          }
+          child.kill("SIGKILL")
+          const killed = await exited
+          const killedAt = Date.now()
+          expect(killed.stderr, said(killed)).toContain("[killed by SIGKILL]")
+
+          // Pinned, by container name: the state is beside the lock, and the pins name containers.
+          expect(fs.existsSync(host.routingStateFile)).toBe(true)
+          const pinned = await readConfig(host.caddyAdminUrl)
+          expect(sameJson(pinned, ownConfig)).toBe(false)
+          expect(JSON.stringify(pinned)).toMatch(/"dial":"[a-z0-9-]+\.:3000"/)
+          expect(JSON.stringify(pinned)).toContain('"resolver":{"addresses"')
+          const dueAt = restoreDueAt(host.routingStateFile)
+          lines.push(`killed; restore due ${Math.round(dueAt - killedAt)} ms later`)
+
+          // The scheduled restore is a timer of the user manager, made by the killed run.
+          const timers = await host.systemctl(["list-timers", "--all", "--no-legend", "tamanu-caddy-restore-*"])
+          expect(timers.stdout, timers.stderr).toContain("tamanu-caddy-restore-")
+
+          // An operator (or systemd's Restart=) restarts a pinned instance while the pins hold.
+          await sleep(3_000)
+          const r = await host.systemctl(["restart", "tamanu-frontend@a.service"])
+          expect(r.exitCode, r.stderr).toBe(0)
+          lines.push(`tamanu-frontend@a restarted ${Math.round(Date.now() - killedAt)} ms after the kill`)
+
+          // The pins named api@1 alone when the run died (@2 was restarting). The scheduled restore,
+          // before the due time, refreshes them to every instance that answers: @2 is named again.
+          const apiDials = async () => {
+            const text = JSON.stringify(await readConfig(host.caddyAdminUrl))
+            return (text.match(/"dial":"[a-z0-9-]*tamanu-facility-api-[12]\.:3000"/g) ?? []).length
+          }
+          let refreshedAt: number | null = null
+          while (Date.now() < killedAt + 40_000) {
+            if ((await apiDials()) === 2) {
+              refreshedAt = Date.now()
+              break
+            }
+            await sleep(250)
+          }
+          expect(refreshedAt, "the pins never named api@2 again before the due time").not.toBeNull()
+          lines.push(
+            `pins refreshed to both API instances ${Math.round((refreshedAt ?? 0) - killedAt)} ms after the kill`,
+          )
+          expect(refreshedAt ?? Number.POSITIVE_INFINITY).toBeLessThan(dueAt)
+          // Now the instance the pins named alone at the kill restarts: the other one serves meanwhile.
+          const r1 = await host.systemctl(["restart", "tamanu-facility-api@1.service"])
+          expect(r1.exitCode, r1.stderr).toBe(0)
+          lines.push(`tamanu-facility-api@1 restarted ${Math.round(Date.now() - killedAt)} ms after the kill`)
+
+          // No tamanu run: Caddy's own config must come back by itself.
+          let backAt: number | null = null
+          while (Date.now() < dueAt + MARGIN_MS + 5_000) {
+            if (sameJson(await readConfig(host.caddyAdminUrl), ownConfig)) {
+              backAt = Date.now()
+              break
+            }
+            await sleep(250)
+          }
+          expect(backAt, "Caddy's own config never came back").not.toBeNull()
+          lines.push(`own config back ${Math.round((backAt ?? 0) - dueAt)} ms after due`)
+          expect((backAt ?? 0) - dueAt).toBeLessThanOrEqual(MARGIN_MS)
+          expect(fs.existsSync(host.routingStateFile)).toBe(false)
+          await sleep(1_500)
+        } finally {
+          seen = await watch.stop()
+          results = await Promise.all(loads.map((l) => l.stop()))
+        }
+        const summaries = results.map((l) => summarizeLoad(l.records))
+        const served = summaries.reduce((n, s) => n + s.served, 0)
+        const lost = summaries.reduce((n, s) => n + s.failed, 0)
+        process.stderr.write(
+          `[caddy pins] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance\n`,
+        )
+        expect(seen.onlyDead, "Caddy routed only to addresses that did not serve").toEqual([])
+        expect(lost, JSON.stringify(summaries)).toBe(0)
+        for (const s of summaries) expect(s.served).toBeGreaterThan(0)
+      } finally {
+        await host.stop()
+      }
+    })
+  },
+)
+
+describe("the Caddy pins suite", () => {
+  it("leaves no tamanu service, Caddy, systemd manager, podman container or network behind", () => {
+    expect(leftoverSandboxProcesses()).toEqual([])
+    expect(leftoverSandboxContainers()).toEqual([])
+  })
+})
