@@ -156,7 +156,11 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
   let stopping = false
   /** Addresses of the sandbox's running containers, as podman last said. */
   let running: ReadonlySet<string> | null = null
-  const resolver = new Resolver({ timeout: 1000, tries: 2 })
+  // As patient as the dial it judges: Caddy's http transport resolves through Go's resolver, 5 s per try and two
+  // tries (resolv.conf's defaults). With 1 s, a lookup aardvark-dns answered late while it reloaded for a
+  // restarted container (a SIGKILLed roll's last instance) was called dead though Caddy's dial got its answer and
+  // no request was lost.
+  const resolver = new Resolver({ timeout: 5000, tries: 2 })
   if (host.podman !== null) resolver.setServers([host.podman.gateway])
 
   const sample = async () => {
