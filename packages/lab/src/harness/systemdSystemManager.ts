@@ -185,10 +185,13 @@ const underTmpfs = (file: string): boolean => ["/tmp/", "/run/"].some((p) => fil
 /**
  * This checkout (the built CLI, the fixtures), shown inside the container at
  * the same path when it sits under /tmp or /run (a clone made there), where
- * the container's tmpfs would otherwise hide it.
+ * the container's tmpfs would otherwise hide it. As an overlay, like the rest
+ * of the root: the container may write beside the bundle (root's own V8 code
+ * cache, which systemHost.it removes and expects back) and the host's files
+ * stay as they were. Read-only, a clone under /tmp failed that test alone.
  */
 const checkout = path.resolve(fileURLToPath(new URL("../../../..", import.meta.url)))
-const checkoutMounts = (): ReadonlyArray<string> => (underTmpfs(checkout) ? ["-v", `${checkout}:${checkout}:ro`] : [])
+const checkoutMounts = (): ReadonlyArray<string> => (underTmpfs(checkout) ? ["-v", `${checkout}:${checkout}:O`] : [])
 
 /** Whether a system manager can be booted here; for `skipUnless`. */
 export const systemManagerPrerequisite = (): Prerequisite => {
