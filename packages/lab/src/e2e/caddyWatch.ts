@@ -179,6 +179,11 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
     }
     const findings = await Promise.all(
       reverseProxies(before).map(async (h, i) => {
+        // Name pins that got no answer in this sample: aardvark-dns reloads at every container start and stop, and
+        // a sample taken then cannot tell a name that is gone from one not answered yet (Caddy's kept-alive
+        // connections to its upstreams need no lookup). Such a sample judges that handler not at all; the
+        // requests the load sends, every one of which must be served, are the judge there.
+        const unresolved: Array<string> = []
         const resolved = async (name: string, port: string) =>
           (await resolver.resolve4(name).catch(() => [] as ReadonlyArray<string>)).map((ip) => `${ip}:${port}`)
         // A pin by container name (tamanu's, issue #25) reaches what the name resolves to now, as Caddy's dial does.
@@ -190,6 +195,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
                     if (!isNameDial(d)) return [d]
                     const [name, port] = splitDial(d)
                     const found = await resolved(name, port)
+                    if (found.length === 0) unresolved.push(d)
                     return found.length > 0 ? found : [d]
                   }),
                 )
@@ -208,7 +214,11 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
             }),
           )
         ).filter((t) => t !== null)
-        return { handler: `#${i} ${h.kind === "static" ? "static" : `dynamic a ${h.name}`}`, targets, dead }
+        return {
+          handler: `#${i} ${h.kind === "static" ? "static" : `dynamic a ${h.name}`}`,
+          targets,
+          dead: unresolved.length > 0 ? [] : dead,
+        }
       }),
     )
     const after = await readConfigSettled(host.caddyAdminUrl)
