@@ -37,10 +37,10 @@ export { SystemdSupervisorLive, type SystemdSupervisorOptions } from "./supervis
 export { type Pm2Options, Pm2SupervisorLive } from "./supervisor/pm2.js"
 export type { RunStates } from "./supervisor/runState.js"
 export type { SettleResult } from "./supervisor/settle.js"
-export { type LookupMiss, ProbeTargets, type ProbeTargetsShape } from "./probe/ProbeTargets.js"
+export { type InstanceTarget, type LookupMiss, ProbeTargets, type ProbeTargetsShape } from "./probe/ProbeTargets.js"
 export { PodmanProbeTargetsLive, type PodmanProbeTargetsOptions, StaticProbeTargets } from "./probe/podmanTargets.js"
 export { Pm2ProbeTargetsLive } from "./probe/pm2Targets.js"
-export { Prober, type ProberShape } from "./probe/Prober.js"
+export { type ProbeAnswer, Prober, type ProberShape } from "./probe/Prober.js"
 export { HttpProberLive } from "./probe/httpProber.js"
 export {
   type Answering,
@@ -68,7 +68,7 @@ export {
 export type { Invocation } from "./privileges/invocation.js"
 
 // Progress events, for watching (never for computing results).
-export { emit, Progress, ProgressEvent, type ProgressShape, subscribe } from "./events/Progress.js"
+export { emit, Progress, ProgressEvent, type ProgressShape, subscribe, type VersionMove } from "./events/Progress.js"
 
 // The model the operations plan and report in.
 export type { Criticality, Expectation, ExpectedState, Instances } from "./model/expectation.js"
@@ -89,6 +89,14 @@ export type {
   StatusJsonInstance,
   StatusRow,
 } from "./model/statusOutcome.js"
+export type {
+  ExpectedVersions,
+  InstanceVersion,
+  RowVersions,
+  UpgradeMarker,
+  VersionSources,
+  VersionStatus,
+} from "./model/version.js"
 export type { Plan, PlanStep } from "./plan/Plan.js"
 
 // The errors they fail with: their union, a guard, and each class.

@@ -20,7 +20,12 @@ import {
 import { Layer } from "effect"
 import { FakeTamanuHost, type FakeTamanuHostConfig, type FakeTamanuHostControl } from "./host/FakeTamanuHost.js"
 import type { FakeProberControl } from "./probe/FakeProber.js"
-import { FakeReadiness, type FakeReadinessOptions, type ReadinessSpec } from "./probe/FakeProbeTargets.js"
+import {
+  FakeReadiness,
+  type FakeReadinessOptions,
+  type FakeVersions,
+  type ReadinessSpec,
+} from "./probe/FakeProbeTargets.js"
 import type { FakeCaddyControl } from "./proxy/FakeCaddy.js"
 import {
   FakeReverseProxy,
@@ -38,6 +43,8 @@ export interface FakeHostSpec {
   readonly readiness?: ReadonlyArray<ReadinessSpec>
   /** Default: `per-start` on systemd (podman gives a restarted container a new address), `fixed` on pm2 (its PORT). */
   readonly addresses?: FakeReadinessOptions["addresses"]
+  /** What each instance runs, and what a start brings up (issue #22); absent: no versions known. */
+  readonly versions?: FakeVersions
   /**
    * The fake Caddy in front. Default: on systemd, `dynamic a` upstreams on the
    * Tamanu services' aliases (1-minute cache); on pm2, static upstreams at
@@ -67,6 +74,7 @@ export const fakeHost = (spec: FakeHostSpec): Layer.Layer<FakeHostServices> => {
     "systemd" in spec.supervisor ? FakeSystemd.layer(spec.supervisor.systemd) : FakePm2.layer(spec.supervisor.pm2)
   const readiness = FakeReadiness.layer(spec.readiness ?? [], {
     addresses: spec.addresses ?? (systemd ? "per-start" : "fixed"),
+    ...(spec.versions === undefined ? {} : { versions: spec.versions }),
   })
   const world = Layer.provideMerge(readiness, supervisor)
   const caddy = FakeReverseProxy.layer({

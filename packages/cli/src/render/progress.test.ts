@@ -36,6 +36,39 @@ describe("renderEvent", () => {
       "● tamanu-facility-api@1 running after 812 ms",
     ],
     [
+      PE.InstanceRunning({
+        instance: "tamanu-facility-api@1",
+        afterMillis: 812,
+        version: { before: "2.64.0", after: "2.65.0", expected: "2.65.0", status: "match" },
+      }),
+      "● tamanu-facility-api@1 running after 812 ms 2.64.0 → 2.65.0",
+    ],
+    [
+      PE.InstanceRunning({
+        instance: "tamanu-facility-api@2",
+        afterMillis: 812,
+        version: { before: "2.64.0", after: "2.64.0", expected: "2.65.0", status: "mismatch" },
+      }),
+      "● tamanu-facility-api@2 running after 812 ms 2.64.0 → 2.64.0 (expected 2.65.0)",
+    ],
+    [
+      PE.InstanceRunning({
+        instance: "tamanu-facility-api@2",
+        afterMillis: 812,
+        version: { before: null, after: null, expected: "2.65.0", status: "unknown" },
+      }),
+      "● tamanu-facility-api@2 running after 812 ms unknown → unknown",
+    ],
+    [
+      PE.ProbeReady({
+        instance: "tamanu-facility-api@1",
+        url: "http://10.88.0.5:3000/",
+        afterMillis: 2034,
+        version: "2.65.0",
+      }),
+      "✓ tamanu-facility-api@1 ready after 2034 ms, serving 2.65.0 (http://10.88.0.5:3000/)",
+    ],
+    [
       PE.ProbeReady({ instance: "tamanu-facility-api@1", url: "http://10.88.0.5:3000/", afterMillis: 2034 }),
       "✓ tamanu-facility-api@1 ready after 2034 ms (http://10.88.0.5:3000/)",
     ],

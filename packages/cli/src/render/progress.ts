@@ -38,10 +38,21 @@ export const renderEvent = (event: ProgressEvent, p: Palette): string | null => 
       return p.dim(`… waiting until ${event.wanted}: ${event.instances.join(", ")}`)
     case "InstanceRestarting":
       return `${p.cyan("↻")} restarting ${event.instance} ${p.dim(`(${event.index}/${event.total})`)}`
-    case "InstanceRunning":
-      return `${p.green("●")} ${event.instance} running ${p.dim(`after ${ms(event.afterMillis)}`)}`
+    case "InstanceRunning": {
+      const v = event.version
+      // Before → after (issue #22): red when it came back on another version than expected.
+      const move =
+        v === undefined
+          ? ""
+          : ` ${(v.status === "mismatch" ? p.red : v.status === "match" ? p.green : p.yellow)(
+              `${v.before ?? "unknown"} → ${v.after ?? "unknown"}`,
+            )}${v.status === "mismatch" ? p.red(` (expected ${v.expected})`) : ""}`
+      return `${p.green("●")} ${event.instance} running ${p.dim(`after ${ms(event.afterMillis)}`)}${move}`
+    }
     case "ProbeReady":
-      return `${p.green("✓")} ${event.instance} ready after ${ms(event.afterMillis)} ${p.dim(`(${event.url})`)}`
+      return `${p.green("✓")} ${event.instance} ready after ${ms(event.afterMillis)}${
+        event.version === undefined || event.version === null ? "" : `, serving ${event.version}`
+      } ${p.dim(`(${event.url})`)}`
     case "ProbeSkipped":
       // Core follows it with a Warning that also says what happens instead (the cooldown, or not probed).
       return null

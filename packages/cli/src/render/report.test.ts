@@ -37,6 +37,9 @@ describe("operationReport", () => {
         stopped: [],
         restarted: ["tamanu-facility-tasks", "tamanu-facility-api@1", "tamanu-facility-api@2"],
         notRestarted: [],
+        versions: [
+          { instance: "tamanu-facility-api@1", before: "2.64.0", after: "2.65.0", expected: "2.65.0", status: "match" },
+        ],
       },
       elapsedMillis: 12_345.6,
     })
@@ -54,6 +57,9 @@ describe("operationReport", () => {
       caddy: null,
       settle: [],
       last_lines: [],
+      versions: [
+        { instance: "tamanu-facility-api@1", before: "2.64.0", after: "2.65.0", expected: "2.65.0", status: "match" },
+      ],
       elapsed_ms: 12_346,
       error: null,
     })

@@ -69,6 +69,19 @@ export const OperationReport = Schema.Struct({
   settle: Schema.Array(ReportSettle),
   /** What each instance that failed to start, settle or become ready logged since its start call (its last lines). */
   last_lines: Schema.Array(Schema.Struct({ instance: Schema.String, lines: Schema.Array(Schema.String) })),
+  /**
+   * Each rolled instance's version before and after its restart, against the
+   * expected one (issue #22); `status` `mismatch` makes the command exit 1.
+   */
+  versions: Schema.Array(
+    Schema.Struct({
+      instance: Schema.String,
+      before: Schema.NullOr(Schema.String),
+      after: Schema.NullOr(Schema.String),
+      expected: Schema.NullOr(Schema.String),
+      status: Schema.Literal("match", "mismatch", "unknown", "upgrading"),
+    }),
+  ),
   elapsed_ms: Schema.Int.pipe(Schema.nonNegative()),
   error: Schema.NullOr(ReportError),
 })
@@ -108,6 +121,13 @@ export interface OperationReportInput {
       readonly waitedMillis: number
     } | null
     readonly settled?: ReadonlyArray<SettledInput>
+    readonly versions?: ReadonlyArray<{
+      readonly instance: string
+      readonly before: string | null
+      readonly after: string | null
+      readonly expected: string | null
+      readonly status: "match" | "mismatch" | "unknown" | "upgrading"
+    }>
   } | null
   /** Settle results when there is no execution to carry them (a failure's report, from the events). */
   readonly settled?: ReadonlyArray<SettledInput>
@@ -182,6 +202,13 @@ export const operationReport = (input: OperationReportInput): OperationReport =>
           },
     settle: (input.settled ?? execution?.settled ?? []).map(settleRow),
     last_lines: (input.lastLines ?? []).map(({ instance, lines }) => ({ instance, lines: clean(lines) })),
+    versions: (execution?.versions ?? []).map(({ instance, before, after, expected, status }) => ({
+      instance,
+      before,
+      after,
+      expected,
+      status,
+    })),
     elapsed_ms: Math.max(0, Math.round(input.elapsedMillis ?? 0)),
     error:
       input.error === undefined || input.error === null

@@ -5,6 +5,7 @@ import {
   groupInstances,
   type HostFacts,
   type Instance,
+  rowVersions,
   type StatusRow,
   type SupervisorKind,
   visibleInStatus,
@@ -45,6 +46,107 @@ const healthyFacility = [
 
 const render = (rows: ReadonlyArray<StatusRow>, supervisor: SupervisorKind = "systemd", color = false) =>
   renderStatusTable({ rows, supervisor }, { color })
+
+/** The rows with every instance on a version: by display name, else `fallback`. */
+const withVersions = (
+  rows: ReadonlyArray<StatusRow>,
+  expectedVersion: string | null,
+  running: Readonly<Record<string, string | null>>,
+  fallback: string | null,
+  marker: { ageMillis: number; target: string | null } | null = null,
+): ReadonlyArray<StatusRow> =>
+  rows.map((r) => ({
+    ...r,
+    versions: rowVersions(
+      expectedVersion,
+      [...r.group.instances, ...r.group.leftovers].map((i) => {
+        const name = i.suffix === null ? i.name : `${i.name}@${i.suffix}`
+        return { instance: name, actual: name in running ? (running[name] ?? null) : fallback, problem: null }
+      }),
+      marker,
+    ),
+  }))
+
+describe("renderStatusTable: the Version column (issue #22)", () => {
+  it("all on the expected version: ok, and the column between Actual and Reason", () => {
+    expect(render(withVersions(rowsFor(facility, healthyFacility), "2.65.0", {}, "2.65.0"))).toBe(
+      [
+        "Service                Expected  Actual       Version    Reason",
+        "tamanu-facility-tasks  up        running      2.65.0 ok  always required",
+        "tamanu-frontend        up ×2     2/2 running  2.65.0 ok  always required",
+        "tamanu-facility-api    up ×2     2/2 running  2.65.0 ok  always required",
+        "tamanu-facility-sync   up        running      2.65.0 ok  kind is facility",
+        "",
+        "all 4 services as expected",
+        "",
+      ].join("\n"),
+    )
+  })
+
+  it("instances on different versions get a line each, and drift needs attention", () => {
+    const rows = withVersions(
+      rowsFor(facility, healthyFacility),
+      "2.65.0",
+      { "tamanu-facility-api@2": "2.64.0" },
+      "2.65.0",
+    )
+    expect(render(rows)).toBe(
+      [
+        "Service                Expected  Actual       Version                  Reason",
+        "tamanu-facility-tasks  up        running      2.65.0 ok                always required",
+        "tamanu-frontend        up ×2     2/2 running  2.65.0 ok                always required",
+        "tamanu-facility-api    up ×2     2/2 running  mixed (expected 2.65.0)  always required",
+        "  ● tamanu-facility-api@1 running  2.65.0 ok",
+        "  ● tamanu-facility-api@2 running  2.64.0 drift (expected 2.65.0)",
+        "tamanu-facility-sync   up        running      2.65.0 ok                kind is facility",
+        "",
+        "1 of 4 services needs attention",
+        "",
+      ].join("\n"),
+    )
+  })
+
+  it("during an upgrade the older instances are upgrading, and nothing needs attention", () => {
+    const rows = withVersions(rowsFor(facility, healthyFacility), "2.65.0", {}, "2.64.0", {
+      ageMillis: 0,
+      target: null,
+    })
+    const text = render(rows)
+    expect(text).toContain("tamanu-facility-api    up ×2     2/2 running  2.64.0 upgrading to 2.65.0")
+    expect(text).toContain("all 4 services as expected")
+  })
+
+  it("notes about versions are lines of the result, not ⚠ warnings (those are for stderr's kind of message)", () => {
+    const text = renderStatusTable(
+      {
+        rows: rowsFor(facility, healthyFacility),
+        supervisor: "systemd",
+        notes: ["expected version unknown: /etc/tamanu/env is missing"],
+      },
+      { color: false },
+    )
+    expect(text).toContain("\nversions: expected version unknown: /etc/tamanu/env is missing\n")
+    expect(text).not.toMatch(/^⚠ /m)
+  })
+
+  it("a Caddy pins problem is its own red line beside the version notes, before the verdict", () => {
+    const text = renderStatusTable(
+      {
+        rows: rowsFor(facility, healthyFacility),
+        supervisor: "systemd",
+        notes: ["upgrade to 2.65.0 in progress (marker 10 min old)"],
+        caddyProblem: "tamanu's pins name an address no running instance has (tamanu-facility-api → 10.89.0.9:3000)",
+      },
+      { color: false },
+    )
+    const lines = text.split("\n")
+    const note = lines.indexOf("versions: upgrade to 2.65.0 in progress (marker 10 min old)")
+    const caddy = lines.findIndex((l) => l.startsWith("✗ Caddy: tamanu's pins name an address"))
+    expect(note).toBeGreaterThan(0)
+    expect(caddy).toBeGreaterThan(note)
+    expect(lines.findIndex((l) => l.startsWith("all 4 services"))).toBeGreaterThan(caddy)
+  })
+})
 
 describe("renderStatusTable", () => {
   it("shows a healthy facility as aligned columns and says every service is as expected", () => {

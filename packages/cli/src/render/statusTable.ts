@@ -24,7 +24,10 @@ import {
   instanceLines,
   isFailure,
   type Outcome,
+  type RowVersions,
   type StatusRow,
+  versionCell,
+  versionsDiffer,
 } from "@tamanu-lifecycle/core/internal"
 import { type Palette, palette, type Style, visibleWidth } from "./color.js"
 
@@ -38,6 +41,11 @@ export interface StatusView {
   readonly warnings?: ReadonlyArray<string>
   /** Where Caddy routes the services behind it (null or absent: none shown). */
   readonly caddy?: CaddyStatusJson | null
+  /**
+   * Why a version is unknown, an upgrade in progress (issue #22): part of the
+   * result, so on stdout as `versions: …` lines (the `⚠` lines are for warnings).
+   */
+  readonly notes?: ReadonlyArray<string>
   /** tamanu's pins past due, or naming an address no instance has: said in red, and status exits 1. */
   readonly caddyProblem?: string | null
 }
@@ -47,12 +55,14 @@ export const statusView = (result: {
   readonly rows: ReadonlyArray<StatusRow>
   readonly survey: { readonly supervisor: SupervisorKind; readonly unmatched: ReadonlyArray<string> }
   readonly caddy?: CaddyStatusJson | null
+  readonly versionNotes?: ReadonlyArray<string>
   readonly caddyProblem?: string | null
 }): StatusView => ({
   rows: result.rows,
   supervisor: result.survey.supervisor,
   unmatched: result.survey.unmatched,
   caddy: result.caddy ?? null,
+  notes: result.versionNotes ?? [],
   caddyProblem: result.caddyProblem ?? null,
 })
 
@@ -105,7 +115,14 @@ const outcomeStyle = (p: Palette, outcome: Outcome): Style => {
  * be, red where it is not (a stopped instance of an Up service, a running one
  * of a Down service), yellow for leftovers of an older layout.
  */
-const instanceStyle = (p: Palette, group: ExpectationGroup, instance: Instance, leftover: boolean): Style => {
+const instanceStyle = (
+  p: Palette,
+  group: ExpectationGroup,
+  instance: Instance,
+  leftover: boolean,
+  version: RowVersions["instances"][number] | undefined,
+): Style => {
+  if (version?.status === "mismatch") return p.red
   if (leftover) return p.yellow
   if (group.expectation.state === "Unknown") return p.yellow
   const fine = group.expectation.state === "Down" ? !instance.running : instance.running
@@ -124,10 +141,24 @@ const padCell = (cell: Cell, width: number): string =>
 
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`
 
-const verdict = (p: Palette, classifications: ReadonlyArray<Classification>): string => {
+/** Green where every instance runs the expected version, red on drift, yellow while unknown or upgrading. */
+const versionStyle = (p: Palette, v: RowVersions): Style => {
+  const statuses = new Set(v.instances.map((i) => i.status))
+  if (statuses.has("mismatch")) return p.red
+  if (statuses.has("unknown") || statuses.has("upgrading") || v.instances.length === 0) return p.yellow
+  return p.green
+}
+
+const drifts = (v: RowVersions | undefined): boolean => v?.instances.some((i) => i.status === "mismatch") === true
+
+const verdict = (
+  p: Palette,
+  rows: ReadonlyArray<{ readonly classification: Classification; readonly versions?: RowVersions | undefined }>,
+): string => {
+  const classifications = rows.map((r) => r.classification)
   const total = classifications.length
   if (total === 0) return p.yellow("no services to show")
-  const failing = classifications.filter((c) => isFailure(c.outcome)).length
+  const failing = rows.filter((r) => isFailure(r.classification.outcome) || drifts(r.versions)).length
   const unknown = classifications.filter((c) => c.outcome === "unknown").length
   const unknownNote = unknown > 0 ? p.yellow(`; ${unknown} unknown (not checked)`) : ""
   if (failing > 0) {
@@ -150,15 +181,30 @@ export const renderStatusTable = (
 ): string => {
   const view = "survey" in input ? statusView(input) : input
   const p = "color" in style ? palette(style.color) : style
-  const header: ReadonlyArray<Cell> = ["Service", "Expected", "Actual", "Reason"].map((text) => ({
+  // The Version column (issue #22) shows once any row knows versions: rows from a host that read none keep four columns.
+  const withVersions = view.rows.some((r) => r.versions !== undefined)
+  const titles = withVersions
+    ? ["Service", "Expected", "Actual", "Version", "Reason"]
+    : ["Service", "Expected", "Actual", "Reason"]
+  const header: ReadonlyArray<Cell> = titles.map((text) => ({
     text,
     style: p.bold,
   }))
-  const body = view.rows.map(({ group, classification: c }) => ({
+  const body = view.rows.map(({ group, classification: c, versions }) => ({
     cells: [
       { text: group.expectation.name, style: (s: string) => s },
       { text: expectedCell(group.expectation), style: (s: string) => s },
       { text: actualCell(group, c, view.supervisor), style: outcomeStyle(p, c.outcome) },
+      ...(!withVersions
+        ? []
+        : versions === undefined
+          ? [{ text: "", style: p.dim }]
+          : [
+              {
+                text: versionCell(versions),
+                style: versionsDiffer(versions) ? p.yellow : versionStyle(p, versions),
+              },
+            ]),
       { text: group.expectation.reason, style: p.dim },
     ] satisfies ReadonlyArray<Cell>,
     // instanceLines lists the admitted instances, then the leftovers: the same order as `present`.
@@ -167,9 +213,9 @@ export const renderStatusTable = (
         ...group.instances.map((i) => [i, false] as const),
         ...group.leftovers.map((i) => [i, true] as const),
       ]
-      return instanceLines(group, c).map((line, n) => {
+      return instanceLines(group, c, versions).map((line, n) => {
         const entry = present[n]
-        const dot = entry === undefined ? p.dim : instanceStyle(p, group, entry[0], entry[1])
+        const dot = entry === undefined ? p.dim : instanceStyle(p, group, entry[0], entry[1], versions?.instances[n])
         return `  ${dot("●")} ${line}`
       })
     })(),
@@ -193,12 +239,10 @@ export const renderStatusTable = (
     ...body.flatMap((r) => [line(r.cells), ...r.details]),
     "",
     ...(view.caddy === undefined || view.caddy === null ? [] : [...caddyLines(view.caddy, p), ""]),
+    ...(view.notes ?? []).map((n) => p.yellow(`versions: ${n}`)),
     ...warnings,
     ...(view.caddyProblem === undefined || view.caddyProblem === null ? [] : [p.red(`✗ Caddy: ${view.caddyProblem}`)]),
-    verdict(
-      p,
-      view.rows.map((r) => r.classification),
-    ),
+    verdict(p, view.rows),
   ]
   return `${lines.join("\n")}\n`
 }

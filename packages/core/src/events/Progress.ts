@@ -4,7 +4,17 @@
  * them for a person. The default layer drops them.
  */
 import { Context, Data, Effect, Layer, PubSub, type Queue, type Scope } from "effect"
+import type { VersionStatus } from "../model/version.js"
 import type { SettleResult } from "../supervisor/settle.js"
+
+/** What a restarted instance ran before and runs now, against what it should run (issue #22). */
+export interface VersionMove {
+  readonly before: string | null
+  readonly after: string | null
+  readonly expected: string | null
+  /** `after` against `expected` (no upgrade exemption: a restarted instance should be on it). */
+  readonly status: VersionStatus
+}
 
 export type ProgressEvent = Data.TaggedEnum<{
   /** The plan an operation is about to carry out (also what `--dry-run` prints). */
@@ -16,9 +26,20 @@ export type ProgressEvent = Data.TaggedEnum<{
   /** A rolling restart takes this instance down now. */
   InstanceRestarting: { readonly instance: string; readonly index: number; readonly total: number }
   /** The supervisor reports the instance running again. */
-  InstanceRunning: { readonly instance: string; readonly afterMillis: number }
+  InstanceRunning: {
+    readonly instance: string
+    readonly afterMillis: number
+    /** Its version before the restart and now, when the probe targets know versions. */
+    readonly version?: VersionMove | undefined
+  }
   /** The readiness probe answered. */
-  ProbeReady: { readonly instance: string; readonly url: string; readonly afterMillis: number }
+  ProbeReady: {
+    readonly instance: string
+    readonly url: string
+    readonly afterMillis: number
+    /** The answer's `X-Version` header: the version it really serves (issue #22). */
+    readonly version?: string | null | undefined
+  }
   /** No probe URL could be built for this instance; a Warning follows saying what happens instead. */
   ProbeSkipped: { readonly instance: string; readonly reason: string }
   /** Caddy was asked to reload (the old way, without its admin API; best effort). */

@@ -4,6 +4,7 @@
  */
 import { Context, type Duration, type Effect } from "effect"
 import type { ServerKind } from "../model/hostFacts.js"
+import type { UpgradeMarker, VersionSources } from "../model/version.js"
 import type { HostError } from "./errors.js"
 
 export interface HostContext {
@@ -15,6 +16,12 @@ export interface HostContext {
   readonly kind: ServerKind
   /** `integrations.fhir.worker.enabled`; null when there is no config. */
   readonly fhirWorkerEnabled: boolean | null
+  /**
+   * What the host is meant to run (issue #22): the env file the units read
+   * (`<root>/env`, `/etc/tamanu/env` for the usual root) and the root's
+   * version. Absent: not read (every expected version is unknown).
+   */
+  readonly versions?: VersionSources | undefined
 }
 
 export interface TamanuHostShape {
@@ -26,6 +33,11 @@ export interface TamanuHostShape {
    * to `wait` (zero: one try). Never fails: an unreachable DB is a fact.
    */
   readonly patientPortal: (wait: Duration.Duration) => Effect.Effect<boolean | null>
+  /**
+   * `/run/tamanu/upgrade-in-progress`: its age and the target version it
+   * names, read now; null when there is none (or it cannot be read).
+   */
+  readonly upgradeMarker: Effect.Effect<UpgradeMarker | null>
 }
 
 export class TamanuHost extends Context.Tag("@tamanu-lifecycle/core/TamanuHost")<TamanuHost, TamanuHostShape>() {}

@@ -24,6 +24,49 @@ const root = (files: Record<string, string>, name = "tamanu") => {
 const withEnv = (env: Record<string, string>) =>
   Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
 
+describe("TamanuHostLive: versions (issue #22)", () => {
+  it.effect("reads the expected versions from the root's env file", () =>
+    Effect.gen(function* () {
+      const r = root({
+        "default.json5": "{}",
+        env: "TAMANU_VERSION=v2.65.0\nTAMANU_FRONTEND_VERSION=2.65.1\nNODE_ENV=production\n",
+      })
+      const ctx = yield* Effect.flatMap(TamanuHost, (h) => h.context).pipe(Effect.provide(TamanuHostLive({ root: r })))
+      expect(ctx.versions?.envFile).toBe(path.join(r, "env"))
+      expect(Object.fromEntries(ctx.versions?.env ?? [])).toMatchObject({
+        TAMANU_VERSION: "v2.65.0",
+        TAMANU_FRONTEND_VERSION: "2.65.1",
+      })
+    }),
+  )
+
+  it.effect("a missing env file is a fact (no env, the reason), never an error", () =>
+    Effect.gen(function* () {
+      const r = root({ "default.json5": "{}" })
+      const ctx = yield* Effect.flatMap(TamanuHost, (h) => h.context).pipe(Effect.provide(TamanuHostLive({ root: r })))
+      expect(ctx.versions).toMatchObject({ env: null, envProblem: `${path.join(r, "env")} is missing` })
+    }),
+  )
+
+  it.live("the upgrade marker: its age from the mtime and the target it names; none when absent", () =>
+    Effect.gen(function* () {
+      const r = root({ "default.json5": "{}", marker: "2.65.0\n" })
+      const marker = path.join(r, "marker")
+      const tenMinutesAgo = new Date(Date.now() - 10 * 60_000)
+      fs.utimesSync(marker, tenMinutesAgo, tenMinutesAgo)
+      const read = (p: string) =>
+        Effect.flatMap(TamanuHost, (h) => h.upgradeMarker).pipe(
+          Effect.provide(TamanuHostLive({ root: r, upgradeMarkerPath: p })),
+        )
+      const found = yield* read(marker)
+      expect(found?.target).toBe("2.65.0")
+      // mtime has one-second resolution on some filesystems; the age is ten minutes, give or take that.
+      expect(Math.abs((found?.ageMillis ?? 0) - 10 * 60_000)).toBeLessThan(60_000)
+      expect(yield* read(path.join(r, "absent"))).toBeNull()
+    }),
+  )
+})
+
 describe("TamanuHostLive", () => {
   it.effect("reads root, version, config, kind and FHIR flag from an explicit root", () =>
     Effect.gen(function* () {

@@ -7,9 +7,17 @@
 import * as os from "node:os"
 import { FileSystem } from "@effect/platform"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { type Duration, Effect, Either, Config as EnvConfig, Layer, Option } from "effect"
+import { Clock, type Duration, Effect, Either, Config as EnvConfig, Layer, Option } from "effect"
 import type { HostFacts, ServerKind } from "../model/hostFacts.js"
 import type { SupervisorKind } from "../model/instance.js"
+import {
+  envFileCandidates,
+  markerTarget,
+  parseEnvFile,
+  UPGRADE_MARKER_PATH,
+  type UpgradeMarker,
+  type VersionSources,
+} from "../model/version.js"
 import { trustedPath } from "../privileges/trustedPath.js"
 import { log } from "../util/logging.js"
 import { detectKind, fhirWorkerEnabled, loadConfig } from "./config.js"
@@ -40,6 +48,8 @@ export interface TamanuHostOptions {
    * real paths; else `UntrustedPath`.
    */
   readonly sudoCaller?: number | null | undefined
+  /** Tests only: the upgrade marker (default `/run/tamanu/upgrade-in-progress`). */
+  readonly upgradeMarkerPath?: string | undefined
 }
 
 const env = (name: string) =>
@@ -63,6 +73,44 @@ export interface LiveHostContext extends HostContext {
   readonly configFiles: ReadonlyArray<string>
   readonly kindReason: string
 }
+
+/**
+ * The first env file of the root that exists (issue #22). Missing or
+ * unreadable is a fact the versions report as unknown, never an error.
+ */
+const readVersionSources = (fs: FileSystem.FileSystem, root: string, rootVersion: string | null) =>
+  Effect.gen(function* () {
+    const candidates = envFileCandidates(root)
+    const problems: Array<string> = []
+    for (const file of candidates) {
+      const read = yield* Effect.either(fs.readFileString(file))
+      if (read._tag === "Right") return { envFile: file, env: parseEnvFile(read.right), rootVersion }
+      const reason = read.left._tag === "SystemError" ? read.left.reason : "BadArgument"
+      problems.push(
+        reason === "NotFound"
+          ? `${file} is missing`
+          : reason === "PermissionDenied"
+            ? `${file} is not readable by this user (sudo tamanu status reads it)`
+            : `${file} could not be read: ${read.left.message}`,
+      )
+    }
+    return {
+      envFile: candidates[0] ?? `${root}/env`,
+      env: null,
+      envProblem: problems.join("; "),
+      rootVersion,
+    } satisfies VersionSources
+  })
+
+/** The upgrade marker's age (from its mtime) and target; null when absent or unreadable. */
+const readUpgradeMarker = (fs: FileSystem.FileSystem, path: string): Effect.Effect<UpgradeMarker | null> =>
+  Effect.gen(function* () {
+    const info = yield* fs.stat(path)
+    const mtime = Option.getOrUndefined(info.mtime)
+    const now = yield* Clock.currentTimeMillis
+    const text = yield* fs.readFileString(path).pipe(Effect.orElseSucceed(() => ""))
+    return { ageMillis: mtime === undefined ? 0 : now - mtime.getTime(), target: markerTarget(text) }
+  }).pipe(Effect.orElseSucceed(() => null))
 
 /** Builds the service over any `FileSystem`; see `TamanuHostLive` for the Node one. */
 export const makeTamanuHost = (options: TamanuHostOptions = {}) =>
@@ -92,6 +140,7 @@ export const makeTamanuHost = (options: TamanuHostOptions = {}) =>
       const rootPath = yield* trusted("the Tamanu root", found.path, "directory")
       const loaded = yield* loadConfig(rootPath, nodeEnv, (file) => trusted("the Tamanu config file", file, "file"))
       const decision = detectKind(loaded.config, kind)
+      const versions = yield* readVersionSources(fs, rootPath, found.version)
       return {
         root: rootPath,
         version: found.version,
@@ -100,6 +149,7 @@ export const makeTamanuHost = (options: TamanuHostOptions = {}) =>
         kindReason: decision.reason,
         fhirWorkerEnabled: fhirWorkerEnabled(loaded.config),
         configFiles: loaded.files,
+        versions,
       }
     }).pipe(Effect.provideService(FileSystem.FileSystem, fs))
 
@@ -133,6 +183,7 @@ export const makeTamanuHost = (options: TamanuHostOptions = {}) =>
       context,
       patientPortal,
       portalReading,
+      upgradeMarker: readUpgradeMarker(fs, options.upgradeMarkerPath ?? UPGRADE_MARKER_PATH),
     }
     return service
   })

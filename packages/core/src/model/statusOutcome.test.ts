@@ -15,6 +15,7 @@ import {
   statusReport,
   visibleInStatus,
 } from "./statusOutcome.js"
+import { rowVersions, versionCell } from "./version.js"
 
 const exp = (over: Partial<Expectation> & Pick<Expectation, "name" | "instances" | "state">): Expectation => ({
   criticality: "Background",
@@ -326,6 +327,40 @@ describe("instanceLines", () => {
     expect(instanceLines(g, classify(g, none, "systemd"))).toEqual([])
   })
 
+  it("lists each instance with its version when the instances run different versions (issue #22)", () => {
+    const g = group(api, [unit("tamanu-central-api", "1", true), unit("tamanu-central-api", "2", true)])
+    const at = (a1: string | null, a2: string | null, marker: { ageMillis: number; target: null } | null = null) =>
+      rowVersions(
+        "2.65.0",
+        [
+          { instance: "tamanu-central-api@1", actual: a1, problem: null },
+          { instance: "tamanu-central-api@2", actual: a2, problem: null },
+        ],
+        marker,
+      )
+    expect(instanceLines(g, classify(g, none, "systemd"), at("2.65.0", "2.64.0"))).toEqual([
+      "tamanu-central-api@1 running  2.65.0 ok",
+      "tamanu-central-api@2 running  2.64.0 drift (expected 2.65.0)",
+    ])
+    expect(
+      instanceLines(g, classify(g, none, "systemd"), at("2.65.0", "2.64.0", { ageMillis: 0, target: null })),
+    ).toEqual(["tamanu-central-api@1 running  2.65.0 ok", "tamanu-central-api@2 running  2.64.0 upgrading to 2.65.0"])
+    expect(instanceLines(g, classify(g, none, "systemd"), at("2.65.0", null))).toEqual([
+      "tamanu-central-api@1 running  2.65.0 ok",
+      "tamanu-central-api@2 running  version unknown",
+    ])
+    // All on one version: the Version cell says it; no lines.
+    expect(instanceLines(g, classify(g, none, "systemd"), at("2.64.0", "2.64.0"))).toEqual([])
+    expect(versionCell(at("2.64.0", "2.64.0"))).toBe("2.64.0 drift (expected 2.65.0)")
+    expect(versionCell(at("2.65.0", "v2.65.0"))).toBe("2.65.0 ok")
+    expect(versionCell(at("2.65.0", "2.64.0"))).toBe("mixed (expected 2.65.0)")
+    expect(versionCell(at(null, null))).toBe("unknown (expected 2.65.0)")
+    expect(versionCell(rowVersions("2.65.0", [], null))).toBe("2.65.0")
+    expect(versionCell(rowVersions(null, [{ instance: "x", actual: "2.64.0", problem: null }], null))).toBe(
+      "2.64.0 (expected unknown)",
+    )
+  })
+
   it("names pm2 processes by pm_id and marks leftovers", () => {
     const pm = group(api, [proc("tamanu-api", 0, true), proc("tamanu-api", 1, false)])
     expect(instanceLines(pm, classify(pm, none, "pm2"))).toEqual(["tamanu-api#0 running", "tamanu-api#1 stopped"])
@@ -354,9 +389,24 @@ describe("statusReport (--json)", () => {
     classification: classify(g, none, supervisor),
   })
 
-  it("writes the snake_case document of the tool it replaces", () => {
-    expect(statusReport([row(apiGroup), row(pmGroup, "pm2"), row(unknownGroup)])).toEqual({
+  it("writes the snake_case document of the tool it replaces, versions included (issue #22)", () => {
+    const versions = rowVersions(
+      "2.65.0",
+      [
+        { instance: "tamanu-central-api@1", actual: "v2.65.0", problem: null },
+        { instance: "tamanu-central-api@2", actual: "2.64.0", problem: null },
+      ],
+      null,
+    )
+    const report = statusReport([{ ...row(apiGroup), versions }, row(pmGroup, "pm2"), row(unknownGroup)], {
+      expectedVersion: "2.65.0",
+      upgrade: { ageMillis: 125_000, target: "2.65.0" },
+    })
+    expect(report).toEqual({
       any_short: false,
+      expected_version: "2.65.0",
+      version_drift: true,
+      upgrade: { in_progress: true, age_seconds: 125, target: "2.65.0" },
       expectations: [
         {
           name: "tamanu-central-api",
@@ -368,9 +418,24 @@ describe("statusReport (--json)", () => {
           legacy: false,
           behind_caddy: true,
           criticality: "critical",
+          expected_version: "2.65.0",
           instances: [
-            { name: "tamanu-central-api", instance: "1", pm_id: null, running: true },
-            { name: "tamanu-central-api", instance: "2", pm_id: null, running: true },
+            {
+              name: "tamanu-central-api",
+              instance: "1",
+              pm_id: null,
+              running: true,
+              version_actual: "2.65.0",
+              version_status: "match",
+            },
+            {
+              name: "tamanu-central-api",
+              instance: "2",
+              pm_id: null,
+              running: true,
+              version_actual: "2.64.0",
+              version_status: "mismatch",
+            },
           ],
         },
         {
@@ -383,7 +448,17 @@ describe("statusReport (--json)", () => {
           legacy: false,
           behind_caddy: false,
           criticality: "background",
-          instances: [{ name: "tamanu-tasks", instance: null, pm_id: 5, running: true }],
+          expected_version: null,
+          instances: [
+            {
+              name: "tamanu-tasks",
+              instance: null,
+              pm_id: 5,
+              running: true,
+              version_actual: null,
+              version_status: "unknown",
+            },
+          ],
         },
         {
           name: "tamanu-central-fhir-refresh",
@@ -395,6 +470,7 @@ describe("statusReport (--json)", () => {
           legacy: false,
           behind_caddy: false,
           criticality: "background",
+          expected_version: null,
           instances: [],
         },
       ],

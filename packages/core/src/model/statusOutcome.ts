@@ -9,6 +9,15 @@ import type { Expectation } from "./expectation.js"
 import { minCount } from "./expectation.js"
 import type { ExpectationGroup, Instance, SupervisorKind } from "./instance.js"
 import { displayInstance, unitName } from "./instance.js"
+import {
+  driftedInstances,
+  instanceVersionText,
+  type RowVersions,
+  type UpgradeMarker,
+  upgradeInProgress,
+  VersionStatus,
+  versionsDiffer,
+} from "./version.js"
 
 export const Outcome = Schema.Literal("up", "short", "down", "absent", "forbidden", "unknown")
 export type Outcome = typeof Outcome.Type
@@ -152,13 +161,25 @@ export const actualCell = (group: ExpectationGroup, c: Classification, superviso
  * which instance is in which state (several present and not all fine, or
  * leftovers beside the instances). Empty otherwise.
  */
-export const instanceLines = (group: ExpectationGroup, c: Classification): ReadonlyArray<string> => {
+export const instanceLines = (
+  group: ExpectationGroup,
+  c: Classification,
+  versions?: RowVersions,
+): ReadonlyArray<string> => {
   const present = [...group.instances, ...group.leftovers]
   const allFine = c.outcome === "up" || c.outcome === "absent" || c.outcome === "unknown"
-  if (present.length <= 1 || (allFine && group.leftovers.length === 0)) return []
+  // Instances on different versions (issue #22) also need a line each, even when all run.
+  const differ = versions !== undefined && versionsDiffer(versions)
+  if (present.length <= 1 || (allFine && group.leftovers.length === 0 && !differ)) return []
+  const version = (n: number): string => {
+    const v = versions?.instances[n]
+    return v === undefined || versions === undefined ? "" : `  ${instanceVersionText(v, versions.expected)}`
+  }
   return [
-    ...group.instances.map((i) => `${displayInstance(i)} ${stateWord(i)}`),
-    ...group.leftovers.map((l) => `${displayInstance(l)} ${stateWord(l)} (leftover)`),
+    ...group.instances.map((i, n) => `${displayInstance(i)} ${stateWord(i)}${version(n)}`),
+    ...group.leftovers.map(
+      (l, n) => `${displayInstance(l)} ${stateWord(l)} (leftover)${version(group.instances.length + n)}`,
+    ),
   ]
 }
 
@@ -170,6 +191,10 @@ export const StatusJsonInstance = Schema.Struct({
   instance: Schema.NullOr(Schema.String),
   pm_id: Schema.NullOr(Schema.Int),
   running: Schema.Boolean,
+  /** What it runs (image label or tag, pm2 release directory); null when stopped or nothing says (issue #22). */
+  version_actual: Schema.NullOr(Schema.String),
+  /** Against the expectation's `expected_version`: `match`, `mismatch` (exit 1), `unknown`, `upgrading`. */
+  version_status: VersionStatus,
 })
 export type StatusJsonInstance = typeof StatusJsonInstance.Type
 
@@ -183,6 +208,8 @@ export const StatusJsonExpectation = Schema.Struct({
   legacy: Schema.Boolean,
   behind_caddy: Schema.Boolean,
   criticality: Schema.Literal("critical", "background"),
+  /** The version this service is meant to run (the frontend may have its own); null when unknown or Down. */
+  expected_version: Schema.NullOr(Schema.String),
   /** Admitted instances, then leftovers. */
   instances: Schema.Array(StatusJsonInstance),
 })
@@ -190,13 +217,25 @@ export type StatusJsonExpectation = typeof StatusJsonExpectation.Type
 
 export const StatusJson = Schema.Struct({
   /**
-   * True when any outcome is a failure (short, down or forbidden), i.e.
-   * exactly when status exits 1. The name comes from the old tool, which only
-   * had "short"; a script testing it should keep failing on every unmet
-   * expectation, not only on partial capacity.
+   * True when any outcome is a failure (short, down or forbidden). The name
+   * comes from the old tool, which only had "short"; a script testing it
+   * should keep failing on every unmet expectation, not only on partial
+   * capacity. status exits 1 when this or `version_drift` is true.
    */
   any_short: Schema.Boolean,
   expectations: Schema.Array(StatusJsonExpectation),
+  /** `TAMANU_VERSION` of the env file the units read (systemd), the install root's version (pm2); null when unknown. */
+  expected_version: Schema.NullOr(Schema.String),
+  /** Some instance runs another version than expected (a mismatch): status exits 1. */
+  version_drift: Schema.Boolean,
+  /** `/run/tamanu/upgrade-in-progress`, when present: older instances are `upgrading` while it is younger than 90 minutes. */
+  upgrade: Schema.NullOr(
+    Schema.Struct({
+      in_progress: Schema.Boolean,
+      age_seconds: Schema.Int,
+      target: Schema.NullOr(Schema.String),
+    }),
+  ),
   /** Where Caddy routes the shown services behind it (null when none is); read-only. */
   caddy: Schema.NullOr(CaddyStatusJson),
 })
@@ -205,19 +244,49 @@ export type StatusJson = typeof StatusJson.Type
 export interface StatusRow {
   readonly group: ExpectationGroup
   readonly classification: Classification
+  /** Its instances' versions (issue #22); absent for a Down service and where versions were not read. */
+  readonly versions?: RowVersions | undefined
 }
 
-const jsonInstance = (i: Instance): StatusJsonInstance => ({
-  name: i.name,
-  instance: i.suffix,
-  pm_id: i.pmId,
-  running: i.running,
-})
+const jsonInstance = (i: Instance, n: number, versions: RowVersions | undefined): StatusJsonInstance => {
+  const v = versions?.instances[n]
+  return {
+    name: i.name,
+    instance: i.suffix,
+    pm_id: i.pmId,
+    running: i.running,
+    version_actual: v?.actual ?? null,
+    version_status: v?.status ?? "unknown",
+  }
+}
+
+/** What the report says about versions beyond the rows. */
+export interface StatusVersionFacts {
+  readonly expectedVersion: string | null
+  readonly upgrade: UpgradeMarker | null
+}
+
+/** Rows whose instances run another version than expected. */
+export const anyVersionDrift = (rows: ReadonlyArray<StatusRow>): boolean =>
+  rows.some((r) => r.versions !== undefined && driftedInstances(r.versions).length > 0)
 
 /** The `--json` document for the rows given (the caller decides which rows are shown). */
-export const statusReport = (rows: ReadonlyArray<StatusRow>): Omit<StatusJson, "caddy"> => ({
+export const statusReport = (
+  rows: ReadonlyArray<StatusRow>,
+  versions: StatusVersionFacts = { expectedVersion: null, upgrade: null },
+): Omit<StatusJson, "caddy"> => ({
   any_short: rows.some((r) => isFailure(r.classification.outcome)),
-  expectations: rows.map(({ group, classification: c }) => {
+  expected_version: versions.expectedVersion,
+  version_drift: anyVersionDrift(rows),
+  upgrade:
+    versions.upgrade === null
+      ? null
+      : {
+          in_progress: upgradeInProgress(versions.upgrade),
+          age_seconds: Math.floor(versions.upgrade.ageMillis / 1000),
+          target: versions.upgrade.target,
+        },
+  expectations: rows.map(({ group, classification: c, versions: v }) => {
     const e = group.expectation
     return {
       name: e.name,
@@ -229,7 +298,8 @@ export const statusReport = (rows: ReadonlyArray<StatusRow>): Omit<StatusJson, "
       legacy: e.legacy,
       behind_caddy: e.behindCaddy,
       criticality: e.criticality === "Critical" ? "critical" : "background",
-      instances: [...group.instances, ...group.leftovers].map(jsonInstance),
+      expected_version: v?.expected ?? null,
+      instances: [...group.instances, ...group.leftovers].map((i, n) => jsonInstance(i, n, v)),
     }
   }),
 })

@@ -8,13 +8,14 @@
  * routing to it.
  */
 import { Clock, Duration, Effect, Either, Option, type Scope } from "effect"
-import { emit, Progress, ProgressEvent } from "../events/Progress.js"
+import { emit, Progress, ProgressEvent, type VersionMove } from "../events/Progress.js"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
+import { isVersionDrift, versionStatus } from "../model/version.js"
 import type { Plan, PlanStep } from "../plan/Plan.js"
 import { proxiedServices } from "../plan/Plan.js"
 import { type Located, locate } from "../probe/locate.js"
 import { Prober } from "../probe/Prober.js"
-import { lookupOnce, ProbeTargets } from "../probe/ProbeTargets.js"
+import { lookupOnce, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
 import type { Endpoint, ServiceEndpoints } from "../proxy/caddyConfig.js"
 import { type ProxyFailed, type ProxySession, ReverseProxy } from "../proxy/ReverseProxy.js"
@@ -52,6 +53,12 @@ export interface ExecuteOptions {
   readonly settle?: Duration.Duration
   /** Lines shown of an instance that failed to start, settle or become ready (default 10). */
   readonly lastLines?: number
+  /**
+   * The version each service is meant to run (issue #22): a rolled instance
+   * that comes back on another is a warning, the roll goes on, and the
+   * execution says so (`versionMismatches`). Absent: versions not judged.
+   */
+  readonly expectedVersion?: (service: string) => string | null
 }
 
 /** What happened, for the final report (display names). */
@@ -66,6 +73,10 @@ export interface Execution {
   readonly caddy: CaddyOutcome | null
   /** What each settle window found, per instance (issue #23). */
   readonly settled: ReadonlyArray<SettledInstance>
+  /** Each rolled instance's version before and after, when known (issue #22). */
+  readonly versions: ReadonlyArray<{ readonly instance: string } & VersionMove>
+  /** Rolled instances that came back on a version other than the expected one: the command exits 1. */
+  readonly versionMismatches: ReadonlyArray<string>
 }
 
 /** One instance's settle result and the window it was watched for. */
@@ -116,6 +127,8 @@ interface Journal {
   readonly settled: Array<SettledInstance>
   /** Instances whose last lines were shown (once per run). */
   readonly linesShown: Set<string>
+  readonly versions: Array<{ readonly instance: string } & VersionMove>
+  readonly versionMismatches: Array<string>
 }
 
 /**
@@ -359,6 +372,8 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
         routing.vouched.delete(instance)
       }
 
+      // What it runs before it goes down (the same look-up as its address: one podman ps + inspect).
+      const before = options.expectedVersion === undefined ? null : yield* lookupTarget(targets, ref)
       yield* emit(ProgressEvent.InstanceRestarting({ instance, index: index + 1, total: all.length }))
       yield* markLogs(journal, [ref])
       const began = yield* Clock.currentTimeMillis
@@ -391,7 +406,15 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
             ),
         }),
       )
-      yield* emit(ProgressEvent.InstanceRunning({ instance, afterMillis: (yield* Clock.currentTimeMillis) - began }))
+      const runningAfter = (yield* Clock.currentTimeMillis) - began
+
+      // What it runs now, by the same look-up as before it went down (one podman ps + inspect).
+      const after = before === null ? null : yield* lookupTarget(targets, ref)
+      const move =
+        before === null || after === null || options.expectedVersion === undefined
+          ? undefined
+          : versionMove(before.version, after.version, options.expectedVersion(step.service))
+      yield* emit(ProgressEvent.InstanceRunning({ instance, afterMillis: runningAfter, version: move }))
 
       // Its address now: a restarted podman container has a new one, and may appear only after
       // the unit is active (Type=simple) or be replaced under it: looked up until the budget runs out.
@@ -430,7 +453,12 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
       let url = Option.map(located, (l) => l.url)
       if (step.probe && Option.isSome(located)) {
         yield* emit(
-          ProgressEvent.ProbeReady({ instance, url: located.value.url, afterMillis: located.value.elapsedMs }),
+          ProgressEvent.ProbeReady({
+            instance,
+            url: located.value.url,
+            afterMillis: located.value.elapsedMs,
+            version: located.value.version,
+          }),
         )
         routing.vouched.set(instance, { url: located.value.url, basis: "answered" })
       } else {
@@ -461,6 +489,30 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
         if (Option.isSome(url)) routing.vouched.set(instance, { url: url.value, basis: "settled" })
       }
       if (session !== null && Option.isSome(url)) routing.endpoints.get(step.service)?.set(instance, url.value)
+      if (move !== undefined && before !== null && options.expectedVersion !== undefined) {
+        /** What it serves: its `X-Version` when the probe saw one, else what its image says. */
+        const served = Option.flatMap(located, (l) => Option.fromNullable(l.version))
+        // Without a header: what its image says. A Type=simple unit's container may not have existed
+        // yet when its image was asked right after "running": asked once more now that it was found.
+        const image =
+          Option.isNone(served) && move.after === null && Option.isSome(located)
+            ? (yield* lookupTarget(targets, ref)).version
+            : (after?.version ?? Option.none<string>())
+        const final = versionMove(
+          before.version,
+          Option.orElse(served, () => image),
+          options.expectedVersion(step.service),
+        )
+        journal.versions.push({ instance, ...final })
+        if (isVersionDrift(final.status)) {
+          journal.versionMismatches.push(instance)
+          // Its siblings run the same unit: the roll goes on, and the command exits 1 at the end.
+          yield* warn(
+            journal,
+            `${instance} came back on ${final.after}, expected ${final.expected}; the roll goes on (the env file or the image tag may be wrong)`,
+          )
+        }
+      }
     }
   }).pipe(
     Effect.tapError((e) =>
@@ -595,6 +647,8 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       marks: [],
       settled: [],
       linesShown: new Set(),
+      versions: [],
+      versionMismatches: [],
     }
     const routing: Routing = {
       services: proxiedServices(plan.steps),
@@ -664,5 +718,17 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       warnings: journal.warnings,
       caddy: routing.session === null ? null : { mode: routing.session.mode, ...journal.caddy },
       settled: journal.settled,
+      versions: journal.versions,
+      versionMismatches: journal.versionMismatches,
     }
   })
+
+/** Before and after against the expected version; a restarted instance is not exempted by an upgrade marker. */
+export const versionMove = (
+  before: Option.Option<string>,
+  after: Option.Option<string>,
+  expected: string | null,
+): VersionMove => {
+  const a = Option.getOrNull(after)
+  return { before: Option.getOrNull(before), after: a, expected, status: versionStatus(expected, a, null) }
+}

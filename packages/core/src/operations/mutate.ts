@@ -3,18 +3,19 @@
  * "nothing to do" or print the plan for --dry-run, ask for root only when
  * there is work, hold the host lock, execute (§5-§7, §10).
  */
-import { Clock, Deferred, type Duration, Effect, Exit, Fiber, Schedule, type Scope, Stream } from "effect"
+import { Clock, Deferred, type Duration, Effect, Exit, Fiber, Option, Schedule, type Scope, Stream } from "effect"
 import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
 import type { ConfigUnreadable } from "../host/errors.js"
 import type { TamanuHost } from "../host/TamanuHost.js"
 import { type LockFailed, type LockHeld, withHostLock } from "../lock/hostLock.js"
-import type { ExpectationGroup, InstanceRef, SupervisorKind } from "../model/instance.js"
+import { displayInstance, type ExpectationGroup, type InstanceRef, type SupervisorKind } from "../model/instance.js"
+import { expectedVersionOf, versionPreview } from "../model/version.js"
 import type { EnabledUnits } from "../plan/common.js"
 import { describeFailure, type Plan, proxiedServices } from "../plan/Plan.js"
 import { renderPlan } from "../plan/renderPlan.js"
 import { Privileges } from "../privileges/Privileges.js"
 import { Prober } from "../probe/Prober.js"
-import { ProbeTargets } from "../probe/ProbeTargets.js"
+import { ProbeTargets, targetsOf } from "../probe/ProbeTargets.js"
 import { renderProxyPreview } from "../proxy/preview.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
@@ -25,6 +26,7 @@ import { type ExecuteError, type Execution, execute } from "./execute.js"
 import type { MutateOptions } from "./options.js"
 import { restoreCaddyLockCommand } from "./restoreCaddy.js"
 import { type SurveyError, survey } from "./survey.js"
+import { hostExpectedVersions } from "./versions.js"
 
 /** The outcome of start, stop or restart, for the CLI and for embedders. */
 export interface OperationResult {
@@ -143,7 +145,8 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
     const result = (execution: Execution | null): Effect.Effect<OperationResult> =>
       Effect.map(Clock.currentTimeMillis, (now) => ({
         command: spec.command,
-        ok: true,
+        // An instance that came back on another version than expected: the roll went on, the command exits 1.
+        ok: execution === null || execution.versionMismatches.length === 0,
         nothingToDo: plan.nothingToDo,
         dryRun: options.dryRun,
         plan,
@@ -189,7 +192,28 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
         )
       return yield* result(null)
     }
+    const expected = yield* hostExpectedVersions(s.supervisor).pipe(Effect.option)
     if (options.dryRun) {
+      // Which version each instance the plan touches runs now (issue #22): read-only, one batched look-up.
+      const touched = touchedRefs(plan)
+      const versionLines =
+        touched.length === 0
+          ? []
+          : yield* Effect.gen(function* () {
+              const found = yield* targetsOf(yield* ProbeTargets, touched)
+              return versionPreview(
+                touched.map((ref) => ({
+                  instance: displayInstance(ref),
+                  actual: Option.getOrNull(
+                    Option.flatMap(Option.fromNullable(found.get(displayInstance(ref))), (t) => t.version),
+                  ),
+                  expected: Option.match(expected, {
+                    onNone: () => null,
+                    onSome: (v) => expectedVersionOf(v, ref.name),
+                  }),
+                })),
+              )
+            })
       // Which way Caddy will be driven and the exact loads (§9.5): read-only.
       const proxied = proxiedServices(plan.steps)
       const preview =
@@ -203,7 +227,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
         ProgressEvent.PlanComputed({
           command: spec.command,
           steps: plan.steps.length,
-          text: [planText, ...preview].join("\n"),
+          text: [planText, ...versionLines, ...preview].join("\n"),
         }),
       )
       for (const warning of plan.warnings) yield* emit(ProgressEvent.Warning({ message: warning }))
@@ -231,6 +255,10 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
           probeTimeout: spec.probeTimeout,
           cooldown: spec.cooldown,
           ...(spec.settle === undefined ? {} : { settle: spec.settle }),
+          ...Option.match(expected, {
+            onNone: () => ({}),
+            onSome: (v) => ({ expectedVersion: (service: string) => expectedVersionOf(v, service) }),
+          }),
         }).pipe(
           // The logs run until the execution, settle window included, is over; an interruption just ends them.
           Effect.onExit((exit) => (Exit.isInterrupted(exit) ? Effect.void : stopFollowing)),
@@ -238,7 +266,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
       }),
     )
     const done = yield* result(execution)
-    yield* emit(ProgressEvent.Done({ command: spec.command, ok: true, elapsedMillis: done.elapsedMillis }))
+    yield* emit(ProgressEvent.Done({ command: spec.command, ok: done.ok, elapsedMillis: done.elapsedMillis }))
     return done
   }).pipe(withoutConsoleLoggers)
 

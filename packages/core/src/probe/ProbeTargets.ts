@@ -8,10 +8,20 @@
  * under it: targets that can find an address later say so with `lookup`,
  * and the callers look again on a Schedule until the instance's probe budget
  * runs out (probe/locate.ts). Discovery of many instances is `urlsFor`: one
- * podman ps and one podman inspect for all of them.
+ * podman ps and one podman inspect for all of them; `targetsFor` reads what
+ * each runs from the same two calls (issue #22).
  */
 import { Context, Effect, Option } from "effect"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
+
+/** Where an instance serves and what it runs, from one look-up (issue #22). */
+export interface InstanceTarget {
+  readonly url: Option.Option<string>
+  /** The image's version label or tag (podman), the release directory (pm2); None when nothing says. */
+  readonly version: Option.Option<string>
+  /** Why the version is unknown, when the look-up can say (`image … has no … label and its tag "latest" …`). */
+  readonly versionProblem: string | null
+}
 
 export interface ProbeTargetsShape {
   /** One look; a miss is logged as a warning (once per message). */
@@ -27,6 +37,14 @@ export interface ProbeTargetsShape {
    * without one is left out). Absent: one `urlFor` each, all at once.
    */
   readonly urlsFor?: (refs: ReadonlyArray<InstanceRef>) => Effect.Effect<ReadonlyMap<string, string>>
+  /**
+   * The URL and the running version of many instances, by display name (every
+   * one asked about), from the same calls as `urlsFor` (one `podman ps` + one
+   * `podman inspect`; one pm2 list), so `status` reads both without an extra
+   * call per instance (issue #22). Absent: no version is known (`targetsOf`
+   * then asks `urlsOf` alone).
+   */
+  readonly targetsFor?: (refs: ReadonlyArray<InstanceRef>) => Effect.Effect<ReadonlyMap<string, InstanceTarget>>
   /**
    * Why this process cannot see where any instance is, when it cannot: the
    * system manager's podman containers are root's, and rootless podman in a
@@ -78,3 +96,38 @@ export const urlsOf = (
           ),
           (found) => new Map(found.flatMap(Option.toArray)),
         )
+
+/**
+ * Where each of these instances serves and what it runs, by display name
+ * (every one of them): the targets' `targetsFor`, else `urlsOf` with unknown
+ * versions where the targets know no versions.
+ */
+export const targetsOf = (
+  targets: ProbeTargetsShape,
+  refs: ReadonlyArray<InstanceRef>,
+): Effect.Effect<ReadonlyMap<string, InstanceTarget>> =>
+  refs.length === 0
+    ? Effect.succeed(new Map())
+    : targets.targetsFor !== undefined
+      ? targets.targetsFor(refs)
+      : Effect.map(
+          urlsOf(targets, refs),
+          (urls) =>
+            new Map(
+              refs.map((ref) => [
+                displayInstance(ref),
+                {
+                  url: Option.fromNullable(urls.get(displayInstance(ref))),
+                  version: Option.none(),
+                  versionProblem: null,
+                },
+              ]),
+            ),
+        )
+
+/** One instance's URL and version (`targetsOf` for one: podman's two calls). */
+export const lookupTarget = (targets: ProbeTargetsShape, ref: InstanceRef): Effect.Effect<InstanceTarget> =>
+  Effect.map(
+    targetsOf(targets, [ref]),
+    (found) => found.get(displayInstance(ref)) ?? { url: Option.none(), version: Option.none(), versionProblem: null },
+  )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { describeTransportError, isConnectionDropped, isReadyStatus } from "./httpProber.js"
+import { describeTransportError, isConnectionDropped, isReadyStatus, versionHeader } from "./httpProber.js"
 
 const errno = (code: string, message = `connect ${code} 127.0.0.1:1`) => Object.assign(new Error(message), { code })
 
@@ -56,5 +56,17 @@ describe("isConnectionDropped: a connection made, then dropped by the other end 
     ["nothing useful", { weird: true }, false],
   ])("%s: %s", (_name, cause, dropped) => {
     expect(isConnectionDropped(cause)).toBe(dropped)
+  })
+})
+
+describe("versionHeader (issue #22)", () => {
+  it.each([
+    [{ "x-version": "2.65.0" }, "2.65.0"],
+    [{ "x-version": " v2.65.0 " }, "v2.65.0"],
+    [{ "x-version": ["2.65.0", "2.64.0"] }, "2.65.0"],
+    [{ "x-version": "" }, null],
+    [{}, null],
+  ])("%j → %j", (headers, version) => {
+    expect(versionHeader(headers)).toBe(version)
   })
 })

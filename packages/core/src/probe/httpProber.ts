@@ -12,7 +12,7 @@
 import { HttpClient } from "@effect/platform"
 import { Duration, Effect, Layer } from "effect"
 import { buildOnFirstUse } from "../util/buildOnFirstUse.js"
-import { ProbeFailed, Prober, type ProberShape } from "./Prober.js"
+import { type ProbeAnswer, ProbeFailed, Prober, type ProberShape } from "./Prober.js"
 
 export interface HttpProberOptions {
   /** Bound on one attempt, connect to response headers (default 5 s, spec §8). */
@@ -68,6 +68,16 @@ export const describeTransportError = (cause: unknown): string => {
   return messageOf(inner) ?? messageOf(cause) ?? "request failed"
 }
 
+/** `X-Version` (headers are lower-cased by the platform), trimmed; null when absent or empty. */
+export const versionHeader = (
+  headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>,
+): string | null => {
+  const raw = headers["x-version"]
+  const value = (Array.isArray(raw) ? raw[0] : raw) as string | undefined
+  const trimmed = value?.trim() ?? ""
+  return trimmed === "" ? null : trimmed
+}
+
 /** Ready is decided by the status alone: any answer below 500 means the app is serving (spec §8). */
 export const isReadyStatus = (status: number): boolean => status < 500
 
@@ -80,18 +90,21 @@ export const makeHttpProber = (
     // destroys the socket without reading a body we don't need.
     const client = HttpClient.withScope(yield* HttpClient.HttpClient)
     const timeout = Duration.decode(options.attemptTimeout ?? defaultAttemptTimeout)
-    const probeOnce = (url: string): Effect.Effect<number, ProbeFailed> =>
+    const answer = (url: string): Effect.Effect<ProbeAnswer, ProbeFailed> =>
       client.get(url).pipe(
-        Effect.map((response) => response.status),
+        Effect.map((response) => ({ status: response.status, version: versionHeader(response.headers) })),
         Effect.scoped,
         Effect.mapError((error) => new ProbeFailed({ url, lastError: describeTransportError(error.cause) })),
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () => new ProbeFailed({ url, lastError: `timed out after ${Duration.format(timeout)}` }),
         }),
-        Effect.filterOrFail(isReadyStatus, (status) => new ProbeFailed({ url, lastError: `HTTP ${status}` })),
+        Effect.filterOrFail(
+          (a) => isReadyStatus(a.status),
+          (a) => new ProbeFailed({ url, lastError: `HTTP ${a.status}` }),
+        ),
       )
-    return { probeOnce }
+    return { probeOnce: (url) => Effect.map(answer(url), (a) => a.status), answer }
   })
 
 /**
@@ -113,7 +126,15 @@ export const HttpProberLayer = (options: HttpProberOptions = {}): Layer.Layer<Pr
             ),
         ),
       ),
-      (prober): ProberShape => ({ probeOnce: (url) => Effect.flatMap(prober, (p) => p.probeOnce(url)) }),
+      (prober): ProberShape => ({
+        probeOnce: (url) => Effect.flatMap(prober, (p) => p.probeOnce(url)),
+        answer: (url) =>
+          Effect.flatMap(prober, (p) =>
+            p.answer === undefined
+              ? Effect.map(p.probeOnce(url), (status) => ({ status, version: null }))
+              : p.answer(url),
+          ),
+      }),
     ),
   )
 

@@ -142,4 +142,23 @@ describe("locate", () => {
       expect(result._tag === "Right" && result.right.elapsedMs).toBe(300)
     }),
   )
+
+  it.effect(
+    "a prober that reads headers gives the ready answer's X-Version (issue #22); one that does not gives none",
+    () =>
+      Effect.gen(function* () {
+        const w = world(() => "http://10.89.0.5:3000/", { "http://10.89.0.5:3000/": 0 })
+        const reading = Prober.of({
+          ...w.prober,
+          answer: (url) => Effect.map(w.prober.probeOnce(url), (status) => ({ status, version: "2.65.0" })),
+        })
+        const withHeader = yield* run(locate(w.lookup, { budget: "1 minute", probe: true }), reading)
+        expect(withHeader).toMatchObject({ _tag: "Right", right: { status: 200, version: "2.65.0" } })
+        const without = yield* run(locate(w.lookup, { budget: "1 minute", probe: true }), w.prober)
+        expect(without).toMatchObject({ _tag: "Right", right: { status: 200, version: null } })
+        // Unprobed, nothing was asked.
+        const unprobed = yield* run(locate(w.lookup, { budget: "1 minute", probe: false }), reading)
+        expect(unprobed).toMatchObject({ _tag: "Right", right: { status: null, version: null } })
+      }),
+  )
 })

@@ -31,6 +31,8 @@ export interface Located {
   readonly url: string
   /** The status that counted as ready; null when not probed (`--no-probe-http`). */
   readonly status: number | null
+  /** The ready answer's `X-Version` header, what the instance serves (issue #22); null when none, not read or not probed. */
+  readonly version: string | null
   /** From the first lookup to the answer (or to the address, unprobed). */
   readonly elapsedMs: number
   readonly attempts: number
@@ -86,37 +88,45 @@ export const locate = (
       lastError: Option.none(),
     })
 
-    const attempt: Effect.Effect<{ url: string; status: number | null }, Miss> = Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      const before = yield* Ref.get(state)
-      const stale = Option.isSome(before.url) && options.probe && !before.final && now - before.lookedAt >= relook
-      let url = before.url
-      if (Option.isNone(url) || stale) {
-        const found = yield* Effect.either(lookup)
-        yield* Ref.update(state, (s) => ({ ...s, lookups: s.lookups + 1, lookedAt: now }))
-        if (found._tag === "Left") {
-          // A known address whose container is gone is no address at all.
-          yield* Ref.update(state, (s) => ({
-            ...s,
-            url: Option.none(),
-            lastMiss: found.left.reason,
-            final: found.left.final,
-          }))
-          return yield* Effect.fail<Miss>({ _tag: found.left.final ? "Final" : "Miss" })
+    // A prober that reads headers also says what the instance serves (`X-Version`).
+    const ask = (url: string) =>
+      prober.answer !== undefined
+        ? prober.answer(url)
+        : Effect.map(prober.probeOnce(url), (status) => ({ status, version: null }))
+
+    const attempt: Effect.Effect<{ url: string; status: number | null; version: string | null }, Miss> = Effect.gen(
+      function* () {
+        const now = yield* Clock.currentTimeMillis
+        const before = yield* Ref.get(state)
+        const stale = Option.isSome(before.url) && options.probe && !before.final && now - before.lookedAt >= relook
+        let url = before.url
+        if (Option.isNone(url) || stale) {
+          const found = yield* Effect.either(lookup)
+          yield* Ref.update(state, (s) => ({ ...s, lookups: s.lookups + 1, lookedAt: now }))
+          if (found._tag === "Left") {
+            // A known address whose container is gone is no address at all.
+            yield* Ref.update(state, (s) => ({
+              ...s,
+              url: Option.none(),
+              lastMiss: found.left.reason,
+              final: found.left.final,
+            }))
+            return yield* Effect.fail<Miss>({ _tag: found.left.final ? "Final" : "Miss" })
+          }
+          url = Option.some(found.right)
+          yield* Ref.update(state, (s) => ({ ...s, url }))
         }
-        url = Option.some(found.right)
-        yield* Ref.update(state, (s) => ({ ...s, url }))
-      }
-      const at = Option.getOrThrow(url)
-      if (!options.probe) return { url: at, status: null }
-      yield* Ref.update(state, (s) => ({ ...s, attempts: s.attempts + 1 }))
-      const answer = yield* Effect.either(prober.probeOnce(at))
-      if (answer._tag === "Left") {
-        yield* Ref.update(state, (s) => ({ ...s, lastError: Option.some(answer.left.lastError) }))
-        return yield* Effect.fail<Miss>({ _tag: "Unanswered" })
-      }
-      return { url: at, status: answer.right }
-    })
+        const at = Option.getOrThrow(url)
+        if (!options.probe) return { url: at, status: null, version: null }
+        yield* Ref.update(state, (s) => ({ ...s, attempts: s.attempts + 1 }))
+        const answer = yield* Effect.either(ask(at))
+        if (answer._tag === "Left") {
+          yield* Ref.update(state, (s) => ({ ...s, lastError: Option.some(answer.left.lastError) }))
+          return yield* Effect.fail<Miss>({ _tag: "Unanswered" })
+        }
+        return { url: at, status: answer.right.status, version: answer.right.version }
+      },
+    )
 
     const schedule = Schedule.identity<Miss>().pipe(
       Schedule.whileInput((m: Miss) => m._tag !== "Final"),

@@ -8,7 +8,7 @@ import { type Command, CommandExecutor } from "@effect/platform"
 import { Effect, Inspectable, Option, Sink, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { displayInstance, type InstanceRef, unitName } from "../model/instance.js"
-import { urlsOf } from "./ProbeTargets.js"
+import { targetsOf, urlsOf } from "./ProbeTargets.js"
 import { containersByUnit, ipsFromInspect, makePodmanProbeTargets } from "./podmanTargets.js"
 
 const apis = (n: number): Array<InstanceRef> =>
@@ -24,7 +24,12 @@ const fakePodman = (running: ReadonlyArray<InstanceRef>, others: ReadonlyArray<s
     if (args[0] === "ps") {
       const wanted = args.find((a) => a.startsWith("label="))?.slice("label=".length) ?? ""
       const all = [
-        ...running.map((r) => ({ Id: idOf(r), State: "running", Labels: { PODMAN_SYSTEMD_UNIT: unitName(r) } })),
+        ...running.map((r) => ({
+          Id: idOf(r),
+          State: "running",
+          Image: "localhost/tamanu:v2.64.0",
+          Labels: { PODMAN_SYSTEMD_UNIT: unitName(r) },
+        })),
         ...others.map((unit, i) => ({
           Id: `other${i}`.padEnd(64, "0"),
           State: "running",
@@ -41,7 +46,12 @@ const fakePodman = (running: ReadonlyArray<InstanceRef>, others: ReadonlyArray<s
       return JSON.stringify(
         args.slice(1).map((id) => {
           const i = running.findIndex((r) => idOf(r) === id)
-          return { Id: id, NetworkSettings: { Networks: { tamanu: { IPAddress: i < 0 ? "10.89.1.1" : ipOf(i) } } } }
+          return {
+            Id: id,
+            // The first instance's image carries a version label, which wins over the tag.
+            ...(i === 0 ? { Config: { Labels: { "org.opencontainers.image.version": "2.65.0" } } } : {}),
+            NetworkSettings: { Networks: { tamanu: { IPAddress: i < 0 ? "10.89.1.1" : ipOf(i) } } },
+          }
         }),
       )
     return ""
@@ -102,6 +112,34 @@ describe("discovery of many instances through podman", () => {
     expect(none.urls.size).toBe(0)
     expect(none.calls.map((c) => c[0])).toEqual(["ps"])
     expect(discover([]).calls).toEqual([])
+  })
+
+  it("reads what every instance runs from the same two calls (issue #22): the label, else the tag", () => {
+    const podman = fakePodman(apis(16).slice(0, 15))
+    const found = Effect.runSync(
+      Effect.flatMap(makePodmanProbeTargets({ isRoot: true }), (targets) => targetsOf(targets, apis(16))).pipe(
+        Effect.provideService(CommandExecutor.CommandExecutor, podman.executor),
+      ),
+    )
+    expect(podman.calls.map((c) => c[0])).toEqual(["ps", "inspect"])
+    expect(found.size).toBe(16)
+    const at = (n: number) => found.get(`tamanu-facility-api@${n}`)
+    expect(at(1)).toEqual({
+      url: Option.some(`http://${ipOf(0)}:3000/`),
+      version: Option.some("2.65.0"),
+      versionProblem: null,
+    })
+    expect(at(2)).toEqual({
+      url: Option.some(`http://${ipOf(1)}:3000/`),
+      version: Option.some("2.64.0"),
+      versionProblem: null,
+    })
+    // No container: neither address nor version, and why.
+    expect(at(16)?.url).toEqual(Option.none())
+    expect(at(16)?.version).toEqual(Option.none())
+    expect(at(16)?.versionProblem).toBe(
+      "no running podman container labelled PODMAN_SYSTEMD_UNIT=tamanu-facility-api@16.service",
+    )
   })
 
   it("the lookup of one booting instance is its own ps and inspect", () => {

@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { Effect, Logger, Option } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import type { InstanceRef } from "../model/instance.js"
-import { ProbeTargets } from "./ProbeTargets.js"
+import { lookupTarget, ProbeTargets } from "./ProbeTargets.js"
 import { PodmanProbeTargetsLive } from "./podmanTargets.js"
 
 const dir = mkdtempSync(join(tmpdir(), "fake-podman-"))
@@ -133,5 +133,46 @@ describe("PodmanProbeTargetsLive with a fake podman", () => {
     // Root (the re-run under sudo) asks podman as before.
     const asRoot = await urlFor(podman.path, apiA, { rootful: true, isRoot: true })
     expect(asRoot.url).toEqual(Option.some("http://10.89.0.7:3000/"))
+  })
+
+  it("lookup: the address and the image's version from the same ps and inspect (issue #22)", async () => {
+    const podman = fakePodman("lookup", { ps: sample("podman-ps-4.json"), inspect: sample("podman-inspect-4.json") })
+    const target = await Effect.runPromise(
+      ProbeTargets.pipe(
+        Effect.flatMap((t) => lookupTarget(t, apiA)),
+        Effect.provide(PodmanProbeTargetsLive({ podmanPath: podman.path })),
+      ),
+    )
+    expect(target).toEqual({
+      url: Option.some("http://10.89.0.7:3000/"),
+      version: Option.some("2.24.1"),
+      versionProblem: null,
+    })
+    expect(podman.calls()).toHaveLength(2)
+  })
+
+  it("lookup: a container without an address still says its version; one without a container says why not", async () => {
+    const labelled = fakePodman("noip-version", {
+      ps: sample("podman-ps-4.json"),
+      inspect: JSON.stringify([
+        { Id: containerId, Config: { Labels: { "org.opencontainers.image.version": "2.25.0" } }, NetworkSettings: {} },
+      ]),
+    })
+    const none = fakePodman("none-version", { ps: "[]\n" })
+    const look = (path: string, extra: { rootful?: boolean; isRoot?: boolean } = {}) =>
+      Effect.runPromise(
+        ProbeTargets.pipe(
+          Effect.flatMap((t) => lookupTarget(t, apiA)),
+          Effect.provide(PodmanProbeTargetsLive({ podmanPath: path, ...extra })),
+          Effect.provide(Logger.remove(Logger.defaultLogger)),
+        ),
+      )
+    expect(await look(labelled.path)).toEqual({
+      url: Option.none(),
+      version: Option.some("2.25.0"),
+      versionProblem: null,
+    })
+    expect((await look(none.path)).versionProblem).toBe("no running podman container for tamanu-central-api@a.service")
+    expect((await look(none.path, { rootful: true, isRoot: false })).versionProblem).toMatch(/this run is not root/)
   })
 })

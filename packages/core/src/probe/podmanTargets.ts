@@ -10,21 +10,25 @@
  *
  * Discovery of many instances (`urlsFor`) costs two podman calls whatever
  * their number: one `podman ps` of every container carrying the label, one
- * `podman inspect` of those that belong to the units asked about.
+ * `podman inspect` of those that belong to the units asked about. The same
+ * two calls say what each container runs (`targetsFor`, issue #22): its
+ * image's version label, else a version in its tag (probe/containerVersion.ts).
  */
 import type { CommandExecutor } from "@effect/platform"
 import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { displayInstance, type InstanceRef, unitName } from "../model/instance.js"
 import { warningOnce } from "../util/logging.js"
-import { type LookupMiss, ProbeTargets, type ProbeTargetsShape } from "./ProbeTargets.js"
+import { containerVersion, InspectVersionFields, PsVersionFields } from "./containerVersion.js"
+import { type InstanceTarget, type LookupMiss, ProbeTargets, type ProbeTargetsShape } from "./ProbeTargets.js"
 import { NodeCommandLayer, runCommand } from "./runCommand.js"
 
-/** The part of one `podman ps --format json` entry we read. */
+/** The part of one `podman ps --format json` entry we read: its labels name its unit and may carry its version. */
 const PsEntry = Schema.Struct({
   Id: Schema.String,
   State: Schema.optional(Schema.String),
-  Labels: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.String }))),
+  ...PsVersionFields,
 })
+type PsEntry = typeof PsEntry.Type
 
 /** `podman ps --format json` prints `null` instead of `[]` on some 3.x/4.x builds. */
 const PsOutput = Schema.parseJson(Schema.NullOr(Schema.Array(PsEntry)))
@@ -33,6 +37,7 @@ const Network = Schema.Struct({ IPAddress: Schema.optional(Schema.NullOr(Schema.
 
 const InspectEntry = Schema.Struct({
   Id: Schema.optional(Schema.String),
+  ...InspectVersionFields,
   NetworkSettings: Schema.optional(
     Schema.NullOr(
       Schema.Struct({
@@ -41,6 +46,7 @@ const InspectEntry = Schema.Struct({
     ),
   ),
 })
+type InspectEntry = typeof InspectEntry.Type
 
 const InspectOutput = Schema.parseJson(Schema.Array(InspectEntry))
 
@@ -50,70 +56,88 @@ const describeParseError = (e: ParseResult.ParseError): string => ParseResult.Tr
  * The container to probe: the first running one, else the first listed
  * (`podman ps` lists running containers only unless asked otherwise).
  */
-export const containerIdFromPs = (stdout: string): Either.Either<Option.Option<string>, string> =>
+export const containerFromPs = (stdout: string): Either.Either<Option.Option<PsEntry>, string> =>
   Schema.decodeUnknownEither(PsOutput)(stdout).pipe(
     Either.mapLeft(describeParseError),
     Either.map((entries) => {
       const all = entries ?? []
       const running = all.find((e) => e.State === undefined || e.State === "running")
-      return Option.fromNullable((running ?? all[0])?.Id).pipe(Option.filter((id) => id.length > 0))
+      return Option.fromNullable(running ?? all[0]).pipe(Option.filter((e) => e.Id.length > 0))
     }),
+  )
+
+/** The id of the container to probe (see `containerFromPs`). */
+export const containerIdFromPs = (stdout: string): Either.Either<Option.Option<string>, string> =>
+  Either.map(
+    containerFromPs(stdout),
+    Option.map((e) => e.Id),
+  )
+
+/** The first inspected container (its address and version fields). */
+export const containerFromInspect = (stdout: string): Either.Either<InspectEntry | undefined, string> =>
+  Schema.decodeUnknownEither(InspectOutput)(stdout).pipe(
+    Either.mapLeft(describeParseError),
+    Either.map((entries) => entries[0]),
   )
 
 /** The label podman puts on a container run by a systemd unit: the unit's name. */
 export const unitLabel = "PODMAN_SYSTEMD_UNIT"
 
 /** The first non-empty `NetworkSettings.Networks.*.IPAddress` of one inspect entry, in podman's order. */
-const ipOf = (entry: typeof InspectEntry.Type): Option.Option<string> =>
+const ipOf = (entry: InspectEntry | undefined): Option.Option<string> =>
   Option.fromNullable(
-    Object.values(entry.NetworkSettings?.Networks ?? {})
+    Object.values(entry?.NetworkSettings?.Networks ?? {})
       .map((n) => n.IPAddress ?? "")
       .find((ip) => ip.length > 0),
   )
 
 /** The first non-empty `NetworkSettings.Networks.*.IPAddress`, in podman's order. */
 export const ipFromInspect = (stdout: string): Either.Either<Option.Option<string>, string> =>
-  Schema.decodeUnknownEither(InspectOutput)(stdout).pipe(
-    Either.mapLeft(describeParseError),
-    Either.map((entries) => (entries[0] === undefined ? Option.none() : ipOf(entries[0]))),
-  )
+  Either.map(containerFromInspect(stdout), ipOf)
 
 /**
  * One `podman ps --filter label=PODMAN_SYSTEMD_UNIT` for every unit: the
- * container of each of `units` (unit name → Id), the running one when it
- * has several (one being replaced), else the first listed.
+ * container of each of `units` (unit name → its ps entry), the running one
+ * when it has several (one being replaced), else the first listed.
  */
-export const containersByUnit = (
+export const containerEntriesByUnit = (
   stdout: string,
   units: ReadonlySet<string>,
-): Either.Either<ReadonlyMap<string, string>, string> =>
+): Either.Either<ReadonlyMap<string, PsEntry>, string> =>
   Schema.decodeUnknownEither(PsOutput)(stdout).pipe(
     Either.mapLeft(describeParseError),
     Either.map((entries) => {
-      const found = new Map<string, { readonly id: string; readonly running: boolean }>()
+      const found = new Map<string, { readonly entry: PsEntry; readonly running: boolean }>()
       for (const e of entries ?? []) {
         const unit = e.Labels?.[unitLabel]
         if (unit === undefined || !units.has(unit) || e.Id.length === 0) continue
         const running = e.State === undefined || e.State === "running"
         const seen = found.get(unit)
-        if (seen === undefined || (running && !seen.running)) found.set(unit, { id: e.Id, running })
+        if (seen === undefined || (running && !seen.running)) found.set(unit, { entry: e, running })
       }
-      return new Map([...found].map(([unit, c]) => [unit, c.id]))
+      return new Map([...found].map(([unit, c]) => [unit, c.entry]))
     }),
+  )
+
+/** `containerEntriesByUnit`'s container Ids (unit name → Id). */
+export const containersByUnit = (
+  stdout: string,
+  units: ReadonlySet<string>,
+): Either.Either<ReadonlyMap<string, string>, string> =>
+  Either.map(containerEntriesByUnit(stdout, units), (byUnit) => new Map([...byUnit].map(([u, e]) => [u, e.Id])))
+
+/** One `podman inspect` of many containers: each one's entry, by Id (full or as given). */
+export const inspectedById = (stdout: string): Either.Either<ReadonlyMap<string, InspectEntry>, string> =>
+  Schema.decodeUnknownEither(InspectOutput)(stdout).pipe(
+    Either.mapLeft(describeParseError),
+    Either.map((entries) => new Map(entries.flatMap((e) => (e.Id === undefined ? [] : [[e.Id, e] as const])))),
   )
 
 /** One `podman inspect` of many containers: each one's address, by Id (full or as given). */
 export const ipsFromInspect = (stdout: string): Either.Either<ReadonlyMap<string, string>, string> =>
-  Schema.decodeUnknownEither(InspectOutput)(stdout).pipe(
-    Either.mapLeft(describeParseError),
-    Either.map(
-      (entries) =>
-        new Map(
-          entries.flatMap((e) =>
-            e.Id === undefined ? [] : Option.toArray(Option.map(ipOf(e), (ip) => [e.Id as string, ip] as const)),
-          ),
-        ),
-    ),
+  Either.map(
+    inspectedById(stdout),
+    (byId) => new Map([...byId].flatMap(([id, e]) => Option.toArray(Option.map(ipOf(e), (ip) => [id, ip] as const)))),
   )
 
 /** `http://<ip>:<port>/`, bracketing IPv6 addresses. */
@@ -140,6 +164,13 @@ export interface PodmanProbeTargetsOptions {
 export const rootfulContainersUnseen =
   "the Tamanu units' podman containers are root's, and this run is not root (sudo tamanu status shows them)"
 
+/** A target with neither address nor version, and why. */
+const unknownTarget = (why: string): InstanceTarget => ({
+  url: Option.none(),
+  version: Option.none(),
+  versionProblem: why,
+})
+
 export const makePodmanProbeTargets = (
   options: PodmanProbeTargetsOptions = {},
 ): Effect.Effect<ProbeTargetsShape, never, CommandExecutor.CommandExecutor> =>
@@ -147,10 +178,10 @@ export const makePodmanProbeTargets = (
     const podman = options.podmanPath ?? "podman"
     const warn = warningOnce()
 
-    /** Run podman; a failure to run or a non-zero exit becomes a warning reason. */
     /** Whether podman could not be run at all (not installed, not on PATH): looking again cannot help. */
     const podmanMissing = (why: string): boolean => why.startsWith(`${podman} `) && why.endsWith(": not found")
 
+    /** Run podman; a failure to run or a non-zero exit becomes a warning reason. */
     const run = (args: ReadonlyArray<string>) =>
       runCommand(podman, args).pipe(
         Effect.mapError((e) => `${e.command}: ${e.reason}`),
@@ -161,12 +192,6 @@ export const makePodmanProbeTargets = (
         Effect.map((r) => r.stdout),
       )
 
-    const orWarn = <A>(either: Either.Either<Option.Option<A>, string>, what: string) =>
-      Either.match(either, {
-        onLeft: (e) => Effect.fail(`could not read ${what}: ${e}`),
-        onRight: Effect.succeed,
-      })
-
     const decoded = <A>(either: Either.Either<A, string>, what: string): Effect.Effect<A, string> =>
       Either.match(either, {
         onLeft: (e) => Effect.fail(`could not read ${what}: ${e}`),
@@ -175,17 +200,22 @@ export const makePodmanProbeTargets = (
 
     const isRoot = options.isRoot ?? (typeof process.getuid === "function" && process.getuid() === 0)
     if (options.rootful === true && !isRoot)
-      return { urlFor: () => Effect.succeed(Option.none()), unavailable: rootfulContainersUnseen }
+      return {
+        urlFor: () => Effect.succeed(Option.none()),
+        targetsFor: (refs) =>
+          Effect.succeed(new Map(refs.map((ref) => [displayInstance(ref), unknownTarget(rootfulContainersUnseen)]))),
+        unavailable: rootfulContainersUnseen,
+      }
 
     /** One look at one unit's container: two podman calls; fails with why there is no URL now. */
     const lookup = (ref: InstanceRef): Effect.Effect<string, LookupMiss> => {
       const unit = unitName(ref)
       return Effect.gen(function* () {
         const ps = yield* run(["ps", "--filter", `label=${unitLabel}=${unit}`, "--format", "json"])
-        const id = yield* orWarn(containerIdFromPs(ps), "podman ps output")
+        const id = yield* decoded(containerIdFromPs(ps), "podman ps output")
         if (Option.isNone(id)) return yield* Effect.fail(`no running podman container labelled ${unitLabel}=${unit}`)
         const inspect = yield* run(["inspect", id.value])
-        const ip = yield* orWarn(ipFromInspect(inspect), "podman inspect output")
+        const ip = yield* decoded(ipFromInspect(inspect), "podman inspect output")
         if (Option.isNone(ip))
           return yield* Effect.fail(`container ${id.value.slice(0, 12)} of ${unit} has no IP address`)
         return containerUrl(ip.value, options.port)
@@ -207,16 +237,17 @@ export const makePodmanProbeTargets = (
 
     /**
      * Many units at once: one `podman ps` of every labelled container, one
-     * `podman inspect` of those found. A container that went between the two
-     * calls makes podman inspect exit non-zero but still print the others.
+     * `podman inspect` of those found; each one's address and what its image
+     * says it runs. A container that went between the two calls makes podman
+     * inspect exit non-zero but still print the others.
      */
-    const urlsFor = (refs: ReadonlyArray<InstanceRef>): Effect.Effect<ReadonlyMap<string, string>> =>
+    const targetsFor = (refs: ReadonlyArray<InstanceRef>): Effect.Effect<ReadonlyMap<string, InstanceTarget>> =>
       Effect.gen(function* () {
-        if (refs.length === 0) return new Map<string, string>()
+        if (refs.length === 0) return new Map<string, InstanceTarget>()
         const units = new Map(refs.map((r) => [unitName(r), displayInstance(r)] as const))
         const ps = yield* run(["ps", "--filter", `label=${unitLabel}`, "--format", "json"])
-        const byUnit = yield* decoded(containersByUnit(ps, new Set(units.keys())), "podman ps output")
-        const ids = [...new Set(byUnit.values())]
+        const byUnit = yield* decoded(containerEntriesByUnit(ps, new Set(units.keys())), "podman ps output")
+        const ids = [...new Set([...byUnit.values()].map((e) => e.Id))]
         const inspect =
           ids.length === 0
             ? "[]"
@@ -228,32 +259,55 @@ export const makePodmanProbeTargets = (
                 ),
                 Effect.map((r) => r.stdout),
               )
-        const ips = yield* decoded(ipsFromInspect(inspect), "podman inspect output")
-        const found = new Map<string, string>()
+        const byId = yield* decoded(inspectedById(inspect), "podman inspect output")
+        const found = new Map<string, InstanceTarget>()
         for (const [unit, instance] of units) {
-          const id = byUnit.get(unit)
-          const ip = id === undefined ? undefined : ips.get(id)
-          if (ip !== undefined) found.set(instance, containerUrl(ip, options.port))
-          else
-            yield* warn(
-              `no probe URL for ${instance}: ${
-                id === undefined
-                  ? `no running podman container labelled ${unitLabel}=${unit}`
-                  : `container ${id.slice(0, 12)} of ${unit} has no IP address`
-              }`,
-            )
+          const entry = byUnit.get(unit)
+          if (entry === undefined) {
+            const why = `no running podman container labelled ${unitLabel}=${unit}`
+            yield* warn(`no probe URL for ${instance}: ${why}`)
+            found.set(instance, unknownTarget(why))
+            continue
+          }
+          const inspected = byId.get(entry.Id)
+          const running = containerVersion(entry, inspected)
+          const ip = ipOf(inspected)
+          if (Option.isNone(ip))
+            yield* warn(`no probe URL for ${instance}: container ${entry.Id.slice(0, 12)} of ${unit} has no IP address`)
+          found.set(instance, {
+            url: Option.map(ip, (at) => containerUrl(at, options.port)),
+            version: Option.fromNullable(running.version),
+            versionProblem: running.problem,
+          })
         }
-        return found as ReadonlyMap<string, string>
+        return found as ReadonlyMap<string, InstanceTarget>
       }).pipe(
         Effect.catchAll((why) =>
           Effect.forEach(refs, (ref) => warn(`no probe URL for ${displayInstance(ref)}: ${why}`), {
             discard: true,
-          }).pipe(Effect.as(new Map<string, string>() as ReadonlyMap<string, string>)),
+          }).pipe(
+            Effect.as(
+              new Map(refs.map((ref) => [displayInstance(ref), unknownTarget(why)])) as ReadonlyMap<
+                string,
+                InstanceTarget
+              >,
+            ),
+          ),
         ),
         Effect.provide(context),
       )
 
-    return { urlFor, lookup, urlsFor }
+    /** The addresses alone, from the same two calls. */
+    const urlsFor = (refs: ReadonlyArray<InstanceRef>): Effect.Effect<ReadonlyMap<string, string>> =>
+      Effect.map(
+        targetsFor(refs),
+        (targets) =>
+          new Map(
+            [...targets].flatMap(([instance, t]) => Option.toArray(Option.map(t.url, (u) => [instance, u] as const))),
+          ),
+      )
+
+    return { urlFor, lookup, urlsFor, targetsFor }
   })
 
 /** Probe targets from podman, for the systemd supervisor. */

@@ -64,7 +64,7 @@ describe("waitReady", () => {
       const ready = yield* waitReady(url, { budget: "5 seconds" }).pipe(
         Effect.provide(scriptedProber({ readyAtMs: 0, before: "refused", status: 404 })),
       )
-      expect(ready).toEqual({ url, status: 404, elapsedMs: 0, attempts: 1 })
+      expect(ready).toEqual({ url, status: 404, elapsedMs: 0, attempts: 1, version: null })
     }),
   )
 
@@ -147,6 +147,20 @@ describe("waitReady", () => {
         "3 seconds",
       )
       expect(exit).toEqual(Exit.fail(new ProbeFailed({ url, lastError: "timed out after 1s" })))
+    }),
+  )
+})
+
+describe("waitReady: X-Version (issue #22)", () => {
+  it.effect("a prober that reads headers gives the ready answer's X-Version", () =>
+    Effect.gen(function* () {
+      const ready = yield* waitReady("http://api.test:3000/", { budget: "5 seconds" }).pipe(
+        Effect.provideService(Prober, {
+          probeOnce: () => Effect.succeed(200),
+          answer: () => Effect.succeed({ status: 200, version: "2.65.0" }),
+        }),
+      )
+      expect(ready.version).toBe("2.65.0")
     }),
   )
 })

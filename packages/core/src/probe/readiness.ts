@@ -33,6 +33,8 @@ export interface Ready {
   /** From the first attempt's start to the ready answer. */
   readonly elapsedMs: number
   readonly attempts: number
+  /** The ready answer's `X-Version` header (what the instance serves); null when none or not read. */
+  readonly version: string | null
 }
 
 export const defaultProbeSpacing: Duration.Duration = Duration.millis(20)
@@ -47,7 +49,11 @@ export const waitReady = (url: string, options: WaitReadyOptions): Effect.Effect
     const attempts = yield* Ref.make(0)
     const startedAt = yield* Clock.currentTimeMillis
 
-    const once = prober.probeOnce(url).pipe(
+    const attempt =
+      prober.answer !== undefined
+        ? prober.answer(url)
+        : Effect.map(prober.probeOnce(url), (status) => ({ status, version: null }))
+    const once = attempt.pipe(
       (attempt) =>
         attemptTimeout === undefined
           ? attempt
@@ -60,7 +66,7 @@ export const waitReady = (url: string, options: WaitReadyOptions): Effect.Effect
       Effect.ensuring(Ref.update(attempts, (n) => n + 1)),
     )
 
-    const status = yield* once.pipe(
+    const answer = yield* once.pipe(
       Effect.retry(Schedule.spaced(options.spacing ?? defaultProbeSpacing)),
       Effect.timeoutFail({
         duration: budget,
@@ -86,5 +92,11 @@ export const waitReady = (url: string, options: WaitReadyOptions): Effect.Effect
       ),
     )
     const finishedAt = yield* Clock.currentTimeMillis
-    return { url, status, elapsedMs: finishedAt - startedAt, attempts: yield* Ref.get(attempts) }
+    return {
+      url,
+      status: answer.status,
+      elapsedMs: finishedAt - startedAt,
+      attempts: yield* Ref.get(attempts),
+      version: answer.version,
+    }
   })

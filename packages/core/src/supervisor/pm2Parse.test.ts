@@ -67,7 +67,7 @@ describe("the daemon's process list", () => {
       entry("tamanu-sync", 4, "errored"),
     ]
     // Entries without restart_time, pm_uptime, exit_code or log paths (run-state fields: runState.test.ts).
-    const none = { restarts: 0, startedAt: null, exitCode: null, outLog: null, errLog: null }
+    const none = { restarts: 0, startedAt: null, exitCode: null, outLog: null, errLog: null, version: null }
     expect(parseProcessList(data)).toEqual(
       Either.right([
         { name: "tamanu-api", pmId: 1, status: "online", running: true, port: 4001, ...none },
@@ -83,6 +83,24 @@ describe("the daemon's process list", () => {
     const both = { name: "tamanu-api", pm_id: 1, pm2_env: { status: "online", PORT: "1", env: { PORT: "5001" } } }
     const ports = Either.map(parseProcessList([onlyTop, both]), (ps) => ps.map((p) => p.port))
     expect(ports).toEqual(Either.right([5000, 5001]))
+  })
+
+  it("reads the release directory a process runs from: its exec path, else its cwd (issue #22)", () => {
+    const at = (pm_id: number, env: Record<string, unknown>) => ({
+      name: "tamanu-api",
+      pm_id,
+      pm2_env: { status: "online", ...env },
+    })
+    const versions = Either.map(
+      parseProcessList([
+        at(0, { pm_exec_path: "C:\\Tamanu\\release-v2.64.0\\packages\\central-server\\dist\\index.js" }),
+        at(1, { pm_exec_path: "C:\\Program Files\\nodejs\\node.exe", pm_cwd: "C:\\Tamanu\\release-v2.65.0" }),
+        at(2, { pm_exec_path: "/srv/app/index.js", pm_cwd: "/srv/app" }),
+        at(3, { pm_exec_path: 7 }),
+      ]),
+      (ps) => ps.map((p) => p.version),
+    )
+    expect(versions).toEqual(Either.right(["2.64.0", "2.65.0", null, null]))
   })
 
   it("skips a transient _old_ pm_id during a reload", () => {

@@ -6,6 +6,7 @@
 import * as path from "node:path"
 import { Either, ParseResult, Schema } from "effect"
 import type { Instance, InstanceRef } from "../model/instance.js"
+import { releaseVersion } from "../model/version.js"
 import type { RunPhase, RunState } from "./runState.js"
 
 /** pm2's own rule (`pm2/paths.js`): `PM2_HOME`, else `~/.pm2`. */
@@ -53,6 +54,12 @@ export interface Pm2Process {
   readonly running: boolean
   /** `PORT` from the process's environment, when it is a valid port (spec §8). */
   readonly port: number | null
+  /**
+   * The release directory it runs from (issue #22): `release-v2.64.0` in its
+   * exec path, else its cwd (`pm_exec_path`, `pm_cwd`); null when neither
+   * has one. Optional: a process described without it runs an unknown version.
+   */
+  readonly version?: string | null
 }
 
 /** What the settle window and the log reads need beyond that (parseProcessList gives both). */
@@ -86,6 +93,8 @@ const MonitorEntry = Schema.Struct({
     exit_code: Schema.optional(Schema.Unknown),
     pm_out_log_path: Schema.optional(Schema.Unknown),
     pm_err_log_path: Schema.optional(Schema.Unknown),
+    pm_exec_path: Schema.optional(Schema.Unknown),
+    pm_cwd: Schema.optional(Schema.Unknown),
   }),
 })
 
@@ -102,6 +111,8 @@ export const parsePort = (value: unknown): number | null => {
   const port = Number(text)
   return port >= 1 && port <= 65535 ? port : null
 }
+
+const stringOrNull = (value: unknown): string | null => (typeof value === "string" ? value : null)
 
 /** A JSON integer (pm2 keeps counters and times as numbers), else null. */
 const integerOrNull = (value: unknown): number | null =>
@@ -138,6 +149,7 @@ export const parseProcessList = (data: unknown): Either.Either<ReadonlyArray<Pm2
         status: env.status,
         running: env.status === "online",
         port,
+        version: releaseVersion(stringOrNull(env.pm_exec_path), stringOrNull(env.pm_cwd)),
         restarts: restarts !== null && restarts >= 0 ? restarts : 0,
         startedAt: integerOrNull(env.pm_uptime),
         exitCode: integerOrNull(env.exit_code),

@@ -135,6 +135,7 @@ describe("pm2 run states", () => {
         status: "online",
         running: true,
         port: null,
+        version: null,
         restarts: 2,
         startedAt: 1_700_000_000_123,
         exitCode: 3,

@@ -253,7 +253,7 @@ export const docsCoverage: CoverageTable = {
   dataExamples: [
     {
       doc: "docs/operations.md",
-      firstLine: '{ "any_short": false,',
+      firstLine: '{ "any_short": false, "expected_version": "2.65.0", "version_drift": false,',
       checkedBy: "packages/lab/src/docs/docs.it.test.ts",
     },
   ],

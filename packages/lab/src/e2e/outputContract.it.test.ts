@@ -46,6 +46,9 @@ type Where = "bare" | "pm2" | "systemd"
 
 const COMMANDS: ReadonlyArray<Command> = ["status", "start", "stop", "restart"]
 
+/** The status document's top-level keys, in order (issue #22 added the version fields). */
+const STATUS_KEYS = ["any_short", "expected_version", "version_drift", "upgrade", "expectations", "caddy"]
+
 /** One command under one fault. */
 interface Run {
   readonly args: ReadonlyArray<string>
@@ -278,7 +281,7 @@ const checkContract = (fault: Fault, command: Command, json: boolean, run: Run, 
           throw new Error(`stdout is not exactly one JSON document (${String(error)})\n${said(r)}`)
         }
       })()
-      if (command === "status") expect(Object.keys(parsed), said(r)).toEqual(["any_short", "expectations", "caddy"])
+      if (command === "status") expect(Object.keys(parsed), said(r)).toEqual(STATUS_KEYS)
       else {
         expect(parsed.command, said(r)).toBe(command)
         expect(parsed.ok, said(r)).toBe(run.exit === 0)
@@ -287,7 +290,8 @@ const checkContract = (fault: Fault, command: Command, json: boolean, run: Run, 
     } else expect(r.stdout, said(r)).toBe("")
   } else if (command === "status") {
     // The table (or nothing, when status could not look), and nothing else.
-    if (r.stdout !== "") expect(r.stdout.split("\n")[0], said(r)).toMatch(/^Service\s+Expected\s+Actual\s+Reason/)
+    if (r.stdout !== "")
+      expect(r.stdout.split("\n")[0], said(r)).toMatch(/^Service\s+Expected\s+Actual\s+Version\s+Reason/)
   } else expect(r.stdout, `start/stop/restart print their result on stdout only with --json\n${said(r)}`).toBe("")
 }
 
@@ -374,7 +378,7 @@ describe.skipIf(hostsNeeded)("the output contract of the built tamanu and of the
       const r = await runStatus("--log-level", "error")
       expect(r.code, said(r)).toBe(1)
       expect(r.stderr, said(r)).not.toMatch(/^warning: /m)
-      expect(Object.keys(JSON.parse(r.stdout) as object)).toEqual(["any_short", "expectations", "caddy"])
+      expect(Object.keys(JSON.parse(r.stdout) as object)).toEqual(STATUS_KEYS)
     })
 
     it("--log-level debug (here after --json) shows every systemctl call, in the same format", async () => {
@@ -382,7 +386,7 @@ describe.skipIf(hostsNeeded)("the output contract of the built tamanu and of the
       expect(r.stderr, said(r)).toMatch(PORTAL_UNKNOWN)
       expect(r.stderr, said(r)).toMatch(/^debug: systemctl --user list-units .*: exit 0 after \d+ ms$/m)
       for (const pattern of FOREIGN_LOG_LINE) expect(r.stderr, said(r)).not.toMatch(pattern)
-      expect(Object.keys(JSON.parse(r.stdout) as object)).toEqual(["any_short", "expectations", "caddy"])
+      expect(Object.keys(JSON.parse(r.stdout) as object)).toEqual(STATUS_KEYS)
     })
   })
 

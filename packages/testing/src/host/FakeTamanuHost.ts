@@ -4,7 +4,13 @@
  * scripted delay, read with the contract's retry (every 2 s up to `wait`).
  */
 
-import { type HostContext, type HostError, TamanuHost, type TamanuHostShape } from "@tamanu-lifecycle/core/internal"
+import {
+  type HostContext,
+  type HostError,
+  TamanuHost,
+  type TamanuHostShape,
+  type UpgradeMarker,
+} from "@tamanu-lifecycle/core/internal"
 import { Clock, Context, Duration, Effect, Layer, Ref, Schedule } from "effect"
 
 export interface FakeTamanuHostConfig {
@@ -14,6 +20,8 @@ export interface FakeTamanuHostConfig {
   readonly patientPortal?: boolean
   /** From layer construction until the DB answers (default 0; `Duration.infinity`: never). */
   readonly dbReachableAfter?: Duration.DurationInput
+  /** `/run/tamanu/upgrade-in-progress` (default: none). */
+  readonly upgradeMarker?: UpgradeMarker | null
 }
 
 export interface FakeTamanuHostControlShape {
@@ -65,6 +73,7 @@ export const FakeTamanuHost = {
               Effect.retry(dbRetry(wait)),
               Effect.orElseSucceed(() => null),
             ),
+          upgradeMarker: Effect.succeed(config.upgradeMarker ?? null),
         }
         return Context.make(TamanuHost, host).pipe(
           Context.add(FakeTamanuHostControl, { dbAttempts: Ref.get(attempts) }),

@@ -28,7 +28,12 @@ import type {
   JournalEntry,
   ReadinessSpec,
 } from "../index.js"
-import { type FakeHostServices, fakeHost, FakeSupervisorControl as SupervisorControl } from "../index.js"
+import {
+  type FakeHostServices,
+  type FakeVersions,
+  fakeHost,
+  FakeSupervisorControl as SupervisorControl,
+} from "../index.js"
 
 export const ref = (name: string, suffix: string | null = null, pmId: number | null = null): InstanceRef => ({
   name,
@@ -188,6 +193,8 @@ export interface WorldSpec {
   readonly readiness?: ReadonlyArray<ReadinessSpec>
   /** Instance addresses: default per-start on systemd (podman), fixed on pm2. */
   readonly addresses?: "fixed" | "per-start"
+  /** What each instance runs (issue #22). */
+  readonly versions?: FakeVersions
   /** The fake Caddy (default: what `fakeHost` puts in front of this supervisor). */
   readonly caddy?: FakeReverseProxyConfig
   /** Default true: we are root. */
@@ -205,6 +212,7 @@ export const world = (spec: WorldSpec): Layer.Layer<World> =>
       ...(spec.host === undefined ? {} : { host: spec.host }),
       ...(spec.readiness === undefined ? {} : { readiness: spec.readiness }),
       ...(spec.addresses === undefined ? {} : { addresses: spec.addresses }),
+      ...(spec.versions === undefined ? {} : { versions: spec.versions }),
       ...(spec.caddy === undefined ? {} : { caddy: spec.caddy }),
       privileges: PrivilegesFixed(spec.root ?? true, spec.rootRequired ?? "systemd" in spec.supervisor),
     }),

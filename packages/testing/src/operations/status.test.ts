@@ -224,6 +224,10 @@ describe("status on systemd", () => {
       expect(Schema.decodeUnknownSync(StatusJson)(encoded)).toEqual(result.json)
       expect(encoded).toEqual({
         any_short: true,
+        // No env file in this world: the expected version is unknown, and unknown never fails.
+        expected_version: null,
+        version_drift: false,
+        upgrade: null,
         expectations: [
           {
             name: "tamanu-facility-api",
@@ -235,9 +239,24 @@ describe("status on systemd", () => {
             legacy: false,
             behind_caddy: true,
             criticality: "critical",
+            expected_version: null,
             instances: [
-              { name: "tamanu-facility-api", instance: "1", pm_id: null, running: true },
-              { name: "tamanu-facility-api", instance: "2", pm_id: null, running: false },
+              {
+                name: "tamanu-facility-api",
+                instance: "1",
+                pm_id: null,
+                running: true,
+                version_actual: null,
+                version_status: "unknown",
+              },
+              {
+                name: "tamanu-facility-api",
+                instance: "2",
+                pm_id: null,
+                running: false,
+                version_actual: null,
+                version_status: "unknown",
+              },
             ],
           },
         ],
@@ -316,6 +335,10 @@ describe("status on systemd", () => {
           { address: "tamanu-facility-api-2.g1.test:3000", instance: null },
         ])
         expect(result.caddy?.restore_pending).not.toBeNull()
+        // Pins past due or to a dead address fail status (issue #25): one of the reasons it exits 1 (model/statusExit.ts).
+        expect(result.caddyProblem).toMatch(/^tamanu's pins /)
+        expect(result.failures).toContain(`Caddy: ${result.caddyProblem}`)
+        expect(result.failed).toBe(true)
       }).pipe(
         Effect.provide(
           world({
@@ -405,8 +428,22 @@ describe("status on pm2", () => {
       })
       expect(result.failed).toBe(false)
       expect(result.json.expectations[1]?.instances).toEqual([
-        { name: "tamanu-api", instance: null, pm_id: 1, running: true },
-        { name: "tamanu-api", instance: null, pm_id: 2, running: true },
+        {
+          name: "tamanu-api",
+          instance: null,
+          pm_id: 1,
+          running: true,
+          version_actual: null,
+          version_status: "unknown",
+        },
+        {
+          name: "tamanu-api",
+          instance: null,
+          pm_id: 2,
+          running: true,
+          version_actual: null,
+          version_status: "unknown",
+        },
       ])
     }).pipe(Effect.provide(world(pm2()))),
   )

@@ -7,9 +7,11 @@
 import {
   displayInstance,
   type InstanceRef,
+  type InstanceTarget,
   type LookupMiss,
   type Prober,
   ProbeTargets,
+  type ProbeTargetsShape,
   unitName,
 } from "@tamanu-lifecycle/core/internal"
 import { Clock, Context, Duration, Effect, Layer, Option, Ref } from "effect"
@@ -78,7 +80,70 @@ export const fakeUrl = (ref: InstanceRef): string => `http://${slug(ref)}.test:3
 export const fakeUrlAt = (ref: InstanceRef, generation: number): string =>
   `http://${slug(ref)}.g${generation}.test:3000/`
 
+/**
+ * What the instances run (issue #22), the way a Tamanu host's units take
+ * their image tag from the env file: `running` until the instance is started
+ * or restarted during the test, `afterStart` from then on (the new tag).
+ */
+export interface FakeVersions {
+  /** By display name (`tamanu-facility-api@1`, `tamanu-api#0`); an instance not here runs an unknown version. */
+  readonly running: Readonly<Record<string, string>>
+  /** What a start or restart brings up: one version for every instance, or by display name (default: `running`). */
+  readonly afterStart?: string | Readonly<Record<string, string>>
+}
+
+const started =
+  (journal: ReadonlyArray<{ readonly method: string; readonly refs: ReadonlyArray<InstanceRef> }>) =>
+  (ref: InstanceRef): boolean =>
+    journal.some(
+      (e) =>
+        (e.method === "start" || e.method === "restart" || e.method === "restartOne") &&
+        e.refs.some(
+          (r) =>
+            r.name === ref.name &&
+            r.suffix === ref.suffix &&
+            (r.pmId === null || ref.pmId === null || r.pmId === ref.pmId),
+        ),
+    )
+
+/**
+ * Adds `targetsFor` to probe targets: each instance's URL as before, and the
+ * version `versions` says it runs now (podman's batched ps + inspect).
+ */
+export const withFakeVersions = (
+  targets: ProbeTargetsShape,
+  versions: FakeVersions,
+): Effect.Effect<ProbeTargetsShape, never, FakeSupervisorControl> =>
+  Effect.map(FakeSupervisorControl, (control) => ({
+    ...targets,
+    targetsFor: (refs: ReadonlyArray<InstanceRef>): Effect.Effect<ReadonlyMap<string, InstanceTarget>> =>
+      Effect.gen(function* () {
+        const restarted = started(yield* control.journal)
+        const found = new Map<string, InstanceTarget>()
+        for (const ref of refs) {
+          const url = yield* targets.urlFor(ref)
+          const name = displayInstance(ref)
+          const after = versions.afterStart
+          const version = !restarted(ref)
+            ? versions.running[name]
+            : after === undefined
+              ? versions.running[name]
+              : typeof after === "string"
+                ? after
+                : after[name]
+          found.set(name, {
+            url,
+            version: Option.fromNullable(version),
+            versionProblem: version === undefined ? `no version scripted for ${name}` : null,
+          })
+        }
+        return found
+      }),
+  }))
+
 export interface FakeReadinessOptions {
+  /** What each instance runs; absent: the targets know no versions (no `targetsFor`). */
+  readonly versions?: FakeVersions
   /**
    * `fixed` (default): an instance keeps `fakeUrl` for ever (pm2's `PORT`).
    * `per-start`: a new address at every start (`fakeUrlAt`), none while it is
@@ -107,15 +172,20 @@ export const FakeReadiness = {
         },
       ]),
     )
+    const versioned = (targets: ProbeTargetsShape): Layer.Layer<ProbeTargets, never, FakeSupervisorControl> =>
+      options.versions === undefined
+        ? Layer.succeed(ProbeTargets, targets)
+        : Layer.effect(ProbeTargets, withFakeVersions(targets, options.versions))
     if (options.addresses !== "per-start") {
-      const targets = FakeProbeTargets.layer(
-        Object.fromEntries(probeable.map((s) => [displayInstance(s.instance), fakeUrl(s.instance)])),
+      const urls: Readonly<Record<string, string>> = Object.fromEntries(
+        probeable.map((s) => [displayInstance(s.instance), fakeUrl(s.instance)]),
       )
-      const network = Layer.effect(
-        FakeNetwork,
-        Effect.map(ProbeTargets, (t) => ({ addressOf: t.urlFor })),
-      ).pipe(Layer.provide(targets))
-      return Layer.mergeAll(targets, network, FakeProber.tied(scripts))
+      const urlFor = (ref: InstanceRef) => Effect.succeed(Option.fromNullable(urls[displayInstance(ref)]))
+      return Layer.mergeAll(
+        versioned({ urlFor }),
+        Layer.succeed(FakeNetwork, { addressOf: urlFor }),
+        FakeProber.tied(scripts),
+      )
     }
     const known = new Set(probeable.map((s) => displayInstance(s.instance)))
     const containers = new Map(probeable.map((s) => [displayInstance(s.instance), s.container ?? {}]))
@@ -162,7 +232,7 @@ export const FakeReadiness = {
           )
         const urlFor = (ref: InstanceRef) => Effect.option(lookup(ref))
         return Layer.mergeAll(
-          Layer.succeed(ProbeTargets, { urlFor, lookup }),
+          versioned({ urlFor, lookup }),
           Layer.succeed(FakeNetwork, { addressOf: currentUrl }),
           FakeProber.tied(scripts, currentUrl),
         )
