@@ -13,28 +13,44 @@ import {
   type Invocation,
   nodeEnvProblem,
   refusedUnderSudo,
+  type ServerKind,
   SudoRefused,
   type SudoSettings,
   withOptions,
 } from "@tamanu-lifecycle/core/internal"
 import { Array as Arr, Either, Option } from "effect"
 
-export interface HostSettings {
-  readonly root: string | null
-  readonly supervisor: "systemd" | "pm2" | null
-  readonly systemdScope: "system" | "user" | null
-  readonly kind: "central" | "facility" | null
-  readonly caddyAdmin: string | null
-  readonly caddyfile: string | null
-  readonly nodeEnv: string | null
-  readonly databaseUrl: string | null
-  readonly pm2Home: string | null
+/**
+ * Each setting's value once given. The choices are named types so that the
+ * declarations (and the API report) print them by name: an inferred union of
+ * literals prints in the order the compiler first met them, which an
+ * incremental build can change.
+ */
+export interface SettingValues {
+  readonly root: string
+  readonly supervisor: SupervisorChoice
+  readonly systemdScope: SystemdScope
+  readonly kind: ServerKind
+  readonly caddyAdmin: string
+  readonly caddyfile: string
+  readonly nodeEnv: string
+  readonly databaseUrl: string
+  readonly pm2Home: string
 }
 
-export type SettingKey = keyof HostSettings
+/** Which supervisor runs the Tamanu services (core's `SupervisorKind`, by name). */
+export type SupervisorChoice = "systemd" | "pm2"
+
+/** Which systemd manager: the system one, or the caller's user manager. */
+export type SystemdScope = "system" | "user"
+
+/** Every host setting: its value, or null when neither its flag nor its variable gives one. */
+export type HostSettings = { readonly [K in SettingKey]: SettingValues[K] | null }
+
+export type SettingKey = keyof SettingValues
 
 /** The flags as @effect/cli parsed them (already checked by the same `parse`). */
-export type SettingFlags = { readonly [K in SettingKey]: Option.Option<NonNullable<HostSettings[K]>> }
+export type SettingFlags = { readonly [K in SettingKey]: Option.Option<SettingValues[K]> }
 
 /** What a re-run under sudo does with a setting that came from the environment. */
 export type UnderSudo =
@@ -86,7 +102,7 @@ export const parseNodeEnv = (text: string): Either.Either<string, string> => {
 }
 
 /** Every host setting, in the order options are shown and carried. */
-export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<NonNullable<HostSettings[K]>> } = {
+export const SETTINGS: { readonly [K in SettingKey]: SettingSpec<SettingValues[K]> } = {
   root: { option: "root", env: "TAMANU_ROOT", parse: anyText, underSudo: "carried" },
   supervisor: {
     option: "supervisor",
