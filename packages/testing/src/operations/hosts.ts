@@ -116,6 +116,9 @@ const withOverrides = (
 ): Array<FakeUnitSpec> =>
   units.map((u) => ({ running: true, enabled: true, ...u, ...overrides[display(u)] }) as FakeUnitSpec)
 
+/** The display names of a facility's canonical instances, in unit order (`tamanu-frontend@a`, ...). */
+export const facilityInstanceNames: ReadonlyArray<string> = facilityUnits().map(display)
+
 // ---------------------------------------------------------------------------
 // pm2 processes
 

@@ -31,6 +31,7 @@ import {
   displayName,
   facilityBehindCaddy,
   facilityContext,
+  facilityInstanceNames,
   facilityUnitFiles,
   facilityUnits,
   instanceNow,
@@ -49,14 +50,7 @@ import {
   world,
 } from "./hosts.js"
 
-const facilityRequired = [
-  "tamanu-facility-tasks",
-  "tamanu-frontend@a",
-  "tamanu-frontend@b",
-  "tamanu-facility-api@1",
-  "tamanu-facility-api@2",
-  "tamanu-facility-sync",
-]
+const facilityRequired = facilityInstanceNames
 
 /** A facility on systemd where nothing is loaded yet, only the unit files are installed. */
 const emptyFacility: WorldSpec = {

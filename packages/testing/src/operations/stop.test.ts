@@ -11,6 +11,7 @@ import {
   centralUnits,
   displayName,
   facilityContext,
+  facilityInstanceNames,
   facilityUnitFiles,
   facilityUnits,
   mutatingCalls,
@@ -27,14 +28,7 @@ describe("stop", () => {
       const result = yield* settle(stop(stopOptions()))
       const calls = yield* mutatingCalls
       expect(calls.map((c) => c.method)).toEqual(["stop"])
-      expect(calls[0]?.refs.map(displayName)).toEqual([
-        "tamanu-facility-tasks",
-        "tamanu-frontend@a",
-        "tamanu-frontend@b",
-        "tamanu-facility-api@1",
-        "tamanu-facility-api@2",
-        "tamanu-facility-sync",
-      ])
+      expect(calls[0]?.refs.map(displayName)).toEqual(facilityInstanceNames)
       expect(yield* runningNow).toEqual([])
       expect(result.execution?.stopped.length).toBe(6)
     }).pipe(

@@ -19,6 +19,7 @@ import { Effect } from "effect"
 import type { FakeVersions } from "../probe/FakeProbeTargets.js"
 import {
   facilityContext,
+  facilityInstanceNames,
   facilityUnitFiles,
   facilityUnits,
   pm2FacilityProcesses,
@@ -42,14 +43,7 @@ const withEnv = (text: string | null, rootVersion: string | null = "2.64.0"): Ho
   },
 })
 
-const facilityInstances = [
-  "tamanu-facility-tasks",
-  "tamanu-frontend@a",
-  "tamanu-frontend@b",
-  "tamanu-facility-api@1",
-  "tamanu-facility-api@2",
-  "tamanu-facility-sync",
-]
+const facilityInstances = facilityInstanceNames
 const allOn = (version: string, overrides: Readonly<Record<string, string>> = {}): FakeVersions["running"] => ({
   ...Object.fromEntries(facilityInstances.map((i) => [i, version])),
   ...overrides,
