@@ -1,10 +1,11 @@
 /**
  * Keep Caddy routing only to instances that serve, through its admin API
- * (spec §9.2). The decisions are routing.ts's and caddyConfig.ts's; this
- * layer reads the live config (`GET /config/`, which changes nothing), loads
- * the configs they compute (`POST /load`), and keeps the routing state in a
- * file beside the host lock so that a run that dies (SIGKILL included)
- * leaves the next one what it needs to finish the restore.
+ * (spec §9.2): the session over the thin I/O beneath it. The decisions are
+ * decide.ts's, routing.ts's and caddyConfig.ts's; the admin API calls are
+ * adminClient.ts's (typed errors), and the routing state kept between runs
+ * (a file beside the host lock, so that a run that dies, SIGKILL included,
+ * leaves the next one what it needs to finish the restore) is
+ * stateStore.ts's.
  *
  * Every load is preceded by a read: if Caddy runs something other than what
  * tamanu last loaded (someone reloaded or restarted it), tamanu stops rather
@@ -15,11 +16,10 @@
  */
 import { Resolver } from "node:dns/promises"
 import * as fs from "node:fs"
-import * as path from "node:path"
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Either, Option, Ref, Schedule, Schema, type Scope } from "effect"
+import type { HttpClient } from "@effect/platform"
+import { Clock, Duration, Effect, Either, Option, Ref, type Scope } from "effect"
 import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
-import { describeTransportError, isConnectionDropped } from "../probe/httpProber.js"
+import { type CaddyAdminError, loadTimeout, makeAdminClient } from "./adminClient.js"
 import {
   adminUrlFromAddress,
   caddyfileAdmin,
@@ -40,10 +40,25 @@ import {
 } from "./caddyConfig.js"
 import { nameFits } from "./containerNames.js"
 import {
+  adoption,
+  handlersFor,
+  isDue,
+  pendingOf,
+  repinTo,
+  retryMillis,
+  routingOf,
+  sameDue,
+  scheduleTime,
+  silentOf,
+} from "./decide.js"
+import {
   type Answering,
+  addTally,
+  noTally,
   ProxyFailed,
   type ProxyFailed as ProxyFailedType,
   type ProxySession,
+  type ProxyTally,
   type ProxyView,
   type ReverseProxyShape,
   type RouteView,
@@ -58,75 +73,7 @@ import {
   restoreDueAt,
   restorePending,
 } from "./routing.js"
-
-// ---------------------------------------------------------------- the state file
-
-const JsonValue: Schema.Schema<Json> = Schema.Union(
-  Schema.Null,
-  Schema.Boolean,
-  Schema.Number,
-  Schema.String,
-  Schema.Array(Schema.suspend(() => JsonValue)),
-  Schema.Record({ key: Schema.String, value: Schema.suspend(() => JsonValue) }),
-)
-
-const Clock_ = Schema.Struct({
-  service: Schema.String,
-  swappedAt: Schema.Number,
-  holdMillis: Schema.Number,
-  staled: Schema.Boolean,
-})
-
-/** What the next run needs to finish the restore (written before and after every load). */
-const SavedState = Schema.Struct({
-  version: Schema.Literal(1),
-  adminUrl: Schema.String,
-  original: JsonValue,
-  current: JsonValue,
-  /** Written before a load: what Caddy runs if that load never happened (the run died during it). */
-  beforeLoad: Schema.NullOr(JsonValue),
-  clocks: Schema.Record({ key: Schema.String, value: Clock_ }),
-  staledServices: Schema.Array(Schema.String),
-  since: Schema.Number,
-  command: Schema.String,
-})
-type SavedState = typeof SavedState.Type
-const SavedStateJson = Schema.parseJson(SavedState)
-
-/** Where the routing state is kept: a file beside the host lock, or this process's memory (tests, embedders). */
-interface Store {
-  readonly read: Effect.Effect<Option.Option<SavedState>>
-  readonly write: (saved: SavedState) => Effect.Effect<void>
-  readonly remove: Effect.Effect<void>
-}
-
-const fileStore = (file: string): Store => ({
-  read: Effect.sync(() => {
-    try {
-      return Either.getRight(Schema.decodeUnknownEither(SavedStateJson)(fs.readFileSync(file, "utf8")))
-    } catch {
-      return Option.none()
-    }
-  }),
-  write: (saved) =>
-    Effect.sync(() => {
-      fs.mkdirSync(path.dirname(file), { recursive: true })
-      const temporary = `${file}.${process.pid}.tmp`
-      fs.writeFileSync(temporary, Schema.encodeSync(SavedStateJson)(saved), { mode: 0o644 })
-      fs.renameSync(temporary, file)
-    }).pipe(Effect.catchAllDefect(() => Effect.void)),
-  remove: Effect.sync(() => fs.rmSync(file, { force: true })).pipe(Effect.catchAllDefect(() => Effect.void)),
-})
-
-const memoryStore = (): Effect.Effect<Store> =>
-  Effect.map(Ref.make(Option.none<SavedState>()), (ref) => ({
-    read: Ref.get(ref),
-    write: (saved) => Ref.set(ref, Option.some(saved)),
-    remove: Ref.set(ref, Option.none()),
-  }))
-
-/** Where the routing state lives: beside the host lock (`/run/tamanu-lifecycle.lock` → `/run/tamanu-lifecycle.caddy.json`). */
-export const routingStateFile = (lockFile: string): string => lockFile.replace(/\.lock$/, "") + ".caddy.json"
+import { fileStore, memoryStore, savedState } from "./stateStore.js"
 
 // ---------------------------------------------------------------- the admin API
 
@@ -161,26 +108,6 @@ export interface CaddyAdminOptions {
   ) => Effect.Effect<ReadonlyArray<string>>
 }
 
-const readTimeout = Duration.seconds(5)
-/** A scheduled restore that finds something not serving (or the host lock held) tries again this much later. */
-export const retryMillis = 15_000
-
-/**
- * When to run the scheduled restore for this routing: a second after its
- * due time, or `retryMillis` from now if that is sooner (pins nothing made
- * stale, a start's, have no due time). Before the due time the scheduled
- * restore refreshes the pins (re-pins to every instance that answers) and
- * comes back; while the run that pinned still holds the host lock it only
- * tries again later.
- */
-export const scheduleTime = (state: RoutingState, now: number): number => {
-  const due = restoreDueAt(state)
-  return Math.max(now + 1000, Math.min(Number.isFinite(due) ? due + 1000 : now + retryMillis, now + retryMillis))
-}
-/** A read whose connection was dropped is made again twice, 100 ms apart (Caddy's new admin server is up by then). */
-const readRetry = Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(2))
-const loadTimeout = Duration.seconds(15)
-
 /** The admin base URL, or why there is none. */
 export const resolveAdminUrl = (
   explicit: string | null,
@@ -203,7 +130,6 @@ export const makeCaddyAdminProxy = (
   options: CaddyAdminOptions,
 ): Effect.Effect<ReverseProxyShape, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
-    const client = yield* HttpClient.HttpClient
     const store = options.stateFile === null ? yield* memoryStore() : fileStore(options.stateFile)
 
     const caddyfileText =
@@ -218,53 +144,8 @@ export const makeCaddyAdminProxy = (
           })()
     const admin = resolveAdminUrl(options.adminUrl, caddyfileText)
     const adminUrl = Either.getOrElse(admin, () => defaultAdminUrl)
-
-    /**
-     * `GET /config/` changes nothing, so a connection Caddy drops is made
-     * again (`readRetry`): Caddy replaces its admin server at every load, and
-     * a connection accepted at that moment is reset though Caddy is fine. A
-     * refused connection is not retried: the admin API is not there.
-     */
-    const getConfig: Effect.Effect<Json, string> = client.execute(HttpClientRequest.get(`${adminUrl}/config/`)).pipe(
-      Effect.mapError((e) => ({
-        dropped: isConnectionDropped(e.cause),
-        why: `GET ${adminUrl}/config/: ${describeTransportError(e.cause)}`,
-      })),
-      Effect.flatMap((response) =>
-        response.status === 200
-          ? response.json.pipe(
-              Effect.flatMap(Schema.decodeUnknown(JsonValue)),
-              Effect.mapError(() => ({ dropped: false, why: `GET ${adminUrl}/config/: not JSON` })),
-            )
-          : Effect.fail({ dropped: false, why: `GET ${adminUrl}/config/: HTTP ${response.status}` }),
-      ),
-      Effect.scoped,
-      Effect.retry({ schedule: readRetry, while: (e) => e.dropped }),
-      Effect.mapError((e) => e.why),
-      Effect.timeoutFail({ duration: readTimeout, onTimeout: () => `GET ${adminUrl}/config/: no answer within 5s` }),
-    )
-
-    const load = (config: Json): Effect.Effect<number, string> =>
-      Effect.gen(function* () {
-        const began = yield* Clock.currentTimeMillis
-        const response = yield* client
-          .execute(
-            HttpClientRequest.post(`${adminUrl}/load`).pipe(
-              HttpClientRequest.bodyText(JSON.stringify(config), "application/json"),
-            ),
-          )
-          .pipe(Effect.mapError((e) => `POST ${adminUrl}/load: ${describeTransportError(e.cause)}`))
-        if (response.status < 200 || response.status >= 300) {
-          const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
-          return yield* Effect.fail(
-            `POST ${adminUrl}/load: HTTP ${response.status}${body.trim() ? `: ${body.trim().slice(0, 300)}` : ""}`,
-          )
-        }
-        return (yield* Clock.currentTimeMillis) - began
-      }).pipe(
-        Effect.timeoutFail({ duration: loadTimeout, onTimeout: () => `POST ${adminUrl}/load: no answer within 15s` }),
-        Effect.scoped,
-      )
+    const client = yield* makeAdminClient(adminUrl)
+    const command = options.command ?? "tamanu"
 
     const resolve = options.resolve ?? resolveNow
     /** Container names found so far, by instance: a unit's container keeps its name across restarts. */
@@ -341,43 +222,21 @@ export const makeCaddyAdminProxy = (
       yield* Ref.set(scheduledAt, null)
     })
 
-    const saved = (state: RoutingState, since: number, beforeLoad: Json | null): SavedState => ({
-      version: 1,
-      adminUrl,
-      original: state.original,
-      current: state.current,
-      beforeLoad,
-      clocks: state.clocks,
-      staledServices: state.staledServices,
-      since,
-      command: options.command ?? "tamanu",
-    })
-
-    /** An earlier run's state, if Caddy still runs what it loaded; else None (and the file is dropped with a warning). */
+    /** An earlier run's state, if Caddy still runs what it loaded; else None (and the file is dropped, with a warning if Caddy runs another config). */
     const adopt = (live: Json): Effect.Effect<Option.Option<{ state: RoutingState; since: number }>, never, Progress> =>
       Effect.gen(function* () {
         const found = yield* store.read
         if (Option.isNone(found)) return Option.none()
-        const s = found.value
-        const current = jsonEqual(live, s.current)
-          ? s.current
-          : s.beforeLoad !== null && jsonEqual(live, s.beforeLoad)
-            ? s.beforeLoad
-            : null
-        if (current === null) {
-          yield* store.remove
-          if (!jsonEqual(live, s.original))
-            yield* emit(
-              ProgressEvent.Warning({
-                message: `Caddy's config changed since ${s.command} routed it (${new Date(s.since).toISOString()}): a reload or restart of Caddy put another one in place. tamanu leaves it as it is and forgets its unfinished restore.`,
-              }),
-            )
-          return Option.none()
-        }
-        return Option.some({
-          state: { original: s.original, current, clocks: s.clocks, staledServices: s.staledServices },
-          since: s.since,
-        })
+        const decided = adoption(found.value, live)
+        if (decided._tag === "Adopt") return Option.some({ state: decided.state, since: decided.since })
+        yield* store.remove
+        if (decided.warn)
+          yield* emit(
+            ProgressEvent.Warning({
+              message: `Caddy's config changed since ${found.value.command} routed it (${new Date(found.value.since).toISOString()}): a reload or restart of Caddy put another one in place. tamanu leaves it as it is and forgets its unfinished restore.`,
+            }),
+          )
+        return Option.none()
       })
 
     // ------------------------------------------------------------ the reload way
@@ -397,10 +256,11 @@ export const makeCaddyAdminProxy = (
           Effect.gen(function* () {
             const urls = desired.flatMap((d) => d.endpoints.map((e) => e.url))
             const before = yield* Ref.get(known)
-            if (urls.every((u) => before.has(u))) return
+            if (urls.every((u) => before.has(u))) return noTally
             yield* Ref.set(known, new Set([...before, ...urls]))
             const result = yield* options.reload
             yield* emit(ProgressEvent.ProxyReloaded({ reloaded: result.reloaded, warnings: result.warnings }))
+            return { ...noTally, reloads: 1, reloadWarnings: result.warnings }
           })
         return { mode: "reload", route: reloadIfAdded, restore: reloadIfAdded }
       })
@@ -416,21 +276,8 @@ export const makeCaddyAdminProxy = (
         const now = yield* Clock.currentTimeMillis
         const state = yield* Ref.make(Option.match(adopted, { onNone: () => freshState(live), onSome: (a) => a.state }))
         const since = Option.match(adopted, { onNone: () => now, onSome: (a) => a.since })
-        /**
-         * The handlers of these services in Caddy's own config, and those an adopted state pinned
-         * (by the path its clocks keep: a pinned static handler no longer names its instances).
-         */
-        const handlersFor = (list: ReadonlyArray<ServiceEndpoints>, routing: RoutingState) => {
-          const all = proxyHandlers(routing.original)
-          const found = new Map(handlersByService(all, list))
-          for (const [key, clock] of Object.entries(routing.clocks)) {
-            const handler = all.find((h) => describePath(h.path) === key)
-            const known = found.get(clock.service) ?? []
-            if (handler !== undefined && !known.some((h) => describePath(h.path) === key))
-              found.set(clock.service, [...known, handler])
-          }
-          return found
-        }
+        const saved = (routing: RoutingState, beforeLoad: Json | null) =>
+          savedState(routing, { adminUrl, since, command, beforeLoad })
         const handlers = handlersFor(services, yield* Ref.get(state))
         for (const service of services) {
           if ((handlers.get(service.service) ?? []).length === 0)
@@ -443,11 +290,12 @@ export const makeCaddyAdminProxy = (
 
         const failed = (action: "route" | "restore", reason: string): ProxyFailedType =>
           new ProxyFailed({ target: adminUrl, action, reason })
+        const failedWith = (action: "route" | "restore") => (e: CaddyAdminError) => failed(action, e.message)
 
         /** Caddy must still run what we last loaded: never overwrite someone else's change. */
         const verify = (action: "route" | "restore") =>
           Effect.gen(function* () {
-            const running = yield* getConfig.pipe(Effect.mapError((why) => failed(action, why)))
+            const running = yield* client.getConfig.pipe(Effect.mapError(failedWith(action)))
             if (!jsonEqual(running, (yield* Ref.get(state)).current))
               return yield* Effect.fail(
                 failed(
@@ -461,7 +309,7 @@ export const makeCaddyAdminProxy = (
         const routeAmong = (
           among: ReadonlyArray<ServiceEndpoints>,
           desired: ReadonlyArray<Desired>,
-        ): Effect.Effect<void, ProxyFailedType, Progress> =>
+        ): Effect.Effect<ProxyTally, ProxyFailedType, Progress> =>
           Effect.gen(function* () {
             const before = yield* Ref.get(state)
             const handlers = handlersFor(among, before)
@@ -471,31 +319,30 @@ export const makeCaddyAdminProxy = (
             const next = nextLoad(before, handlers, among, desiredNamed)
             if (!next.load) {
               yield* Ref.set(state, next.commit(yield* Clock.currentTimeMillis))
-              return
+              return noTally
             }
             yield* verify("route")
             // Written first: if this run dies during the load, the next one still knows both configs,
             // and clocks that start no earlier than the load can have ended.
             const ahead = next.commit((yield* Clock.currentTimeMillis) + Duration.toMillis(loadTimeout))
-            yield* store.write(saved(ahead, since, before.current))
+            yield* store.write(saved(ahead, before.current))
             // Before the load: whatever ends this run from here on, the restore comes back by itself.
             // Once per due time: the scheduled restore comes back every `retryMillis` by itself,
             // so the run does not push it at every load (on pm2 each schedule is a process).
             const dueThen = restoreDueAt(next.commit(yield* Clock.currentTimeMillis))
-            const lastFor = yield* Ref.get(scheduledFor)
-            if (!(lastFor === dueThen || Math.abs(lastFor - dueThen) < 1000)) {
+            if (!sameDue(yield* Ref.get(scheduledFor), dueThen)) {
               yield* scheduleRestore(
                 scheduleTime(next.commit(yield* Clock.currentTimeMillis), yield* Clock.currentTimeMillis),
               )
               yield* Ref.set(scheduledFor, dueThen)
             }
-            const loadMillis = yield* load(next.config).pipe(
-              Effect.tapError(() => store.write(saved(before, since, null))),
-              Effect.mapError((why) => failed("route", why)),
+            const loadMillis = yield* client.load(next.config).pipe(
+              Effect.tapError(() => store.write(saved(before, null))),
+              Effect.mapError(failedWith("route")),
             )
             const after = next.commit(yield* Clock.currentTimeMillis)
             yield* Ref.set(state, after)
-            yield* store.write(saved(after, since, null))
+            yield* store.write(saved(after, null))
             yield* emit(
               ProgressEvent.ProxyRouted({
                 routes: desired
@@ -504,6 +351,7 @@ export const makeCaddyAdminProxy = (
                 loadMillis,
               }),
             )
+            return { ...noTally, configLoads: 1 }
           })
 
         const route = (desired: ReadonlyArray<Desired>) => routeAmong(services, desired)
@@ -536,63 +384,65 @@ export const makeCaddyAdminProxy = (
         const repin = (answering: Answering): Effect.Effect<void, never, Progress> =>
           Effect.gen(function* () {
             if (!restorePending(yield* Ref.get(state))) return
-            const check = yield* answering(pinnedServices(yield* Ref.get(state)))
-            yield* routeAmong(
-              check.map((s) => ({ service: s.service, endpoints: [...s.answering, ...s.silent] })),
-              check
-                .filter((s) => s.answering.length > 0)
-                .map((s) => ({ service: s.service, endpoints: s.answering, draining: false })),
-            )
+            const to = repinTo(yield* answering(pinnedServices(yield* Ref.get(state))))
+            yield* routeAmong(to.among, to.desired)
           }).pipe(
             Effect.catchAll((e) =>
               emit(ProgressEvent.Warning({ message: `tamanu's pins were not refreshed: ${e.message}` })),
             ),
           )
 
-        const restore = (desired: ReadonlyArray<Desired>, answering: Answering): Effect.Effect<void, never, Progress> =>
+        const restore = (
+          desired: ReadonlyArray<Desired>,
+          answering: Answering,
+        ): Effect.Effect<ProxyTally, never, Progress> =>
           Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            // A drained service whose handler is still Caddy's own (it had no other instance to
-            // route to) must first be routed to its new address: its cache may name the old one.
-            const ahead = nextLoad(yield* Ref.get(state), handlers, services, desired).commit(now)
-            if (restoreDueAt(ahead) > now) {
-              yield* route(desired)
-              const wait = restoreDueAt(yield* Ref.get(state)) - (yield* Clock.currentTimeMillis)
-              if (wait > 0) {
-                yield* emit(ProgressEvent.ProxyRestoreWaiting({ inMillis: wait }))
-                yield* Effect.sleep(Duration.millis(wait))
+            const tally = yield* Ref.make(noTally)
+            const count = (t: ProxyTally) => Ref.update(tally, (sum) => addTally(sum, t))
+            return yield* Effect.gen(function* () {
+              const now = yield* Clock.currentTimeMillis
+              // A drained service whose handler is still Caddy's own (it had no other instance to
+              // route to) must first be routed to its new address: its cache may name the old one.
+              const ahead = nextLoad(yield* Ref.get(state), handlers, services, desired).commit(now)
+              if (!isDue(restoreDueAt(ahead), now)) {
+                yield* count(yield* route(desired))
+                const wait = restoreDueAt(yield* Ref.get(state)) - (yield* Clock.currentTimeMillis)
+                if (wait > 0) {
+                  yield* emit(ProgressEvent.ProxyRestoreWaiting({ inMillis: wait }))
+                  yield* count({ ...noTally, waitedMillis: wait })
+                  yield* Effect.sleep(Duration.millis(wait))
+                }
               }
-            }
-            if (!restorePending(yield* Ref.get(state))) {
+              if (!restorePending(yield* Ref.get(state))) {
+                yield* store.remove
+                yield* cancelScheduled
+                return yield* Ref.get(tally)
+              }
+              // Caddy's own upstreams route to every instance on the alias: only once they all answer.
+              const check = yield* answering(pinnedServices(yield* Ref.get(state)))
+              const silent = silentOf(check)
+              if (silent.length > 0) {
+                // Meanwhile the pins name only the instances that answer (and any that came back since).
+                const to = repinTo(check)
+                yield* count(yield* routeAmong(to.among, to.desired))
+                // Tried again by itself, as long as something does not serve.
+                yield* scheduleRestore((yield* Clock.currentTimeMillis) + retryMillis)
+                yield* warnRestore(
+                  `${silent.join(", ")} runs but does not answer, and Caddy's own config would route to it`,
+                )
+                return yield* Ref.get(tally)
+              }
+              yield* verify("restore")
+              const original = (yield* Ref.get(state)).original
+              const loadMillis = yield* client.load(original).pipe(Effect.mapError(failedWith("restore")))
+              yield* Ref.set(state, freshState(original))
               yield* store.remove
               yield* cancelScheduled
-              return
-            }
-            // Caddy's own upstreams route to every instance on the alias: only once they all answer.
-            const check = yield* answering(pinnedServices(yield* Ref.get(state)))
-            const silent = check.flatMap((s) => s.silent.map((e) => e.instance))
-            if (silent.length > 0) {
-              // Meanwhile the pins name only the instances that answer (and any that came back since).
-              yield* routeAmong(
-                check.map((s) => ({ service: s.service, endpoints: [...s.answering, ...s.silent] })),
-                check
-                  .filter((s) => s.answering.length > 0)
-                  .map((s) => ({ service: s.service, endpoints: s.answering, draining: false })),
-              )
-              // Tried again by itself, as long as something does not serve.
-              yield* scheduleRestore((yield* Clock.currentTimeMillis) + retryMillis)
-              return yield* warnRestore(
-                `${silent.join(", ")} runs but does not answer, and Caddy's own config would route to it`,
-              )
-            }
-            yield* verify("restore")
-            const original = (yield* Ref.get(state)).original
-            const loadMillis = yield* load(original).pipe(Effect.mapError((why) => failed("restore", why)))
-            yield* Ref.set(state, freshState(original))
-            yield* store.remove
-            yield* cancelScheduled
-            yield* emit(ProgressEvent.ProxyRestored({ loadMillis }))
-          }).pipe(Effect.catchAll((e) => warnRestore(e.reason)))
+              yield* emit(ProgressEvent.ProxyRestored({ loadMillis }))
+              yield* count({ ...noTally, configLoads: 1, restored: true })
+              return yield* Ref.get(tally)
+            }).pipe(Effect.catchAll((e) => Effect.zipRight(warnRestore(e.reason), Ref.get(tally))))
+          })
 
         // On failure or interruption: the file already holds what the next run needs; say so.
         yield* Effect.addFinalizer(() =>
@@ -608,9 +458,9 @@ export const makeCaddyAdminProxy = (
       Either.match(admin, {
         onLeft: (why) => reloadSession(services, why),
         onRight: () =>
-          Effect.flatMap(Effect.either(getConfig), (live) =>
+          Effect.flatMap(Effect.either(client.getConfig), (live) =>
             Either.match(live, {
-              onLeft: (why) => reloadSession(services, why),
+              onLeft: (e) => reloadSession(services, e.message),
               onRight: (config) => adminSession(services, config),
             }),
           ),
@@ -619,9 +469,7 @@ export const makeCaddyAdminProxy = (
     const pendingRestore: ReverseProxyShape["pendingRestore"] = Effect.map(store.read, (found) =>
       Option.match(found, {
         onNone: () => null,
-        onSome: (s) => ({
-          dueAt: restoreDueAt({ original: s.original, current: s.current, clocks: s.clocks, staledServices: [] }),
-        }),
+        onSome: (s) => ({ dueAt: restoreDueAt(routingOf(s)) }),
       }),
     )
 
@@ -629,11 +477,11 @@ export const makeCaddyAdminProxy = (
       Effect.scoped(
         Effect.gen(function* () {
           if (Option.isNone(yield* store.read)) return
-          const live = yield* Effect.either(getConfig)
+          const live = yield* Effect.either(client.getConfig)
           if (Either.isLeft(live)) {
             yield* emit(
               ProgressEvent.Warning({
-                message: `An earlier run left Caddy's own config to restore, but ${live.left}; tamanu tries again at its next run.`,
+                message: `An earlier run left Caddy's own config to restore, but ${live.left.message}; tamanu tries again at its next run.`,
               }),
             )
             return
@@ -642,7 +490,7 @@ export const makeCaddyAdminProxy = (
           const pending = yield* pendingRestore
           const now = yield* Clock.currentTimeMillis
           // Not left to yet another run (issue #25): this one waits for the due time, as a roll does.
-          if (pending !== null && pending.dueAt > now) {
+          if (pending !== null && !isDue(pending.dueAt, now)) {
             yield* emit(
               ProgressEvent.Info({
                 message: `An earlier run left Caddy pinned: its own config comes back at ${new Date(pending.dueAt).toISOString()} (in ${formatMillis(pending.dueAt - now)}); waiting for it.`,
@@ -659,7 +507,7 @@ export const makeCaddyAdminProxy = (
       Effect.scoped(
         Effect.gen(function* () {
           if (Option.isNone(yield* store.read)) return
-          const live = yield* Effect.either(getConfig)
+          const live = yield* Effect.either(client.getConfig)
           if (Either.isLeft(live)) return
           const session = yield* adminSession([], live.right)
           yield* session.repin?.(answering) ?? Effect.void
@@ -669,8 +517,9 @@ export const makeCaddyAdminProxy = (
     const inspect: ReverseProxyShape["inspect"] = (services) =>
       Effect.gen(function* () {
         if (Either.isLeft(admin)) return { mode: "reload", adminUrl, reason: admin.left, routes: [], pending: null }
-        const live = yield* Effect.either(getConfig)
-        if (Either.isLeft(live)) return { mode: "reload", adminUrl, reason: live.left, routes: [], pending: null }
+        const live = yield* Effect.either(client.getConfig)
+        if (Either.isLeft(live))
+          return { mode: "reload", adminUrl, reason: live.left.message, routes: [], pending: null }
         const found = yield* store.read
         const original = Option.match(found, {
           onNone: () => live.right,
@@ -692,22 +541,7 @@ export const makeCaddyAdminProxy = (
             (handlers) => ({ service: s.service, handlers }),
           ),
         )
-        const pending = Option.match(found, {
-          onNone: () => null,
-          onSome: (s) =>
-            jsonEqual(live.right, s.current)
-              ? {
-                  since: s.since,
-                  dueAt: restoreDueAt({
-                    original: s.original,
-                    current: s.current,
-                    clocks: s.clocks,
-                    staledServices: [],
-                  }),
-                  handlers: Object.keys(s.clocks),
-                }
-              : null,
-        })
+        const pending = Option.match(found, { onNone: () => null, onSome: (s) => pendingOf(s, live.right) })
         return { mode: "admin", adminUrl, reason: null, routes, pending } satisfies ProxyView
       })
 
