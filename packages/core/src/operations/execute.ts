@@ -15,7 +15,7 @@ import type { Plan, PlanStep } from "../plan/Plan.js"
 import { proxiedServices } from "../plan/Plan.js"
 import { type Located, locate } from "../probe/locate.js"
 import type { Prober } from "../probe/Prober.js"
-import { lookupOnce, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
+import { type InstanceTarget, lookupOnce, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
 import type { ProxyFailed, ReverseProxy } from "../proxy/ReverseProxy.js"
 import { type CaddyOutcome, type CaddyRun, makeCaddyRun } from "../proxy/session.js"
@@ -221,204 +221,261 @@ const probeAll = (journal: Journal, caddy: CaddyRun, refs: ReadonlyArray<Instanc
 
 // ---------------------------------------------------------------- the roll
 
-/** One instance at a time; never the next before the previous answers (§7.4, §7.5), never one Caddy still routes to (§9.1). */
-const roll = (journal: Journal, caddy: CaddyRun, step: Extract<PlanStep, { _tag: "Roll" }>, options: ExecuteOptions) =>
+/** One rolled instance, and what the roll knows around it. */
+interface RollAt {
+  readonly journal: Journal
+  readonly caddy: CaddyRun
+  readonly step: Extract<PlanStep, { _tag: "Roll" }>
+  readonly options: ExecuteOptions
+  readonly ref: InstanceRef
+  readonly instance: string
+  readonly index: number
+  /** Caddy's way for this roll; null when the service is not behind Caddy. */
+  readonly mode: "admin" | "reload" | null
+  /** Instances of this roll restarted so far (this one once its restart call returned). */
+  readonly restartedHere: Array<string>
+}
+
+/** The roll stops at this instance: it was restarted, the ones after it were not (§7.3 point 5). */
+const stopRoll = (at: RollAt, cause: string, culprit: "instance" | "address" = "instance") =>
+  new RollStopped({
+    service: at.step.service,
+    instance: at.instance,
+    cause,
+    restarted: at.restartedHere.slice(0, -1),
+    notRestarted: names(at.step.instances).slice(at.index + 1),
+    culprit,
+  })
+
+/**
+ * Caddy stops sending it requests before it goes down (§9.1); this same load
+ * puts the previous instance's new address in. Refused by the take-down rule
+ * (issue #20) or by Caddy: the roll stops with this instance still up.
+ */
+const drainBefore = (at: RollAt) => {
+  const stillUp = (cause: string, culprit: "rule" | "caddy") =>
+    new RollStopped({
+      service: at.step.service,
+      instance: at.instance,
+      cause,
+      restarted: [...at.restartedHere],
+      notRestarted: names(at.step.instances).slice(at.index),
+      culprit,
+    })
+  return at.caddy.drain(at.step.service, at.instance).pipe(
+    Effect.catchTags({
+      DrainRefused: (refused) =>
+        Effect.fail(stillUp(`${refused.reason}. It was not taken down, and Caddy still routes to what serves`, "rule")),
+      ProxyFailed: (e) =>
+        Effect.fail(
+          stillUp(`${e.message}; it was not restarted, so Caddy still routes to instances that serve`, "caddy"),
+        ),
+    }),
+  )
+}
+
+/** Restart it and wait until the supervisor says it is running; how long that took. */
+const restartAndWait = (at: RollAt) =>
   Effect.gen(function* () {
     const supervisor = yield* Supervisor
+    const { journal, ref, instance } = at
+    yield* emit(ProgressEvent.InstanceRestarting({ instance, index: at.index + 1, total: at.step.instances.length }))
+    yield* markLogs(journal, [ref])
+    const began = yield* Clock.currentTimeMillis
+    // Once asked, the restart call is seen through: never half-sent. Its bookkeeping is part of
+    // the same region, so an interruption during the call still reports the instance restarted.
+    yield* Effect.uninterruptible(
+      Effect.tap(supervisor.restartOne(ref), () =>
+        Effect.sync(() => {
+          journal.restarted.push(instance)
+          at.restartedHere.push(instance)
+          journal.pendingRoll = journal.pendingRoll.filter((name) => name !== instance)
+        }),
+      ),
+    )
+    yield* waitUntil([ref], "running", { limit: at.options.waitLimit }).pipe(
+      Effect.catchTags({
+        WaitTimeout: (e) =>
+          Effect.fail(stopRoll(at, `the supervisor did not report it running within ${e.limitMillis} ms`)),
+        InstanceFailed: (e) =>
+          Effect.fail(
+            stopRoll(
+              at,
+              `${e.supervisor === "pm2" ? "pm2 reports it errored" : "systemd reports it failed"} ${e.afterMillis} ms after the restart`,
+            ),
+          ),
+      }),
+    )
+    return (yield* Clock.currentTimeMillis) - began
+  })
+
+/**
+ * Its address now, and (with `probe`) its answer: a restarted podman
+ * container has a new address, and may appear only after the unit is
+ * active (Type=simple) or be replaced under it: looked up until the budget
+ * runs out. Behind a Caddy that pins, an address never found stops the roll
+ * (the pin needs it: never a blind cooldown, §7.3 point 4).
+ */
+const find = (at: RollAt, probe: boolean) =>
+  Effect.gen(function* () {
     const targets = yield* ProbeTargets
-    const all = names(step.instances)
-    const restartedHere: Array<string> = []
-    const mode = step.behindCaddy ? yield* caddy.open : null
-    // Caddy routes by the addresses tamanu pins (its admin API): the take-down rule and the new
-    // addresses are what keep it serving. The old way (a reload) leaves the routing to Caddy's own config.
-    const pins = mode === "admin"
-    for (const [index, ref] of step.instances.entries()) {
-      const instance = displayInstance(ref)
-      const stopRoll = (
-        cause: string,
-        restarted: ReadonlyArray<string>,
-        culprit: "instance" | "address" = "instance",
-      ) =>
-        new RollStopped({
-          service: step.service,
+    const budget = at.options.probeTimeout
+    return yield* locate(lookupOnce(targets, at.ref), { budget, probe }).pipe(
+      Effect.map(Option.some),
+      Effect.catchTags({
+        ProbeFailed: (e) =>
+          Effect.fail(
+            stopRoll(at, `it did not answer ${e.url} within ${Duration.format(budget)} (last error: ${e.lastError})`),
+          ),
+        AddressNotFound: (e) =>
+          at.mode === "admin"
+            ? Effect.fail(
+                stopRoll(
+                  at,
+                  `${
+                    !e.final
+                      ? `its address was not found within ${Duration.format(budget)} (${e.lookups} lookups; last: ${e.reason})`
+                      : `its address cannot be found (${e.reason})`
+                  }, and Caddy needs it to route ${at.step.service} to it before the next instance goes down`,
+                  "address",
+                ),
+              )
+            : Effect.succeed(Option.none<Located>()),
+      }),
+    )
+  })
+
+/**
+ * Ready before the next goes down (§7.3 point 4): it answers its probe, or,
+ * without one, it stays running through the cooldown and settle window.
+ * What the probe found, and the address it serves at (for Caddy).
+ */
+const becomeReady = (at: RollAt) =>
+  Effect.gen(function* () {
+    const { step, options, instance, journal, caddy } = at
+    const located = step.probe || at.mode !== null ? yield* find(at, step.probe) : Option.none<Located>()
+    let url = Option.map(located, (l) => l.url)
+    if (step.probe && Option.isSome(located)) {
+      yield* emit(
+        ProgressEvent.ProbeReady({
           instance,
-          cause,
-          restarted,
-          notRestarted: all.slice(index + 1),
-          culprit,
-        })
-
-      // Caddy first stops sending it requests; this same change puts the previous one's new address in.
-      // The one rule (issue #20): another instance that serves must carry the service before this one goes.
-      if (mode !== null)
-        yield* caddy.drain(step.service, instance).pipe(
-          Effect.catchTags({
-            DrainRefused: (refused) =>
-              Effect.fail(
-                new RollStopped({
-                  service: step.service,
-                  instance,
-                  cause: `${refused.reason}. It was not taken down, and Caddy still routes to what serves`,
-                  restarted: [...restartedHere],
-                  notRestarted: all.slice(index),
-                  culprit: "rule",
-                }),
-              ),
-            ProxyFailed: (e) =>
-              Effect.fail(
-                new RollStopped({
-                  service: step.service,
-                  instance,
-                  cause: `${e.message}; it was not restarted, so Caddy still routes to instances that serve`,
-                  restarted: [...restartedHere],
-                  notRestarted: all.slice(index),
-                  culprit: "caddy",
-                }),
-              ),
-          }),
-        )
-
-      // What it runs before it goes down (the same look-up as its address: one podman ps + inspect).
-      const before = options.expectedVersion === undefined ? null : yield* lookupTarget(targets, ref)
-      yield* emit(ProgressEvent.InstanceRestarting({ instance, index: index + 1, total: all.length }))
-      yield* markLogs(journal, [ref])
-      const began = yield* Clock.currentTimeMillis
-      // Once asked, the restart call is seen through: never half-sent. Its bookkeeping is part of
-      // the same region, so an interruption during the call still reports the instance restarted.
-      yield* Effect.uninterruptible(
-        Effect.tap(supervisor.restartOne(ref), () =>
-          Effect.sync(() => {
-            journal.restarted.push(instance)
-            restartedHere.push(instance)
-            journal.pendingRoll = journal.pendingRoll.filter((name) => name !== instance)
-          }),
-        ),
-      )
-      yield* waitUntil([ref], "running", { limit: options.waitLimit }).pipe(
-        Effect.catchTags({
-          WaitTimeout: (e) =>
-            Effect.fail(
-              stopRoll(
-                `the supervisor did not report it running within ${e.limitMillis} ms`,
-                restartedHere.slice(0, -1),
-              ),
-            ),
-          InstanceFailed: (e) =>
-            Effect.fail(
-              stopRoll(
-                `${e.supervisor === "pm2" ? "pm2 reports it errored" : "systemd reports it failed"} ${e.afterMillis} ms after the restart`,
-                restartedHere.slice(0, -1),
-              ),
-            ),
+          url: located.value.url,
+          afterMillis: located.value.elapsedMs,
+          version: located.value.version,
         }),
       )
-      const runningAfter = (yield* Clock.currentTimeMillis) - began
+      yield* caddy.vouch(instance, { url: located.value.url, basis: "answered" })
+      return { located, url }
+    }
+    if (step.probe) {
+      yield* emit(ProgressEvent.ProbeSkipped({ instance, reason: "no probe URL could be built" }))
+      yield* warn(journal, `${instance}: no probe URL could be built; waiting the cooldown instead`)
+    }
+    const last = at.index === step.instances.length - 1
+    const cooldown = !last || at.mode !== null ? options.cooldown : Duration.zero
+    if (Duration.greaterThan(cooldown, Duration.zero))
+      yield* emit(ProgressEvent.Cooldown({ millis: Duration.toMillis(cooldown) }))
+    // Not ready unless it stays running through the window (and the cooldown): else its siblings stay up.
+    const window = Duration.max(options.settle ?? Duration.zero, cooldown)
+    if (Duration.greaterThan(window, Duration.zero))
+      yield* settle(journal, [at.ref], window, options).pipe(
+        Effect.catchTag("SettleFailed", (e) =>
+          Effect.fail(
+            stopRoll(
+              at,
+              `it did not stay running through the settle window: it ${e.ended.map(describeEnded).join("; ")}`,
+            ),
+          ),
+        ),
+      )
+    // Its container may have been replaced during the window: the pin gets the address it has now.
+    if (at.mode !== null && Option.isSome(url)) url = Option.map(yield* find(at, false), (l) => l.url)
+    // --no-probe-http: it stayed running through its cooldown at this address.
+    if (Option.isSome(url)) yield* caddy.vouch(instance, { url: url.value, basis: "settled" })
+    return { located, url }
+  })
 
+/**
+ * What it came back on against the expected version (issue #22): its
+ * `X-Version` when the probe saw one, else what its image says. A drift is
+ * a warning; the roll goes on, and the command exits 1 at the end.
+ */
+const judgeVersion = (
+  at: RollAt,
+  before: InstanceTarget,
+  after: InstanceTarget | null,
+  move: VersionMove,
+  located: Option.Option<Located>,
+  expected: string | null,
+) =>
+  Effect.gen(function* () {
+    const targets = yield* ProbeTargets
+    const { journal, instance } = at
+    const served = Option.flatMap(located, (l) => Option.fromNullable(l.version))
+    // Without a header: what its image says. A Type=simple unit's container may not have existed
+    // yet when its image was asked right after "running": asked once more now that it was found.
+    const image =
+      Option.isNone(served) && move.after === null && Option.isSome(located)
+        ? (yield* lookupTarget(targets, at.ref)).version
+        : (after?.version ?? Option.none<string>())
+    const final = versionMove(
+      before.version,
+      Option.orElse(served, () => image),
+      expected,
+    )
+    journal.versions.push({ instance, ...final })
+    if (isVersionDrift(final.status)) {
+      journal.versionMismatches.push(instance)
+      // Its siblings run the same unit: the roll goes on, and the command exits 1 at the end.
+      yield* warn(
+        journal,
+        `${instance} came back on ${final.after}, expected ${final.expected}; the roll goes on (the env file or the image tag may be wrong)`,
+      )
+    }
+  })
+
+/**
+ * A rolling service, one instance at a time in the plan's order (spec §7.3
+ * point 4): Caddy stops routing to it, restart it, wait until the
+ * supervisor says it is running, probe it until it answers, and give Caddy
+ * its new address; never the next before the previous is ready (§7.4,
+ * §7.5), never one Caddy still routes to (§9.1).
+ */
+const roll = (journal: Journal, caddy: CaddyRun, step: Extract<PlanStep, { _tag: "Roll" }>, options: ExecuteOptions) =>
+  Effect.gen(function* () {
+    const targets = yield* ProbeTargets
+    const restartedHere: Array<string> = []
+    // Caddy routes by the addresses tamanu pins (its admin API): the take-down rule and the new
+    // addresses are what keep it serving. The old way (a reload) leaves the routing to Caddy's own config.
+    const mode = step.behindCaddy ? yield* caddy.open : null
+    const expected = options.expectedVersion?.(step.service) ?? null
+    for (const [index, ref] of step.instances.entries()) {
+      const at: RollAt = {
+        journal,
+        caddy,
+        step,
+        options,
+        ref,
+        instance: displayInstance(ref),
+        index,
+        mode,
+        restartedHere,
+      }
+      if (mode !== null) yield* drainBefore(at)
+      // What it runs before it goes down (the same look-up as its address: one podman ps + inspect).
+      const before = options.expectedVersion === undefined ? null : yield* lookupTarget(targets, ref)
+      const runningAfter = yield* restartAndWait(at)
       // What it runs now, by the same look-up as before it went down (one podman ps + inspect).
       const after = before === null ? null : yield* lookupTarget(targets, ref)
       const move =
         before === null || after === null || options.expectedVersion === undefined
           ? undefined
-          : versionMove(before.version, after.version, options.expectedVersion(step.service))
-      yield* emit(ProgressEvent.InstanceRunning({ instance, afterMillis: runningAfter, version: move }))
-
-      // Its address now: a restarted podman container has a new one, and may appear only after
-      // the unit is active (Type=simple) or be replaced under it: looked up until the budget runs out.
-      const find = (probe: boolean) =>
-        locate(lookupOnce(targets, ref), {
-          budget: options.probeTimeout,
-          probe,
-        }).pipe(
-          Effect.map(Option.some),
-          Effect.catchTags({
-            ProbeFailed: (e) =>
-              Effect.fail(
-                stopRoll(
-                  `it did not answer ${e.url} within ${Duration.format(options.probeTimeout)} (last error: ${e.lastError})`,
-                  restartedHere.slice(0, -1),
-                ),
-              ),
-            AddressNotFound: (e) =>
-              // Behind Caddy the pin needs the new address: never a blind cooldown (§7.4).
-              pins
-                ? Effect.fail(
-                    stopRoll(
-                      `${
-                        !e.final
-                          ? `its address was not found within ${Duration.format(options.probeTimeout)} (${e.lookups} lookups; last: ${e.reason})`
-                          : `its address cannot be found (${e.reason})`
-                      }, and Caddy needs it to route ${step.service} to it before the next instance goes down`,
-                      restartedHere.slice(0, -1),
-                      "address",
-                    ),
-                  )
-                : Effect.succeed(Option.none<Located>()),
-          }),
-        )
-      const located = step.probe || mode !== null ? yield* find(step.probe) : Option.none<Located>()
-      let url = Option.map(located, (l) => l.url)
-      if (step.probe && Option.isSome(located)) {
-        yield* emit(
-          ProgressEvent.ProbeReady({
-            instance,
-            url: located.value.url,
-            afterMillis: located.value.elapsedMs,
-            version: located.value.version,
-          }),
-        )
-        yield* caddy.vouch(instance, { url: located.value.url, basis: "answered" })
-      } else {
-        if (step.probe) {
-          yield* emit(ProgressEvent.ProbeSkipped({ instance, reason: "no probe URL could be built" }))
-          yield* warn(journal, `${instance}: no probe URL could be built; waiting the cooldown instead`)
-        }
-        const last = index === step.instances.length - 1
-        const cooldown = !last || mode !== null ? options.cooldown : Duration.zero
-        if (Duration.greaterThan(cooldown, Duration.zero))
-          yield* emit(ProgressEvent.Cooldown({ millis: Duration.toMillis(cooldown) }))
-        // Not ready unless it stays running through the window (and the cooldown): else its siblings stay up.
-        const window = Duration.max(options.settle ?? Duration.zero, cooldown)
-        if (Duration.greaterThan(window, Duration.zero))
-          yield* settle(journal, [ref], window, options).pipe(
-            Effect.catchTag("SettleFailed", (e) =>
-              Effect.fail(
-                stopRoll(
-                  `it did not stay running through the settle window: it ${e.ended.map(describeEnded).join("; ")}`,
-                  restartedHere.slice(0, -1),
-                ),
-              ),
-            ),
-          )
-        // Its container may have been replaced during the window: the pin gets the address it has now.
-        if (mode !== null && Option.isSome(url)) url = Option.map(yield* find(false), (l) => l.url)
-        // --no-probe-http: it stayed running through its cooldown at this address.
-        if (Option.isSome(url)) yield* caddy.vouch(instance, { url: url.value, basis: "settled" })
-      }
-      if (mode !== null && Option.isSome(url)) yield* caddy.movedTo(step.service, instance, url.value)
-      if (move !== undefined && before !== null && options.expectedVersion !== undefined) {
-        /** What it serves: its `X-Version` when the probe saw one, else what its image says. */
-        const served = Option.flatMap(located, (l) => Option.fromNullable(l.version))
-        // Without a header: what its image says. A Type=simple unit's container may not have existed
-        // yet when its image was asked right after "running": asked once more now that it was found.
-        const image =
-          Option.isNone(served) && move.after === null && Option.isSome(located)
-            ? (yield* lookupTarget(targets, ref)).version
-            : (after?.version ?? Option.none<string>())
-        const final = versionMove(
-          before.version,
-          Option.orElse(served, () => image),
-          options.expectedVersion(step.service),
-        )
-        journal.versions.push({ instance, ...final })
-        if (isVersionDrift(final.status)) {
-          journal.versionMismatches.push(instance)
-          // Its siblings run the same unit: the roll goes on, and the command exits 1 at the end.
-          yield* warn(
-            journal,
-            `${instance} came back on ${final.after}, expected ${final.expected}; the roll goes on (the env file or the image tag may be wrong)`,
-          )
-        }
-      }
+          : versionMove(before.version, after.version, expected)
+      yield* emit(ProgressEvent.InstanceRunning({ instance: at.instance, afterMillis: runningAfter, version: move }))
+      const ready = yield* becomeReady(at)
+      // The next drain routes to its new address: the next instance goes down only once Caddy routes to this one.
+      if (mode !== null && Option.isSome(ready.url)) yield* caddy.movedTo(step.service, at.instance, ready.url.value)
+      if (move !== undefined && before !== null) yield* judgeVersion(at, before, after, move, ready.located, expected)
     }
   }).pipe(
     Effect.tapError((e) =>
