@@ -8,7 +8,7 @@
  * routing to it.
  */
 import { Clock, Duration, Effect, Either, Option, type Scope } from "effect"
-import { emit, Progress, ProgressEvent, type VersionMove } from "../events/Progress.js"
+import { emit, type Progress, ProgressEvent, type VersionMove } from "../events/Progress.js"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
 import { isVersionDrift, versionStatus } from "../model/version.js"
 import type { Plan, PlanStep } from "../plan/Plan.js"
@@ -115,8 +115,12 @@ interface Journal {
   readonly versionMismatches: Array<string>
 }
 
-/** A warning for the operator; `execute` keeps every warning emitted during the run in the journal. */
-const warn = (_journal: Journal, message: string) => emit(ProgressEvent.Warning({ message }))
+/** A warning for the operator: in the result, and published for watching. */
+const warn = (journal: Journal, message: string) =>
+  Effect.zipRight(
+    Effect.sync(() => journal.warnings.push(message)),
+    emit(ProgressEvent.Warning({ message })),
+  )
 
 const batch = (
   action: string,
@@ -574,6 +578,8 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       plan.steps,
       (step, i) =>
         runStep(journal, caddy, step, plan.steps[i + 1], options).pipe(
+          // What Caddy's session said in this step, in the result's warnings after the step's own.
+          Effect.zipLeft(Effect.flatMap(caddy.takeWarnings, (w) => Effect.sync(() => journal.warnings.push(...w)))),
           // The unit's own words: what a failed instance logged since its start call.
           Effect.tapError((e) =>
             emitLastLines(journal.marks, failedInstances(e), journal.linesShown, options.lastLines ?? defaultLastLines),
@@ -581,16 +587,6 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
         ),
       { discard: true },
     ).pipe(
-      // Every warning said during the run (by the steps, Caddy's session, the last lines) is in the result too.
-      Effect.updateService(Progress, (progress) => ({
-        emit: (event: ProgressEvent) =>
-          Effect.zipRight(
-            Effect.sync(() => {
-              if (event._tag === "Warning") journal.warnings.push(event.message)
-            }),
-            progress.emit(event),
-          ),
-      })),
       // A failure loses the journal with the error; say what had been done first.
       Effect.tapError(() =>
         emit(
@@ -618,7 +614,7 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       stopped: journal.stopped,
       restarted: journal.restarted,
       notRestarted: journal.notRestarted,
-      warnings: [...journal.warnings, ...(yield* caddy.reloadWarnings)],
+      warnings: journal.warnings,
       caddy: yield* caddy.outcome,
       settled: journal.settled,
       versions: journal.versions,

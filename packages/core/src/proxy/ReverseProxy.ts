@@ -60,22 +60,28 @@ export interface ProxyTally {
   readonly restored: boolean
   /** How long the call waited for Caddy's cache before the restore. */
   readonly waitedMillis: number
-  /** What the old way's reloads went wrong with (said in `ProxyReloaded`, not as warnings of their own). */
-  readonly reloadWarnings: ReadonlyArray<string>
+  /**
+   * The warnings said during the call, in order (also published as progress
+   * events, for watching): the old way's reloads, a restore not scheduled,
+   * Caddy's own config not back yet.
+   */
+  readonly warnings: ReadonlyArray<string>
 }
 
-export const noTally: ProxyTally = { configLoads: 0, reloads: 0, restored: false, waitedMillis: 0, reloadWarnings: [] }
+export const noTally: ProxyTally = { configLoads: 0, reloads: 0, restored: false, waitedMillis: 0, warnings: [] }
 
 export const addTally = (a: ProxyTally, b: ProxyTally): ProxyTally => ({
   configLoads: a.configLoads + b.configLoads,
   reloads: a.reloads + b.reloads,
   restored: a.restored || b.restored,
   waitedMillis: a.waitedMillis + b.waitedMillis,
-  reloadWarnings: [...a.reloadWarnings, ...b.reloadWarnings],
+  warnings: [...a.warnings, ...b.warnings],
 })
 
 export interface ProxySession {
   readonly mode: ProxyMode
+  /** The warnings said while the session opened (the old way, a handler not recognised, an earlier state forgotten). */
+  readonly openWarnings: ReadonlyArray<string>
   /**
    * Route each desired service to exactly its endpoints. `admin`: at most
    * one config load for all of them; a failure means Caddy still routes as

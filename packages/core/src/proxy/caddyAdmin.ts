@@ -147,6 +147,23 @@ export const makeCaddyAdminProxy = (
     const client = yield* makeAdminClient(adminUrl)
     const command = options.command ?? "tamanu"
 
+    /**
+     * A warning for the operator: published, and kept until the session
+     * call it was said in returns it (`ProxyTally.warnings`, `openWarnings`).
+     */
+    const said = yield* Ref.make<ReadonlyArray<string>>([])
+    const warn = (message: string) =>
+      Effect.zipRight(
+        emit(ProgressEvent.Warning({ message })),
+        Ref.update(said, (list) => [...list, message]),
+      )
+    const takeSaid = Ref.getAndSet(said, [])
+    /** A call's tally with the warnings said during it. */
+    const reported = <E>(call: Effect.Effect<ProxyTally, E, Progress>): Effect.Effect<ProxyTally, E, Progress> =>
+      Effect.flatMap(call, (tally) =>
+        Effect.map(takeSaid, (warnings) => ({ ...tally, warnings: [...tally.warnings, ...warnings] })),
+      )
+
     const resolve = options.resolve ?? resolveNow
     /** Container names found so far, by instance: a unit's container keeps its name across restarts. */
     const knownNames = yield* Ref.make(new Map<string, string>())
@@ -210,10 +227,8 @@ export const makeCaddyAdminProxy = (
         const problems = yield* scheduler.schedule(at)
         if (problems.length === 0) yield* Ref.set(scheduledAt, at)
         else
-          yield* emit(
-            ProgressEvent.Warning({
-              message: `Could not schedule Caddy's restore with ${scheduler.how} (${problems.join("; ")}): if this run stops, Caddy stays pinned until the next tamanu start or restart.`,
-            }),
+          yield* warn(
+            `Could not schedule Caddy's restore with ${scheduler.how} (${problems.join("; ")}): if this run stops, Caddy stays pinned until the next tamanu start or restart.`,
           )
       })
     const cancelScheduled = Effect.gen(function* () {
@@ -231,10 +246,8 @@ export const makeCaddyAdminProxy = (
         if (decided._tag === "Adopt") return Option.some({ state: decided.state, since: decided.since })
         yield* store.remove
         if (decided.warn)
-          yield* emit(
-            ProgressEvent.Warning({
-              message: `Caddy's config changed since ${found.value.command} routed it (${new Date(found.value.since).toISOString()}): a reload or restart of Caddy put another one in place. tamanu leaves it as it is and forgets its unfinished restore.`,
-            }),
+          yield* warn(
+            `Caddy's config changed since ${found.value.command} routed it (${new Date(found.value.since).toISOString()}): a reload or restart of Caddy put another one in place. tamanu leaves it as it is and forgets its unfinished restore.`,
           )
         return Option.none()
       })
@@ -244,12 +257,10 @@ export const makeCaddyAdminProxy = (
     const reloadSession = (
       services: ReadonlyArray<ServiceEndpoints>,
       reason: string,
-    ): Effect.Effect<ProxySession, never, Progress> =>
+    ): Effect.Effect<Omit<ProxySession, "openWarnings">, never, Progress> =>
       Effect.gen(function* () {
-        yield* emit(
-          ProgressEvent.Warning({
-            message: `Caddy's admin API cannot be used (${reason}): reloading Caddy after each instance instead, the old way. Requests may be lost while Caddy still holds addresses of restarted instances (up to its dynamic upstreams' refresh, 1 minute by default).`,
-          }),
+        yield* warn(
+          `Caddy's admin API cannot be used (${reason}): reloading Caddy after each instance instead, the old way. Requests may be lost while Caddy still holds addresses of restarted instances (up to its dynamic upstreams' refresh, 1 minute by default).`,
         )
         const known = yield* Ref.make(new Set(services.flatMap((s) => s.endpoints.map((e) => e.url))))
         const reloadIfAdded = (desired: ReadonlyArray<Desired>) =>
@@ -260,8 +271,8 @@ export const makeCaddyAdminProxy = (
             yield* Ref.set(known, new Set([...before, ...urls]))
             const result = yield* options.reload
             yield* emit(ProgressEvent.ProxyReloaded({ reloaded: result.reloaded, warnings: result.warnings }))
-            return { ...noTally, reloads: 1, reloadWarnings: result.warnings }
-          })
+            return { ...noTally, reloads: 1, warnings: result.warnings }
+          }).pipe(reported)
         return { mode: "reload", route: reloadIfAdded, restore: reloadIfAdded }
       })
 
@@ -270,7 +281,7 @@ export const makeCaddyAdminProxy = (
     const adminSession = (
       services: ReadonlyArray<ServiceEndpoints>,
       live: Json,
-    ): Effect.Effect<ProxySession, never, Progress | Scope.Scope> =>
+    ): Effect.Effect<Omit<ProxySession, "openWarnings">, never, Progress | Scope.Scope> =>
       Effect.gen(function* () {
         const adopted = yield* adopt(live)
         const now = yield* Clock.currentTimeMillis
@@ -281,10 +292,8 @@ export const makeCaddyAdminProxy = (
         const handlers = handlersFor(services, yield* Ref.get(state))
         for (const service of services) {
           if ((handlers.get(service.service) ?? []).length === 0)
-            yield* emit(
-              ProgressEvent.Warning({
-                message: `Caddy's config has no reverse_proxy that tamanu recognises for ${service.service} (a dynamic a upstream on its network alias, or upstreams at its instances' addresses): Caddy is left alone for it.`,
-              }),
+            yield* warn(
+              `Caddy's config has no reverse_proxy that tamanu recognises for ${service.service} (a dynamic a upstream on its network alias, or upstreams at its instances' addresses): Caddy is left alone for it.`,
             )
         }
 
@@ -354,7 +363,7 @@ export const makeCaddyAdminProxy = (
             return { ...noTally, configLoads: 1 }
           })
 
-        const route = (desired: ReadonlyArray<Desired>) => routeAmong(services, desired)
+        const route = (desired: ReadonlyArray<Desired>) => reported(routeAmong(services, desired))
 
         /** Whether this session already said why Caddy's own config is not back (said once). */
         const saidNotBack = yield* Ref.make(false)
@@ -362,14 +371,12 @@ export const makeCaddyAdminProxy = (
           Effect.gen(function* () {
             yield* Ref.set(saidNotBack, true)
             const due = restoreDueAt(yield* Ref.get(state))
-            yield* emit(
-              ProgressEvent.Warning({
-                message: `Caddy's own config is not back yet (${why}). Caddy routes the rolled services to their serving instances only; ${
-                  options.scheduler === undefined
-                    ? "the next tamanu start or restart puts its own config back"
-                    : `tamanu's scheduled restore (${options.scheduler.how}) puts its own config back by itself, as does the next tamanu start or restart`
-                }${Number.isFinite(due) ? ` (not before ${new Date(due).toISOString()})` : ""}.`,
-              }),
+            yield* warn(
+              `Caddy's own config is not back yet (${why}). Caddy routes the rolled services to their serving instances only; ${
+                options.scheduler === undefined
+                  ? "the next tamanu start or restart puts its own config back"
+                  : `tamanu's scheduled restore (${options.scheduler.how}) puts its own config back by itself, as does the next tamanu start or restart`
+              }${Number.isFinite(due) ? ` (not before ${new Date(due).toISOString()})` : ""}.`,
             )
           })
 
@@ -386,11 +393,7 @@ export const makeCaddyAdminProxy = (
             if (!restorePending(yield* Ref.get(state))) return
             const to = repinTo(yield* answering(pinnedServices(yield* Ref.get(state))))
             yield* routeAmong(to.among, to.desired)
-          }).pipe(
-            Effect.catchAll((e) =>
-              emit(ProgressEvent.Warning({ message: `tamanu's pins were not refreshed: ${e.message}` })),
-            ),
-          )
+          }).pipe(Effect.catchAll((e) => warn(`tamanu's pins were not refreshed: ${e.message}`)))
 
         const restore = (
           desired: ReadonlyArray<Desired>,
@@ -442,7 +445,7 @@ export const makeCaddyAdminProxy = (
               yield* count({ ...noTally, configLoads: 1, restored: true })
               return yield* Ref.get(tally)
             }).pipe(Effect.catchAll((e) => Effect.zipRight(warnRestore(e.reason), Ref.get(tally))))
-          })
+          }).pipe(reported)
 
         // On failure or interruption: the file already holds what the next run needs; say so.
         yield* Effect.addFinalizer(() =>
@@ -455,15 +458,20 @@ export const makeCaddyAdminProxy = (
       })
 
     const open: ReverseProxyShape["open"] = (services) =>
-      Either.match(admin, {
-        onLeft: (why) => reloadSession(services, why),
-        onRight: () =>
-          Effect.flatMap(Effect.either(client.getConfig), (live) =>
-            Either.match(live, {
-              onLeft: (e) => reloadSession(services, e.message),
-              onRight: (config) => adminSession(services, config),
-            }),
-          ),
+      Effect.gen(function* () {
+        // Said before this session (a resume, an inspect): not this session's.
+        yield* takeSaid
+        const session = yield* Either.match(admin, {
+          onLeft: (why) => reloadSession(services, why),
+          onRight: () =>
+            Effect.flatMap(Effect.either(client.getConfig), (live) =>
+              Either.match(live, {
+                onLeft: (e) => reloadSession(services, e.message),
+                onRight: (config) => adminSession(services, config),
+              }),
+            ),
+        })
+        return { ...session, openWarnings: yield* takeSaid }
       })
 
     const pendingRestore: ReverseProxyShape["pendingRestore"] = Effect.map(store.read, (found) =>
@@ -479,10 +487,8 @@ export const makeCaddyAdminProxy = (
           if (Option.isNone(yield* store.read)) return
           const live = yield* Effect.either(client.getConfig)
           if (Either.isLeft(live)) {
-            yield* emit(
-              ProgressEvent.Warning({
-                message: `An earlier run left Caddy's own config to restore, but ${live.left.message}; tamanu tries again at its next run.`,
-              }),
+            yield* warn(
+              `An earlier run left Caddy's own config to restore, but ${live.left.message}; tamanu tries again at its next run.`,
             )
             return
           }

@@ -95,8 +95,12 @@ export interface CaddyRun {
   readonly restore: (probe: boolean, budget: Duration.Duration) => Effect.Effect<void, never, Needs | Prober>
   /** What was asked of Caddy; null when no step opened the session. */
   readonly outcome: Effect.Effect<CaddyOutcome | null>
-  /** What the old way's reloads went wrong with, for the run's warnings. */
-  readonly reloadWarnings: Effect.Effect<ReadonlyArray<string>>
+  /**
+   * The warnings said about Caddy since the last call of this, in order
+   * (the session's, and a route that failed without failing its step): the
+   * executor adds them to the run's after each step.
+   */
+  readonly takeWarnings: Effect.Effect<ReadonlyArray<string>>
 }
 
 /** Caddy's side of a run over these services (the ones behind Caddy the plan routes or rolls). */
@@ -105,7 +109,14 @@ export const makeCaddyRun = (services: ReadonlyArray<string>): Effect.Effect<Cad
     const book = yield* Ref.make<Book>(emptyBook(services))
     const session = yield* Ref.make<ProxySession | null>(null)
     const tally = yield* Ref.make<ProxyTally>(noTally)
-    const count = (t: ProxyTally) => Ref.update(tally, (sum) => addTally(sum, t))
+    /** Warnings not yet taken by the executor. */
+    const said = yield* Ref.make<ReadonlyArray<string>>([])
+    const say = (warnings: ReadonlyArray<string>) => Ref.update(said, (list) => [...list, ...warnings])
+    const count = (t: ProxyTally) =>
+      Effect.zipRight(
+        Ref.update(tally, (sum) => addTally(sum, t)),
+        say(t.warnings),
+      )
 
     /** Where the running instances of these services serve now: one supervisor list, one address look-up each. */
     const discover = (which: ReadonlyArray<string>) =>
@@ -122,6 +133,7 @@ export const makeCaddyRun = (services: ReadonlyArray<string>): Effect.Effect<Cad
       const over = openedOver(yield* Ref.get(book))
       const opened = yield* (yield* ReverseProxy).open(over)
       yield* Ref.set(session, opened)
+      yield* say(opened.openWarnings)
       yield* Ref.update(book, (b) => vouchServing(b, over))
       return opened
     })
@@ -145,7 +157,9 @@ export const makeCaddyRun = (services: ReadonlyArray<string>): Effect.Effect<Cad
           const result = yield* Effect.either(route(s, leaving, true))
           if (Either.isLeft(result)) {
             if (routeFailureFatal(step)) return yield* Effect.fail(result.left)
-            yield* emit(ProgressEvent.Warning({ message: `${result.left.message}; Caddy keeps routing as before` }))
+            const message = `${result.left.message}; Caddy keeps routing as before`
+            yield* emit(ProgressEvent.Warning({ message }))
+            yield* say([message])
             return
           }
           yield* Ref.update(book, (b) => leftOut(b, step.services, leaving))
@@ -183,7 +197,7 @@ export const makeCaddyRun = (services: ReadonlyArray<string>): Effect.Effect<Cad
         const { configLoads, reloads, restored, waitedMillis } = yield* Ref.get(tally)
         return { mode: s.mode, configLoads, reloads, restored, waitedMillis }
       }),
-      reloadWarnings: Effect.map(Ref.get(tally), (t) => t.reloadWarnings),
+      takeWarnings: Ref.getAndSet(said, []),
     }
     return run
   })
