@@ -14,7 +14,6 @@
  * Without a reachable admin API the session falls back to `reload` (the old
  * way of §9.4), said once with a warning.
  */
-import { Resolver } from "node:dns/promises"
 import * as fs from "node:fs"
 import type { HttpClient } from "@effect/platform"
 import { Clock, Duration, Effect, Either, Option, Ref, type Scope } from "effect"
@@ -24,26 +23,15 @@ import {
   adminUrlFromAddress,
   caddyfileAdmin,
   defaultAdminUrl,
-  describePath,
-  type Endpoint,
   formatMillis,
-  handlersByService,
-  isNameDial,
   type Json,
   jsonEqual,
-  namePinnable,
-  type ProxyHandler,
-  parseDial,
-  proxyHandlers,
   type ServiceEndpoints,
-  urlAddress,
 } from "./caddyConfig.js"
-import { nameFits } from "./containerNames.js"
 import {
   adoption,
   handlersFor,
   isDue,
-  pendingOf,
   repinTo,
   retryMillis,
   routingOf,
@@ -51,6 +39,8 @@ import {
   scheduleTime,
   silentOf,
 } from "./decide.js"
+import { inspectCaddy } from "./inspect.js"
+import { makeNamePins, resolveNow } from "./namePins.js"
 import {
   type Answering,
   addTally,
@@ -59,9 +49,7 @@ import {
   type ProxyFailed as ProxyFailedType,
   type ProxySession,
   type ProxyTally,
-  type ProxyView,
   type ReverseProxyShape,
-  type RouteView,
 } from "./ReverseProxy.js"
 import type { RestoreScheduler } from "./restoreSchedule.js"
 import {
@@ -164,50 +152,10 @@ export const makeCaddyAdminProxy = (
         Effect.map(takeSaid, (warnings) => ({ ...tally, warnings: [...tally.warnings, ...warnings] })),
       )
 
-    const resolve = options.resolve ?? resolveNow
-    /** Container names found so far, by instance: a unit's container keeps its name across restarts. */
-    const knownNames = yield* Ref.make(new Map<string, string>())
-    const containerName = (instance: string): Effect.Effect<Option.Option<string>> =>
-      Effect.gen(function* () {
-        const known = (yield* Ref.get(knownNames)).get(instance)
-        if (known !== undefined) return Option.some(known)
-        if (options.containerName === undefined) return Option.none()
-        const found = yield* options.containerName(instance)
-        if (Option.isSome(found)) yield* Ref.update(knownNames, (m) => new Map([...m, [instance, found.value]]))
-        return found
-      })
-
-    /**
-     * Each endpoint of a service whose handler can pin by name, with the
-     * name a pin may give it: its container's name, when that resolves
-     * through the handler's own resolvers to exactly the endpoint's address
-     * (`nameFits`). Any other endpoint is left as it is (pinned by address).
-     */
-    const withNames = (
-      among: ReadonlyArray<ServiceEndpoints>,
-      handlers: ReadonlyMap<string, ReadonlyArray<ProxyHandler>>,
-    ): Effect.Effect<ReadonlyArray<ServiceEndpoints>> =>
-      Effect.forEach(
-        among,
-        (service) => {
-          const pinnable = (handlers.get(service.service) ?? []).find(namePinnable)?.upstreams
-          if (options.containerName === undefined || pinnable === undefined || pinnable._tag !== "DynamicA")
-            return Effect.succeed(service)
-          const named = (e: Endpoint): Effect.Effect<Endpoint> =>
-            Effect.gen(function* () {
-              const address = urlAddress(e.url)
-              const name = yield* containerName(e.instance)
-              if (Option.isNone(address) || Option.isNone(name)) return e
-              const answers = yield* resolve(name.value, pinnable.resolvers, pinnable.port)
-              return nameFits(`${address.value.host}:${pinnable.port}`, answers) ? { ...e, dnsName: name.value } : e
-            })
-          return Effect.map(Effect.forEach(service.endpoints, named, { concurrency: "unbounded" }), (endpoints) => ({
-            service: service.service,
-            endpoints,
-          }))
-        },
-        { concurrency: "unbounded" },
-      )
+    const withNames = yield* makeNamePins({
+      ...(options.containerName === undefined ? {} : { containerName: options.containerName }),
+      resolve: options.resolve ?? resolveNow,
+    })
 
     /** The due time this process last scheduled a restore for (NaN: none). */
     const scheduledFor = yield* Ref.make(Number.NaN)
@@ -521,90 +469,7 @@ export const makeCaddyAdminProxy = (
       )
 
     const inspect: ReverseProxyShape["inspect"] = (services) =>
-      Effect.gen(function* () {
-        if (Either.isLeft(admin)) return { mode: "reload", adminUrl, reason: admin.left, routes: [], pending: null }
-        const live = yield* Effect.either(client.getConfig)
-        if (Either.isLeft(live))
-          return { mode: "reload", adminUrl, reason: live.left.message, routes: [], pending: null }
-        const found = yield* store.read
-        const original = Option.match(found, {
-          onNone: () => live.right,
-          onSome: (s) => (jsonEqual(live.right, s.current) ? s.original : live.right),
-        })
-        const byService = handlersByService(proxyHandlers(original), services)
-        const runningHandlers = proxyHandlers(live.right)
-        const routes = yield* Effect.forEach(services, (s) =>
-          Effect.map(
-            Effect.forEach(
-              byService.get(s.service) ?? [],
-              (h) =>
-                viewOf(
-                  runningHandlers.find((r) => describePath(r.path) === describePath(h.path)) ?? h,
-                  options.resolve ?? resolveNow,
-                ),
-              { concurrency: "unbounded" },
-            ),
-            (handlers) => ({ service: s.service, handlers }),
-          ),
-        )
-        const pending = Option.match(found, { onNone: () => null, onSome: (s) => pendingOf(s, live.right) })
-        return { mode: "admin", adminUrl, reason: null, routes, pending } satisfies ProxyView
-      })
+      inspectCaddy({ admin, adminUrl, client, store, resolve: options.resolve ?? resolveNow }, services)
 
     return { open, inspect, pendingRestore, resume, refresh }
   })
-
-/**
- * What a `dynamic a` name resolves to now, through the handler's own
- * resolvers (read-only, bounded); empty when it does not answer. Caddy may
- * still route to an older answer for up to its `refresh`.
- */
-const resolveNow = (
-  name: string,
-  resolvers: ReadonlyArray<string>,
-  port: string,
-): Effect.Effect<ReadonlyArray<string>> =>
-  Effect.tryPromise(() => {
-    const resolver = new Resolver({ timeout: 1500, tries: 1 })
-    if (resolvers.length > 0) resolver.setServers(resolvers.map((r) => r.replace(/^(udp|tcp)\//, "")))
-    return resolver.resolve4(name)
-  }).pipe(
-    Effect.map((ips) => ips.map((ip) => `${ip}:${port}`)),
-    Effect.timeout(Duration.seconds(3)),
-    Effect.orElseSucceed((): ReadonlyArray<string> => []),
-  )
-
-const viewOf = (
-  h: ProxyHandler,
-  resolve: (name: string, resolvers: ReadonlyArray<string>, port: string) => Effect.Effect<ReadonlyArray<string>>,
-): Effect.Effect<RouteView> => {
-  const u = h.upstreams
-  const handler = describePath(h.path)
-  switch (u._tag) {
-    case "DynamicA":
-      return Effect.map(resolve(u.name, u.resolvers, u.port), (addresses) => ({
-        handler,
-        source: `dynamic a ${u.name}:${u.port}`,
-        addresses,
-        refreshMillis: u.refreshMillis,
-      }))
-    case "Static":
-      // A pin by name (tamanu's, issue #25): what each name resolves to now through the transport's resolvers,
-      // the dial itself when it resolves to nothing (then no instance has it, and status says so).
-      return Effect.map(
-        Effect.forEach(
-          u.dials,
-          (dial) =>
-            Option.match(isNameDial(dial) && (u.resolvers ?? []).length > 0 ? parseDial(dial) : Option.none(), {
-              onNone: () => Effect.succeed<ReadonlyArray<string>>([dial]),
-              onSome: (d) =>
-                Effect.map(resolve(d.host, u.resolvers ?? [], d.port), (found) => (found.length > 0 ? found : [dial])),
-            }),
-          { concurrency: "unbounded" },
-        ),
-        (addresses) => ({ handler, source: "static", addresses: addresses.flat(), refreshMillis: null }),
-      )
-    case "Other":
-      return Effect.succeed({ handler, source: u.what, addresses: [], refreshMillis: null })
-  }
-}
