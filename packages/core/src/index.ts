@@ -46,6 +46,7 @@ export {
   type Answering,
   type ProxyMode,
   type ProxySession,
+  type ProxyTally,
   type ProxyView,
   ReverseProxy,
   type RouteView,

@@ -4,7 +4,7 @@
  * and the ops playbook. Snake_case like the `status` JSON (spec §4), whose
  * names come from the tool this replaces.
  */
-import { type ProgressEvent, RollStopped, type SettleResult } from "@tamanu-lifecycle/core/internal"
+import { type Execution, type ProgressEvent, RollStopped, type SettledInstance } from "@tamanu-lifecycle/core/internal"
 import { Schema } from "effect"
 import { redactSecrets, renderError } from "./errors.js"
 
@@ -88,10 +88,7 @@ export const OperationReport = Schema.Struct({
 export type OperationReport = typeof OperationReport.Type
 
 /** One settle result as core reports it (`Execution.settled`, the `Settled` event). */
-export interface SettledInput {
-  readonly windowMillis: number
-  readonly result: SettleResult
-}
+export type SettledInput = SettledInstance
 
 /**
  * Plain inputs. Shaped so core's `OperationResult` fits as it is (its
@@ -107,28 +104,13 @@ export interface OperationReportInput {
   readonly planText?: string
   readonly planSteps?: ReadonlyArray<string>
   readonly warnings?: ReadonlyArray<string>
-  /** What the executor did (core's `Execution`); null when nothing ran. */
-  readonly execution?: {
-    readonly started?: ReadonlyArray<string>
-    readonly stopped?: ReadonlyArray<string>
-    readonly restarted?: ReadonlyArray<string>
-    readonly notRestarted?: ReadonlyArray<string>
-    readonly caddy?: {
-      readonly mode: "admin" | "reload"
-      readonly configLoads: number
-      readonly reloads: number
-      readonly restored: boolean
-      readonly waitedMillis: number
-    } | null
-    readonly settled?: ReadonlyArray<SettledInput>
-    readonly versions?: ReadonlyArray<{
-      readonly instance: string
-      readonly before: string | null
-      readonly after: string | null
-      readonly expected: string | null
-      readonly status: "match" | "mismatch" | "unknown" | "upgrading"
-    }>
-  } | null
+  /**
+   * What the executor did (core's `Execution`, any part of it: a failure's
+   * report has only what the events said was done); null when nothing ran.
+   */
+  readonly execution?: Partial<
+    Pick<Execution, "started" | "stopped" | "restarted" | "notRestarted" | "caddy" | "settled" | "versions">
+  > | null
   /** Settle results when there is no execution to carry them (a failure's report, from the events). */
   readonly settled?: ReadonlyArray<SettledInput>
   readonly lastLines?: ReadonlyArray<{ readonly instance: string; readonly lines: ReadonlyArray<string> }>

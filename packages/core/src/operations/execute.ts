@@ -8,19 +8,17 @@
  * routing to it.
  */
 import { Clock, Duration, Effect, Either, Option, type Scope } from "effect"
-import { emit, Progress, ProgressEvent, type VersionMove } from "../events/Progress.js"
+import { emit, type Progress, ProgressEvent, type VersionMove } from "../events/Progress.js"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
 import { isVersionDrift, versionStatus } from "../model/version.js"
 import type { Plan, PlanStep } from "../plan/Plan.js"
 import { proxiedServices } from "../plan/Plan.js"
 import { type Located, locate } from "../probe/locate.js"
-import { Prober } from "../probe/Prober.js"
-import { lookupOnce, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
+import type { Prober } from "../probe/Prober.js"
+import { type InstanceTarget, lookupOnce, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
-import type { Endpoint, ServiceEndpoints } from "../proxy/caddyConfig.js"
-import { type ProxyFailed, type ProxySession, ReverseProxy } from "../proxy/ReverseProxy.js"
-import type { Desired } from "../proxy/routing.js"
-import { mayTakeDown, type Vouched } from "../proxy/takeDown.js"
+import type { ProxyFailed, ReverseProxy } from "../proxy/ReverseProxy.js"
+import { type CaddyOutcome, type CaddyRun, makeCaddyRun } from "../proxy/session.js"
 import type { InstanceFailed, SupervisorError, WaitTimeout } from "../supervisor/errors.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import {
@@ -32,7 +30,6 @@ import {
   withExitsFromLines,
 } from "../supervisor/settle.js"
 import { waitUntil } from "../supervisor/wait.js"
-import { answeringWithin, endpointsOf as serviceEndpoints, trustAll } from "./endpoints.js"
 import { CheckUrlFailed, NotReady, RollStopped } from "./errors.js"
 import { defaultLastLines, emitLastLines, failedInstances, type MarkedStart } from "./lastLines.js"
 import { defaults } from "./options.js"
@@ -85,18 +82,7 @@ export interface SettledInstance {
   readonly result: SettleResult
 }
 
-export interface CaddyOutcome {
-  /** Through its admin API, or the old way (a reload after each instance). */
-  readonly mode: "admin" | "reload"
-  /** Config loads through the admin API (routing changes and the restore). */
-  readonly configLoads: number
-  /** Reloads of the old way. */
-  readonly reloads: number
-  /** Caddy runs its own config again. */
-  readonly restored: boolean
-  /** How long the run waited for Caddy's cache before the restore. */
-  readonly waitedMillis: number
-}
+export type { CaddyOutcome }
 
 export type ExecuteError =
   | SupervisorError
@@ -120,8 +106,6 @@ interface Journal {
   readonly warnings: Array<string>
   /** Rolled instances still to go in this and every later roll, so an interruption can say what was not done. */
   pendingRoll: ReadonlyArray<string>
-  /** Counted from the session's events. */
-  caddy: { configLoads: number; reloads: number; restored: boolean; waitedMillis: number }
   /** The log mark taken before each start/restart call, to show a failed instance's own lines. */
   readonly marks: Array<MarkedStart>
   readonly settled: Array<SettledInstance>
@@ -131,30 +115,12 @@ interface Journal {
   readonly versionMismatches: Array<string>
 }
 
-/**
- * Caddy's side of the run: the session (opened at the first step that
- * routes) and where each instance behind Caddy serves now. An instance is in
- * `endpoints` while it runs at a known address and is not known to be
- * unready; its entry changes when it restarts.
- */
-interface Routing {
-  /** Services behind Caddy the plan routes or rolls. */
-  readonly services: ReadonlyArray<string>
-  session: ProxySession | null
-  /** Service → instance display name → URL. */
-  readonly endpoints: Map<string, Map<string, string>>
-  /** Instances a probe found not answering: never routed to. */
-  readonly unready: Set<string>
-  /**
-   * Instances known to serve, at which address: found running when the
-   * session opened, or answered (settled, without probes) in this run; an
-   * instance leaves it when it is drained. What `mayTakeDown` is asked with.
-   */
-  readonly vouched: Map<string, Vouched>
-}
-
-/** A warning for the operator; `execute` keeps every warning emitted during the run in the journal. */
-const warn = (_journal: Journal, message: string) => emit(ProgressEvent.Warning({ message }))
+/** A warning for the operator: in the result, and published for watching. */
+const warn = (journal: Journal, message: string) =>
+  Effect.zipRight(
+    Effect.sync(() => journal.warnings.push(message)),
+    emit(ProgressEvent.Warning({ message })),
+  )
 
 const batch = (
   action: string,
@@ -212,54 +178,6 @@ const settle = (
     yield* record(outcome.results)
   })
 
-// ---------------------------------------------------------------- Caddy
-
-/** Where the running instances of these services serve now: one supervisor list, one address look-up each. */
-const discoverEndpoints = (routing: Routing, services: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    const supervisor = yield* Supervisor
-    const found = yield* serviceEndpoints(services, yield* supervisor.list)
-    for (const { service, endpoints } of found)
-      routing.endpoints.set(
-        service,
-        new Map(endpoints.filter((e) => !routing.unready.has(e.instance)).map((e) => [e.instance, e.url])),
-      )
-  })
-
-const endpointsOf = (routing: Routing, service: string, except: ReadonlySet<string> = new Set()): Array<Endpoint> =>
-  [...(routing.endpoints.get(service) ?? new Map<string, string>())]
-    .filter(([instance]) => !except.has(instance))
-    .map(([instance, url]) => ({ instance, url }))
-
-/** Every routed service at its current endpoints, `service` without `except` and marked draining when it loses one. */
-const desiredRoutes = (routing: Routing, leaveOut: ReadonlySet<string>, draining: boolean): ReadonlyArray<Desired> =>
-  routing.services.map((service) => {
-    const endpoints = endpointsOf(routing, service, leaveOut)
-    return {
-      service,
-      endpoints,
-      draining: draining && endpoints.length < endpointsOf(routing, service).length,
-    }
-  })
-
-/** The session, opened on first use over every service the plan routes, at the addresses they serve now. */
-const sessionOf = (routing: Routing) =>
-  Effect.gen(function* () {
-    if (routing.session !== null) return routing.session
-    yield* discoverEndpoints(routing, routing.services)
-    const proxy = yield* ReverseProxy
-    const services: ReadonlyArray<ServiceEndpoints> = routing.services.map((service) => ({
-      service,
-      endpoints: endpointsOf(routing, service),
-    }))
-    const session = yield* proxy.open(services)
-    routing.session = session
-    for (const { endpoints } of services)
-      for (const e of endpoints)
-        if (!routing.vouched.has(e.instance)) routing.vouched.set(e.instance, { url: e.url, basis: "serving" })
-    return session
-  })
-
 /**
  * Probe every instance at once within one overall budget (§5.4), each one's
  * address looked up again until it is found (a container may appear after
@@ -267,7 +185,7 @@ const sessionOf = (routing: Routing) =>
  * An instance whose address is never found did not become ready, unless a
  * miss is final (pm2 without a PORT): that one is skipped with a warning.
  */
-const probeAll = (journal: Journal, routing: Routing, refs: ReadonlyArray<InstanceRef>, budget: Duration.Duration) =>
+const probeAll = (journal: Journal, caddy: CaddyRun, refs: ReadonlyArray<InstanceRef>, budget: Duration.Duration) =>
   Effect.gen(function* () {
     const targets = yield* ProbeTargets
     const outcomes = yield* Effect.forEach(
@@ -277,7 +195,7 @@ const probeAll = (journal: Journal, routing: Routing, refs: ReadonlyArray<Instan
           const instance = displayInstance(ref)
           const ready = yield* Effect.either(locate(lookupOnce(targets, ref), { budget, probe: true }))
           if (Either.isRight(ready)) {
-            routing.vouched.set(instance, { url: ready.right.url, basis: "answered" })
+            yield* caddy.vouch(instance, { url: ready.right.url, basis: "answered" })
             yield* emit(
               ProgressEvent.ProbeReady({ instance, url: ready.right.url, afterMillis: ready.right.elapsedMs }),
             )
@@ -307,212 +225,261 @@ const probeAll = (journal: Journal, routing: Routing, refs: ReadonlyArray<Instan
 
 // ---------------------------------------------------------------- the roll
 
-/** One instance at a time; never the next before the previous answers (§7.4, §7.5), never one Caddy still routes to (§9.1). */
-const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag: "Roll" }>, options: ExecuteOptions) =>
+/** One rolled instance, and what the roll knows around it. */
+interface RollAt {
+  readonly journal: Journal
+  readonly caddy: CaddyRun
+  readonly step: Extract<PlanStep, { _tag: "Roll" }>
+  readonly options: ExecuteOptions
+  readonly ref: InstanceRef
+  readonly instance: string
+  readonly index: number
+  /** Caddy's way for this roll; null when the service is not behind Caddy. */
+  readonly mode: "admin" | "reload" | null
+  /** Instances of this roll restarted so far (this one once its restart call returned). */
+  readonly restartedHere: Array<string>
+}
+
+/** The roll stops at this instance: it was restarted, the ones after it were not (§7.3 point 5). */
+const stopRoll = (at: RollAt, cause: string, culprit: "instance" | "address" = "instance") =>
+  new RollStopped({
+    service: at.step.service,
+    instance: at.instance,
+    cause,
+    restarted: at.restartedHere.slice(0, -1),
+    notRestarted: names(at.step.instances).slice(at.index + 1),
+    culprit,
+  })
+
+/**
+ * Caddy stops sending it requests before it goes down (§9.1); this same load
+ * puts the previous instance's new address in. Refused by the take-down rule
+ * (issue #20) or by Caddy: the roll stops with this instance still up.
+ */
+const drainBefore = (at: RollAt) => {
+  const stillUp = (cause: string, culprit: "rule" | "caddy") =>
+    new RollStopped({
+      service: at.step.service,
+      instance: at.instance,
+      cause,
+      restarted: [...at.restartedHere],
+      notRestarted: names(at.step.instances).slice(at.index),
+      culprit,
+    })
+  return at.caddy.drain(at.step.service, at.instance).pipe(
+    Effect.catchTags({
+      DrainRefused: (refused) =>
+        Effect.fail(stillUp(`${refused.reason}. It was not taken down, and Caddy still routes to what serves`, "rule")),
+      ProxyFailed: (e) =>
+        Effect.fail(
+          stillUp(`${e.message}; it was not restarted, so Caddy still routes to instances that serve`, "caddy"),
+        ),
+    }),
+  )
+}
+
+/** Restart it and wait until the supervisor says it is running; how long that took. */
+const restartAndWait = (at: RollAt) =>
   Effect.gen(function* () {
     const supervisor = yield* Supervisor
-    const targets = yield* ProbeTargets
-    const all = names(step.instances)
-    const restartedHere: Array<string> = []
-    const session = step.behindCaddy ? yield* sessionOf(routing) : null
-    // Caddy routes by the addresses tamanu pins (its admin API): the take-down rule and the new
-    // addresses are what keep it serving. The old way (a reload) leaves the routing to Caddy's own config.
-    const pins = session !== null && session.mode === "admin"
-    for (const [index, ref] of step.instances.entries()) {
-      const instance = displayInstance(ref)
-      const stopRoll = (
-        cause: string,
-        restarted: ReadonlyArray<string>,
-        culprit: "instance" | "address" = "instance",
-      ) =>
-        new RollStopped({
-          service: step.service,
-          instance,
-          cause,
-          restarted,
-          notRestarted: all.slice(index + 1),
-          culprit,
-        })
-
-      // Caddy first stops sending it requests; this same change puts the previous one's new address in.
-      if (session !== null) {
-        const desired = desiredRoutes(routing, new Set([instance]), true)
-        // The one rule (issue #20): another instance that serves must carry the service before this one goes.
-        const verdict = mayTakeDown({
-          instance,
-          service: step.service,
-          routed: desired.find((d) => d.service === step.service)?.endpoints ?? [],
-          vouched: routing.vouched,
-        })
-        if (pins && verdict._tag === "Refused")
-          return yield* Effect.fail(
-            new RollStopped({
-              service: step.service,
-              instance,
-              cause: `${verdict.reason}. It was not taken down, and Caddy still routes to what serves`,
-              restarted: [...restartedHere],
-              notRestarted: all.slice(index),
-              culprit: "rule",
-            }),
-          )
-        yield* session.route(desired).pipe(
-          Effect.mapError(
-            (e) =>
-              new RollStopped({
-                service: step.service,
-                instance,
-                cause: `${e.message}; it was not restarted, so Caddy still routes to instances that serve`,
-                restarted: [...restartedHere],
-                notRestarted: all.slice(index),
-                culprit: "caddy",
-              }),
+    const { journal, ref, instance } = at
+    yield* emit(ProgressEvent.InstanceRestarting({ instance, index: at.index + 1, total: at.step.instances.length }))
+    yield* markLogs(journal, [ref])
+    const began = yield* Clock.currentTimeMillis
+    // Once asked, the restart call is seen through: never half-sent. Its bookkeeping is part of
+    // the same region, so an interruption during the call still reports the instance restarted.
+    yield* Effect.uninterruptible(
+      Effect.tap(supervisor.restartOne(ref), () =>
+        Effect.sync(() => {
+          journal.restarted.push(instance)
+          at.restartedHere.push(instance)
+          journal.pendingRoll = journal.pendingRoll.filter((name) => name !== instance)
+        }),
+      ),
+    )
+    yield* waitUntil([ref], "running", { limit: at.options.waitLimit }).pipe(
+      Effect.catchTags({
+        WaitTimeout: (e) =>
+          Effect.fail(stopRoll(at, `the supervisor did not report it running within ${e.limitMillis} ms`)),
+        InstanceFailed: (e) =>
+          Effect.fail(
+            stopRoll(
+              at,
+              `${e.supervisor === "pm2" ? "pm2 reports it errored" : "systemd reports it failed"} ${e.afterMillis} ms after the restart`,
+            ),
           ),
-        )
-        routing.endpoints.get(step.service)?.delete(instance)
-        routing.vouched.delete(instance)
-      }
+      }),
+    )
+    return (yield* Clock.currentTimeMillis) - began
+  })
 
-      // What it runs before it goes down (the same look-up as its address: one podman ps + inspect).
-      const before = options.expectedVersion === undefined ? null : yield* lookupTarget(targets, ref)
-      yield* emit(ProgressEvent.InstanceRestarting({ instance, index: index + 1, total: all.length }))
-      yield* markLogs(journal, [ref])
-      const began = yield* Clock.currentTimeMillis
-      // Once asked, the restart call is seen through: never half-sent. Its bookkeeping is part of
-      // the same region, so an interruption during the call still reports the instance restarted.
-      yield* Effect.uninterruptible(
-        Effect.tap(supervisor.restartOne(ref), () =>
-          Effect.sync(() => {
-            journal.restarted.push(instance)
-            restartedHere.push(instance)
-            journal.pendingRoll = journal.pendingRoll.filter((name) => name !== instance)
-          }),
-        ),
-      )
-      yield* waitUntil([ref], "running", { limit: options.waitLimit }).pipe(
-        Effect.catchTags({
-          WaitTimeout: (e) =>
-            Effect.fail(
-              stopRoll(
-                `the supervisor did not report it running within ${e.limitMillis} ms`,
-                restartedHere.slice(0, -1),
-              ),
-            ),
-          InstanceFailed: (e) =>
-            Effect.fail(
-              stopRoll(
-                `${e.supervisor === "pm2" ? "pm2 reports it errored" : "systemd reports it failed"} ${e.afterMillis} ms after the restart`,
-                restartedHere.slice(0, -1),
-              ),
-            ),
+/**
+ * Its address now, and (with `probe`) its answer: a restarted podman
+ * container has a new address, and may appear only after the unit is
+ * active (Type=simple) or be replaced under it: looked up until the budget
+ * runs out. Behind a Caddy that pins, an address never found stops the roll
+ * (the pin needs it: never a blind cooldown, §7.3 point 4).
+ */
+const find = (at: RollAt, probe: boolean) =>
+  Effect.gen(function* () {
+    const targets = yield* ProbeTargets
+    const budget = at.options.probeTimeout
+    return yield* locate(lookupOnce(targets, at.ref), { budget, probe }).pipe(
+      Effect.map(Option.some),
+      Effect.catchTags({
+        ProbeFailed: (e) =>
+          Effect.fail(
+            stopRoll(at, `it did not answer ${e.url} within ${Duration.format(budget)} (last error: ${e.lastError})`),
+          ),
+        AddressNotFound: (e) =>
+          at.mode === "admin"
+            ? Effect.fail(
+                stopRoll(
+                  at,
+                  `${
+                    !e.final
+                      ? `its address was not found within ${Duration.format(budget)} (${e.lookups} lookups; last: ${e.reason})`
+                      : `its address cannot be found (${e.reason})`
+                  }, and Caddy needs it to route ${at.step.service} to it before the next instance goes down`,
+                  "address",
+                ),
+              )
+            : Effect.succeed(Option.none<Located>()),
+      }),
+    )
+  })
+
+/**
+ * Ready before the next goes down (§7.3 point 4): it answers its probe, or,
+ * without one, it stays running through the cooldown and settle window.
+ * What the probe found, and the address it serves at (for Caddy).
+ */
+const becomeReady = (at: RollAt) =>
+  Effect.gen(function* () {
+    const { step, options, instance, journal, caddy } = at
+    const located = step.probe || at.mode !== null ? yield* find(at, step.probe) : Option.none<Located>()
+    let url = Option.map(located, (l) => l.url)
+    if (step.probe && Option.isSome(located)) {
+      yield* emit(
+        ProgressEvent.ProbeReady({
+          instance,
+          url: located.value.url,
+          afterMillis: located.value.elapsedMs,
+          version: located.value.version,
         }),
       )
-      const runningAfter = (yield* Clock.currentTimeMillis) - began
+      yield* caddy.vouch(instance, { url: located.value.url, basis: "answered" })
+      return { located, url }
+    }
+    if (step.probe) {
+      yield* emit(ProgressEvent.ProbeSkipped({ instance, reason: "no probe URL could be built" }))
+      yield* warn(journal, `${instance}: no probe URL could be built; waiting the cooldown instead`)
+    }
+    const last = at.index === step.instances.length - 1
+    const cooldown = !last || at.mode !== null ? options.cooldown : Duration.zero
+    if (Duration.greaterThan(cooldown, Duration.zero))
+      yield* emit(ProgressEvent.Cooldown({ millis: Duration.toMillis(cooldown) }))
+    // Not ready unless it stays running through the window (and the cooldown): else its siblings stay up.
+    const window = Duration.max(options.settle ?? Duration.zero, cooldown)
+    if (Duration.greaterThan(window, Duration.zero))
+      yield* settle(journal, [at.ref], window, options).pipe(
+        Effect.catchTag("SettleFailed", (e) =>
+          Effect.fail(
+            stopRoll(
+              at,
+              `it did not stay running through the settle window: it ${e.ended.map(describeEnded).join("; ")}`,
+            ),
+          ),
+        ),
+      )
+    // Its container may have been replaced during the window: the pin gets the address it has now.
+    if (at.mode !== null && Option.isSome(url)) url = Option.map(yield* find(at, false), (l) => l.url)
+    // --no-probe-http: it stayed running through its cooldown at this address.
+    if (Option.isSome(url)) yield* caddy.vouch(instance, { url: url.value, basis: "settled" })
+    return { located, url }
+  })
 
+/**
+ * What it came back on against the expected version (issue #22): its
+ * `X-Version` when the probe saw one, else what its image says. A drift is
+ * a warning; the roll goes on, and the command exits 1 at the end.
+ */
+const judgeVersion = (
+  at: RollAt,
+  before: InstanceTarget,
+  after: InstanceTarget | null,
+  move: VersionMove,
+  located: Option.Option<Located>,
+  expected: string | null,
+) =>
+  Effect.gen(function* () {
+    const targets = yield* ProbeTargets
+    const { journal, instance } = at
+    const served = Option.flatMap(located, (l) => Option.fromNullable(l.version))
+    // Without a header: what its image says. A Type=simple unit's container may not have existed
+    // yet when its image was asked right after "running": asked once more now that it was found.
+    const image =
+      Option.isNone(served) && move.after === null && Option.isSome(located)
+        ? (yield* lookupTarget(targets, at.ref)).version
+        : (after?.version ?? Option.none<string>())
+    const final = versionMove(
+      before.version,
+      Option.orElse(served, () => image),
+      expected,
+    )
+    journal.versions.push({ instance, ...final })
+    if (isVersionDrift(final.status)) {
+      journal.versionMismatches.push(instance)
+      // Its siblings run the same unit: the roll goes on, and the command exits 1 at the end.
+      yield* warn(
+        journal,
+        `${instance} came back on ${final.after}, expected ${final.expected}; the roll goes on (the env file or the image tag may be wrong)`,
+      )
+    }
+  })
+
+/**
+ * A rolling service, one instance at a time in the plan's order (spec §7.3
+ * point 4): Caddy stops routing to it, restart it, wait until the
+ * supervisor says it is running, probe it until it answers, and give Caddy
+ * its new address; never the next before the previous is ready (§7.4,
+ * §7.5), never one Caddy still routes to (§9.1).
+ */
+const roll = (journal: Journal, caddy: CaddyRun, step: Extract<PlanStep, { _tag: "Roll" }>, options: ExecuteOptions) =>
+  Effect.gen(function* () {
+    const targets = yield* ProbeTargets
+    const restartedHere: Array<string> = []
+    // Caddy routes by the addresses tamanu pins (its admin API): the take-down rule and the new
+    // addresses are what keep it serving. The old way (a reload) leaves the routing to Caddy's own config.
+    const mode = step.behindCaddy ? yield* caddy.open : null
+    const expected = options.expectedVersion?.(step.service) ?? null
+    for (const [index, ref] of step.instances.entries()) {
+      const at: RollAt = {
+        journal,
+        caddy,
+        step,
+        options,
+        ref,
+        instance: displayInstance(ref),
+        index,
+        mode,
+        restartedHere,
+      }
+      if (mode !== null) yield* drainBefore(at)
+      // What it runs before it goes down (the same look-up as its address: one podman ps + inspect).
+      const before = options.expectedVersion === undefined ? null : yield* lookupTarget(targets, ref)
+      const runningAfter = yield* restartAndWait(at)
       // What it runs now, by the same look-up as before it went down (one podman ps + inspect).
       const after = before === null ? null : yield* lookupTarget(targets, ref)
       const move =
         before === null || after === null || options.expectedVersion === undefined
           ? undefined
-          : versionMove(before.version, after.version, options.expectedVersion(step.service))
-      yield* emit(ProgressEvent.InstanceRunning({ instance, afterMillis: runningAfter, version: move }))
-
-      // Its address now: a restarted podman container has a new one, and may appear only after
-      // the unit is active (Type=simple) or be replaced under it: looked up until the budget runs out.
-      const find = (probe: boolean) =>
-        locate(lookupOnce(targets, ref), {
-          budget: options.probeTimeout,
-          probe,
-        }).pipe(
-          Effect.map(Option.some),
-          Effect.catchTags({
-            ProbeFailed: (e) =>
-              Effect.fail(
-                stopRoll(
-                  `it did not answer ${e.url} within ${Duration.format(options.probeTimeout)} (last error: ${e.lastError})`,
-                  restartedHere.slice(0, -1),
-                ),
-              ),
-            AddressNotFound: (e) =>
-              // Behind Caddy the pin needs the new address: never a blind cooldown (§7.4).
-              pins
-                ? Effect.fail(
-                    stopRoll(
-                      `${
-                        !e.final
-                          ? `its address was not found within ${Duration.format(options.probeTimeout)} (${e.lookups} lookups; last: ${e.reason})`
-                          : `its address cannot be found (${e.reason})`
-                      }, and Caddy needs it to route ${step.service} to it before the next instance goes down`,
-                      restartedHere.slice(0, -1),
-                      "address",
-                    ),
-                  )
-                : Effect.succeed(Option.none<Located>()),
-          }),
-        )
-      const located = step.probe || session !== null ? yield* find(step.probe) : Option.none<Located>()
-      let url = Option.map(located, (l) => l.url)
-      if (step.probe && Option.isSome(located)) {
-        yield* emit(
-          ProgressEvent.ProbeReady({
-            instance,
-            url: located.value.url,
-            afterMillis: located.value.elapsedMs,
-            version: located.value.version,
-          }),
-        )
-        routing.vouched.set(instance, { url: located.value.url, basis: "answered" })
-      } else {
-        if (step.probe) {
-          yield* emit(ProgressEvent.ProbeSkipped({ instance, reason: "no probe URL could be built" }))
-          yield* warn(journal, `${instance}: no probe URL could be built; waiting the cooldown instead`)
-        }
-        const last = index === step.instances.length - 1
-        const cooldown = !last || session !== null ? options.cooldown : Duration.zero
-        if (Duration.greaterThan(cooldown, Duration.zero))
-          yield* emit(ProgressEvent.Cooldown({ millis: Duration.toMillis(cooldown) }))
-        // Not ready unless it stays running through the window (and the cooldown): else its siblings stay up.
-        const window = Duration.max(options.settle ?? Duration.zero, cooldown)
-        if (Duration.greaterThan(window, Duration.zero))
-          yield* settle(journal, [ref], window, options).pipe(
-            Effect.catchTag("SettleFailed", (e) =>
-              Effect.fail(
-                stopRoll(
-                  `it did not stay running through the settle window: it ${e.ended.map(describeEnded).join("; ")}`,
-                  restartedHere.slice(0, -1),
-                ),
-              ),
-            ),
-          )
-        // Its container may have been replaced during the window: the pin gets the address it has now.
-        if (session !== null && Option.isSome(url)) url = Option.map(yield* find(false), (l) => l.url)
-        // --no-probe-http: it stayed running through its cooldown at this address.
-        if (Option.isSome(url)) routing.vouched.set(instance, { url: url.value, basis: "settled" })
-      }
-      if (session !== null && Option.isSome(url)) routing.endpoints.get(step.service)?.set(instance, url.value)
-      if (move !== undefined && before !== null && options.expectedVersion !== undefined) {
-        /** What it serves: its `X-Version` when the probe saw one, else what its image says. */
-        const served = Option.flatMap(located, (l) => Option.fromNullable(l.version))
-        // Without a header: what its image says. A Type=simple unit's container may not have existed
-        // yet when its image was asked right after "running": asked once more now that it was found.
-        const image =
-          Option.isNone(served) && move.after === null && Option.isSome(located)
-            ? (yield* lookupTarget(targets, ref)).version
-            : (after?.version ?? Option.none<string>())
-        const final = versionMove(
-          before.version,
-          Option.orElse(served, () => image),
-          options.expectedVersion(step.service),
-        )
-        journal.versions.push({ instance, ...final })
-        if (isVersionDrift(final.status)) {
-          journal.versionMismatches.push(instance)
-          // Its siblings run the same unit: the roll goes on, and the command exits 1 at the end.
-          yield* warn(
-            journal,
-            `${instance} came back on ${final.after}, expected ${final.expected}; the roll goes on (the env file or the image tag may be wrong)`,
-          )
-        }
-      }
+          : versionMove(before.version, after.version, expected)
+      yield* emit(ProgressEvent.InstanceRunning({ instance: at.instance, afterMillis: runningAfter, version: move }))
+      const ready = yield* becomeReady(at)
+      // The next drain routes to its new address: the next instance goes down only once Caddy routes to this one.
+      if (mode !== null && Option.isSome(ready.url)) yield* caddy.movedTo(step.service, at.instance, ready.url.value)
+      if (move !== undefined && before !== null) yield* judgeVersion(at, before, after, move, ready.located, expected)
     }
   }).pipe(
     Effect.tapError((e) =>
@@ -524,36 +491,9 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
 
 // ---------------------------------------------------------------- the steps
 
-/**
- * Route the listed services to what serves, without `except`; a failure fails the step only when
- * instances are about to change. `deferred`: the next step is a roll behind Caddy or the restore,
- * which load these routes anyway (one load instead of two).
- */
-const routeProxy = (
-  journal: Journal,
-  routing: Routing,
-  step: Extract<PlanStep, { _tag: "RouteProxy" }>,
-  deferred: boolean,
-) =>
-  Effect.gen(function* () {
-    const opened = routing.session !== null
-    const session = yield* sessionOf(routing)
-    const leaving = new Set(names(step.except))
-    // Instances started or restarted since the last look: where they serve now, unless a probe said they do not.
-    if (opened) yield* discoverEndpoints(routing, step.services)
-    if (deferred && step.except.length === 0) return
-    const result = yield* Effect.either(session.route(desiredRoutes(routing, leaving, true)))
-    if (Either.isLeft(result)) {
-      if (step.except.length > 0) return yield* Effect.fail(result.left)
-      yield* warn(journal, `${result.left.message}; Caddy keeps routing as before`)
-      return
-    }
-    for (const service of step.services) for (const name of leaving) routing.endpoints.get(service)?.delete(name)
-  })
-
 const runStep = (
   journal: Journal,
-  routing: Routing,
+  caddy: CaddyRun,
   step: PlanStep,
   next: PlanStep | undefined,
   options: ExecuteOptions,
@@ -588,26 +528,16 @@ const runStep = (
         journal.restarted.push(...names(step.refs))
         return
       case "RouteProxy":
-        // A roll's first drain, or the restore, loads these routes anyway: one load instead of two.
-        return yield* routeProxy(
-          journal,
-          routing,
-          step,
-          (next?._tag === "Roll" && next.behindCaddy) || next?._tag === "RestoreProxy",
-        )
+        return yield* caddy.routeStep(step, next)
       case "ProbeAll": {
-        const failed = yield* probeAll(journal, routing, step.refs, options.probeTimeout)
+        const failed = yield* probeAll(journal, caddy, step.refs, options.probeTimeout)
         if (failed.length === 0) return
         // Caddy routes to the ones that answer before the command fails (§5.4).
-        for (const f of failed) routing.unready.add(f.instance)
-        if (routing.session !== null) {
-          yield* discoverEndpoints(routing, routing.services)
-          yield* Effect.either(routing.session.route(desiredRoutes(routing, new Set(), false)))
-        }
+        yield* caddy.routeAround(failed.map((f) => f.instance))
         return yield* Effect.fail(failed[0] as NotReady)
       }
       case "Roll":
-        return yield* roll(journal, routing, step, options)
+        return yield* roll(journal, caddy, step, options)
       case "Retire":
         yield* batch("stop", step.refs, supervisor.stop)
         yield* batch("disable", step.refs, supervisor.disable)
@@ -615,14 +545,7 @@ const runStep = (
         journal.stopped.push(...names(step.refs))
         return
       case "RestoreProxy":
-        if (routing.session !== null)
-          yield* routing.session.restore(
-            desiredRoutes(routing, new Set(), false),
-            step.probe
-              ? answeringWithin(yield* Supervisor, yield* ProbeTargets, yield* Prober, options.probeTimeout)
-              : trustAll,
-          )
-        return
+        return yield* caddy.restore(step.probe, options.probeTimeout)
       case "CheckUrl": {
         const result = yield* waitReady(step.url, { budget: defaults.checkUrlBudget }).pipe(
           Effect.mapError((e) => new CheckUrlFailed({ url: e.url, lastError: e.lastError })),
@@ -643,24 +566,20 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       notRestarted: [],
       warnings: [],
       pendingRoll: plan.steps.flatMap((step) => (step._tag === "Roll" ? names(step.instances) : [])),
-      caddy: { configLoads: 0, reloads: 0, restored: false, waitedMillis: 0 },
       marks: [],
       settled: [],
       linesShown: new Set(),
       versions: [],
       versionMismatches: [],
     }
-    const routing: Routing = {
-      services: proxiedServices(plan.steps),
-      session: null,
-      endpoints: new Map(),
-      unready: new Set(),
-      vouched: new Map(),
-    }
+    // Caddy's side of the run: the executor knows of Caddy only through it.
+    const caddy = yield* makeCaddyRun(proxiedServices(plan.steps))
     yield* Effect.forEach(
       plan.steps,
       (step, i) =>
-        runStep(journal, routing, step, plan.steps[i + 1], options).pipe(
+        runStep(journal, caddy, step, plan.steps[i + 1], options).pipe(
+          // What Caddy's session said in this step, in the result's warnings after the step's own.
+          Effect.zipLeft(Effect.flatMap(caddy.takeWarnings, (w) => Effect.sync(() => journal.warnings.push(...w)))),
           // The unit's own words: what a failed instance logged since its start call.
           Effect.tapError((e) =>
             emitLastLines(journal.marks, failedInstances(e), journal.linesShown, options.lastLines ?? defaultLastLines),
@@ -668,26 +587,6 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
         ),
       { discard: true },
     ).pipe(
-      // Every warning said during the run (by the steps, Caddy's session, the probe targets) is in the result too.
-      Effect.updateService(Progress, (progress) => ({
-        emit: (event: ProgressEvent) =>
-          Effect.zipRight(
-            Effect.sync(() => {
-              if (event._tag === "Warning") journal.warnings.push(event.message)
-              if (event._tag === "ProxyReloaded") {
-                journal.warnings.push(...event.warnings)
-                journal.caddy.reloads += 1
-              }
-              if (event._tag === "ProxyRouted") journal.caddy.configLoads += 1
-              if (event._tag === "ProxyRestored") {
-                journal.caddy.configLoads += 1
-                journal.caddy.restored = true
-              }
-              if (event._tag === "ProxyRestoreWaiting") journal.caddy.waitedMillis += event.inMillis
-            }),
-            progress.emit(event),
-          ),
-      })),
       // A failure loses the journal with the error; say what had been done first.
       Effect.tapError(() =>
         emit(
@@ -716,7 +615,7 @@ export const execute = (plan: Plan, options: ExecuteOptions): Effect.Effect<Exec
       restarted: journal.restarted,
       notRestarted: journal.notRestarted,
       warnings: journal.warnings,
-      caddy: routing.session === null ? null : { mode: routing.session.mode, ...journal.caddy },
+      caddy: yield* caddy.outcome,
       settled: journal.settled,
       versions: journal.versions,
       versionMismatches: journal.versionMismatches,

@@ -14,13 +14,14 @@ import type { EnabledUnits } from "../plan/common.js"
 import { describeFailure, type Plan, proxiedServices } from "../plan/Plan.js"
 import { renderPlan } from "../plan/renderPlan.js"
 import { Privileges } from "../privileges/Privileges.js"
-import { Prober } from "../probe/Prober.js"
+import type { Prober } from "../probe/Prober.js"
 import { ProbeTargets, targetsOf } from "../probe/ProbeTargets.js"
+import { earlierRestore } from "../proxy/decide.js"
+import { answeringFor, endpointsOf } from "../proxy/endpoints.js"
 import { renderProxyPreview } from "../proxy/preview.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import { Supervisor } from "../supervisor/Supervisor.js"
 import { withoutConsoleLoggers } from "../util/logging.js"
-import { answeringWithin, endpointsOf, trustAll } from "./endpoints.js"
 import { NeedsRoot, PlanRefused } from "./errors.js"
 import { type ExecuteError, type Execution, execute } from "./execute.js"
 import type { MutateOptions } from "./options.js"
@@ -161,19 +162,23 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
       return yield* Effect.fail(new PlanRefused({ command: spec.command, reasons: plan.failures.map(describeFailure) }))
     }
     /** Which instances answer within the probe budget, for a restore of Caddy's own config (only once none is silent). */
-    const answering = Effect.map(Effect.all([Supervisor, ProbeTargets, Prober]), ([supervisor, targets, prober]) =>
-      spec.probeHttp ? answeringWithin(supervisor, targets, prober, spec.probeTimeout) : trustAll,
-    )
+    const answering = answeringFor(spec.probeHttp, spec.probeTimeout)
     // An earlier run may have left Caddy's own config to put back (§9.3): due now, that is work.
     const proxy = yield* ReverseProxy
     const pending = yield* proxy.pendingRestore
-    const restoreDue = pending !== null && pending.dueAt <= (yield* Clock.currentTimeMillis)
-    if (plan.nothingToDo && !restoreDue) {
+    const earlier = earlierRestore({
+      dueAt: pending?.dueAt ?? null,
+      now: yield* Clock.currentTimeMillis,
+      nothingToDo: plan.nothingToDo,
+      dryRun: options.dryRun,
+      routesCaddy: proxiedServices(plan.steps).length > 0,
+    })
+    if (earlier._tag === "Idle") {
       yield* announce
       yield* emit(ProgressEvent.Info({ message: "nothing to do: the host already matches" }))
       // Under the host lock, as every restore (issue #25): the scheduled restore must not refresh the pins
       // while this run waits for them. A lock this run cannot take leaves the restore to its holder, or to the timer.
-      if (pending !== null && !options.dryRun)
+      if (earlier.resume)
         yield* Effect.scoped(
           Effect.gen(function* () {
             if (options.lockFile !== null) {
@@ -231,7 +236,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
         }),
       )
       for (const warning of plan.warnings) yield* emit(ProgressEvent.Warning({ message: warning }))
-      if (restoreDue)
+      if (earlier.wouldRestore)
         yield* emit(ProgressEvent.Info({ message: "would put Caddy's own config back (an earlier run left it)" }))
       return yield* result(null)
     }
@@ -248,7 +253,7 @@ export const mutate = (spec: MutateSpec): Effect.Effect<OperationResult, Operati
         if (options.lockFile !== null) yield* lockHost(options.lockFile, spec.command)
         const stopFollowing = spec.followLogs === undefined ? Effect.void : yield* followLogs(spec.followLogs(plan))
         // A plan that routes Caddy adopts an unfinished restore itself; any other finishes it if due.
-        if (pending !== null && proxiedServices(plan.steps).length === 0) yield* proxy.resume(yield* answering)
+        if (earlier.restoreFirst) yield* proxy.resume(yield* answering)
         return yield* execute(plan, {
           command: spec.command,
           waitLimit: options.waitLimit,

@@ -10,11 +10,12 @@
 import { Clock, type Duration, Effect, Either } from "effect"
 import type { Progress } from "../events/Progress.js"
 import { withHostLock } from "../lock/hostLock.js"
-import { Prober } from "../probe/Prober.js"
-import { ProbeTargets } from "../probe/ProbeTargets.js"
+import type { Prober } from "../probe/Prober.js"
+import type { ProbeTargets } from "../probe/ProbeTargets.js"
+import { dueSlackMillis, isDue } from "../proxy/decide.js"
+import { answeringFor } from "../proxy/endpoints.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
-import { Supervisor } from "../supervisor/Supervisor.js"
-import { answeringWithin } from "./endpoints.js"
+import type { Supervisor } from "../supervisor/Supervisor.js"
 
 export type RestoreCaddyOutcome =
   /** No run left Caddy pinned (or the run that held the lock restored it). */
@@ -36,9 +37,6 @@ export interface RestoreCaddyOptions {
 /** What the scheduled restore writes in the host lock: a run that finds it there waits for it (mutate.ts). */
 export const restoreCaddyLockCommand = "tamanu restore-caddy"
 
-/** A restore counts as due this close to its due time (a timer fires to the second). */
-const dueSlackMillis = 1000
-
 export const restoreCaddy = (
   options: RestoreCaddyOptions,
 ): Effect.Effect<RestoreCaddyOutcome, never, Supervisor | ProbeTargets | Prober | ReverseProxy | Progress> =>
@@ -58,9 +56,8 @@ export const restoreCaddy = (
       // Read again under the lock: the run that held it may have finished the restore.
       const pending = yield* proxy.pendingRestore
       if (pending === null) return { _tag: "NothingPending" } as const
-      const [supervisor, targets, prober] = yield* Effect.all([Supervisor, ProbeTargets, Prober])
-      const answering = answeringWithin(supervisor, targets, prober, options.probeTimeout)
-      if (pending.dueAt > (yield* Clock.currentTimeMillis) + dueSlackMillis) {
+      const answering = yield* answeringFor(true, options.probeTimeout)
+      if (!isDue(pending.dueAt, yield* Clock.currentTimeMillis, dueSlackMillis)) {
         // Not due: the pins follow what serves now (an instance the stopped run took out is back).
         if (proxy.refresh !== undefined) yield* proxy.refresh(answering)
         return { _tag: "NotDue", dueAt: pending.dueAt } as const

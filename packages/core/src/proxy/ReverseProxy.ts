@@ -47,15 +47,48 @@ export type Answering = (services: ReadonlyArray<string>) => Effect.Effect<
   }>
 >
 
+/**
+ * What one session call did to Caddy, as a value: the executor adds them
+ * up for its result (progress events are for watching only).
+ */
+export interface ProxyTally {
+  /** Config loads through the admin API (routing changes and the restore). */
+  readonly configLoads: number
+  /** Reloads of the old way. */
+  readonly reloads: number
+  /** Caddy runs its own config again. */
+  readonly restored: boolean
+  /** How long the call waited for Caddy's cache before the restore. */
+  readonly waitedMillis: number
+  /**
+   * The warnings said during the call, in order (also published as progress
+   * events, for watching): the old way's reloads, a restore not scheduled,
+   * Caddy's own config not back yet.
+   */
+  readonly warnings: ReadonlyArray<string>
+}
+
+export const noTally: ProxyTally = { configLoads: 0, reloads: 0, restored: false, waitedMillis: 0, warnings: [] }
+
+export const addTally = (a: ProxyTally, b: ProxyTally): ProxyTally => ({
+  configLoads: a.configLoads + b.configLoads,
+  reloads: a.reloads + b.reloads,
+  restored: a.restored || b.restored,
+  waitedMillis: a.waitedMillis + b.waitedMillis,
+  warnings: [...a.warnings, ...b.warnings],
+})
+
 export interface ProxySession {
   readonly mode: ProxyMode
+  /** The warnings said while the session opened (the old way, a handler not recognised, an earlier state forgotten). */
+  readonly openWarnings: ReadonlyArray<string>
   /**
    * Route each desired service to exactly its endpoints. `admin`: at most
    * one config load for all of them; a failure means Caddy still routes as
    * before, so the caller must not take the drained instance down. `reload`:
    * a reload when an endpoint was added since the last one, else nothing.
    */
-  readonly route: (desired: ReadonlyArray<Desired>) => Effect.Effect<void, ProxyFailed, Progress>
+  readonly route: (desired: ReadonlyArray<Desired>) => Effect.Effect<ProxyTally, ProxyFailed, Progress>
   /**
    * Caddy's own config back, routing to `desired` until then: at once when
    * nothing cached can be stale because of us, else once every cached answer
@@ -64,7 +97,10 @@ export interface ProxySession {
    * upstreams would route to it; the pins then name only the ones that do,
    * and the next run tries again. Best effort: a failure is a warning.
    */
-  readonly restore: (desired: ReadonlyArray<Desired>, answering: Answering) => Effect.Effect<void, never, Progress>
+  readonly restore: (
+    desired: ReadonlyArray<Desired>,
+    answering: Answering,
+  ) => Effect.Effect<ProxyTally, never, Progress>
   /** `admin` only: the pins re-made to every instance of each pinned service that answers now (nothing drained). */
   readonly repin?: (answering: Answering) => Effect.Effect<void, never, Progress>
 }

@@ -1,10 +1,11 @@
 /**
  * Keep Caddy routing only to instances that serve, through its admin API
- * (spec §9.2). The decisions are routing.ts's and caddyConfig.ts's; this
- * layer reads the live config (`GET /config/`, which changes nothing), loads
- * the configs they compute (`POST /load`), and keeps the routing state in a
- * file beside the host lock so that a run that dies (SIGKILL included)
- * leaves the next one what it needs to finish the restore.
+ * (spec §9.2): the session over the thin I/O beneath it. The decisions are
+ * decide.ts's, routing.ts's and caddyConfig.ts's; the admin API calls are
+ * adminClient.ts's (typed errors), and the routing state kept between runs
+ * (a file beside the host lock, so that a run that dies, SIGKILL included,
+ * leaves the next one what it needs to finish the restore) is
+ * stateStore.ts's.
  *
  * Every load is preceded by a read: if Caddy runs something other than what
  * tamanu last loaded (someone reloaded or restarted it), tamanu stops rather
@@ -13,40 +14,42 @@
  * Without a reachable admin API the session falls back to `reload` (the old
  * way of §9.4), said once with a warning.
  */
-import { Resolver } from "node:dns/promises"
 import * as fs from "node:fs"
-import * as path from "node:path"
-import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Either, Option, Ref, Schedule, Schema, type Scope } from "effect"
+import type { HttpClient } from "@effect/platform"
+import { Clock, Duration, Effect, Either, Option, Ref, type Scope } from "effect"
 import { emit, type Progress, ProgressEvent } from "../events/Progress.js"
-import { describeTransportError, isConnectionDropped } from "../probe/httpProber.js"
+import { type CaddyAdminError, loadTimeout, makeAdminClient } from "./adminClient.js"
 import {
   adminUrlFromAddress,
   caddyfileAdmin,
   defaultAdminUrl,
-  describePath,
-  type Endpoint,
   formatMillis,
-  handlersByService,
-  isNameDial,
   type Json,
   jsonEqual,
-  namePinnable,
-  type ProxyHandler,
-  parseDial,
-  proxyHandlers,
   type ServiceEndpoints,
-  urlAddress,
 } from "./caddyConfig.js"
-import { nameFits } from "./containerNames.js"
+import {
+  adoption,
+  handlersFor,
+  isDue,
+  repinTo,
+  retryMillis,
+  routingOf,
+  sameDue,
+  scheduleTime,
+  silentOf,
+} from "./decide.js"
+import { inspectCaddy } from "./inspect.js"
+import { makeNamePins, resolveNow } from "./namePins.js"
 import {
   type Answering,
+  addTally,
+  noTally,
   ProxyFailed,
   type ProxyFailed as ProxyFailedType,
   type ProxySession,
-  type ProxyView,
+  type ProxyTally,
   type ReverseProxyShape,
-  type RouteView,
 } from "./ReverseProxy.js"
 import type { RestoreScheduler } from "./restoreSchedule.js"
 import {
@@ -58,75 +61,7 @@ import {
   restoreDueAt,
   restorePending,
 } from "./routing.js"
-
-// ---------------------------------------------------------------- the state file
-
-const JsonValue: Schema.Schema<Json> = Schema.Union(
-  Schema.Null,
-  Schema.Boolean,
-  Schema.Number,
-  Schema.String,
-  Schema.Array(Schema.suspend(() => JsonValue)),
-  Schema.Record({ key: Schema.String, value: Schema.suspend(() => JsonValue) }),
-)
-
-const Clock_ = Schema.Struct({
-  service: Schema.String,
-  swappedAt: Schema.Number,
-  holdMillis: Schema.Number,
-  staled: Schema.Boolean,
-})
-
-/** What the next run needs to finish the restore (written before and after every load). */
-const SavedState = Schema.Struct({
-  version: Schema.Literal(1),
-  adminUrl: Schema.String,
-  original: JsonValue,
-  current: JsonValue,
-  /** Written before a load: what Caddy runs if that load never happened (the run died during it). */
-  beforeLoad: Schema.NullOr(JsonValue),
-  clocks: Schema.Record({ key: Schema.String, value: Clock_ }),
-  staledServices: Schema.Array(Schema.String),
-  since: Schema.Number,
-  command: Schema.String,
-})
-type SavedState = typeof SavedState.Type
-const SavedStateJson = Schema.parseJson(SavedState)
-
-/** Where the routing state is kept: a file beside the host lock, or this process's memory (tests, embedders). */
-interface Store {
-  readonly read: Effect.Effect<Option.Option<SavedState>>
-  readonly write: (saved: SavedState) => Effect.Effect<void>
-  readonly remove: Effect.Effect<void>
-}
-
-const fileStore = (file: string): Store => ({
-  read: Effect.sync(() => {
-    try {
-      return Either.getRight(Schema.decodeUnknownEither(SavedStateJson)(fs.readFileSync(file, "utf8")))
-    } catch {
-      return Option.none()
-    }
-  }),
-  write: (saved) =>
-    Effect.sync(() => {
-      fs.mkdirSync(path.dirname(file), { recursive: true })
-      const temporary = `${file}.${process.pid}.tmp`
-      fs.writeFileSync(temporary, Schema.encodeSync(SavedStateJson)(saved), { mode: 0o644 })
-      fs.renameSync(temporary, file)
-    }).pipe(Effect.catchAllDefect(() => Effect.void)),
-  remove: Effect.sync(() => fs.rmSync(file, { force: true })).pipe(Effect.catchAllDefect(() => Effect.void)),
-})
-
-const memoryStore = (): Effect.Effect<Store> =>
-  Effect.map(Ref.make(Option.none<SavedState>()), (ref) => ({
-    read: Ref.get(ref),
-    write: (saved) => Ref.set(ref, Option.some(saved)),
-    remove: Ref.set(ref, Option.none()),
-  }))
-
-/** Where the routing state lives: beside the host lock (`/run/tamanu-lifecycle.lock` → `/run/tamanu-lifecycle.caddy.json`). */
-export const routingStateFile = (lockFile: string): string => lockFile.replace(/\.lock$/, "") + ".caddy.json"
+import { fileStore, memoryStore, savedState } from "./stateStore.js"
 
 // ---------------------------------------------------------------- the admin API
 
@@ -161,26 +96,6 @@ export interface CaddyAdminOptions {
   ) => Effect.Effect<ReadonlyArray<string>>
 }
 
-const readTimeout = Duration.seconds(5)
-/** A scheduled restore that finds something not serving (or the host lock held) tries again this much later. */
-export const retryMillis = 15_000
-
-/**
- * When to run the scheduled restore for this routing: a second after its
- * due time, or `retryMillis` from now if that is sooner (pins nothing made
- * stale, a start's, have no due time). Before the due time the scheduled
- * restore refreshes the pins (re-pins to every instance that answers) and
- * comes back; while the run that pinned still holds the host lock it only
- * tries again later.
- */
-export const scheduleTime = (state: RoutingState, now: number): number => {
-  const due = restoreDueAt(state)
-  return Math.max(now + 1000, Math.min(Number.isFinite(due) ? due + 1000 : now + retryMillis, now + retryMillis))
-}
-/** A read whose connection was dropped is made again twice, 100 ms apart (Caddy's new admin server is up by then). */
-const readRetry = Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(2))
-const loadTimeout = Duration.seconds(15)
-
 /** The admin base URL, or why there is none. */
 export const resolveAdminUrl = (
   explicit: string | null,
@@ -203,7 +118,6 @@ export const makeCaddyAdminProxy = (
   options: CaddyAdminOptions,
 ): Effect.Effect<ReverseProxyShape, never, HttpClient.HttpClient> =>
   Effect.gen(function* () {
-    const client = yield* HttpClient.HttpClient
     const store = options.stateFile === null ? yield* memoryStore() : fileStore(options.stateFile)
 
     const caddyfileText =
@@ -218,98 +132,30 @@ export const makeCaddyAdminProxy = (
           })()
     const admin = resolveAdminUrl(options.adminUrl, caddyfileText)
     const adminUrl = Either.getOrElse(admin, () => defaultAdminUrl)
+    const client = yield* makeAdminClient(adminUrl)
+    const command = options.command ?? "tamanu"
 
     /**
-     * `GET /config/` changes nothing, so a connection Caddy drops is made
-     * again (`readRetry`): Caddy replaces its admin server at every load, and
-     * a connection accepted at that moment is reset though Caddy is fine. A
-     * refused connection is not retried: the admin API is not there.
+     * A warning for the operator: published, and kept until the session
+     * call it was said in returns it (`ProxyTally.warnings`, `openWarnings`).
      */
-    const getConfig: Effect.Effect<Json, string> = client.execute(HttpClientRequest.get(`${adminUrl}/config/`)).pipe(
-      Effect.mapError((e) => ({
-        dropped: isConnectionDropped(e.cause),
-        why: `GET ${adminUrl}/config/: ${describeTransportError(e.cause)}`,
-      })),
-      Effect.flatMap((response) =>
-        response.status === 200
-          ? response.json.pipe(
-              Effect.flatMap(Schema.decodeUnknown(JsonValue)),
-              Effect.mapError(() => ({ dropped: false, why: `GET ${adminUrl}/config/: not JSON` })),
-            )
-          : Effect.fail({ dropped: false, why: `GET ${adminUrl}/config/: HTTP ${response.status}` }),
-      ),
-      Effect.scoped,
-      Effect.retry({ schedule: readRetry, while: (e) => e.dropped }),
-      Effect.mapError((e) => e.why),
-      Effect.timeoutFail({ duration: readTimeout, onTimeout: () => `GET ${adminUrl}/config/: no answer within 5s` }),
-    )
-
-    const load = (config: Json): Effect.Effect<number, string> =>
-      Effect.gen(function* () {
-        const began = yield* Clock.currentTimeMillis
-        const response = yield* client
-          .execute(
-            HttpClientRequest.post(`${adminUrl}/load`).pipe(
-              HttpClientRequest.bodyText(JSON.stringify(config), "application/json"),
-            ),
-          )
-          .pipe(Effect.mapError((e) => `POST ${adminUrl}/load: ${describeTransportError(e.cause)}`))
-        if (response.status < 200 || response.status >= 300) {
-          const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
-          return yield* Effect.fail(
-            `POST ${adminUrl}/load: HTTP ${response.status}${body.trim() ? `: ${body.trim().slice(0, 300)}` : ""}`,
-          )
-        }
-        return (yield* Clock.currentTimeMillis) - began
-      }).pipe(
-        Effect.timeoutFail({ duration: loadTimeout, onTimeout: () => `POST ${adminUrl}/load: no answer within 15s` }),
-        Effect.scoped,
+    const said = yield* Ref.make<ReadonlyArray<string>>([])
+    const warn = (message: string) =>
+      Effect.zipRight(
+        emit(ProgressEvent.Warning({ message })),
+        Ref.update(said, (list) => [...list, message]),
+      )
+    const takeSaid = Ref.getAndSet(said, [])
+    /** A call's tally with the warnings said during it. */
+    const reported = <E>(call: Effect.Effect<ProxyTally, E, Progress>): Effect.Effect<ProxyTally, E, Progress> =>
+      Effect.flatMap(call, (tally) =>
+        Effect.map(takeSaid, (warnings) => ({ ...tally, warnings: [...tally.warnings, ...warnings] })),
       )
 
-    const resolve = options.resolve ?? resolveNow
-    /** Container names found so far, by instance: a unit's container keeps its name across restarts. */
-    const knownNames = yield* Ref.make(new Map<string, string>())
-    const containerName = (instance: string): Effect.Effect<Option.Option<string>> =>
-      Effect.gen(function* () {
-        const known = (yield* Ref.get(knownNames)).get(instance)
-        if (known !== undefined) return Option.some(known)
-        if (options.containerName === undefined) return Option.none()
-        const found = yield* options.containerName(instance)
-        if (Option.isSome(found)) yield* Ref.update(knownNames, (m) => new Map([...m, [instance, found.value]]))
-        return found
-      })
-
-    /**
-     * Each endpoint of a service whose handler can pin by name, with the
-     * name a pin may give it: its container's name, when that resolves
-     * through the handler's own resolvers to exactly the endpoint's address
-     * (`nameFits`). Any other endpoint is left as it is (pinned by address).
-     */
-    const withNames = (
-      among: ReadonlyArray<ServiceEndpoints>,
-      handlers: ReadonlyMap<string, ReadonlyArray<ProxyHandler>>,
-    ): Effect.Effect<ReadonlyArray<ServiceEndpoints>> =>
-      Effect.forEach(
-        among,
-        (service) => {
-          const pinnable = (handlers.get(service.service) ?? []).find(namePinnable)?.upstreams
-          if (options.containerName === undefined || pinnable === undefined || pinnable._tag !== "DynamicA")
-            return Effect.succeed(service)
-          const named = (e: Endpoint): Effect.Effect<Endpoint> =>
-            Effect.gen(function* () {
-              const address = urlAddress(e.url)
-              const name = yield* containerName(e.instance)
-              if (Option.isNone(address) || Option.isNone(name)) return e
-              const answers = yield* resolve(name.value, pinnable.resolvers, pinnable.port)
-              return nameFits(`${address.value.host}:${pinnable.port}`, answers) ? { ...e, dnsName: name.value } : e
-            })
-          return Effect.map(Effect.forEach(service.endpoints, named, { concurrency: "unbounded" }), (endpoints) => ({
-            service: service.service,
-            endpoints,
-          }))
-        },
-        { concurrency: "unbounded" },
-      )
+    const withNames = yield* makeNamePins({
+      ...(options.containerName === undefined ? {} : { containerName: options.containerName }),
+      resolve: options.resolve ?? resolveNow,
+    })
 
     /** The due time this process last scheduled a restore for (NaN: none). */
     const scheduledFor = yield* Ref.make(Number.NaN)
@@ -329,10 +175,8 @@ export const makeCaddyAdminProxy = (
         const problems = yield* scheduler.schedule(at)
         if (problems.length === 0) yield* Ref.set(scheduledAt, at)
         else
-          yield* emit(
-            ProgressEvent.Warning({
-              message: `Could not schedule Caddy's restore with ${scheduler.how} (${problems.join("; ")}): if this run stops, Caddy stays pinned until the next tamanu start or restart.`,
-            }),
+          yield* warn(
+            `Could not schedule Caddy's restore with ${scheduler.how} (${problems.join("; ")}): if this run stops, Caddy stays pinned until the next tamanu start or restart.`,
           )
       })
     const cancelScheduled = Effect.gen(function* () {
@@ -341,43 +185,19 @@ export const makeCaddyAdminProxy = (
       yield* Ref.set(scheduledAt, null)
     })
 
-    const saved = (state: RoutingState, since: number, beforeLoad: Json | null): SavedState => ({
-      version: 1,
-      adminUrl,
-      original: state.original,
-      current: state.current,
-      beforeLoad,
-      clocks: state.clocks,
-      staledServices: state.staledServices,
-      since,
-      command: options.command ?? "tamanu",
-    })
-
-    /** An earlier run's state, if Caddy still runs what it loaded; else None (and the file is dropped with a warning). */
+    /** An earlier run's state, if Caddy still runs what it loaded; else None (and the file is dropped, with a warning if Caddy runs another config). */
     const adopt = (live: Json): Effect.Effect<Option.Option<{ state: RoutingState; since: number }>, never, Progress> =>
       Effect.gen(function* () {
         const found = yield* store.read
         if (Option.isNone(found)) return Option.none()
-        const s = found.value
-        const current = jsonEqual(live, s.current)
-          ? s.current
-          : s.beforeLoad !== null && jsonEqual(live, s.beforeLoad)
-            ? s.beforeLoad
-            : null
-        if (current === null) {
-          yield* store.remove
-          if (!jsonEqual(live, s.original))
-            yield* emit(
-              ProgressEvent.Warning({
-                message: `Caddy's config changed since ${s.command} routed it (${new Date(s.since).toISOString()}): a reload or restart of Caddy put another one in place. tamanu leaves it as it is and forgets its unfinished restore.`,
-              }),
-            )
-          return Option.none()
-        }
-        return Option.some({
-          state: { original: s.original, current, clocks: s.clocks, staledServices: s.staledServices },
-          since: s.since,
-        })
+        const decided = adoption(found.value, live)
+        if (decided._tag === "Adopt") return Option.some({ state: decided.state, since: decided.since })
+        yield* store.remove
+        if (decided.warn)
+          yield* warn(
+            `Caddy's config changed since ${found.value.command} routed it (${new Date(found.value.since).toISOString()}): a reload or restart of Caddy put another one in place. tamanu leaves it as it is and forgets its unfinished restore.`,
+          )
+        return Option.none()
       })
 
     // ------------------------------------------------------------ the reload way
@@ -385,23 +205,22 @@ export const makeCaddyAdminProxy = (
     const reloadSession = (
       services: ReadonlyArray<ServiceEndpoints>,
       reason: string,
-    ): Effect.Effect<ProxySession, never, Progress> =>
+    ): Effect.Effect<Omit<ProxySession, "openWarnings">, never, Progress> =>
       Effect.gen(function* () {
-        yield* emit(
-          ProgressEvent.Warning({
-            message: `Caddy's admin API cannot be used (${reason}): reloading Caddy after each instance instead, the old way. Requests may be lost while Caddy still holds addresses of restarted instances (up to its dynamic upstreams' refresh, 1 minute by default).`,
-          }),
+        yield* warn(
+          `Caddy's admin API cannot be used (${reason}): reloading Caddy after each instance instead, the old way. Requests may be lost while Caddy still holds addresses of restarted instances (up to its dynamic upstreams' refresh, 1 minute by default).`,
         )
         const known = yield* Ref.make(new Set(services.flatMap((s) => s.endpoints.map((e) => e.url))))
         const reloadIfAdded = (desired: ReadonlyArray<Desired>) =>
           Effect.gen(function* () {
             const urls = desired.flatMap((d) => d.endpoints.map((e) => e.url))
             const before = yield* Ref.get(known)
-            if (urls.every((u) => before.has(u))) return
+            if (urls.every((u) => before.has(u))) return noTally
             yield* Ref.set(known, new Set([...before, ...urls]))
             const result = yield* options.reload
             yield* emit(ProgressEvent.ProxyReloaded({ reloaded: result.reloaded, warnings: result.warnings }))
-          })
+            return { ...noTally, reloads: 1, warnings: result.warnings }
+          }).pipe(reported)
         return { mode: "reload", route: reloadIfAdded, restore: reloadIfAdded }
       })
 
@@ -410,44 +229,30 @@ export const makeCaddyAdminProxy = (
     const adminSession = (
       services: ReadonlyArray<ServiceEndpoints>,
       live: Json,
-    ): Effect.Effect<ProxySession, never, Progress | Scope.Scope> =>
+    ): Effect.Effect<Omit<ProxySession, "openWarnings">, never, Progress | Scope.Scope> =>
       Effect.gen(function* () {
         const adopted = yield* adopt(live)
         const now = yield* Clock.currentTimeMillis
         const state = yield* Ref.make(Option.match(adopted, { onNone: () => freshState(live), onSome: (a) => a.state }))
         const since = Option.match(adopted, { onNone: () => now, onSome: (a) => a.since })
-        /**
-         * The handlers of these services in Caddy's own config, and those an adopted state pinned
-         * (by the path its clocks keep: a pinned static handler no longer names its instances).
-         */
-        const handlersFor = (list: ReadonlyArray<ServiceEndpoints>, routing: RoutingState) => {
-          const all = proxyHandlers(routing.original)
-          const found = new Map(handlersByService(all, list))
-          for (const [key, clock] of Object.entries(routing.clocks)) {
-            const handler = all.find((h) => describePath(h.path) === key)
-            const known = found.get(clock.service) ?? []
-            if (handler !== undefined && !known.some((h) => describePath(h.path) === key))
-              found.set(clock.service, [...known, handler])
-          }
-          return found
-        }
+        const saved = (routing: RoutingState, beforeLoad: Json | null) =>
+          savedState(routing, { adminUrl, since, command, beforeLoad })
         const handlers = handlersFor(services, yield* Ref.get(state))
         for (const service of services) {
           if ((handlers.get(service.service) ?? []).length === 0)
-            yield* emit(
-              ProgressEvent.Warning({
-                message: `Caddy's config has no reverse_proxy that tamanu recognises for ${service.service} (a dynamic a upstream on its network alias, or upstreams at its instances' addresses): Caddy is left alone for it.`,
-              }),
+            yield* warn(
+              `Caddy's config has no reverse_proxy that tamanu recognises for ${service.service} (a dynamic a upstream on its network alias, or upstreams at its instances' addresses): Caddy is left alone for it.`,
             )
         }
 
         const failed = (action: "route" | "restore", reason: string): ProxyFailedType =>
           new ProxyFailed({ target: adminUrl, action, reason })
+        const failedWith = (action: "route" | "restore") => (e: CaddyAdminError) => failed(action, e.message)
 
         /** Caddy must still run what we last loaded: never overwrite someone else's change. */
         const verify = (action: "route" | "restore") =>
           Effect.gen(function* () {
-            const running = yield* getConfig.pipe(Effect.mapError((why) => failed(action, why)))
+            const running = yield* client.getConfig.pipe(Effect.mapError(failedWith(action)))
             if (!jsonEqual(running, (yield* Ref.get(state)).current))
               return yield* Effect.fail(
                 failed(
@@ -461,7 +266,7 @@ export const makeCaddyAdminProxy = (
         const routeAmong = (
           among: ReadonlyArray<ServiceEndpoints>,
           desired: ReadonlyArray<Desired>,
-        ): Effect.Effect<void, ProxyFailedType, Progress> =>
+        ): Effect.Effect<ProxyTally, ProxyFailedType, Progress> =>
           Effect.gen(function* () {
             const before = yield* Ref.get(state)
             const handlers = handlersFor(among, before)
@@ -471,31 +276,30 @@ export const makeCaddyAdminProxy = (
             const next = nextLoad(before, handlers, among, desiredNamed)
             if (!next.load) {
               yield* Ref.set(state, next.commit(yield* Clock.currentTimeMillis))
-              return
+              return noTally
             }
             yield* verify("route")
             // Written first: if this run dies during the load, the next one still knows both configs,
             // and clocks that start no earlier than the load can have ended.
             const ahead = next.commit((yield* Clock.currentTimeMillis) + Duration.toMillis(loadTimeout))
-            yield* store.write(saved(ahead, since, before.current))
+            yield* store.write(saved(ahead, before.current))
             // Before the load: whatever ends this run from here on, the restore comes back by itself.
             // Once per due time: the scheduled restore comes back every `retryMillis` by itself,
             // so the run does not push it at every load (on pm2 each schedule is a process).
             const dueThen = restoreDueAt(next.commit(yield* Clock.currentTimeMillis))
-            const lastFor = yield* Ref.get(scheduledFor)
-            if (!(lastFor === dueThen || Math.abs(lastFor - dueThen) < 1000)) {
+            if (!sameDue(yield* Ref.get(scheduledFor), dueThen)) {
               yield* scheduleRestore(
                 scheduleTime(next.commit(yield* Clock.currentTimeMillis), yield* Clock.currentTimeMillis),
               )
               yield* Ref.set(scheduledFor, dueThen)
             }
-            const loadMillis = yield* load(next.config).pipe(
-              Effect.tapError(() => store.write(saved(before, since, null))),
-              Effect.mapError((why) => failed("route", why)),
+            const loadMillis = yield* client.load(next.config).pipe(
+              Effect.tapError(() => store.write(saved(before, null))),
+              Effect.mapError(failedWith("route")),
             )
             const after = next.commit(yield* Clock.currentTimeMillis)
             yield* Ref.set(state, after)
-            yield* store.write(saved(after, since, null))
+            yield* store.write(saved(after, null))
             yield* emit(
               ProgressEvent.ProxyRouted({
                 routes: desired
@@ -504,9 +308,10 @@ export const makeCaddyAdminProxy = (
                 loadMillis,
               }),
             )
+            return { ...noTally, configLoads: 1 }
           })
 
-        const route = (desired: ReadonlyArray<Desired>) => routeAmong(services, desired)
+        const route = (desired: ReadonlyArray<Desired>) => reported(routeAmong(services, desired))
 
         /** Whether this session already said why Caddy's own config is not back (said once). */
         const saidNotBack = yield* Ref.make(false)
@@ -514,14 +319,12 @@ export const makeCaddyAdminProxy = (
           Effect.gen(function* () {
             yield* Ref.set(saidNotBack, true)
             const due = restoreDueAt(yield* Ref.get(state))
-            yield* emit(
-              ProgressEvent.Warning({
-                message: `Caddy's own config is not back yet (${why}). Caddy routes the rolled services to their serving instances only; ${
-                  options.scheduler === undefined
-                    ? "the next tamanu start or restart puts its own config back"
-                    : `tamanu's scheduled restore (${options.scheduler.how}) puts its own config back by itself, as does the next tamanu start or restart`
-                }${Number.isFinite(due) ? ` (not before ${new Date(due).toISOString()})` : ""}.`,
-              }),
+            yield* warn(
+              `Caddy's own config is not back yet (${why}). Caddy routes the rolled services to their serving instances only; ${
+                options.scheduler === undefined
+                  ? "the next tamanu start or restart puts its own config back"
+                  : `tamanu's scheduled restore (${options.scheduler.how}) puts its own config back by itself, as does the next tamanu start or restart`
+              }${Number.isFinite(due) ? ` (not before ${new Date(due).toISOString()})` : ""}.`,
             )
           })
 
@@ -536,63 +339,61 @@ export const makeCaddyAdminProxy = (
         const repin = (answering: Answering): Effect.Effect<void, never, Progress> =>
           Effect.gen(function* () {
             if (!restorePending(yield* Ref.get(state))) return
-            const check = yield* answering(pinnedServices(yield* Ref.get(state)))
-            yield* routeAmong(
-              check.map((s) => ({ service: s.service, endpoints: [...s.answering, ...s.silent] })),
-              check
-                .filter((s) => s.answering.length > 0)
-                .map((s) => ({ service: s.service, endpoints: s.answering, draining: false })),
-            )
-          }).pipe(
-            Effect.catchAll((e) =>
-              emit(ProgressEvent.Warning({ message: `tamanu's pins were not refreshed: ${e.message}` })),
-            ),
-          )
+            const to = repinTo(yield* answering(pinnedServices(yield* Ref.get(state))))
+            yield* routeAmong(to.among, to.desired)
+          }).pipe(Effect.catchAll((e) => warn(`tamanu's pins were not refreshed: ${e.message}`)))
 
-        const restore = (desired: ReadonlyArray<Desired>, answering: Answering): Effect.Effect<void, never, Progress> =>
+        const restore = (
+          desired: ReadonlyArray<Desired>,
+          answering: Answering,
+        ): Effect.Effect<ProxyTally, never, Progress> =>
           Effect.gen(function* () {
-            const now = yield* Clock.currentTimeMillis
-            // A drained service whose handler is still Caddy's own (it had no other instance to
-            // route to) must first be routed to its new address: its cache may name the old one.
-            const ahead = nextLoad(yield* Ref.get(state), handlers, services, desired).commit(now)
-            if (restoreDueAt(ahead) > now) {
-              yield* route(desired)
-              const wait = restoreDueAt(yield* Ref.get(state)) - (yield* Clock.currentTimeMillis)
-              if (wait > 0) {
-                yield* emit(ProgressEvent.ProxyRestoreWaiting({ inMillis: wait }))
-                yield* Effect.sleep(Duration.millis(wait))
+            const tally = yield* Ref.make(noTally)
+            const count = (t: ProxyTally) => Ref.update(tally, (sum) => addTally(sum, t))
+            return yield* Effect.gen(function* () {
+              const now = yield* Clock.currentTimeMillis
+              // A drained service whose handler is still Caddy's own (it had no other instance to
+              // route to) must first be routed to its new address: its cache may name the old one.
+              const ahead = nextLoad(yield* Ref.get(state), handlers, services, desired).commit(now)
+              if (!isDue(restoreDueAt(ahead), now)) {
+                yield* count(yield* route(desired))
+                const wait = restoreDueAt(yield* Ref.get(state)) - (yield* Clock.currentTimeMillis)
+                if (wait > 0) {
+                  yield* emit(ProgressEvent.ProxyRestoreWaiting({ inMillis: wait }))
+                  yield* count({ ...noTally, waitedMillis: wait })
+                  yield* Effect.sleep(Duration.millis(wait))
+                }
               }
-            }
-            if (!restorePending(yield* Ref.get(state))) {
+              if (!restorePending(yield* Ref.get(state))) {
+                yield* store.remove
+                yield* cancelScheduled
+                return yield* Ref.get(tally)
+              }
+              // Caddy's own upstreams route to every instance on the alias: only once they all answer.
+              const check = yield* answering(pinnedServices(yield* Ref.get(state)))
+              const silent = silentOf(check)
+              if (silent.length > 0) {
+                // Meanwhile the pins name only the instances that answer (and any that came back since).
+                const to = repinTo(check)
+                yield* count(yield* routeAmong(to.among, to.desired))
+                // Tried again by itself, as long as something does not serve.
+                yield* scheduleRestore((yield* Clock.currentTimeMillis) + retryMillis)
+                yield* warnRestore(
+                  `${silent.join(", ")} runs but does not answer, and Caddy's own config would route to it`,
+                )
+                return yield* Ref.get(tally)
+              }
+              yield* verify("restore")
+              const original = (yield* Ref.get(state)).original
+              const loadMillis = yield* client.load(original).pipe(Effect.mapError(failedWith("restore")))
+              yield* Ref.set(state, freshState(original))
               yield* store.remove
               yield* cancelScheduled
-              return
-            }
-            // Caddy's own upstreams route to every instance on the alias: only once they all answer.
-            const check = yield* answering(pinnedServices(yield* Ref.get(state)))
-            const silent = check.flatMap((s) => s.silent.map((e) => e.instance))
-            if (silent.length > 0) {
-              // Meanwhile the pins name only the instances that answer (and any that came back since).
-              yield* routeAmong(
-                check.map((s) => ({ service: s.service, endpoints: [...s.answering, ...s.silent] })),
-                check
-                  .filter((s) => s.answering.length > 0)
-                  .map((s) => ({ service: s.service, endpoints: s.answering, draining: false })),
-              )
-              // Tried again by itself, as long as something does not serve.
-              yield* scheduleRestore((yield* Clock.currentTimeMillis) + retryMillis)
-              return yield* warnRestore(
-                `${silent.join(", ")} runs but does not answer, and Caddy's own config would route to it`,
-              )
-            }
-            yield* verify("restore")
-            const original = (yield* Ref.get(state)).original
-            const loadMillis = yield* load(original).pipe(Effect.mapError((why) => failed("restore", why)))
-            yield* Ref.set(state, freshState(original))
-            yield* store.remove
-            yield* cancelScheduled
-            yield* emit(ProgressEvent.ProxyRestored({ loadMillis }))
-          }).pipe(Effect.catchAll((e) => warnRestore(e.reason)))
+              yield* emit(ProgressEvent.ProxyRestored({ loadMillis }))
+              yield* count({ ...noTally, configLoads: 1, restored: true })
+              return yield* Ref.get(tally)
+            }).pipe(Effect.catchAll((e) => Effect.zipRight(warnRestore(e.reason), Ref.get(tally))))
+          }).pipe(reported)
 
         // On failure or interruption: the file already holds what the next run needs; say so.
         yield* Effect.addFinalizer(() =>
@@ -605,23 +406,26 @@ export const makeCaddyAdminProxy = (
       })
 
     const open: ReverseProxyShape["open"] = (services) =>
-      Either.match(admin, {
-        onLeft: (why) => reloadSession(services, why),
-        onRight: () =>
-          Effect.flatMap(Effect.either(getConfig), (live) =>
-            Either.match(live, {
-              onLeft: (why) => reloadSession(services, why),
-              onRight: (config) => adminSession(services, config),
-            }),
-          ),
+      Effect.gen(function* () {
+        // Said before this session (a resume, an inspect): not this session's.
+        yield* takeSaid
+        const session = yield* Either.match(admin, {
+          onLeft: (why) => reloadSession(services, why),
+          onRight: () =>
+            Effect.flatMap(Effect.either(client.getConfig), (live) =>
+              Either.match(live, {
+                onLeft: (e) => reloadSession(services, e.message),
+                onRight: (config) => adminSession(services, config),
+              }),
+            ),
+        })
+        return { ...session, openWarnings: yield* takeSaid }
       })
 
     const pendingRestore: ReverseProxyShape["pendingRestore"] = Effect.map(store.read, (found) =>
       Option.match(found, {
         onNone: () => null,
-        onSome: (s) => ({
-          dueAt: restoreDueAt({ original: s.original, current: s.current, clocks: s.clocks, staledServices: [] }),
-        }),
+        onSome: (s) => ({ dueAt: restoreDueAt(routingOf(s)) }),
       }),
     )
 
@@ -629,12 +433,10 @@ export const makeCaddyAdminProxy = (
       Effect.scoped(
         Effect.gen(function* () {
           if (Option.isNone(yield* store.read)) return
-          const live = yield* Effect.either(getConfig)
+          const live = yield* Effect.either(client.getConfig)
           if (Either.isLeft(live)) {
-            yield* emit(
-              ProgressEvent.Warning({
-                message: `An earlier run left Caddy's own config to restore, but ${live.left}; tamanu tries again at its next run.`,
-              }),
+            yield* warn(
+              `An earlier run left Caddy's own config to restore, but ${live.left.message}; tamanu tries again at its next run.`,
             )
             return
           }
@@ -642,7 +444,7 @@ export const makeCaddyAdminProxy = (
           const pending = yield* pendingRestore
           const now = yield* Clock.currentTimeMillis
           // Not left to yet another run (issue #25): this one waits for the due time, as a roll does.
-          if (pending !== null && pending.dueAt > now) {
+          if (pending !== null && !isDue(pending.dueAt, now)) {
             yield* emit(
               ProgressEvent.Info({
                 message: `An earlier run left Caddy pinned: its own config comes back at ${new Date(pending.dueAt).toISOString()} (in ${formatMillis(pending.dueAt - now)}); waiting for it.`,
@@ -659,7 +461,7 @@ export const makeCaddyAdminProxy = (
       Effect.scoped(
         Effect.gen(function* () {
           if (Option.isNone(yield* store.read)) return
-          const live = yield* Effect.either(getConfig)
+          const live = yield* Effect.either(client.getConfig)
           if (Either.isLeft(live)) return
           const session = yield* adminSession([], live.right)
           yield* session.repin?.(answering) ?? Effect.void
@@ -667,104 +469,7 @@ export const makeCaddyAdminProxy = (
       )
 
     const inspect: ReverseProxyShape["inspect"] = (services) =>
-      Effect.gen(function* () {
-        if (Either.isLeft(admin)) return { mode: "reload", adminUrl, reason: admin.left, routes: [], pending: null }
-        const live = yield* Effect.either(getConfig)
-        if (Either.isLeft(live)) return { mode: "reload", adminUrl, reason: live.left, routes: [], pending: null }
-        const found = yield* store.read
-        const original = Option.match(found, {
-          onNone: () => live.right,
-          onSome: (s) => (jsonEqual(live.right, s.current) ? s.original : live.right),
-        })
-        const byService = handlersByService(proxyHandlers(original), services)
-        const runningHandlers = proxyHandlers(live.right)
-        const routes = yield* Effect.forEach(services, (s) =>
-          Effect.map(
-            Effect.forEach(
-              byService.get(s.service) ?? [],
-              (h) =>
-                viewOf(
-                  runningHandlers.find((r) => describePath(r.path) === describePath(h.path)) ?? h,
-                  options.resolve ?? resolveNow,
-                ),
-              { concurrency: "unbounded" },
-            ),
-            (handlers) => ({ service: s.service, handlers }),
-          ),
-        )
-        const pending = Option.match(found, {
-          onNone: () => null,
-          onSome: (s) =>
-            jsonEqual(live.right, s.current)
-              ? {
-                  since: s.since,
-                  dueAt: restoreDueAt({
-                    original: s.original,
-                    current: s.current,
-                    clocks: s.clocks,
-                    staledServices: [],
-                  }),
-                  handlers: Object.keys(s.clocks),
-                }
-              : null,
-        })
-        return { mode: "admin", adminUrl, reason: null, routes, pending } satisfies ProxyView
-      })
+      inspectCaddy({ admin, adminUrl, client, store, resolve: options.resolve ?? resolveNow }, services)
 
     return { open, inspect, pendingRestore, resume, refresh }
   })
-
-/**
- * What a `dynamic a` name resolves to now, through the handler's own
- * resolvers (read-only, bounded); empty when it does not answer. Caddy may
- * still route to an older answer for up to its `refresh`.
- */
-const resolveNow = (
-  name: string,
-  resolvers: ReadonlyArray<string>,
-  port: string,
-): Effect.Effect<ReadonlyArray<string>> =>
-  Effect.tryPromise(() => {
-    const resolver = new Resolver({ timeout: 1500, tries: 1 })
-    if (resolvers.length > 0) resolver.setServers(resolvers.map((r) => r.replace(/^(udp|tcp)\//, "")))
-    return resolver.resolve4(name)
-  }).pipe(
-    Effect.map((ips) => ips.map((ip) => `${ip}:${port}`)),
-    Effect.timeout(Duration.seconds(3)),
-    Effect.orElseSucceed((): ReadonlyArray<string> => []),
-  )
-
-const viewOf = (
-  h: ProxyHandler,
-  resolve: (name: string, resolvers: ReadonlyArray<string>, port: string) => Effect.Effect<ReadonlyArray<string>>,
-): Effect.Effect<RouteView> => {
-  const u = h.upstreams
-  const handler = describePath(h.path)
-  switch (u._tag) {
-    case "DynamicA":
-      return Effect.map(resolve(u.name, u.resolvers, u.port), (addresses) => ({
-        handler,
-        source: `dynamic a ${u.name}:${u.port}`,
-        addresses,
-        refreshMillis: u.refreshMillis,
-      }))
-    case "Static":
-      // A pin by name (tamanu's, issue #25): what each name resolves to now through the transport's resolvers,
-      // the dial itself when it resolves to nothing (then no instance has it, and status says so).
-      return Effect.map(
-        Effect.forEach(
-          u.dials,
-          (dial) =>
-            Option.match(isNameDial(dial) && (u.resolvers ?? []).length > 0 ? parseDial(dial) : Option.none(), {
-              onNone: () => Effect.succeed<ReadonlyArray<string>>([dial]),
-              onSome: (d) =>
-                Effect.map(resolve(d.host, u.resolvers ?? [], d.port), (found) => (found.length > 0 ? found : [dial])),
-            }),
-          { concurrency: "unbounded" },
-        ),
-        (addresses) => ({ handler, source: "static", addresses: addresses.flat(), refreshMillis: null }),
-      )
-    case "Other":
-      return Effect.succeed({ handler, source: u.what, addresses: [], refreshMillis: null })
-  }
-}

@@ -9,6 +9,7 @@
 import { displayInstance } from "../model/instance.js"
 import type { Plan, PlanStep } from "../plan/Plan.js"
 import { formatMillis, type ServiceEndpoints } from "./caddyConfig.js"
+import { routeDeferred } from "./decide.js"
 import type { ProxyView } from "./ReverseProxy.js"
 
 const newAddress = (instance: string): string => `${instance}'s new address`
@@ -48,12 +49,11 @@ export const renderProxyPreview = (
     const next = plan.steps[index + 1]
     switch (step._tag) {
       case "RouteProxy": {
-        const deferred = (next?._tag === "Roll" && next.behindCaddy) || next?._tag === "RestoreProxy"
         if (step.except.length > 0) {
           const leaving = new Set(step.except.map(displayInstance))
           load(`before ${[...leaving].join(", ")} start or restart`, leaving)
           if (step.except.some((r) => where.get(r.name)?.has(displayInstance(r)))) drained = true
-        } else if (!deferred) load("once they answer", new Set())
+        } else if (!routeDeferred(step, next)) load("once they answer", new Set())
         return
       }
       case "Start":

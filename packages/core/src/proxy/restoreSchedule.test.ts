@@ -1,6 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { retryMillis, scheduleTime } from "./caddyAdmin.js"
+import { retryMillis, scheduleTime } from "./decide.js"
 import { cancelArgv, detachedArgv, scheduleEnv, systemdRunArgv } from "./restoreSchedule.js"
 import { freshState, type RoutingState } from "./routing.js"
 

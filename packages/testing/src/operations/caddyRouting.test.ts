@@ -170,6 +170,16 @@ describe("restart behind Caddy with dynamic a upstreams (a Tamanu Linux host)", 
         expect(unserved.some((u) => u.why.includes("EHOSTUNREACH"))).toBe(true)
         expect((yield* (yield* FakeReverseProxyControl).reloads).length).toBe(4)
         expect((yield* warnings).some((w) => w.includes("admin API cannot be used"))).toBe(true)
+        // The result says the same, from the values the session's calls returned (issue #21).
+        const done = Either.getOrThrow(result)
+        expect(done.execution?.caddy).toEqual({
+          mode: "reload",
+          configLoads: 0,
+          reloads: 4,
+          restored: false,
+          waitedMillis: 0,
+        })
+        expect(done.warnings.filter((w) => w.includes("admin API cannot be used"))).toHaveLength(1)
       }).pipe(Effect.provide(world(facility("5 seconds", { caddy: { reachable: false } })))),
   )
 })
@@ -187,6 +197,13 @@ describe("restart behind Caddy with static upstreams (a Tamanu Windows host on p
         expect((yield* caddy.loads).length).toBe(3)
         expect(yield* caddy.config).toEqual(yield* caddy.ownConfig)
         expect((yield* events).some((e) => e._tag === "ProxyRestoreWaiting")).toBe(false)
+        expect(Either.getOrThrow(result).execution?.caddy).toEqual({
+          mode: "admin",
+          configLoads: 3,
+          reloads: 0,
+          restored: true,
+          waitedMillis: 0,
+        })
       }).pipe(
         Effect.provide(
           world({

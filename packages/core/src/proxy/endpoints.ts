@@ -2,16 +2,17 @@
  * Where the running instances of services behind Caddy serve now: what
  * Caddy must route them to. One batched address look-up for all of them
  * (podman: one `podman ps` and one `podman inspect`, whatever their number;
- * pm2: its PORTs).
+ * pm2: its PORTs). And which of them answer, for a restore: the `Answering`
+ * the proxy asks before Caddy's own config comes back (`answeringFor`).
  */
 import { type Duration, Effect, Either, Option } from "effect"
 import { displayInstance, type Instance } from "../model/instance.js"
 import { locate } from "../probe/locate.js"
 import { Prober, type ProberShape } from "../probe/Prober.js"
 import { lookupOnce, ProbeTargets, type ProbeTargetsShape, urlsOf } from "../probe/ProbeTargets.js"
-import type { Endpoint, ServiceEndpoints } from "../proxy/caddyConfig.js"
-import type { Answering } from "../proxy/ReverseProxy.js"
-import type { SupervisorShape } from "../supervisor/Supervisor.js"
+import { Supervisor, type SupervisorShape } from "../supervisor/Supervisor.js"
+import type { Endpoint, ServiceEndpoints } from "./caddyConfig.js"
+import type { Answering } from "./ReverseProxy.js"
 
 /** The endpoints of each service among `instances` (running ones with a known address), in `services` order. */
 export const endpointsOf = (
@@ -83,3 +84,16 @@ export const answeringWithin =
         }
       })
     })
+
+/**
+ * What a restore asks before Caddy's own config comes back: every running
+ * instance probed within `budget` (`answeringWithin`), or, with
+ * `--no-probe-http`, none (`trustAll`).
+ */
+export const answeringFor = (
+  probe: boolean,
+  budget: Duration.Duration,
+): Effect.Effect<Answering, never, Supervisor | ProbeTargets | Prober> =>
+  Effect.map(Effect.all([Supervisor, ProbeTargets, Prober]), ([supervisor, targets, prober]) =>
+    probe ? answeringWithin(supervisor, targets, prober, budget) : trustAll,
+  )
