@@ -20,7 +20,10 @@
  * which is how the CLI finds the admin API (TAMANU_CADDYFILE, no
  * TAMANU_CADDY_ADMIN). The CLI finds probe URLs with the real `podman ps` /
  * `podman inspect` (CONTAINERS_CONF is in its environment) and runs inside
- * the manager's mount namespace (see systemdUserManager.ts for why).
+ * the manager's mount namespace (see systemdUserManager.ts for why). With
+ * `versions` (issue #22) the API and frontend containers run small local
+ * images whose tag the units take from the root's env file instead of the
+ * host's root (`SandboxHostOptions.versions`).
  *
  * pm2 flavour (a Windows-shaped host): a real pm2 daemon with `tamanu-api`
  * ×2, `tamanu-tasks`, `tamanu-sync` (each on its own PORT), a real Caddy in

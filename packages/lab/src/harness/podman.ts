@@ -32,7 +32,8 @@
  * for good (seen: four stray aardvark-dns processes after a few runs). What
  * sandboxes share is therefore the machine's: network configs, the
  * aardvark-dns process (one config file per network name), netavark's IPAM
- * database (by network name). So names are unique (`tl<pid>-<n>`), and each
+ * database (by network name). So names are unique (`tl<pid>-<n>`, or a
+ * suite's own prefix for `tl`), and each
  * network gets its own bridge name (`tl<pid>n<n>`) and a FREE /24 out of
  * 10.89.100.0–10.89.199.0 (never one the host's podman networks or routes
  * use; `podman network create` refuses an overlap under netavark's lock).
