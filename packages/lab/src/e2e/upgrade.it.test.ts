@@ -14,6 +14,8 @@
  *    the tag (frontend);
  * 4. with `/run/tamanu/upgrade-in-progress` present (the path the CLI reads;
  *    a tmpfs of the sandbox's own), the same state is `upgrading`, exit 0;
+ *    `restart api frontend --dry-run` lists each instance's `2.64.0 → 2.65.0`
+ *    and touches nothing;
  * 2. `restart api frontend` rolls every instance to 2.65.0, 0 lost, each
  *    line showing `2.64.0 → 2.65.0`, the API serving 2.65.0 (`X-Version`);
  * 3. `status` exits 0, every instance `match`.
@@ -158,6 +160,13 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
           expect(remove.code, said(remove)).toBe(0)
           // The marker was the sandbox's own (a tmpfs in the manager's namespace), never the machine's.
           expect(fs.existsSync(MARKER)).toBe(false)
+
+          // What the roll would do, before anything is touched: which instance runs which version.
+          const dry = await host.run(["restart", "api", "frontend", "--dry-run"])
+          expect(dry.code, said(dry)).toBe(0)
+          for (const name of ROLLED)
+            expect(`${dry.stdout}${dry.stderr}`, `${name}\n${said(dry)}`).toContain(`  ${name}: ${FROM} → ${TO}`)
+          expect((await host.snapshot())["tamanu-facility-api@1"]?.pid).toBe(before["tamanu-facility-api@1"]?.pid)
 
           // 2. The roll: every instance moves 2.64.0 → 2.65.0, the API serving 2.65.0.
           const roll = await host.run(["restart", "api", "frontend"])
