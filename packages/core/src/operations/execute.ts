@@ -15,7 +15,7 @@ import type { Plan, PlanStep } from "../plan/Plan.js"
 import { proxiedServices } from "../plan/Plan.js"
 import { type Located, locate } from "../probe/locate.js"
 import type { Prober } from "../probe/Prober.js"
-import { type InstanceTarget, lookupOnce, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
+import { type InstanceTarget, lookupOnce, lookupStartingFrom, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
 import type { ProxyFailed, ReverseProxy } from "../proxy/ReverseProxy.js"
 import { type CaddyOutcome, type CaddyRun, makeCaddyRun } from "../proxy/session.js"
@@ -320,11 +320,13 @@ const restartAndWait = (at: RollAt) =>
  * runs out. Behind a Caddy that pins, an address never found stops the roll
  * (the pin needs it: never a blind cooldown, §7.3 point 4).
  */
-const find = (at: RollAt, probe: boolean) =>
+const find = (at: RollAt, probe: boolean, known: Option.Option<string> = Option.none()) =>
   Effect.gen(function* () {
     const targets = yield* ProbeTargets
     const budget = at.options.probeTimeout
-    return yield* locate(lookupOnce(targets, at.ref), { budget, probe }).pipe(
+    // A look-up just made (the one that read its version after "running") found an address: tried first.
+    const lookup = yield* lookupStartingFrom(known, lookupOnce(targets, at.ref))
+    return yield* locate(lookup, { budget, probe }).pipe(
       Effect.map(Option.some),
       Effect.catchTags({
         ProbeFailed: (e) =>
@@ -354,10 +356,10 @@ const find = (at: RollAt, probe: boolean) =>
  * without one, it stays running through the cooldown and settle window.
  * What the probe found, and the address it serves at (for Caddy).
  */
-const becomeReady = (at: RollAt) =>
+const becomeReady = (at: RollAt, known: Option.Option<string>) =>
   Effect.gen(function* () {
     const { step, options, instance, journal, caddy } = at
-    const located = step.probe || at.mode !== null ? yield* find(at, step.probe) : Option.none<Located>()
+    const located = step.probe || at.mode !== null ? yield* find(at, step.probe, known) : Option.none<Located>()
     let url = Option.map(located, (l) => l.url)
     if (step.probe && Option.isSome(located)) {
       yield* emit(
@@ -476,7 +478,7 @@ const roll = (journal: Journal, caddy: CaddyRun, step: Extract<PlanStep, { _tag:
           ? undefined
           : versionMove(before.version, after.version, expected)
       yield* emit(ProgressEvent.InstanceRunning({ instance: at.instance, afterMillis: runningAfter, version: move }))
-      const ready = yield* becomeReady(at)
+      const ready = yield* becomeReady(at, after === null ? Option.none() : after.url)
       // The next drain routes to its new address: the next instance goes down only once Caddy routes to this one.
       if (mode !== null && Option.isSome(ready.url)) yield* caddy.movedTo(step.service, at.instance, ready.url.value)
       if (move !== undefined && before !== null) yield* judgeVersion(at, before, after, move, ready.located, expected)

@@ -115,6 +115,11 @@ const commands: ReadonlyArray<CommandCoverage> = [
   },
   {
     doc: "docs/testing.md",
+    command: "npx vitest run --project integration packages/lab/src/e2e/upgrade.it.test.ts",
+    run: vitest,
+  },
+  {
+    doc: "docs/testing.md",
     command:
       "npx vitest run --project integration packages/lab/src/packaging/executables.it.test.ts packages/lab/src/e2e/systemHostDeb.it.test.ts",
     run: vitest,

@@ -6,6 +6,10 @@
  * with pm2's autorestart (its default: a crash loop) or without.
  *
  * Timing bounds are loose on purpose; the figures are printed.
+ *
+ * The same sandbox also carries pm2's release directories (issue #22): two
+ * `release-vX.Y.Z` folders, `tamanu-api` processes running from each, status
+ * against the newest as the install root.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -130,6 +134,83 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("pm2")))(
       process.stderr.write(`[settle pm2] healthy start: ${JSON.stringify(runs)}; the 3s window added ${added} ms\n`)
       expect(withWindow?.elapsed ?? 0).toBeGreaterThanOrEqual(3000)
       expect(added).toBeLessThan(3000 + 5000)
+    })
+
+    it("release directories (issue #22): tamanu-api from release-v2.64.0 and release-v2.65.0 against a 2.65.0 root is drift, exit 1, per-instance versions; once both run from release-v2.65.0, exit 0", async () => {
+      // As under C:\Tamanu: one folder per release, each with its own copy of the server; the install root is the newest.
+      const releases = ["2.64.0", "2.65.0"].map((v) => {
+        const dir = path.join(host.dir, `release-v${v}`)
+        fs.cpSync(host.root, dir, { recursive: true })
+        const script = path.join(dir, "packages", "facility-server", "dist", "index.mjs")
+        fs.mkdirSync(path.dirname(script), { recursive: true })
+        fs.copyFileSync(pm2FixtureScript, script)
+        return { version: v, dir, script }
+      })
+      const [older, newer] = releases as [(typeof releases)[0], (typeof releases)[0]]
+      const apiPorts = Object.entries(host.instances)
+        .filter(([name]) => name.startsWith("tamanu-api#"))
+        .map(([, url]) => new URL(url).port)
+      expect(apiPorts).toHaveLength(2)
+      /** Both tamanu-api processes again, in one registration, the first from `first`, the second from `second`. */
+      const registerApi = async (first: typeof older, second: typeof older) => {
+        await host.pm2(["delete", "tamanu-api"])
+        const file = path.join(host.dir, `api-${Date.now()}.json`)
+        fs.writeFileSync(
+          file,
+          JSON.stringify({
+            apps: [first, second].map((release, i) => ({
+              name: "tamanu-api",
+              script: release.script,
+              cwd: release.dir,
+              args: [`--sandbox=${host.dir}`],
+              env: { PORT: apiPorts[i], HOST: "127.0.0.1", READY_DELAY_MS: "300" },
+            })),
+          }),
+        )
+        await host.pm2(["start", file])
+      }
+      interface Versions {
+        readonly version_drift: boolean
+        readonly expected_version: string | null
+        readonly expectations: ReadonlyArray<{
+          readonly name: string
+          readonly instances: ReadonlyArray<{
+            readonly pm_id: number | null
+            readonly version_actual: string | null
+            readonly version_status: string
+          }>
+        }>
+      }
+      const status = async () => {
+        const r = await host.run(["status", "--json"], { env: { TAMANU_ROOT: newer.dir } })
+        const doc = JSON.parse(r.stdout) as Versions
+        const api = doc.expectations.find((e) => e.name === "tamanu-api")?.instances ?? []
+        return { r, doc, api: api.map((i) => [i.version_actual, i.version_status]) }
+      }
+      await registerApi(older, newer)
+      await host.pm2(["start", "all"])
+      const drift = await status()
+      expect(drift.r.code, said(drift.r)).toBe(1)
+      expect(drift.doc.expected_version).toBe("2.65.0")
+      expect(drift.doc.version_drift).toBe(true)
+      expect(drift.api, said(drift.r)).toEqual([
+        ["2.64.0", "mismatch"],
+        ["2.65.0", "match"],
+      ])
+      const table = await host.run(["status"], { env: { TAMANU_ROOT: newer.dir } })
+      expect(table.code, said(table)).toBe(1)
+      expect(table.stdout, said(table)).toContain("2.64.0 drift (expected 2.65.0)")
+
+      // The upgrade done: both from the new release folder.
+      await registerApi(newer, newer)
+      const done = await status()
+      expect(done.r.code, said(done.r)).toBe(0)
+      expect(done.doc.version_drift).toBe(false)
+      expect(done.api, said(done.r)).toEqual([
+        ["2.65.0", "match"],
+        ["2.65.0", "match"],
+      ])
+      process.stderr.write(`[versions pm2] drift: ${JSON.stringify(drift.api)}; after: ${JSON.stringify(done.api)}\n`)
     })
   },
 )

@@ -20,7 +20,10 @@
  * which is how the CLI finds the admin API (TAMANU_CADDYFILE, no
  * TAMANU_CADDY_ADMIN). The CLI finds probe URLs with the real `podman ps` /
  * `podman inspect` (CONTAINERS_CONF is in its environment) and runs inside
- * the manager's mount namespace (see systemdUserManager.ts for why).
+ * the manager's mount namespace (see systemdUserManager.ts for why). With
+ * `versions` (issue #22) the API and frontend containers run small local
+ * images whose tag the units take from the root's env file instead of the
+ * host's root (`SandboxHostOptions.versions`).
  *
  * pm2 flavour (a Windows-shaped host): a real pm2 daemon with `tamanu-api`
  * ×2, `tamanu-tasks`, `tamanu-sync` (each on its own PORT), a real Caddy in
@@ -52,6 +55,7 @@ import {
   containerName,
   containerUnit,
   createContainers,
+  importServiceImages,
   leftoverPodman,
   mountsUnder,
   type PodmanNetwork,
@@ -150,7 +154,29 @@ export interface SandboxHostOptions {
    * generate systemd --new` writes.
    */
   readonly unitShape?: UnitShape
+  /**
+   * systemd flavour (issue #22): the API and frontend units run small local
+   * images (harness/podman.ts `importServiceImages`), one per version here:
+   * `localhost/tamanu-facility:v<version>` with the
+   * `org.opencontainers.image.version` label and `X_VERSION` set (so the API
+   * answers `X-Version`), `localhost/tamanu-frontend:v<version>` with the tag
+   * alone. The units read the root's env file (`<root>/env`: TAMANU_VERSION,
+   * TAMANU_FRONTEND_VERSION), which starts at `running`, and take their tag
+   * from it at each start. `/run/tamanu` is a tmpfs of the sandbox's own
+   * (where the upgrade marker goes). Absent: every container runs from the
+   * host's root and has no version.
+   */
+  readonly versions?: { readonly running: string; readonly images: ReadonlyArray<string> }
+  /** systemd flavour: the prefix of the podman network's and containers' names (default `tl`). */
+  readonly namePrefix?: string
 }
+
+/** What the versioned units read (`SandboxHostOptions.versions`): the root's own env file. */
+export const envFileOf = (root: string): string => path.join(root, "env")
+
+/** The env file's text for one version of every service. */
+export const versionEnv = (version: string): string =>
+  `# written by the sandbox, as a Tamanu host's playbook writes /etc/tamanu/env\nTAMANU_VERSION=${version}\nTAMANU_FRONTEND_VERSION=${version}\n`
 
 export interface SandboxHost {
   readonly supervisor: SandboxSupervisor
@@ -375,13 +401,11 @@ export const startSandboxHost = async (options: SandboxHostOptions): Promise<San
   const root = copyRoot(dir)
   const host =
     options.supervisor === "systemd"
-      ? await systemdHost(dir, root, cli, readyDelayMs, options.caddyRefresh, options.unitShape ?? "notify").catch(
-          (error) => {
-            // Never delete through a container's mount (its overlay shows the host's whole root).
-            if (mountsUnder(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true })
-            throw error
-          },
-        )
+      ? await systemdHost(dir, root, cli, readyDelayMs, options).catch((error) => {
+          // Never delete through a container's mount (its overlay shows the host's whole root).
+          if (mountsUnder(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true })
+          throw error
+        })
       : await pm2Host(dir, root, cli, readyDelayMs).catch((error) => {
           fs.rmSync(dir, { recursive: true, force: true })
           throw error
@@ -411,10 +435,12 @@ const systemdHost = async (
   root: string,
   cli: string,
   readyDelayMs: number,
-  caddyRefresh: string | undefined,
-  unitShape: UnitShape,
+  options: SandboxHostOptions,
 ): Promise<SandboxHost> => {
-  const network = await startPodmanNetwork(dir)
+  const caddyRefresh = options.caddyRefresh
+  const unitShape = options.unitShape ?? "notify"
+  const versions = options.versions
+  const network = await startPodmanNetwork(dir, options.namePrefix === undefined ? {} : { prefix: options.namePrefix })
   let manager: UserManager | null = null
   let stopped = false
   const stop = async () => {
@@ -455,7 +481,20 @@ const systemdHost = async (
     )
 
     const pidDir = path.join(dir, "pids")
-    const unit = (name: string, description: string, alias: string | null) =>
+    const envFile = envFileOf(root)
+    if (versions !== undefined) {
+      fs.writeFileSync(envFile, versionEnv(versions.running))
+      await importServiceImages(
+        network,
+        tamanuServiceScript,
+        dir,
+        versions.images.flatMap((v) => [
+          { reference: `localhost/tamanu-facility:v${v}`, versionLabel: v, env: { X_VERSION: v } },
+          { reference: `localhost/tamanu-frontend:v${v}`, versionLabel: null, env: {} },
+        ]),
+      )
+    }
+    const unit = (name: string, description: string, alias: string | null, image?: string) =>
       containerUnit({
         unit: name,
         description,
@@ -466,6 +505,7 @@ const systemdHost = async (
         marker: dir,
         shape: unitShape,
         pidDir,
+        ...(image === undefined || versions === undefined ? {} : { image: { reference: image, envFile } }),
       })
     if (unitShape === "forking")
       // `podman generate systemd` without --new starts containers that exist: made once, as an operator does.
@@ -477,12 +517,26 @@ const systemdHost = async (
         })),
       )
     const units: ReadonlyArray<UnitFile> = [
-      unit("tamanu-facility-api@.service", "Tamanu facility API %i (sandbox)", aliases["tamanu-facility-api"]),
-      unit("tamanu-frontend@.service", "Tamanu frontend %i (sandbox)", aliases["tamanu-frontend"]),
+      unit(
+        "tamanu-facility-api@.service",
+        "Tamanu facility API %i (sandbox)",
+        aliases["tamanu-facility-api"],
+        `localhost/tamanu-facility:v${"$"}{TAMANU_VERSION}`,
+      ),
+      unit(
+        "tamanu-frontend@.service",
+        "Tamanu frontend %i (sandbox)",
+        aliases["tamanu-frontend"],
+        `localhost/tamanu-frontend:v${"$"}{TAMANU_FRONTEND_VERSION}`,
+      ),
       ...singletons.map((name) => unit(`${name}.service`, `${name} (sandbox)`, null)),
       caddyUnit(dir, caddyfile),
     ]
-    manager = await startUserManager({ units, propagation: "unchanged" })
+    manager = await startUserManager({
+      units,
+      propagation: "unchanged",
+      ...(versions === undefined ? {} : { privateDirs: ["/run/tamanu"] }),
+    })
     started.push({ marker: dir, pids: [manager.pid] })
     const m = manager
 

@@ -32,7 +32,8 @@
  * for good (seen: four stray aardvark-dns processes after a few runs). What
  * sandboxes share is therefore the machine's: network configs, the
  * aardvark-dns process (one config file per network name), netavark's IPAM
- * database (by network name). So names are unique (`tl<pid>-<n>`), and each
+ * database (by network name). So names are unique (`tl<pid>-<n>`, or a
+ * suite's own prefix for `tl`), and each
  * network gets its own bridge name (`tl<pid>n<n>`) and a FREE /24 out of
  * 10.89.100.0–10.89.199.0 (never one the host's podman networks or routes
  * use; `podman network create` refuses an overlap under netavark's lock).
@@ -360,7 +361,15 @@ const until = <A>(what: string, check: () => Promise<A | null>, limit: Duration.
  * gateway (kept alive by the DNS keeper container). The caller removes `dir`
  * after `stop()`.
  */
-export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> => {
+export const startPodmanNetwork = async (
+  dir: string,
+  options: {
+    /** Of the network's name and bridge (`<prefix><pid>-<n>`; default `tl`): a suite's own, so two suites never collide. */
+    readonly prefix?: string
+  } = {},
+): Promise<PodmanNetwork> => {
+  const prefix = options.prefix ?? "tl"
+  if (!/^[a-z]{1,4}$/.test(prefix)) throw new Error(`network name prefix: 1 to 4 lower-case letters, not ${prefix}`)
   ensureSharedNetns()
   const home = path.join(dir, "podman")
   fs.mkdirSync(home, { recursive: true })
@@ -374,7 +383,7 @@ export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> =>
   const podman = podmanIn(env)
   counter += 1
   const n = counter
-  const name = `tl${process.pid}-${n}`
+  const name = `${prefix}${process.pid}-${n}`
   const label = `${sandboxLabelKey}=${name}`
   const entry: (typeof made)[number] = { name, env, home, removed: false, gateway: null }
   let third: number | null = null
@@ -430,7 +439,7 @@ export const startPodmanNetwork = async (dir: string): Promise<PodmanNetwork> =>
       const config = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>
       fs.writeFileSync(
         `${file}.${process.pid}.tmp`,
-        JSON.stringify({ ...config, network_interface: `tl${process.pid}n${n}`.slice(-15) }),
+        JSON.stringify({ ...config, network_interface: `${prefix}${process.pid}n${n}`.slice(-15) }),
       )
       fs.renameSync(`${file}.${process.pid}.tmp`, file)
     }
@@ -587,6 +596,15 @@ export interface ContainerUnitOptions {
   readonly shape?: UnitShape
   /** `forking` only: where conmon writes its pid (`PIDFile=<pidDir>/%n.pid`; `createContainers` uses the same). */
   readonly pidDir?: string
+  /**
+   * Run an image (`importServiceImages`) instead of the host's root: the
+   * unit reads `envFile` (`EnvironmentFile=`, as a Tamanu host's units read
+   * `/etc/tamanu/env`) and `reference` names the image with systemd's own
+   * `${VAR}` expansion (`localhost/tamanu-facility:v${TAMANU_VERSION}`), so
+   * the env file picks the tag at each start. `notify` and `simple` only
+   * (a `forking` container's image is fixed when it is created).
+   */
+  readonly image?: { readonly reference: string; readonly envFile: string }
 }
 
 /** An argument written bare into a unit file (a specifier such as `%n`, or `${VAR}`), not quoted. */
@@ -596,7 +614,7 @@ interface Bare {
 
 /** The container's options and command after `podman run`/`podman create` (no `--name`, no unit label). */
 const containerArgs = (
-  options: Pick<ContainerUnitOptions, "network" | "alias" | "script" | "marker">,
+  options: Pick<ContainerUnitOptions, "network" | "alias" | "script" | "marker" | "image">,
   serviceName: string | Bare,
   readyDelay: string | Bare,
 ): ReadonlyArray<string | Bare> => [
@@ -615,10 +633,9 @@ const containerArgs = (
   typeof readyDelay === "string" ? `READY_DELAY_MS=${readyDelay}` : { bare: `READY_DELAY_MS=${readyDelay.bare}` },
   "--stop-timeout",
   "15",
-  "-v",
-  `${options.script}:/opt/tamanu/service.mjs:ro`,
-  "--rootfs",
-  "/:O",
+  ...(options.image === undefined
+    ? ["-v", `${options.script}:/opt/tamanu/service.mjs:ro`, "--rootfs", "/:O"]
+    : [{ bare: options.image.reference }]),
   process.execPath,
   "/opt/tamanu/service.mjs",
   `--sandbox=${options.marker}`,
@@ -642,6 +659,8 @@ const unitWords = (args: ReadonlyArray<string | Bare>): ReadonlyArray<string> =>
  */
 export const containerUnit = (options: ContainerUnitOptions): { readonly name: string; readonly text: string } => {
   const shape = options.shape ?? "notify"
+  if (options.image !== undefined && shape === "forking")
+    throw new Error("a forking unit starts a container created beforehand: its image cannot follow the env file")
   const template = options.unit.includes("@.")
   const podman = podmanPath()
   const container = `${options.network.name}-%p${template ? "-%i" : ""}`
@@ -695,6 +714,7 @@ export const containerUnit = (options: ContainerUnitOptions): { readonly name: s
       ...Object.entries(options.network.env).map(([k, v]) => `Environment=${word(`${k}=${v}`)}`),
       ...(labelled ? ["Environment=PODMAN_SYSTEMD_UNIT=%n"] : []),
       `Environment=READY_DELAY_MS=${options.readyDelayMs}`,
+      ...(options.image === undefined ? [] : [`EnvironmentFile=${options.image.envFile}`]),
       "TimeoutStartSec=60",
       "TimeoutStopSec=30",
       ...service,
@@ -740,3 +760,59 @@ export const createContainers = async (
 /** The container a unit of `containerUnit` runs: `tamanu-facility-api@1` → `<network>-tamanu-facility-api-1`. */
 export const containerName = (network: PodmanNetwork, instance: string): string =>
   `${network.name}-${instance.replace(/\.service$/, "").replace("@", "-")}`
+
+// ---------------------------------------------------------------- images
+
+/** One image `importServiceImages` makes. */
+export interface ServiceImage {
+  /** `localhost/tamanu-facility:v2.64.0`: its name and tag. */
+  readonly reference: string
+  /** The `org.opencontainers.image.version` label; null: none (the tag alone says the version). */
+  readonly versionLabel: string | null
+  /** `ENV` of the image (X_VERSION: what the service answers in `X-Version`). */
+  readonly env: Readonly<Record<string, string>>
+}
+
+/**
+ * Small local images of the Tamanu-shaped service for a sandbox's podman
+ * (issue #22): a root filesystem holding only node (at the host's path, with
+ * the shared libraries `ldd` names) and the service script at
+ * `/opt/tamanu/service.mjs`, made once as a tar in `workDir`, then
+ * `podman import`ed once per image with its label and environment set. The
+ * layer is the same every time, so storage holds it once; only the configs
+ * differ. The sandbox's other containers (`--rootfs /:O`) run the whole host
+ * root, which is far too big to import.
+ */
+export const importServiceImages = async (
+  network: Pick<PodmanNetwork, "podman">,
+  script: string,
+  workDir: string,
+  images: ReadonlyArray<ServiceImage>,
+): Promise<void> => {
+  const rootfs = path.join(workDir, "rootfs")
+  const libraries = execFileSync("ldd", [process.execPath], { encoding: "utf8" })
+    .split("\n")
+    .flatMap((line) => /(\/\S+) \(0x/.exec(line)?.[1] ?? [])
+  for (const file of [process.execPath, ...libraries]) {
+    fs.mkdirSync(path.join(rootfs, path.dirname(file)), { recursive: true })
+    fs.copyFileSync(fs.realpathSync(file), path.join(rootfs, file))
+    fs.chmodSync(path.join(rootfs, file), 0o755)
+  }
+  for (const dir of ["etc", "tmp", "opt/tamanu"]) fs.mkdirSync(path.join(rootfs, dir), { recursive: true })
+  fs.copyFileSync(script, path.join(rootfs, "opt/tamanu/service.mjs"))
+  const tar = path.join(workDir, "rootfs.tar")
+  execFileSync("tar", ["-C", rootfs, "-cf", tar, "."])
+  fs.rmSync(rootfs, { recursive: true, force: true })
+  try {
+    for (const image of images) {
+      const changes = [
+        ...(image.versionLabel === null ? [] : [`LABEL org.opencontainers.image.version=${image.versionLabel}`]),
+        ...Object.entries(image.env).map(([k, v]) => `ENV ${k}=${v}`),
+      ].flatMap((c) => ["--change", c])
+      const r = await network.podman(["import", "--quiet", ...changes, tar, image.reference])
+      if (r.exitCode !== 0) throw new Error(`podman import ${image.reference}: ${r.stderr.trim()}`)
+    }
+  } finally {
+    fs.rmSync(tar, { force: true })
+  }
+}

@@ -82,6 +82,14 @@ export interface UserManagerOptions {
    * own `/run/systemd` is never covered, whatever the host's propagation.
    */
   readonly propagation?: "private" | "unchanged"
+  /**
+   * Directories that get a fresh, empty tmpfs inside the namespace (made
+   * private first, as `/run/systemd` is): what the units and whoever runs
+   * through `nsenter` see there, never the host (`/run/tamanu`, where a
+   * Tamanu host keeps its upgrade marker). A missing directory is made on the
+   * host, empty, as the mount point.
+   */
+  readonly privateDirs?: ReadonlyArray<string>
 }
 
 /** Whether a user manager can be started here; for `skipUnless`. */
@@ -243,6 +251,11 @@ export const startUserManagerEffect = (
     for (const unit of options.units ?? []) writeUnitSync(unit.name, unit.text)
 
     const propagation = options.propagation ?? "private"
+    const privateDirs = (options.privateDirs ?? []).map((d) => {
+      if (!path.isAbsolute(d) || /["$`\\]/.test(d)) throw new Error(`privateDirs: not a plain absolute path: ${d}`)
+      fs.mkdirSync(d, { recursive: true })
+      return `mount --make-private "$(findmnt -n -o TARGET -T "${d}")" && mount -t tmpfs tmpfs "${d}" && `
+    })
     const cgroup = `tamanu-test-${path.basename(root)}`
     const logFile = path.join(root, "manager.log")
     const log = fs.openSync(logFile, "a")
@@ -261,7 +274,7 @@ export const startUserManagerEffect = (
         `for d in ${cgroupHierarchies.join(" ")}; do
            if [ -f "$d/cgroup.procs" ]; then mkdir -p "$d/$TAMANU_TEST_CGROUP" && echo $$ > "$d/$TAMANU_TEST_CGROUP/cgroup.procs" || true; fi
          done
-         ${propagation === "unchanged" ? 'mount --make-private "$(findmnt -n -o TARGET -T /run/systemd)" &&' : ""} mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec systemd --user`,
+         ${propagation === "unchanged" ? 'mount --make-private "$(findmnt -n -o TARGET -T /run/systemd)" &&' : ""} ${privateDirs.join("")}mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec systemd --user`,
       ],
       { env: { ...managerEnv, TAMANU_TEST_CGROUP: cgroup }, stdio: ["ignore", log, log] },
     )

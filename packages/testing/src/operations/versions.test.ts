@@ -12,6 +12,7 @@ import {
   type ProgressEvent,
   parseEnvFile,
   restart,
+  rootfulContainersUnseen,
   status,
   upgradeWindowMillis,
 } from "@tamanu-lifecycle/core/internal"
@@ -193,6 +194,59 @@ describe("status: versions (issue #22)", () => {
         ),
       ),
     ),
+  )
+
+  it.effect(
+    "images with no version label and tags that are not versions: unknown, exit 0, podman's reason once per image",
+    () =>
+      Effect.gen(function* () {
+        const result = yield* status(statusOptions())
+        expect(result.failed).toBe(false)
+        expect(result.json.version_drift).toBe(false)
+        const versions = instanceVersions(result.json)
+        expect(versions["tamanu-facility-api@1"]).toBe("null unknown")
+        expect(versions["tamanu-facility-api@2"]).toBe("null unknown")
+        expect(versions["tamanu-frontend@a"]).toBe("null unknown")
+        expect(versions["tamanu-facility-sync"]).toBe("2.65.0 match")
+        expect(result.versionNotes).toEqual([
+          'version unknown for tamanu-frontend@a: image localhost/tamanu-frontend:sha-1a2b3c has no org.opencontainers.image.version label and its tag "sha-1a2b3c" is not a version',
+          'version unknown for tamanu-facility-api@1, tamanu-facility-api@2: image localhost/tamanu:latest has no org.opencontainers.image.version label and its tag "latest" is not a version',
+        ])
+      }).pipe(
+        Effect.provide(
+          world(
+            facility("TAMANU_VERSION=2.65.0", {
+              running: allOn("2.65.0"),
+              images: {
+                "tamanu-facility-api@1": "localhost/tamanu:latest",
+                "tamanu-facility-api@2": "localhost/tamanu:latest",
+                "tamanu-frontend@a": "localhost/tamanu-frontend:sha-1a2b3c",
+              },
+            }),
+          ),
+        ),
+      ),
+  )
+
+  it.effect(
+    "podman unreadable without root (the system manager's rootful containers): every version unknown, exit 0, the reason once",
+    () =>
+      Effect.gen(function* () {
+        const result = yield* status(statusOptions())
+        expect(result.failed).toBe(false)
+        expect(result.json.expected_version).toBe("2.65.0")
+        expect(result.json.version_drift).toBe(false)
+        for (const [instance, version] of Object.entries(instanceVersions(result.json)))
+          expect(version, instance).toBe("null unknown")
+        expect(result.versionNotes).toHaveLength(1)
+        expect(result.versionNotes[0]).toMatch(
+          /^version unknown for tamanu-.*: the Tamanu units' podman containers are root's, and this run is not root \(sudo tamanu status shows them\)$/,
+        )
+      }).pipe(
+        Effect.provide(
+          world(facility("TAMANU_VERSION=2.65.0", { running: allOn("2.64.0"), unreadable: rootfulContainersUnseen })),
+        ),
+      ),
   )
 
   it.effect("a stopped instance has no running version: unknown, and only its short capacity fails", () =>

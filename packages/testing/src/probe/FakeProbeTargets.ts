@@ -5,6 +5,7 @@
  */
 
 import {
+  containerVersion,
   displayInstance,
   type InstanceRef,
   type InstanceTarget,
@@ -90,6 +91,19 @@ export interface FakeVersions {
   readonly running: Readonly<Record<string, string>>
   /** What a start or restart brings up: one version for every instance, or by display name (default: `running`). */
   readonly afterStart?: string | Readonly<Record<string, string>>
+  /**
+   * By display name: the image its container runs, with no version label
+   * (`localhost/tamanu:latest`); the version and the reason it is unknown are
+   * what core's `containerVersion` reads from it, as from `podman ps`. Wins
+   * over `running` and `afterStart`.
+   */
+  readonly images?: Readonly<Record<string, string>>
+  /**
+   * Podman cannot be read at all (a run that is not root on the system
+   * manager's rootful containers): every instance has neither address nor
+   * version, for this reason (`rootfulContainersUnseen`).
+   */
+  readonly unreadable?: string
 }
 
 const started =
@@ -121,8 +135,22 @@ export const withFakeVersions = (
         const restarted = started(yield* control.journal)
         const found = new Map<string, InstanceTarget>()
         for (const ref of refs) {
-          const url = yield* targets.urlFor(ref)
           const name = displayInstance(ref)
+          if (versions.unreadable !== undefined) {
+            found.set(name, { url: Option.none(), version: Option.none(), versionProblem: versions.unreadable })
+            continue
+          }
+          const image = versions.images?.[name]
+          if (image !== undefined) {
+            const read = containerVersion({ Image: image }, null)
+            found.set(name, {
+              url: yield* targets.urlFor(ref),
+              version: Option.fromNullable(read.version),
+              versionProblem: read.problem,
+            })
+            continue
+          }
+          const url = yield* targets.urlFor(ref)
           const after = versions.afterStart
           const version = !restarted(ref)
             ? versions.running[name]
