@@ -166,7 +166,7 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
         const served = summaries.reduce((n, s) => n + s.served, 0)
         const lost = summaries.reduce((n, s) => n + s.failed, 0)
         process.stderr.write(
-          `[caddy pins] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance\n`,
+          `[caddy pins] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
         )
         expect(seen.onlyDead, "Caddy routed only to addresses that did not serve").toEqual([])
         expect(lost, JSON.stringify(summaries)).toBe(0)
@@ -252,7 +252,7 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
       const served = summaries.reduce((n, s) => n + s.served, 0)
       const lost = summaries.reduce((n, s) => n + s.failed, 0)
       process.stderr.write(
-        `[caddy pins race] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance\n`,
+        `[caddy pins race] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
       )
       expect(seen.onlyDead, "Caddy routed only to addresses that did not serve").toEqual([])
       expect(lost, JSON.stringify(summaries)).toBe(0)

@@ -140,6 +140,11 @@ export interface WatchResult {
   readonly onlyDead: ReadonlyArray<string>
   /** A handler naming at least one address that did not serve: by design, also empty. */
   readonly someDead: ReadonlyArray<string>
+  /**
+   * Name pins that got no DNS answer within the resolver's patience (aardvark-dns reloading, issue #25), one
+   * line per sample and handler: left unjudged (the load judges those moments), recorded to measure the risk.
+   */
+  readonly unanswered: ReadonlyArray<string>
 }
 
 export interface CaddyWatch {
@@ -152,6 +157,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
   const configs: Array<{ atMs: number; config: Json }> = []
   const onlyDead: Array<string> = []
   const someDead: Array<string> = []
+  const unanswered: Array<string> = []
   let samples = 0
   let stopping = false
   /** Addresses of the sandbox's running containers, as podman last said. */
@@ -184,8 +190,17 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
         // connections to its upstreams need no lookup). Such a sample judges that handler not at all; the
         // requests the load sends, every one of which must be served, are the judge there.
         const unresolved: Array<string> = []
+        const why = new Map<string, string>()
         const resolved = async (name: string, port: string) =>
-          (await resolver.resolve4(name).catch(() => [] as ReadonlyArray<string>)).map((ip) => `${ip}:${port}`)
+          (
+            await resolver.resolve4(name).catch((e: unknown) => {
+              why.set(
+                name,
+                `${(e as NodeJS.ErrnoException).code ?? String(e)} after ${Math.round(performance.now() - t0 - at)} ms`,
+              )
+              return [] as ReadonlyArray<string>
+            })
+          ).map((ip) => `${ip}:${port}`)
         // A pin by container name (tamanu's, issue #25) reaches what the name resolves to now, as Caddy's dial does.
         const targets =
           h.kind === "static"
@@ -195,7 +210,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
                     if (!isNameDial(d)) return [d]
                     const [name, port] = splitDial(d)
                     const found = await resolved(name, port)
-                    if (found.length === 0) unresolved.push(d)
+                    if (found.length === 0) unresolved.push(`${d} (${why.get(name) ?? "no address"})`)
                     return found.length > 0 ? found : [d]
                   }),
                 )
@@ -218,6 +233,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
           handler: `#${i} ${h.kind === "static" ? "static" : `dynamic a ${h.name}`}`,
           targets,
           dead: unresolved.length > 0 ? [] : dead,
+          unresolved,
         }
       }),
     )
@@ -225,6 +241,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
     if (!sameJson(before, after)) return
     samples += 1
     for (const f of findings) {
+      if (f.unresolved.length > 0) unanswered.push(`${Math.round(at)} ms: ${f.handler}: ${f.unresolved.join(", ")}`)
       if (f.dead.length === 0) continue
       const line = `${Math.round(at)} ms: ${f.handler} → ${f.targets.join(", ") || "(none)"}; not serving: ${f.dead.join(", ")}`
       someDead.push(line)
@@ -247,7 +264,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
     stop: async () => {
       stopping = true
       await loop
-      return { samples, configs, onlyDead, someDead }
+      return { samples, configs, onlyDead, someDead, unanswered }
     },
   }
 }
