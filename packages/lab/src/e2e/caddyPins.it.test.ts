@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
-import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
+import { probeNames, readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
 import {
   leftoverSandboxContainers,
   leftoverSandboxProcesses,
@@ -84,9 +84,11 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
           startBrowserLoad({ url: `${host.caddyUrl}${p}`, concurrency: 1, pauseMs: 20, maxDurationMs: 240_000 }),
         )
         const watch = watchCaddy(host)
+        const names = probeNames(host)
         const lines: Array<string> = []
         let results: Awaited<ReturnType<(typeof loads)[number]["stop"]>>[] = []
         let seen: Awaited<ReturnType<typeof watch.stop>> | null = null
+        let dns: Awaited<ReturnType<typeof names.stop>> | null = null
         try {
           await sleep(500)
           const { child, output, exited } = spawnChild(host.cliArgv(["restart", "api", "frontend"]), host.env)
@@ -160,13 +162,14 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
           await sleep(1_500)
         } finally {
           seen = await watch.stop()
+          dns = await names.stop()
           results = await Promise.all(loads.map((l) => l.stop()))
         }
         const summaries = results.map((l) => summarizeLoad(l.records))
         const served = summaries.reduce((n, s) => n + s.served, 0)
         const lost = summaries.reduce((n, s) => n + s.failed, 0)
         process.stderr.write(
-          `[caddy pins] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
+          `[caddy pins] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered; DNS: ${JSON.stringify(dns)}${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
         )
         expect(seen.onlyDead, "Caddy routed only to addresses that did not serve").toEqual([])
         expect(lost, JSON.stringify(summaries)).toBe(0)
@@ -183,9 +186,11 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
         startBrowserLoad({ url: `${host.caddyUrl}${p}`, concurrency: 1, pauseMs: 20, maxDurationMs: 240_000 }),
       )
       const watch = watchCaddy(host)
+      const names = probeNames(host)
       const lines: Array<string> = []
       let results: Awaited<ReturnType<(typeof loads)[number]["stop"]>>[] = []
       let seen: Awaited<ReturnType<typeof watch.stop>> | null = null
+      let dns: Awaited<ReturnType<typeof names.stop>> | null = null
       try {
         await sleep(500)
         const { child, output, exited } = spawnChild(host.cliArgv(["restart", "api"]), host.env)
@@ -246,13 +251,14 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
         expect(sameJson(await readConfig(host.caddyAdminUrl), ownConfig)).toBe(true)
       } finally {
         seen = await watch.stop()
+        dns = await names.stop()
         results = await Promise.all(loads.map((l) => l.stop()))
       }
       const summaries = results.map((l) => summarizeLoad(l.records))
       const served = summaries.reduce((n, s) => n + s.served, 0)
       const lost = summaries.reduce((n, s) => n + s.failed, 0)
       process.stderr.write(
-        `[caddy pins race] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
+        `[caddy pins race] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered; DNS: ${JSON.stringify(dns)}${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
       )
       expect(seen.onlyDead, "Caddy routed only to addresses that did not serve").toEqual([])
       expect(lost, JSON.stringify(summaries)).toBe(0)

@@ -268,3 +268,77 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
     },
   }
 }
+
+/** What `probeNames` saw: every lookup of every name, and the longest stretch in which no name got an answer in time. */
+export interface NameProbeResult {
+  readonly lookups: number
+  /** Lookups with no address within the probe's timeout (error code → count). */
+  readonly failed: Readonly<Record<string, number>>
+  /** Lookups that answered, but later than 500 ms. */
+  readonly slow: number
+  readonly slowestMs: number
+  /** The longest time from a failed lookup's start to the next answer for the same name (ms). */
+  readonly longestGapMs: number
+}
+
+/**
+ * Measures how the sandbox's aardvark-dns answers container names, the way
+ * a pin by name needs it (issue #25): every `intervalMs` each name is looked
+ * up at the network's gateway with one try of `timeoutMs` (Caddy's dial
+ * gives a lookup at most its 3 s dial timeout). A measurement, printed by
+ * the tests; never asserted (how often it happens is the machine's load and
+ * the podman events, not a property).
+ */
+export const probeNames = (
+  host: SandboxHost,
+  options: { readonly intervalMs?: number; readonly timeoutMs?: number; readonly match?: RegExp } = {},
+): { readonly stop: () => Promise<NameProbeResult> } => {
+  const intervalMs = options.intervalMs ?? 100
+  const network = host.podman
+  let stopping = false
+  let lookups = 0
+  let slow = 0
+  let slowestMs = 0
+  let longestGapMs = 0
+  const failed: Record<string, number> = {}
+  const failingSince = new Map<string, number>()
+  const resolver = new Resolver({ timeout: options.timeoutMs ?? 1000, tries: 1 })
+  if (network !== null) resolver.setServers([network.gateway])
+  const loop = (async () => {
+    if (network === null) return
+    const names = Object.keys(await network.addresses()).filter((n) => (options.match ?? /tamanu-/).test(n))
+    while (!stopping) {
+      const began = performance.now()
+      await Promise.all(
+        names.map(async (name) => {
+          const t = performance.now()
+          const answer = await resolver.resolve4(`${name}.`).then(
+            (a) => (a.length > 0 ? null : "NOADDRESS"),
+            (e: unknown) => (e as NodeJS.ErrnoException).code ?? "ERROR",
+          )
+          const took = performance.now() - t
+          lookups += 1
+          if (answer === null) {
+            if (took > 500) slow += 1
+            slowestMs = Math.max(slowestMs, took)
+            const since = failingSince.get(name)
+            if (since !== undefined) longestGapMs = Math.max(longestGapMs, performance.now() - since)
+            failingSince.delete(name)
+          } else {
+            failed[answer] = (failed[answer] ?? 0) + 1
+            if (!failingSince.has(name)) failingSince.set(name, t)
+          }
+        }),
+      )
+      const rest = intervalMs - (performance.now() - began)
+      if (rest > 0 && !stopping) await new Promise((resolve) => setTimeout(resolve, rest))
+    }
+  })()
+  return {
+    stop: async () => {
+      stopping = true
+      await loop
+      return { lookups, failed, slow, slowestMs: Math.round(slowestMs), longestGapMs: Math.round(longestGapMs) }
+    },
+  }
+}
