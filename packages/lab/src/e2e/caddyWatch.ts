@@ -279,6 +279,9 @@ export interface NameProbeResult {
   readonly slowestMs: number
   /** The longest time from a failed lookup's start to the next answer for the same name (ms). */
   readonly longestGapMs: number
+  /** Rounds (every name looked up once) and those in which no name got an answer: aardvark-dns answering nothing. */
+  readonly rounds: number
+  readonly roundsAllFailed: number
 }
 
 /**
@@ -300,6 +303,8 @@ export const probeNames = (
   let slow = 0
   let slowestMs = 0
   let longestGapMs = 0
+  let rounds = 0
+  let roundsAllFailed = 0
   const failed: Record<string, number> = {}
   const failingSince = new Map<string, number>()
   const resolver = new Resolver({ timeout: options.timeoutMs ?? 1000, tries: 1 })
@@ -309,7 +314,7 @@ export const probeNames = (
     const names = Object.keys(await network.addresses()).filter((n) => (options.match ?? /tamanu-/).test(n))
     while (!stopping) {
       const began = performance.now()
-      await Promise.all(
+      const answered = await Promise.all(
         names.map(async (name) => {
           const t = performance.now()
           const answer = await resolver.resolve4(`${name}.`).then(
@@ -328,8 +333,11 @@ export const probeNames = (
             failed[answer] = (failed[answer] ?? 0) + 1
             if (!failingSince.has(name)) failingSince.set(name, t)
           }
+          return answer === null
         }),
       )
+      rounds += 1
+      if (answered.length > 0 && answered.every((a) => !a)) roundsAllFailed += 1
       const rest = intervalMs - (performance.now() - began)
       if (rest > 0 && !stopping) await new Promise((resolve) => setTimeout(resolve, rest))
     }
@@ -338,7 +346,15 @@ export const probeNames = (
     stop: async () => {
       stopping = true
       await loop
-      return { lookups, failed, slow, slowestMs: Math.round(slowestMs), longestGapMs: Math.round(longestGapMs) }
+      return {
+        lookups,
+        failed,
+        slow,
+        slowestMs: Math.round(slowestMs),
+        longestGapMs: Math.round(longestGapMs),
+        rounds,
+        roundsAllFailed,
+      }
     },
   }
 }
