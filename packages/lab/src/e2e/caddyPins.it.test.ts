@@ -7,7 +7,12 @@
  * tamanu scheduled with the user manager at its first pin), within the due
  * time plus a stated margin, and lose no request; meanwhile an operator's
  * `systemctl restart` of a pinned instance (pinned by container name) must
- * lose no request either.
+ * lose no request either. Then, in the same sandbox, runs racing for a
+ * restore that is due (two `tamanu restore-caddy` and a `tamanu start` at
+ * once, the timer a second later): the host lock decides and Caddy takes
+ * one config load, counted by Caddy's own admin metrics. Both scenarios
+ * also measure how aardvark-dns answers the container names the pins name
+ * (`probeNames`, printed, never asserted).
  */
 import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
