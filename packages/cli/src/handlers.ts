@@ -13,14 +13,15 @@ import {
   detachedScheduler,
   type LiveConfig,
   LiveLayer,
+  lockWatchMillis,
   type MutateOptions,
   NeedsRoot,
+  nextRestoreTry,
   ownTamanuArgv,
   Privileges,
   Progress,
   restart,
   restoreCaddy,
-  retryMillis,
   scheduledRestoreEnv,
   start,
   status,
@@ -28,7 +29,7 @@ import {
   systemdScheduler,
   trustedPath,
 } from "@tamanu-lifecycle/core/internal"
-import { Array as Arr, Duration, Effect, Either, Layer, Option } from "effect"
+import { Array as Arr, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
 import { usageError } from "./options.js"
 import { type ColorChoice, colorEnabled, currentColorChoice, palette } from "./render/color.js"
 import { renderError } from "./render/errors.js"
@@ -329,15 +330,21 @@ export const runRestoreCaddy = (args: ReadonlyArray<string>) =>
       config.systemdScope,
       config.pm2Home === null ? process.env : { ...process.env, PM2_HOME: config.pm2Home },
     )
+    // The run that holds the lock may be killed (SIGKILL leaves its lock to a dead pid, taken over at once): the lock
+    // is looked at again every 250 ms for up to `retryMillis` before the next try is scheduled, so Caddy's own
+    // config (or, before the due time, the refreshed pins) follows a killed run within a second, not up to 15 s on.
     const outcome = yield* restoreCaddy({ lockFile, probeTimeout: Duration.seconds(10) }).pipe(
+      Effect.filterOrFail(
+        (o) => o._tag !== "LockHeld",
+        (o) => o,
+      ),
+      Effect.retry(
+        Schedule.intersect(Schedule.spaced("250 millis"), Schedule.recurUpTo(Duration.millis(lockWatchMillis))),
+      ),
+      Effect.catchAll((o) => Effect.succeed(o)),
       Effect.provide(LiveLayer({ ...config, scheduleRestoreWith: target.tamanu })),
     )
-    const next =
-      outcome._tag === "NotDue"
-        ? Math.min(outcome.dueAt + 1000, Date.now() + retryMillis)
-        : outcome._tag === "LockHeld" || outcome._tag === "StillPinned"
-          ? Date.now() + retryMillis
-          : null
+    const next = nextRestoreTry(outcome, Date.now())
     const line = outcome._tag === "LockHeld" ? `the host lock is ${outcome.why}` : outcome._tag
     if (next === null) {
       yield* err(`tamanu restore-caddy: ${line}`)

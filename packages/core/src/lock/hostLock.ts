@@ -41,13 +41,36 @@ const readHolder = (file: string): Holder | null => {
   }
 }
 
+let tmpCounter = 0
+
+/**
+ * Create `file` holding `holder`, or say it exists. The content is written
+ * to a file of our own first and then hard-linked into place, so the lock
+ * never exists empty: written with `wx` instead, a racer that read it
+ * between the create and the write found no holder, took it for a dead
+ * one's and removed a live lock. Where hard links are not supported, the
+ * exclusive create is used as before.
+ */
 const tryCreate = (file: string, holder: Holder): "created" | "exists" | Error => {
+  tmpCounter += 1
+  const tmp = `${file}.${process.pid}.${tmpCounter}.tmp`
   try {
     // 0644: anyone may read who holds it; only the owner (root on system hosts) can write.
-    fs.writeFileSync(file, JSON.stringify(holder), { flag: "wx", mode: 0o644 })
-    return "created"
+    fs.writeFileSync(tmp, JSON.stringify(holder), { flag: "wx", mode: 0o644 })
+    try {
+      fs.linkSync(tmp, file)
+      return "created"
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === "EEXIST") return "exists"
+      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "ENOSYS") return error as Error
+      fs.writeFileSync(file, JSON.stringify(holder), { flag: "wx", mode: 0o644 })
+      return "created"
+    }
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EEXIST" ? "exists" : (error as Error)
+  } finally {
+    fs.rmSync(tmp, { force: true })
   }
 }
 
@@ -56,9 +79,62 @@ const heldHere = new Set<string>()
 
 type Attempt = { readonly _tag: "Acquired" } | { readonly _tag: "Held"; readonly holder: Holder } | Error
 
-const attempt = (file: string, me: Holder): Attempt => {
-  // Two rounds: the second follows the removal of a dead holder's lock.
+const sameHolder = (a: Holder | null, b: Holder | null): boolean =>
+  a === null || b === null ? a === b : a.pid === b.pid && a.since === b.since && a.command === b.command
+
+const isLive = (file: string, holder: Holder | null): holder is Holder =>
+  // Our own pid is a live holder too when this process holds it (an embedder
+  // running two operations at once); otherwise it is a previous process's.
+  holder !== null && (holder.pid === process.pid ? heldHere.has(file) : isAlive(holder.pid))
+
+/**
+ * Take over the lock of a dead holder (`dead`: what we read; null for a
+ * garbled file). Two processes that both found it dead must not both remove
+ * it and both create their own (seen: 1 round in 20 of six processes racing
+ * for a SIGKILLed run's lock held it twice at once). So a takeover is itself
+ * exclusive: whoever creates `<lock>.takeover` first removes the dead
+ * holder's lock, if it is still that one, and creates its own; the others
+ * find the takeover's live holder and are told the lock is held. A takeover
+ * file whose holder died (within those few system calls) is removed.
+ */
+const takeOver = (file: string, me: Holder, dead: Holder | null): Attempt => {
+  const guard = `${file}.takeover`
   for (let round = 0; round < 2; round++) {
+    const created = tryCreate(guard, me)
+    if (created instanceof Error) return created
+    if (created === "exists") {
+      const taker = readHolder(guard)
+      if (taker !== null && taker.pid !== process.pid && isAlive(taker.pid)) return { _tag: "Held", holder: taker }
+      fs.rmSync(guard, { force: true })
+      continue
+    }
+    try {
+      const now = readHolder(file)
+      if (fs.existsSync(file)) {
+        if (!sameHolder(now, dead)) return isLive(file, now) ? { _tag: "Held", holder: now } : attemptAgain
+        fs.rmSync(file, { force: true })
+      }
+      const mine = tryCreate(file, me)
+      if (mine instanceof Error) return mine
+      if (mine === "exists") {
+        const holder = readHolder(file)
+        return holder === null ? attemptAgain : { _tag: "Held", holder }
+      }
+      heldHere.add(file)
+      return { _tag: "Acquired" }
+    } finally {
+      if (readHolder(guard)?.pid === process.pid) fs.rmSync(guard, { force: true })
+    }
+  }
+  return new Error("the lock's takeover file keeps reappearing")
+}
+
+/** The lock changed hands while we looked (another dead holder): start over. */
+const attemptAgain = new Error("the lock keeps changing hands")
+
+const attempt = (file: string, me: Holder): Attempt => {
+  // A few rounds: each follows a lock that changed hands while we looked.
+  for (let round = 0; round < 3; round++) {
     const created = tryCreate(file, me)
     if (created === "created") {
       heldHere.add(file)
@@ -66,11 +142,9 @@ const attempt = (file: string, me: Holder): Attempt => {
     }
     if (created instanceof Error) return created
     const holder = readHolder(file)
-    // Our own pid is a live holder too when this process holds it (an embedder
-    // running two operations at once); otherwise it is a previous process's.
-    const live = holder !== null && (holder.pid === process.pid ? heldHere.has(file) : isAlive(holder.pid))
-    if (live) return { _tag: "Held", holder }
-    fs.rmSync(file, { force: true })
+    if (isLive(file, holder)) return { _tag: "Held", holder }
+    const taken = takeOver(file, me, holder)
+    if (taken !== attemptAgain) return taken
   }
   return new Error("the lock file keeps reappearing")
 }

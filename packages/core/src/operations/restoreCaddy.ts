@@ -12,7 +12,7 @@ import type { Progress } from "../events/Progress.js"
 import { withHostLock } from "../lock/hostLock.js"
 import type { Prober } from "../probe/Prober.js"
 import type { ProbeTargets } from "../probe/ProbeTargets.js"
-import { dueSlackMillis, isDue } from "../proxy/decide.js"
+import { dueSlackMillis, isDue, retryMillis } from "../proxy/decide.js"
 import { answeringFor } from "../proxy/endpoints.js"
 import { ReverseProxy } from "../proxy/ReverseProxy.js"
 import type { Supervisor } from "../supervisor/Supervisor.js"
@@ -68,3 +68,33 @@ export const restoreCaddy = (
         : ({ _tag: "StillPinned" } as const)
     }),
   )
+
+/**
+ * How long one scheduled restore watches a host lock held by a run before it
+ * hands over to the next try: looked at every 250 ms, so a run killed with
+ * SIGKILL (its lock left to a dead pid, taken over at once) is followed
+ * within a second, not at the next try.
+ */
+export const lockWatchMillis = retryMillis
+
+/**
+ * When the scheduled restore runs next after this outcome (epoch ms), or
+ * null: nothing is left to do. Not due: at the due time (a second after, as
+ * the timer's accuracy), or in `retryMillis` if sooner, to refresh the pins
+ * meanwhile. The lock still held after watching it `lockWatchMillis`: a
+ * second on, so the watch goes on (one restore process waits at a time).
+ * Still pinned (an instance silent, Caddy unreachable): in `retryMillis`.
+ */
+export const nextRestoreTry = (outcome: RestoreCaddyOutcome, now: number): number | null => {
+  switch (outcome._tag) {
+    case "NotDue":
+      return Math.min(outcome.dueAt + 1000, now + retryMillis)
+    case "LockHeld":
+      return now + 1000
+    case "StillPinned":
+      return now + retryMillis
+    case "NothingPending":
+    case "Restored":
+      return null
+  }
+}

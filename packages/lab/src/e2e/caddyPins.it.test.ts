@@ -7,7 +7,12 @@
  * tamanu scheduled with the user manager at its first pin), within the due
  * time plus a stated margin, and lose no request; meanwhile an operator's
  * `systemctl restart` of a pinned instance (pinned by container name) must
- * lose no request either.
+ * lose no request either. Then, in the same sandbox, runs racing for a
+ * restore that is due (two `tamanu restore-caddy` and a `tamanu start` at
+ * once, the timer a second later): the host lock decides and Caddy takes
+ * one config load, counted by Caddy's own admin metrics. Both scenarios
+ * also measure how aardvark-dns answers the container names the pins name
+ * (`probeNames`, printed, never asserted).
  */
 import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
@@ -15,7 +20,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
-import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
+import { probeNames, readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
 import {
   leftoverSandboxContainers,
   leftoverSandboxProcesses,
@@ -47,29 +52,48 @@ const restoreDueAt = (stateFile: string): number => {
   )
 }
 
-const hosts: Array<SandboxHost> = []
+/** One sandbox for the suite's scenarios (each leaves Caddy on its own config and every instance running). */
+let shared: Promise<SandboxHost> | null = null
+const sandbox = (): Promise<SandboxHost> => {
+  shared ??= startSandboxHost({ supervisor: "systemd", readyDelayMs: READY_DELAY_MS })
+  return shared
+}
+
+/**
+ * How many config loads Caddy has taken (`POST /load`), from its admin metrics
+ * (`caddy_admin_http_requests_total`, kept across loads since the registry is
+ * process-wide): what proves a restore loaded once, whoever ran it.
+ */
+const loadsSoFar = async (adminUrl: string): Promise<number> => {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text()
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("caddy_admin_http_requests_total{") && l.includes('path="/load"'))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0)
+}
 
 describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
   "a roll killed half-way on the real shape, and no tamanu run after: Caddy comes back by itself (issue #25)",
   () => {
     afterAll(async () => {
-      await Promise.all(hosts.map((h) => h.stop()))
+      if (shared !== null) await (await shared.catch(() => null))?.stop()
     })
 
     it("SIGKILL while the last API instance restarts; an operator restarts a pinned frontend instance, then (once the pins are refreshed) the API instance they named alone, before the restore is due: 0 lost, Caddy's own config back within due + 10 s", {
       timeout: 300_000,
     }, async () => {
-      const host = await startSandboxHost({ supervisor: "systemd", readyDelayMs: READY_DELAY_MS })
-      hosts.push(host)
-      try {
+      const host = await sandbox()
+      {
         const ownConfig = await readConfig(host.caddyAdminUrl)
         const loads = LOAD_PATHS.map((p) =>
           startBrowserLoad({ url: `${host.caddyUrl}${p}`, concurrency: 1, pauseMs: 20, maxDurationMs: 240_000 }),
         )
         const watch = watchCaddy(host)
+        const names = probeNames(host)
         const lines: Array<string> = []
         let results: Awaited<ReturnType<(typeof loads)[number]["stop"]>>[] = []
         let seen: Awaited<ReturnType<typeof watch.stop>> | null = null
+        let dns: Awaited<ReturnType<typeof names.stop>> | null = null
         try {
           await sleep(500)
           const { child, output, exited } = spawnChild(host.cliArgv(["restart", "api", "frontend"]), host.env)
@@ -143,20 +167,107 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
           await sleep(1_500)
         } finally {
           seen = await watch.stop()
+          dns = await names.stop()
           results = await Promise.all(loads.map((l) => l.stop()))
         }
         const summaries = results.map((l) => summarizeLoad(l.records))
         const served = summaries.reduce((n, s) => n + s.served, 0)
         const lost = summaries.reduce((n, s) => n + s.failed, 0)
         process.stderr.write(
-          `[caddy pins] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance\n`,
+          `[caddy pins] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered; DNS: ${JSON.stringify(dns)}${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
         )
         expect(seen.onlyDead, "Caddy routed only to addresses that did not serve").toEqual([])
         expect(lost, JSON.stringify(summaries)).toBe(0)
         for (const s of summaries) expect(s.served).toBeGreaterThan(0)
-      } finally {
-        await host.stop()
       }
+    })
+
+    it("two scheduled-restore runs and a tamanu start race for a restore that is due (SIGKILLed roll), with the timer firing too: the host lock decides, Caddy takes one load, 0 lost", {
+      timeout: 300_000,
+    }, async () => {
+      const host = await sandbox()
+      const ownConfig = await readConfig(host.caddyAdminUrl)
+      const loads = LOAD_PATHS.map((p) =>
+        startBrowserLoad({ url: `${host.caddyUrl}${p}`, concurrency: 1, pauseMs: 20, maxDurationMs: 240_000 }),
+      )
+      const watch = watchCaddy(host)
+      const names = probeNames(host)
+      const lines: Array<string> = []
+      let results: Awaited<ReturnType<(typeof loads)[number]["stop"]>>[] = []
+      let seen: Awaited<ReturnType<typeof watch.stop>> | null = null
+      let dns: Awaited<ReturnType<typeof names.stop>> | null = null
+      try {
+        await sleep(500)
+        const { child, output, exited } = spawnChild(host.cliArgv(["restart", "api"]), host.env)
+        const deadline = performance.now() + 120_000
+        while (!output().includes("restarting tamanu-facility-api@2")) {
+          if (child.exitCode !== null) throw new Error(`tamanu ended first:\n${output()}`)
+          if (performance.now() > deadline) throw new Error(`never reached api@2:\n${output()}`)
+          await sleep(20)
+        }
+        child.kill("SIGKILL")
+        const killed = await exited
+        const killedAt = Date.now()
+        expect(killed.stderr, said(killed)).toContain("[killed by SIGKILL]")
+        expect(sameJson(await readConfig(host.caddyAdminUrl), ownConfig)).toBe(false)
+        const dueAt = restoreDueAt(host.routingStateFile)
+        lines.push(`killed; restore due ${Math.round(dueAt - killedAt)} ms later`)
+
+        // At the due time, three runs at once (and the scheduled timer within the next second or two).
+        await sleep(dueAt + 100 - Date.now())
+        expect(sameJson(await readConfig(host.caddyAdminUrl), ownConfig), "restored before the race").toBe(false)
+        const loadsBefore = await loadsSoFar(host.caddyAdminUrl)
+        const racers = [["restore-caddy"], ["restore-caddy"], ["start"]].map((args) => ({
+          args,
+          run: spawnChild(host.cliArgv(args), host.env),
+        }))
+        const ended = await Promise.all(racers.map((r) => r.run.exited))
+        ended.forEach((r, i) => {
+          const last = `${r.stdout}${r.stderr}`.trim().split("\n").at(-1) ?? ""
+          lines.push(`${racers[i]?.args.join(" ")}: exit ${r.code} after ${Math.round(r.elapsedMs)} ms, "${last}"`)
+        })
+        for (const r of ended) expect(r.code, said(r)).toBe(0)
+        const restoredBy = ended.filter(
+          (r, i) => racers[i]?.args[0] === "restore-caddy" && /: Restored$/m.test(r.stderr),
+        )
+        expect(restoredBy.length, lines.join("\n")).toBeLessThanOrEqual(1)
+
+        let backAt: number | null = null
+        while (Date.now() < dueAt + MARGIN_MS) {
+          if (sameJson(await readConfig(host.caddyAdminUrl), ownConfig)) {
+            backAt = Date.now()
+            break
+          }
+          await sleep(250)
+        }
+        expect(backAt, "Caddy's own config never came back").not.toBeNull()
+        lines.push(`own config back ${Math.round((backAt ?? 0) - dueAt)} ms after due`)
+        expect(fs.existsSync(host.routingStateFile)).toBe(false)
+        // Every scheduled restore left (the timer, and any a racer that found the lock held scheduled 15 s on)
+        // fires, finds nothing pending and is gone; none of them loads anything.
+        const restoreUnits = async () =>
+          (await host.systemctl(["list-units", "--all", "--no-legend", "tamanu-caddy-restore-*"])).stdout.trim()
+        const unitsDeadline = Date.now() + 40_000
+        while ((await restoreUnits()) !== "" && Date.now() < unitsDeadline) await sleep(500)
+        expect(await restoreUnits(), "scheduled restores still there").toBe("")
+        const loaded = (await loadsSoFar(host.caddyAdminUrl)) - loadsBefore
+        lines.push(`${loaded} config load(s) from the race on`)
+        expect(loaded, lines.join("\n")).toBe(1)
+        expect(sameJson(await readConfig(host.caddyAdminUrl), ownConfig)).toBe(true)
+      } finally {
+        seen = await watch.stop()
+        dns = await names.stop()
+        results = await Promise.all(loads.map((l) => l.stop()))
+      }
+      const summaries = results.map((l) => summarizeLoad(l.records))
+      const served = summaries.reduce((n, s) => n + s.served, 0)
+      const lost = summaries.reduce((n, s) => n + s.failed, 0)
+      process.stderr.write(
+        `[caddy pins race] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered; DNS: ${JSON.stringify(dns)}${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
+      )
+      expect(seen.onlyDead, "Caddy routed only to addresses that did not serve").toEqual([])
+      expect(lost, JSON.stringify(summaries)).toBe(0)
+      for (const s of summaries) expect(s.served).toBeGreaterThan(0)
     })
   },
 )

@@ -140,6 +140,11 @@ export interface WatchResult {
   readonly onlyDead: ReadonlyArray<string>
   /** A handler naming at least one address that did not serve: by design, also empty. */
   readonly someDead: ReadonlyArray<string>
+  /**
+   * Name pins that got no DNS answer within the resolver's patience (aardvark-dns reloading, issue #25), one
+   * line per sample and handler: left unjudged (the load judges those moments), recorded to measure the risk.
+   */
+  readonly unanswered: ReadonlyArray<string>
 }
 
 export interface CaddyWatch {
@@ -152,6 +157,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
   const configs: Array<{ atMs: number; config: Json }> = []
   const onlyDead: Array<string> = []
   const someDead: Array<string> = []
+  const unanswered: Array<string> = []
   let samples = 0
   let stopping = false
   /** Addresses of the sandbox's running containers, as podman last said. */
@@ -184,8 +190,17 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
         // connections to its upstreams need no lookup). Such a sample judges that handler not at all; the
         // requests the load sends, every one of which must be served, are the judge there.
         const unresolved: Array<string> = []
+        const why = new Map<string, string>()
         const resolved = async (name: string, port: string) =>
-          (await resolver.resolve4(name).catch(() => [] as ReadonlyArray<string>)).map((ip) => `${ip}:${port}`)
+          (
+            await resolver.resolve4(name).catch((e: unknown) => {
+              why.set(
+                name,
+                `${(e as NodeJS.ErrnoException).code ?? String(e)} after ${Math.round(performance.now() - t0 - at)} ms`,
+              )
+              return [] as ReadonlyArray<string>
+            })
+          ).map((ip) => `${ip}:${port}`)
         // A pin by container name (tamanu's, issue #25) reaches what the name resolves to now, as Caddy's dial does.
         const targets =
           h.kind === "static"
@@ -195,7 +210,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
                     if (!isNameDial(d)) return [d]
                     const [name, port] = splitDial(d)
                     const found = await resolved(name, port)
-                    if (found.length === 0) unresolved.push(d)
+                    if (found.length === 0) unresolved.push(`${d} (${why.get(name) ?? "no address"})`)
                     return found.length > 0 ? found : [d]
                   }),
                 )
@@ -218,6 +233,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
           handler: `#${i} ${h.kind === "static" ? "static" : `dynamic a ${h.name}`}`,
           targets,
           dead: unresolved.length > 0 ? [] : dead,
+          unresolved,
         }
       }),
     )
@@ -225,6 +241,7 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
     if (!sameJson(before, after)) return
     samples += 1
     for (const f of findings) {
+      if (f.unresolved.length > 0) unanswered.push(`${Math.round(at)} ms: ${f.handler}: ${f.unresolved.join(", ")}`)
       if (f.dead.length === 0) continue
       const line = `${Math.round(at)} ms: ${f.handler} → ${f.targets.join(", ") || "(none)"}; not serving: ${f.dead.join(", ")}`
       someDead.push(line)
@@ -247,7 +264,97 @@ export const watchCaddy = (host: SandboxHost, options: { readonly intervalMs?: n
     stop: async () => {
       stopping = true
       await loop
-      return { samples, configs, onlyDead, someDead }
+      return { samples, configs, onlyDead, someDead, unanswered }
+    },
+  }
+}
+
+/** What `probeNames` saw: every lookup of every name, and the longest stretch in which no name got an answer in time. */
+export interface NameProbeResult {
+  readonly lookups: number
+  /** Lookups with no address within the probe's timeout (error code → count). */
+  readonly failed: Readonly<Record<string, number>>
+  /** Lookups that answered, but later than 500 ms. */
+  readonly slow: number
+  readonly slowestMs: number
+  /** The longest time from a failed lookup's start to the next answer for the same name (ms). */
+  readonly longestGapMs: number
+  /** Rounds (every name looked up once) and those in which no name got an answer: aardvark-dns answering nothing. */
+  readonly rounds: number
+  readonly roundsAllFailed: number
+}
+
+/**
+ * Measures how the sandbox's aardvark-dns answers container names, the way
+ * a pin by name needs it (issue #25): every `intervalMs` each name is looked
+ * up at the network's gateway with one try of `timeoutMs` (Caddy's dial
+ * gives a lookup at most its 3 s dial timeout). A measurement, printed by
+ * the tests; never asserted (how often it happens is the machine's load and
+ * the podman events, not a property).
+ */
+export const probeNames = (
+  host: SandboxHost,
+  options: { readonly intervalMs?: number; readonly timeoutMs?: number; readonly match?: RegExp } = {},
+): { readonly stop: () => Promise<NameProbeResult> } => {
+  const intervalMs = options.intervalMs ?? 100
+  const network = host.podman
+  let stopping = false
+  let lookups = 0
+  let slow = 0
+  let slowestMs = 0
+  let longestGapMs = 0
+  let rounds = 0
+  let roundsAllFailed = 0
+  const failed: Record<string, number> = {}
+  const failingSince = new Map<string, number>()
+  const resolver = new Resolver({ timeout: options.timeoutMs ?? 1000, tries: 1 })
+  if (network !== null) resolver.setServers([network.gateway])
+  const loop = (async () => {
+    if (network === null) return
+    const names = Object.keys(await network.addresses()).filter((n) => (options.match ?? /tamanu-/).test(n))
+    while (!stopping) {
+      const began = performance.now()
+      const answered = await Promise.all(
+        names.map(async (name) => {
+          const t = performance.now()
+          const answer = await resolver.resolve4(`${name}.`).then(
+            (a) => (a.length > 0 ? null : "NOADDRESS"),
+            (e: unknown) => (e as NodeJS.ErrnoException).code ?? "ERROR",
+          )
+          const took = performance.now() - t
+          lookups += 1
+          if (answer === null) {
+            if (took > 500) slow += 1
+            slowestMs = Math.max(slowestMs, took)
+            const since = failingSince.get(name)
+            if (since !== undefined) longestGapMs = Math.max(longestGapMs, performance.now() - since)
+            failingSince.delete(name)
+          } else {
+            failed[answer] = (failed[answer] ?? 0) + 1
+            if (!failingSince.has(name)) failingSince.set(name, t)
+          }
+          return answer === null
+        }),
+      )
+      rounds += 1
+      if (answered.length > 0 && answered.every((a) => !a)) roundsAllFailed += 1
+      const rest = intervalMs - (performance.now() - began)
+      if (rest > 0 && !stopping) await new Promise((resolve) => setTimeout(resolve, rest))
+    }
+  })()
+  return {
+    stop: async () => {
+      stopping = true
+      await loop
+      return {
+        lookups,
+        failed,
+        slow,
+        slowestMs: Math.round(slowestMs),
+        longestGapMs: Math.round(longestGapMs),
+        rounds,
+        roundsAllFailed,
+      }
     },
   }
 }
