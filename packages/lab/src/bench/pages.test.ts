@@ -54,6 +54,11 @@ describe("spliceSections (npm run bench -- <group>)", () => {
     expect(out).toContain("## A\n\nold a\n")
   })
 
+  it("keeps the blank line before the next heading when the fresh section is the last of its page", () => {
+    const fresh = ["# P", "", "## A", "", "new a"].join("\n")
+    expect(spliceSections(page, fresh, ["A"], "_s_")).toContain("## A\n\n_s_\n\nnew a\n\n## B")
+  })
+
   it("builds a page from nothing", () => {
     expect(spliceSections("", "# P\n\n## A\n\na\n", ["A"], "_s_")).toBe("## A\n\n_s_\n\na\n")
   })

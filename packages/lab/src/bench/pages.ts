@@ -83,7 +83,12 @@ export const spliceSections = (page: string, fresh: string, headings: ReadonlyAr
     const nl = text.indexOf("\n")
     return `${text.slice(0, nl + 1)}\n${stamp}\n${text.slice(nl + 1)}`
   }
-  const kept = old.sections.map(([heading, text]) => (headings.includes(heading) ? (stamped(heading) ?? text) : text))
+  // A replaced section ends as the one it replaces did (the blank line before the next heading).
+  const endingAs = (text: string, was: string) => text.replace(/\n*$/, was.match(/\n*$/)?.[0] ?? "\n")
+  const kept = old.sections.map(([heading, text]) => {
+    const fresher = headings.includes(heading) ? stamped(heading) : undefined
+    return fresher === undefined ? text : endingAs(fresher, text)
+  })
   const added = headings.filter((h) => !old.sections.some(([o]) => o === h)).flatMap((h) => stamped(h) ?? [])
   return [old.head, ...kept, ...added.map((a) => (a.endsWith("\n") ? a : `${a}\n`))].join("")
 }
