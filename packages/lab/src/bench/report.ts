@@ -25,7 +25,7 @@ import {
 import type { InstanceBreakdown, RollBreakdown } from "./rollTimeline.js"
 import { type SettleFigures, settleMarkdown } from "./settle.js"
 import { median, round } from "./stats.js"
-import { type StatusCallsFigure, statusCallsTable } from "./statusCalls.js"
+import { type StatusCallsFigure, statusCallsTable, statusPhasesTable } from "./statusCalls.js"
 import { type SystemManagerFigure, systemManagerMarkdown } from "./systemManager.js"
 
 export interface Machine {
@@ -728,7 +728,19 @@ export const performanceMarkdown = (f: BenchFigures): string => {
         : [
             `Targets (issue #20): at most 2.5× \`node -e 0\` at 4 instances: ${round(four.statusMs / four.nodeMs)}×, ` +
               `${four.statusMs / four.nodeMs <= 2.5 ? "met" : "missed"}; no more podman calls at 16 instances than at 4: ` +
-              `${four.podmanCalls} and ${sixteen.podmanCalls}, ${sixteen.podmanCalls <= four.podmanCalls ? "met" : "missed"}.`,
+              `${four.podmanCalls} and ${sixteen.podmanCalls}, ${sixteen.podmanCalls <= four.podmanCalls ? "met" : "missed"}. ` +
+              `\`node -e 0\` and the calls alone, one after the other, already take ${round((four.nodeMs + four.floorMs) / four.nodeMs)}× \`node -e 0\` at 4 instances ` +
+              `(${round((sixteen.nodeMs + sixteen.floorMs) / sixteen.nodeMs)}× at 16): what tamanu adds over both is ${round(four.statusMs - four.nodeMs - four.floorMs, 0)} ms at 4, ` +
+              `${round(sixteen.statusMs - sixteen.nodeMs - sixteen.floorMs, 0)} ms at 16.`,
+            "",
+          ]),
+      ...(statusPhasesTable(f.statusCalls) === ""
+        ? []
+        : [
+            "Where one run's time goes, from its process events (`strace -f -tt -e trace=execve,connect`, one run at each",
+            "size after the timed ones; strace slows every spawn, so the phases add up to more than the medians above):",
+            "",
+            statusPhasesTable(f.statusCalls),
             "",
           ]),
     )
