@@ -16,8 +16,8 @@
  * 5. One round on a real systemd system manager (systemManager.ts).
  * 6. The single executables and the .debs of `npm run package` (packaging.ts):
  *    their sizes, and the cold start of the linux-x64 executable against the
- *    npm-installed CLI and `node -e 0` of both Nodes. Skipped, and said so,
- *    when packaging/dist was not built.
+ *    npm-installed CLI and `node -e 0` of both Nodes. main.ts runs `npm run
+ *    package` first (before its clock starts) when this group is measured.
  *
  * Only some of them: `npm run bench -- startup restart` (the names of
  * `benchGroups`, each one or more sections of the page). Such a run
