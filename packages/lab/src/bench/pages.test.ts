@@ -20,14 +20,14 @@ const page = [
 ].join("\n")
 
 describe("spliceSections (npm run bench -- <group>)", () => {
-  it("replaces only the named sections, stamped, and keeps the others and the header as they were", () => {
+  it("replaces only the named sections, stamped, and keeps the others as they were", () => {
     const fresh = ["# Performance", "", "new header", "", "## B", "", "new b", "", "## C", "new c", ""].join("\n")
     const out = spliceSections(page, fresh, ["B"], "_stamp_")
     expect(out).toBe(
       [
         "# Performance",
         "",
-        "header",
+        "new header",
         "",
         "## A",
         "",
@@ -57,6 +57,14 @@ describe("spliceSections (npm run bench -- <group>)", () => {
   it("keeps the blank line before the next heading when the fresh section is the last of its page", () => {
     const fresh = ["# P", "", "## A", "", "new a"].join("\n")
     expect(spliceSections(page, fresh, ["A"], "_s_")).toContain("## A\n\n_s_\n\nnew a\n\n## B")
+  })
+
+  it("takes the opening paragraph (how the page is made) from the fresh page, the rest of the head from the old", () => {
+    const old = "# Performance\n\nhow, old\n\n| date | then |\n\n## A\n\na\n"
+    const fresh = "# Performance\n\nhow, new\n\n| date | now |\n\n## A\n\nnew a\n"
+    expect(spliceSections(old, fresh, ["A"], "_s_")).toBe(
+      "# Performance\n\nhow, new\n\n| date | then |\n\n## A\n\n_s_\n\nnew a\n",
+    )
   })
 
   it("builds a page from nothing", () => {

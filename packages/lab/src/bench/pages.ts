@@ -90,7 +90,12 @@ export const spliceSections = (page: string, fresh: string, headings: ReadonlyAr
     return fresher === undefined ? text : endingAs(fresher, text)
   })
   const added = headings.filter((h) => !old.sections.some(([o]) => o === h)).flatMap((h) => stamped(h) ?? [])
-  return [old.head, ...kept, ...added.map((a) => (a.endsWith("\n") ? a : `${a}\n`))].join("")
+  // The page's opening paragraph (how it is made) is the fresh one's; the head's table stays the last full run's.
+  const intro = (head: string) => head.match(/^# [^\n]*\n\n[\s\S]*?\n\n/)?.[0]
+  const freshIntro = intro(cut(fresh).head)
+  const oldIntro = intro(old.head)
+  const head = freshIntro !== undefined && oldIntro !== undefined ? old.head.replace(oldIntro, freshIntro) : old.head
+  return [head, ...kept, ...added.map((a) => (a.endsWith("\n") ? a : `${a}\n`))].join("")
 }
 
 const loads = (l: ReadonlyArray<number>) => l.map((x) => x.toFixed(2)).join(" / ")
