@@ -16,8 +16,15 @@
  * 5. One round on a real systemd system manager (systemManager.ts).
  * 6. The single executables and the .debs of `npm run package` (packaging.ts):
  *    their sizes, and the cold start of the linux-x64 executable against the
- *    npm-installed CLI and `node -e 0` of both Nodes. Skipped, and said so,
- *    when packaging/dist was not built.
+ *    npm-installed CLI and `node -e 0` of both Nodes. main.ts runs `npm run
+ *    package` first (before its clock starts) when this group is measured.
+ *
+ * Only some of them: `npm run bench -- startup restart` (the names of
+ * `benchGroups`, each one or more sections of the page). Such a run
+ * rewrites only its sections of docs/performance.md (pages.ts
+ * `spliceSections`), each stamped with its own date and load; the rest of
+ * the page stays as the last run wrote it. Without names: every group, and
+ * the whole page.
  *
  * Bounded (BENCH_LIMIT_MINUTES, default 30) and cleaned up on every exit,
  * Ctrl+C included. BENCH_REPEATS (default 3) sets the runs per restart
@@ -41,7 +48,7 @@ import { benchDiscoveryPm2, type Pm2DiscoveryFigure } from "./discoveryPm2.js"
 import { benchDiscoverySystemd, type DiscoveryFigure } from "./discoverySystemd.js"
 import { cleanupOnSignal } from "./interrupt.js"
 import { benchPackaging, type PackagingFigures } from "./packaging.js"
-import { figuresFile, keepNonFinite, writePages } from "./pages.js"
+import { type BenchGroup, benchGroups, figuresFile, keepNonFinite, writePages, writeSections } from "./pages.js"
 import { type BenchFigures, type Machine, median, noServingMsOf } from "./report.js"
 import {
   type BootSample,
@@ -134,7 +141,26 @@ const attempt = async <A>(what: string, skipped: Array<string>, f: () => Promise
 
 const errorLine = (error: unknown) => (error instanceof Error ? error.message.split("\n")[0] : String(error))
 
+/** The groups named on the command line (all when none), or an error naming the known ones. */
+const selection = (args: ReadonlyArray<string>): ReadonlyArray<BenchGroup> => {
+  const known = Object.keys(benchGroups) as ReadonlyArray<BenchGroup>
+  const unknown = args.filter((a) => !(known as ReadonlyArray<string>).includes(a))
+  if (unknown.length > 0) throw new Error(`unknown bench ${unknown.join(", ")}: pick from ${known.join(", ")}`)
+  return args.length === 0 ? known : known.filter((k) => args.includes(k))
+}
+
+/** `npm run package` (packages/cli/scripts/package.mjs), which the packaging group measures; before the clock starts. */
+const buildPackages = () => {
+  const script = fileURLToPath(new URL("../../../cli/scripts/package.mjs", import.meta.url))
+  const r = spawnSync(process.execPath, [script], { stdio: "inherit" })
+  if (r.status !== 0) throw new Error(`npm run package: exit ${r.status}`)
+}
+
 const main = async () => {
+  const selected = selection(process.argv.slice(2))
+  const partial = selected.length < Object.keys(benchGroups).length
+  const wants = (g: BenchGroup) => selected.includes(g)
+  if (wants("packaging")) buildPackages()
   const began = performance.now()
   const m = machine()
   const repeats = Number(process.env.BENCH_REPEATS ?? "3")
@@ -163,7 +189,11 @@ const main = async () => {
   limit.unref()
 
   const realShape = sandboxPrerequisites("systemd").flatMap((p) => (p.missing === null ? [] : [p.missing]))
-  const restartsSkipped = realShape.length === 0 ? null : `the real shape cannot run here (${realShape.join("; ")})`
+  const restartsSkipped = !wants("restart")
+    ? "not selected"
+    : realShape.length === 0
+      ? null
+      : `the real shape cannot run here (${realShape.join("; ")})`
   let runs: ReadonlyArray<MethodRun> = []
   let boots: ReadonlyArray<BootSample> = []
   let order: ReadonlyArray<string> = rolledInstances
@@ -198,39 +228,47 @@ const main = async () => {
       order = bench.order
       await host.stop()
       host = null
-    } else {
+    } else if (wants("restart")) {
       say(`restart methods skipped: ${restartsSkipped}`)
     }
 
-    say("cold start of tamanu status --json against node -e 0")
     const pm2 = pm2Prerequisite()
-    if (pm2.missing === null) coldStart = await attempt("cold start", skipped, () => benchColdStart({ runs: 20 }))
-    else skipped.push(`cold start: ${pm2.missing}`)
-    say("the single executables against the npm-installed CLI")
-    const packaged = packagedPrerequisite()
-    if (pm2.missing === null && packaged.missing === null)
-      packaging = await attempt("packaging", skipped, () => benchPackaging({ runs: 20 }))
-    else skipped.push(`packaging: ${packaged.missing ?? pm2.missing}`)
-    say("discovery at 4, 40, 200 units")
     const systemd = userManagerPrerequisite()
-    if (systemd.missing === null)
-      discoverySystemd = await attempt("systemd discovery", skipped, () => benchDiscoverySystemd({ runs: 10 }))
-    else skipped.push(`systemd discovery: ${systemd.missing}`)
-    if (pm2.missing === null)
-      discoveryPm2 = await attempt("pm2 discovery", skipped, () => benchDiscoveryPm2({ runs: 10 }))
-    else skipped.push(`pm2 discovery: ${pm2.missing}`)
+    if (wants("startup")) {
+      say("cold start of tamanu status --json against node -e 0")
+      if (pm2.missing === null) coldStart = await attempt("cold start", skipped, () => benchColdStart({ runs: 20 }))
+      else skipped.push(`cold start: ${pm2.missing}`)
+    }
+    if (wants("packaging")) {
+      say("the single executables against the npm-installed CLI")
+      const packaged = packagedPrerequisite()
+      if (pm2.missing === null && packaged.missing === null)
+        packaging = await attempt("packaging", skipped, () => benchPackaging({ runs: 20 }))
+      else skipped.push(`packaging: ${packaged.missing ?? pm2.missing}`)
+    }
+    if (wants("startup")) {
+      say("discovery at 4, 40, 200 units")
+      if (systemd.missing === null)
+        discoverySystemd = await attempt("systemd discovery", skipped, () => benchDiscoverySystemd({ runs: 10 }))
+      else skipped.push(`systemd discovery: ${systemd.missing}`)
+      if (pm2.missing === null)
+        discoveryPm2 = await attempt("pm2 discovery", skipped, () => benchDiscoveryPm2({ runs: 10 }))
+      else skipped.push(`pm2 discovery: ${pm2.missing}`)
 
-    say("status --json on the real shape at 4 and 16 instances, and its podman and systemctl calls")
-    if (restartsSkipped === null)
-      statusCalls = await attempt("status on the real shape", skipped, () => benchStatusCalls(10))
-    else skipped.push(`status on the real shape: ${restartsSkipped}`)
+      say("status --json on the real shape at 4 and 16 instances, and its podman and systemctl calls")
+      if (realShape.length === 0)
+        statusCalls = await attempt("status on the real shape", skipped, () => benchStatusCalls(10))
+      else skipped.push(`status on the real shape: the real shape cannot run here (${realShape.join("; ")})`)
+    }
 
-    say("the settle window with 1, 4, 16 workers")
-    if (systemd.missing === null) settle = await attempt("settle window", skipped, () => benchSettle({ say }))
-    else skipped.push(`settle window: ${systemd.missing}`)
+    if (wants("settle")) {
+      say("the settle window with 1, 4, 16 workers")
+      if (systemd.missing === null) settle = await attempt("settle window", skipped, () => benchSettle({ say }))
+      else skipped.push(`settle window: ${systemd.missing}`)
+    }
 
     const system = systemManagerPrerequisite()
-    if (systemRounds > 0 && system.missing === null) {
+    if (wants("system") && systemRounds > 0 && system.missing === null) {
       say(`the real system manager, ${systemRounds} round${systemRounds === 1 ? "" : "s"}`)
       const figures = await attempt("system manager", skipped, () =>
         benchSystemManager(systemRounds, (h) => {
@@ -238,7 +276,7 @@ const main = async () => {
         }),
       )
       if (figures !== null) systemManager = { rounds: systemRounds, figures }
-    } else if (systemRounds > 0) skipped.push(`system manager: ${system.missing}`)
+    } else if (wants("system") && systemRounds > 0) skipped.push(`system manager: ${system.missing}`)
   } finally {
     clearTimeout(limit)
     await cleanup()
@@ -267,9 +305,17 @@ const main = async () => {
   // Everything measured, requests included: the pages can be rendered again from it (rerender.ts).
   fs.writeFileSync(figuresFile, JSON.stringify(figures, keepNonFinite))
   say(`figures: ${figuresFile}`)
-  const markdown = writePages(figures, docsDir)
-  process.stdout.write(markdown)
-  say(`wrote ${docsDir}performance.md${runs.length > 0 ? ` and ${docsDir}restart-requests.svg` : ""}`)
+  if (partial) {
+    const sections = writeSections(figures, selected, docsDir)
+    process.stdout.write(sections)
+    say(
+      `rewrote ${selected.join(", ")} in ${docsDir}performance.md${runs.length > 0 ? ` and ${docsDir}restart-requests.svg` : ""}`,
+    )
+  } else {
+    const markdown = writePages(figures, docsDir)
+    process.stdout.write(markdown)
+    say(`wrote ${docsDir}performance.md${runs.length > 0 ? ` and ${docsDir}restart-requests.svg` : ""}`)
+  }
 }
 
 await main().catch((error: unknown) => {

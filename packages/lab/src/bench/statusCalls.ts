@@ -18,6 +18,7 @@ import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { runChild, type SandboxHost, startSandboxHost } from "../e2e/sandboxHost.js"
+import { hasCommand } from "../harness/prerequisites.js"
 import { median, round } from "./stats.js"
 
 export interface StatusCallsFigure {
@@ -30,6 +31,74 @@ export interface StatusCallsFigure {
   readonly systemctlCalls: number
   /** Each recorded call's program and first two arguments, for the table's footnote. */
   readonly calls: ReadonlyArray<string>
+  /** Where one run's time went, from `strace -f -tt` (absent without strace). */
+  readonly phases?: StatusPhases | null
+}
+
+/**
+ * One `status --json` run cut at its process events (`strace -f -tt -e
+ * trace=execve,connect`: strace slows every spawn, so these add up to more
+ * than an untraced run; the shares are what they say).
+ */
+export interface StatusPhases {
+  /** node's exec → its first podman or systemctl spawn: Node's start-up, the bundle loaded, the host read. */
+  readonly startUpMs: number
+  /** First spawn → the last one's exit, the calls and what tamanu does between them. */
+  readonly callsMs: number
+  /** Of which the calls themselves (each exec → its exit, summed). */
+  readonly callsOwnMs: number
+  /** The last call's exit → tamanu's first connect (Caddy's admin API). */
+  readonly beforeCaddyMs: number
+  /** That connect → tamanu's exit: Caddy's config, the DNS look-ups of its names, the report written. */
+  readonly caddyAndExitMs: number
+}
+
+/** The phases of one traced run (pure; statusCalls.test.ts). */
+export const statusPhases = (trace: string): StatusPhases | null => {
+  const at = (line: string): number => {
+    const [h, m, sec] = (line.split(/\s+/)[1] ?? "").split(":")
+    return (Number(h) * 3600 + Number(m) * 60 + Number(sec)) * 1000
+  }
+  const lines = trace.split("\n").filter((l) => /^\d+\s+\d\d:\d\d:\d\d\.\d+ /.test(l))
+  const pid = (l: string) => l.split(/\s+/)[0] ?? ""
+  const node = lines.find((l) => /execve\("[^"]*\/node"/.test(l))
+  if (node === undefined) return null
+  const main = pid(node)
+  const calls = lines.filter((l) => /execve\("[^"]*\/(podman|systemctl)"/.test(l) && !l.includes("ENOENT"))
+  const exitOf = (p: string) => lines.find((l) => pid(l) === p && l.includes("+++ exited"))
+  const spans = calls.flatMap((l) => {
+    const end = exitOf(pid(l))
+    return end === undefined ? [] : [{ from: at(l), to: at(end) }]
+  })
+  const connect = lines.find(
+    (l) => pid(l) === main && l.includes("connect(") && at(l) > Math.max(0, ...spans.map((x) => x.to)),
+  )
+  const exit = exitOf(main)
+  const first = spans[0]
+  const last = spans.at(-1)
+  if (first === undefined || last === undefined || exit === undefined) return null
+  const caddyAt = connect === undefined ? at(exit) : at(connect)
+  return {
+    startUpMs: round(first.from - at(node), 0),
+    callsMs: round(last.to - first.from, 0),
+    callsOwnMs: round(
+      spans.reduce((t, x) => t + x.to - x.from, 0),
+      0,
+    ),
+    beforeCaddyMs: round(caddyAt - last.to, 0),
+    caddyAndExitMs: round(at(exit) - caddyAt, 0),
+  }
+}
+
+/** One run of `argv` under strace, cut into phases; null without strace or when the trace does not parse. */
+const tracedPhases = async (host: SandboxHost, file: string): Promise<StatusPhases | null> => {
+  if (!hasCommand("strace")) return null
+  const r = await runChild(
+    ["strace", "-f", "-tt", "-e", "trace=execve,connect", "-o", file, ...host.cliArgv(["status", "--json"])],
+    host.env,
+  )
+  if (![0, 1].includes(r.code) || !fs.existsSync(file)) return null
+  return statusPhases(fs.readFileSync(file, "utf8"))
 }
 
 const which = (program: string): string => {
@@ -95,6 +164,7 @@ const measure = async (host: SandboxHost, instances: number, runs: number): Prom
     podmanCalls: calls.filter((c) => c[0] === "podman").length,
     systemctlCalls: calls.filter((c) => c[0] === "systemctl").length,
     calls: calls.map((c) => c.slice(0, 3).join(" ")),
+    phases: await tracedPhases(host, path.join(host.dir, `strace-${instances}.txt`)),
   }
 }
 
@@ -124,6 +194,21 @@ export const statusCallsTable = (figures: ReadonlyArray<StatusCallsFigure>): str
         `| ${f.instances} | ${f.nodeMs} | ${f.statusMs} | ${round(f.statusMs / f.nodeMs)} | ${f.floorMs} | ${f.podmanCalls} | ${f.systemctlCalls} |`,
     ),
   ].join("\n")
+
+/** Where one traced run's time went, at each size (empty when no run was traced). */
+export const statusPhasesTable = (figures: ReadonlyArray<StatusCallsFigure>): string => {
+  const traced = figures.flatMap((f) =>
+    f.phases === undefined || f.phases === null ? [] : [{ ...f.phases, n: f.instances }],
+  )
+  if (traced.length === 0) return ""
+  return [
+    "| instances | start-up to the first call ms | the calls, first spawn → last exit ms | of which the calls themselves ms | last call → Caddy's admin API ms | Caddy, DNS, report, exit ms |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...traced.map(
+      (p) => `| ${p.n} | ${p.startUpMs} | ${p.callsMs} | ${p.callsOwnMs} | ${p.beforeCaddyMs} | ${p.caddyAndExitMs} |`,
+    ),
+  ].join("\n")
+}
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const figures = await benchStatusCalls(Number(process.argv[2] ?? 10))

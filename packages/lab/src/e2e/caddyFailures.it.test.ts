@@ -14,13 +14,12 @@
  *
  * Each scenario runs on one of the unit shapes a host may use (issue #20,
  * harness/podman.ts `UnitShape`), so the suite covers each without running
- * more sandboxes: (a), (c), (e) `Type=notify`, (f) `Type=simple` (`podman
- * run --rm` in the foreground: active before its container exists), (b), (d)
+ * more sandboxes: (a) `Type=notify`, (c), (e), (f) `Type=simple` (`podman
+ * run --rm` in the foreground: active before its container exists, so a
+ * signal right after `running` finds the container not yet there), (b), (d)
  * `Type=forking` (`podman start` of a labelled container). (a) and (f) change
  * an instance's boot time by a drop-in, which a `forking` unit's container
- * (its environment fixed when it was created) does not see. (c) and (e) stay
- * on `notify`: on `simple` each lost one frontend request (a 502) in 3 of 4
- * runs after issue #20's core changes, an open finding (docs/testing.md).
+ * (its environment fixed when it was created) does not see.
  *
  * Each scenario has its own sandbox host and they run at the same time: each
  * spends most of its time waiting for Caddy's cached DNS answers to expire
@@ -32,7 +31,7 @@
 import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import { afterAll, describe, expect, it } from "vitest"
-import { summarizeLoad } from "../harness/load.js"
+import { isFailedRequest, summarizeLoad } from "../harness/load.js"
 import type { UnitShape } from "../harness/podman.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
@@ -198,7 +197,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
     next: ["start"],
   },
   "(c) Ctrl+C (SIGINT) while tamanu probes the first API instance": {
-    shape: "notify",
+    shape: "simple",
     act: signalled("SIGINT", "tamanu-facility-api@1 running after"),
     expectFailed: (r) => expect(r.code, said(r)).not.toBe(0),
     next: ["start"],
@@ -210,7 +209,7 @@ const scenarios: Readonly<Record<string, Scenario>> = {
     next: ["start"],
   },
   "(e) SIGKILL of tamanu while it restarts the last API instance": {
-    shape: "notify",
+    shape: "simple",
     act: signalled("SIGKILL", "restarting tamanu-facility-api@2"),
     expectFailed: (r) => expect(r.stderr, said(r)).toContain("[killed by SIGKILL]"),
     // Its host lock is left behind by a dead process; a start before the restore is due waits for it and restores.
@@ -248,9 +247,15 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
             let results: Awaited<ReturnType<(typeof loads)[number]["stop"]>>[] = []
             let seen: Awaited<ReturnType<typeof watch.stop>> | null = null
             const lines: Array<string> = []
+            // Moments on the loads' clock (ms from the first load's start), so a lost request can be placed among them.
+            const marks: Array<string> = []
+            const mark = (what: string) =>
+              marks.push(`${what} at ${Math.round(performance.now() - (loads[0]?.startedAt ?? 0))} ms`)
             try {
               await sleep(500)
+              mark("failing run started")
               const failed = await scenario.act(host)
+              mark("failing run ended")
               scenario.expectFailed(failed)
               lines.push(`failed run: exit ${failed.code} after ${Math.round(failed.elapsedMs)} ms`)
 
@@ -263,7 +268,9 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
                 // The killed run's `systemctl restart` goes on without it: let it finish, so there is nothing to start.
                 await allRunning(host)
                 const startedAt = Date.now()
+                mark("early run started")
                 const early = await host.run(scenario.early)
+                mark("early run ended")
                 expect(early.code, said(early)).toBe(0)
                 expect(`${early.stdout}${early.stderr}`).toMatch(
                   /left Caddy pinned: its own config comes back at .* waiting for it/,
@@ -282,7 +289,9 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
               lines.push(`restore due ${Math.round(wait)} ms after the failure was handled`)
               await sleep(wait)
 
+              mark("next run started")
               const next = await host.run(scenario.next)
+              mark("next run ended")
               expect(next.code, said(next)).toBe(0)
               if (scenario.keepsPinned !== undefined) {
                 expect(`${next.stdout}${next.stderr}`, said(next)).toContain(scenario.keepsPinned)
@@ -316,7 +325,29 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
             expect(seen.onlyDead, "Caddy routed only to addresses that did not serve").toEqual([])
             expect(seen.samples).toBeGreaterThan(0)
             expect(seen.someDead, "Caddy named an address that did not serve").toEqual([])
-            expect(lost, JSON.stringify(summaries)).toBe(0)
+            const lostAt = results.flatMap((r, i) =>
+              r.records
+                .filter(isFailedRequest)
+                .map(
+                  (x) =>
+                    `${LOAD_PATHS[i]} at ${Math.round(x.startMs)} ms: ${x.status ?? x.error} after ${Math.round(x.latencyMs)} ms`,
+                ),
+            )
+            // Caddy logs each 502's upstream error (WARN and above): which dial failed, and how.
+            const caddyLog = `${host.dir}/caddy.log`
+            const caddySaid =
+              lost === 0 || !fs.existsSync(caddyLog)
+                ? ""
+                : `; Caddy's log: ${fs
+                    .readFileSync(caddyLog, "utf8")
+                    .split("\n")
+                    .filter((l) => l.includes('"error"'))
+                    .slice(-4)
+                    .join(" | ")}`
+            expect(
+              lost,
+              `${JSON.stringify(summaries)}; lost: ${lostAt.join(", ")}; ${marks.join(", ")}${caddySaid}`,
+            ).toBe(0)
             // Resent at most once per load connection per config load (browserLoad.ts says why that is no loss).
             expect(resent).toBeLessThanOrEqual(configLoads * LOAD_PATHS.length)
             for (const s of summaries) expect(s.served).toBeGreaterThan(0)
