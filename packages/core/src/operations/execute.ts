@@ -15,7 +15,13 @@ import type { Plan, PlanStep } from "../plan/Plan.js"
 import { proxiedServices } from "../plan/Plan.js"
 import { type Located, locate } from "../probe/locate.js"
 import type { Prober } from "../probe/Prober.js"
-import { type InstanceTarget, lookupOnce, lookupStartingFrom, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
+import {
+  type InstanceTarget,
+  lookupOnce,
+  lookupStartingFrom,
+  lookupTarget,
+  ProbeTargets,
+} from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
 import type { ProxyFailed, ReverseProxy } from "../proxy/ReverseProxy.js"
 import { type CaddyOutcome, type CaddyRun, makeCaddyRun } from "../proxy/session.js"
