@@ -23,6 +23,7 @@ import {
   ProbeTargets,
 } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
+import { addressRequired } from "../proxy/decide.js"
 import type { ProxyFailed, ReverseProxy } from "../proxy/ReverseProxy.js"
 import { type CaddyOutcome, type CaddyRun, makeCaddyRun } from "../proxy/session.js"
 import type { InstanceFailed, SupervisorError, WaitTimeout } from "../supervisor/errors.js"
@@ -329,6 +330,7 @@ const restartAndWait = (at: RollAt) =>
 const find = (at: RollAt, probe: boolean, known: Option.Option<string> = Option.none()) =>
   Effect.gen(function* () {
     const targets = yield* ProbeTargets
+    const supervisor = yield* Supervisor
     const budget = at.options.probeTimeout
     // A look-up just made (the one that read its version after "running") found an address: tried first.
     const lookup = yield* lookupStartingFrom(known, lookupOnce(targets, at.ref))
@@ -340,7 +342,7 @@ const find = (at: RollAt, probe: boolean, known: Option.Option<string> = Option.
             stopRoll(at, `it did not answer ${e.url} within ${Duration.format(budget)} (last error: ${e.lastError})`),
           ),
         AddressNotFound: (e) =>
-          at.mode === "admin"
+          addressRequired(at.mode, supervisor.kind)
             ? Effect.fail(
                 stopRoll(
                   at,

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest"
 import type { PlanStep } from "../plan/Plan.js"
 import type { Json } from "./caddyConfig.js"
 import {
+  addressRequired,
   adoption,
   type Book,
   desiredRoutes,
@@ -258,5 +259,21 @@ describe("Book: what a run knows of the instances behind Caddy", () => {
     const over = [{ service: "s", endpoints: endpointsOf(book, "s") }]
     expect(vouchServing(book, over).vouched.get("s@a")).toEqual({ url: "u1", basis: "serving" })
     expect(vouchServing(seen, over).vouched.get("s@a")).toEqual({ url: "u2", basis: "answered" })
+  })
+})
+
+describe("addressRequired: an address never found stops the roll wherever Caddy routes by address (§7.3 point 4)", () => {
+  it.each([
+    { mode: "admin", supervisor: "systemd", required: true },
+    { mode: "admin", supervisor: "pm2", required: true },
+    // The old reload way on Linux: Caddy's own dynamic a upstreams route by address.
+    { mode: "reload", supervisor: "systemd", required: true },
+    // pm2's upstreams are fixed localhost ports: no PORT, the cooldown.
+    { mode: "reload", supervisor: "pm2", required: false },
+    // Not behind Caddy.
+    { mode: null, supervisor: "systemd", required: false },
+    { mode: null, supervisor: "pm2", required: false },
+  ] as const)("$mode on $supervisor: $required", ({ mode, supervisor, required }) => {
+    expect(addressRequired(mode, supervisor)).toBe(required)
   })
 })

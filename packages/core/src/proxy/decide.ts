@@ -16,7 +16,7 @@
  *   (`adoption`), what the pins name meanwhile (`repinTo`), and when the
  *   scheduled restore runs (`scheduleTime`).
  */
-import { displayInstance } from "../model/instance.js"
+import { displayInstance, type SupervisorKind } from "../model/instance.js"
 import type { PlanStep } from "../plan/Plan.js"
 import {
   describePath,
@@ -28,6 +28,7 @@ import {
   proxyHandlers,
   type ServiceEndpoints,
 } from "./caddyConfig.js"
+import type { ProxyMode } from "./ReverseProxy.js"
 import type { Desired, RoutingState } from "./routing.js"
 import { restoreDueAt } from "./routing.js"
 import { mayTakeDown, type TakeDown, type Vouched } from "./takeDown.js"
@@ -323,3 +324,17 @@ export const handlersFor = (
   }
   return found
 }
+
+/**
+ * Whether a rolled instance's new address must be found before the next
+ * goes down (spec §7.3 point 4, §8): behind a Caddy that routes by address.
+ * That is tamanu's pins (the admin way), and on a systemd host also Caddy's
+ * own `dynamic a` upstreams (the old reload way: the next instance may go
+ * down only once the restarted one serves at an address Caddy can reach,
+ * and a container that cannot be found serves nobody). An address not
+ * found then stops the roll; it never turns into a blind cooldown. A pm2
+ * host's upstreams are fixed `localhost:PORT`s: a process with no PORT
+ * there waits the cooldown instead, with its warning.
+ */
+export const addressRequired = (mode: ProxyMode | null, supervisor: SupervisorKind): boolean =>
+  mode === "admin" || (mode !== null && supervisor === "systemd")
