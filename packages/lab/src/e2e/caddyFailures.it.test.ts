@@ -36,15 +36,8 @@ import type { UnitShape } from "../harness/podman.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
 import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
-import {
-  type CliResult,
-  leftoverSandboxContainers,
-  leftoverSandboxProcesses,
-  type SandboxHost,
-  sandboxPrerequisites,
-  spawnChild,
-  startSandboxHost,
-} from "./sandboxHost.js"
+import { describeNoLeftovers } from "./leftovers.js"
+import { type CliResult, type SandboxHost, sandboxPrerequisites, spawnChild, startSandboxHost } from "./sandboxHost.js"
 
 const READY_DELAY_MS = 1000
 const LOAD_PATHS = ["/api/patients", "/"] as const
@@ -360,9 +353,4 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
   },
 )
 
-describe("the Caddy failure suite", () => {
-  it("leaves no tamanu service, Caddy, systemd manager, podman container or network behind", () => {
-    expect(leftoverSandboxProcesses()).toEqual([])
-    expect(leftoverSandboxContainers()).toEqual([])
-  })
-})
+describeNoLeftovers("the Caddy failure suite")

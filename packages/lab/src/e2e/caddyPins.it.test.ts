@@ -21,14 +21,8 @@ import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
 import { probeNames, readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
-import {
-  leftoverSandboxContainers,
-  leftoverSandboxProcesses,
-  type SandboxHost,
-  sandboxPrerequisites,
-  spawnChild,
-  startSandboxHost,
-} from "./sandboxHost.js"
+import { describeNoLeftovers } from "./leftovers.js"
+import { type SandboxHost, sandboxPrerequisites, spawnChild, startSandboxHost } from "./sandboxHost.js"
 
 const READY_DELAY_MS = 1000
 const LOAD_PATHS = ["/api/patients", "/"] as const
@@ -272,9 +266,4 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
   },
 )
 
-describe("the Caddy pins suite", () => {
-  it("leaves no tamanu service, Caddy, systemd manager, podman container or network behind", () => {
-    expect(leftoverSandboxProcesses()).toEqual([])
-    expect(leftoverSandboxContainers()).toEqual([])
-  })
-})
+describeNoLeftovers("the Caddy pins suite")

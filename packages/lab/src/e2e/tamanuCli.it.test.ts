@@ -17,10 +17,9 @@ import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
 import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
+import { describeNoLeftovers } from "./leftovers.js"
 import {
   type HostSnapshot,
-  leftoverSandboxContainers,
-  leftoverSandboxProcesses,
   pidsWithCommandLine,
   type SandboxHost,
   type SandboxSupervisor,
@@ -362,9 +361,4 @@ for (const supervisor of ["systemd", "pm2"] as const satisfies ReadonlyArray<San
   })
 }
 
-describe("the end-to-end suite", () => {
-  it("leaves no tamanu service, Caddy, systemd manager, pm2 daemon, podman container or network behind", () => {
-    expect(leftoverSandboxProcesses()).toEqual([])
-    expect(leftoverSandboxContainers()).toEqual([])
-  })
-})
+describeNoLeftovers("the end-to-end suite")

@@ -27,11 +27,10 @@ import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
 import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
+import { describeNoLeftovers } from "./leftovers.js"
 import {
   type CliResult,
   envFileOf,
-  leftoverSandboxContainers,
-  leftoverSandboxProcesses,
   type SandboxHost,
   sandboxPrerequisites,
   startSandboxHost,
@@ -228,9 +227,4 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
   },
 )
 
-describe("the upgrade suite", () => {
-  it("leaves no tamanu service, Caddy, systemd manager, podman container or network behind", () => {
-    expect(leftoverSandboxProcesses()).toEqual([])
-    expect(leftoverSandboxContainers()).toEqual([])
-  })
-})
+describeNoLeftovers("the upgrade suite")
