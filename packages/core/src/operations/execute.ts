@@ -20,7 +20,9 @@ import {
   lookupOnce,
   lookupStartingFrom,
   lookupTarget,
+  noTarget,
   ProbeTargets,
+  targetsOf,
 } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
 import { addressRequired } from "../proxy/decide.js"
@@ -463,6 +465,9 @@ const roll = (journal: Journal, caddy: CaddyRun, step: Extract<PlanStep, { _tag:
     // addresses are what keep it serving. The old way (a reload) leaves the routing to Caddy's own config.
     const mode = step.behindCaddy ? yield* caddy.open : null
     const expected = options.expectedVersion?.(step.service) ?? null
+    // What each instance runs before it goes down: one look-up for the whole service (one podman ps +
+    // inspect) before the first take-down, not one per instance between its drain and its restart.
+    const runsBefore = options.expectedVersion === undefined ? null : yield* targetsOf(targets, step.instances)
     for (const [index, ref] of step.instances.entries()) {
       const at: RollAt = {
         journal,
@@ -476,8 +481,7 @@ const roll = (journal: Journal, caddy: CaddyRun, step: Extract<PlanStep, { _tag:
         restartedHere,
       }
       if (mode !== null) yield* drainBefore(at)
-      // What it runs before it goes down (the same look-up as its address: one podman ps + inspect).
-      const before = options.expectedVersion === undefined ? null : yield* lookupTarget(targets, ref)
+      const before = runsBefore === null ? null : (runsBefore.get(at.instance) ?? noTarget)
       const runningAfter = yield* restartAndWait(at)
       // What it runs now, by the same look-up as before it went down (one podman ps + inspect).
       const after = before === null ? null : yield* lookupTarget(targets, ref)

@@ -143,8 +143,8 @@ export const targetsOf = (
         )
 
 /** One instance's URL and version (`targetsOf` for one: podman's two calls). */
+/** An instance no look-up found: no address, no version. */
+export const noTarget: InstanceTarget = { url: Option.none(), version: Option.none(), versionProblem: null }
+
 export const lookupTarget = (targets: ProbeTargetsShape, ref: InstanceRef): Effect.Effect<InstanceTarget> =>
-  Effect.map(
-    targetsOf(targets, [ref]),
-    (found) => found.get(displayInstance(ref)) ?? { url: Option.none(), version: Option.none(), versionProblem: null },
-  )
+  Effect.map(targetsOf(targets, [ref]), (found) => found.get(displayInstance(ref)) ?? noTarget)
