@@ -15,7 +15,7 @@ import type { Plan, PlanStep } from "../plan/Plan.js"
 import { proxiedServices } from "../plan/Plan.js"
 import { type Located, locate } from "../probe/locate.js"
 import { Prober } from "../probe/Prober.js"
-import { lookupOnce, lookupStartingFrom, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
+import { lookupOnce, lookupTarget, ProbeTargets } from "../probe/ProbeTargets.js"
 import { waitReady } from "../probe/readiness.js"
 import type { Endpoint, ServiceEndpoints } from "../proxy/caddyConfig.js"
 import { type ProxyFailed, type ProxySession, ReverseProxy } from "../proxy/ReverseProxy.js"
@@ -418,10 +418,8 @@ const roll = (journal: Journal, routing: Routing, step: Extract<PlanStep, { _tag
 
       // Its address now: a restarted podman container has a new one, and may appear only after
       // the unit is active (Type=simple) or be replaced under it: looked up until the budget runs out.
-      // The look-up that read its version after "running" found its address too: the first one tried.
-      const lookup = yield* lookupStartingFrom(after === null ? Option.none() : after.url, lookupOnce(targets, ref))
       const find = (probe: boolean) =>
-        locate(lookup, {
+        locate(lookupOnce(targets, ref), {
           budget: options.probeTimeout,
           probe,
         }).pipe(
