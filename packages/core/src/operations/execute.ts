@@ -18,7 +18,6 @@ import type { Prober } from "../probe/Prober.js"
 import {
   type InstanceTarget,
   lookupOnce,
-  lookupStartingFrom,
   lookupTarget,
   noTarget,
   ProbeTargets,
@@ -329,14 +328,12 @@ const restartAndWait = (at: RollAt) =>
  * runs out. Behind a Caddy that pins, an address never found stops the roll
  * (the pin needs it: never a blind cooldown, §7.3 point 4).
  */
-const find = (at: RollAt, probe: boolean, known: Option.Option<string> = Option.none()) =>
+const find = (at: RollAt, probe: boolean) =>
   Effect.gen(function* () {
     const targets = yield* ProbeTargets
     const supervisor = yield* Supervisor
     const budget = at.options.probeTimeout
-    // A look-up just made (the one that read its version after "running") found an address: tried first.
-    const lookup = yield* lookupStartingFrom(known, lookupOnce(targets, at.ref))
-    return yield* locate(lookup, { budget, probe }).pipe(
+    return yield* locate(lookupOnce(targets, at.ref), { budget, probe }).pipe(
       Effect.map(Option.some),
       Effect.catchTags({
         ProbeFailed: (e) =>
@@ -366,10 +363,10 @@ const find = (at: RollAt, probe: boolean, known: Option.Option<string> = Option.
  * without one, it stays running through the cooldown and settle window.
  * What the probe found, and the address it serves at (for Caddy).
  */
-const becomeReady = (at: RollAt, known: Option.Option<string>) =>
+const becomeReady = (at: RollAt) =>
   Effect.gen(function* () {
     const { step, options, instance, journal, caddy } = at
-    const located = step.probe || at.mode !== null ? yield* find(at, step.probe, known) : Option.none<Located>()
+    const located = step.probe || at.mode !== null ? yield* find(at, step.probe) : Option.none<Located>()
     let url = Option.map(located, (l) => l.url)
     if (step.probe && Option.isSome(located)) {
       yield* emit(
@@ -490,7 +487,7 @@ const roll = (journal: Journal, caddy: CaddyRun, step: Extract<PlanStep, { _tag:
           ? undefined
           : versionMove(before.version, after.version, expected)
       yield* emit(ProgressEvent.InstanceRunning({ instance: at.instance, afterMillis: runningAfter, version: move }))
-      const ready = yield* becomeReady(at, after === null ? Option.none() : after.url)
+      const ready = yield* becomeReady(at)
       // The next drain routes to its new address: the next instance goes down only once Caddy routes to this one.
       if (mode !== null && Option.isSome(ready.url)) yield* caddy.movedTo(step.service, at.instance, ready.url.value)
       if (move !== undefined && before !== null) yield* judgeVersion(at, before, after, move, ready.located, expected)

@@ -11,7 +11,7 @@
  * podman ps and one podman inspect for all of them; `targetsFor` reads what
  * each runs from the same two calls (issue #22).
  */
-import { Context, Effect, Option, Ref } from "effect"
+import { Context, Effect, Option } from "effect"
 import { displayInstance, type InstanceRef } from "../model/instance.js"
 
 /** Where an instance serves and what it runs, from one look-up (issue #22). */
@@ -77,23 +77,6 @@ export const lookupOnce = (targets: ProbeTargetsShape, ref: InstanceRef): Effect
           onSome: Effect.succeed,
         }),
       )
-
-/**
- * A look-up whose first answer is an address already in hand (the look-up
- * that read a restarted instance's version found it too), then `lookup` as
- * usual: the roll asks podman once after a restart, not twice, when the
- * container is there. An empty hand: `lookup` from the start.
- */
-export const lookupStartingFrom = (
-  known: Option.Option<string>,
-  lookup: Effect.Effect<string, LookupMiss>,
-): Effect.Effect<Effect.Effect<string, LookupMiss>> =>
-  Effect.map(Ref.make(known), (first) =>
-    Effect.flatMap(
-      Ref.getAndSet(first, Option.none<string>()),
-      Option.match({ onNone: () => lookup, onSome: (url) => Effect.succeed(url) }),
-    ),
-  )
 
 /** The URLs of these instances, by display name: the targets' batch look-up, else one `urlFor` each, all at once. */
 export const urlsOf = (

@@ -4,10 +4,10 @@
  * found at its new address. Under TestClock: the timings are the schedule's.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Fiber, Option, TestClock } from "effect"
+import { Clock, Duration, Effect, Fiber, TestClock } from "effect"
 import { locate } from "./locate.js"
 import { ProbeFailed, Prober } from "./Prober.js"
-import { type LookupMiss, lookupStartingFrom } from "./ProbeTargets.js"
+import type { LookupMiss } from "./ProbeTargets.js"
 
 /** Where the container is at each moment (null: none), and which addresses answer from when. */
 const world = (address: (now: number) => string | null, answersFrom: Readonly<Record<string, number>>) => {
@@ -159,37 +159,6 @@ describe("locate", () => {
         // Unprobed, nothing was asked.
         const unprobed = yield* run(locate(w.lookup, { budget: "1 minute", probe: false }), reading)
         expect(unprobed).toMatchObject({ _tag: "Right", right: { status: null, version: null } })
-      }),
-  )
-
-  it.effect(
-    "started from an address already in hand (the version look-up after a restart): no lookup when it answers there; an empty hand looks up as before",
-    () =>
-      Effect.gen(function* () {
-        const w = world(() => "http://10.89.0.5:3000/", { "http://10.89.0.5:3000/": 0 })
-        const seeded = yield* lookupStartingFrom(Option.some("http://10.89.0.5:3000/"), w.lookup)
-        const found = yield* run(locate(seeded, { budget: "1 minute", probe: true }), w.prober)
-        expect(found).toMatchObject({ _tag: "Right", right: { url: "http://10.89.0.5:3000/", status: 200 } })
-        expect(w.lookups()).toBe(0)
-        // The hand is used once: the next locate (or a relook) asks again.
-        const again = yield* run(locate(seeded, { budget: "1 minute", probe: true }), w.prober)
-        expect(again).toMatchObject({ _tag: "Right" })
-        expect(w.lookups()).toBe(1)
-        const empty = yield* lookupStartingFrom(Option.none(), w.lookup)
-        yield* run(locate(empty, { budget: "1 minute", probe: true }), w.prober)
-        expect(w.lookups()).toBe(2)
-      }),
-  )
-
-  it.effect(
-    "an address in hand whose container was replaced meanwhile: looked up again after relookEvery, found at the new one",
-    () =>
-      Effect.gen(function* () {
-        const w = world(() => "http://10.89.0.9:3000/", { "http://10.89.0.9:3000/": 0 })
-        const seeded = yield* lookupStartingFrom(Option.some("http://10.89.0.5:3000/"), w.lookup)
-        const found = yield* run(locate(seeded, { budget: "1 minute", probe: true }), w.prober)
-        expect(found).toMatchObject({ _tag: "Right", right: { url: "http://10.89.0.9:3000/" } })
-        expect(w.lookups()).toBe(1)
       }),
   )
 })
