@@ -172,7 +172,9 @@ describe("PodmanProbeTargetsLive with a fake podman", () => {
       version: Option.some("2.25.0"),
       versionProblem: null,
     })
-    expect((await look(none.path)).versionProblem).toBe("no running podman container for tamanu-central-api@a.service")
+    expect((await look(none.path)).versionProblem).toBe(
+      "no running podman container labelled PODMAN_SYSTEMD_UNIT=tamanu-central-api@a.service",
+    )
     expect((await look(none.path, { rootful: true, isRoot: false })).versionProblem).toMatch(/this run is not root/)
   })
 })
