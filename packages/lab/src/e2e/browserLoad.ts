@@ -16,7 +16,7 @@
  */
 import http from "node:http"
 import { performance } from "node:perf_hooks"
-import type { RequestRecord } from "../harness/load.js"
+import { type RequestRecord, summarizeLoad } from "../harness/load.js"
 
 export interface BrowserLoadResult {
   readonly records: ReadonlyArray<RequestRecord>
@@ -130,5 +130,16 @@ export const startBrowserLoad = (options: {
       stopping = true
       return done
     },
+  }
+}
+
+/** The loads' results added up: each load's summary, and the requests served, lost and resent over all of them. */
+export const loadTotals = (results: ReadonlyArray<BrowserLoadResult>) => {
+  const summaries = results.map((l) => summarizeLoad(l.records))
+  return {
+    summaries,
+    served: summaries.reduce((n, s) => n + s.served, 0),
+    lost: summaries.reduce((n, s) => n + s.failed, 0),
+    resent: results.reduce((n, l) => n + l.retriedOnReusedConnection, 0),
   }
 }

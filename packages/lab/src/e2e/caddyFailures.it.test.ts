@@ -31,10 +31,10 @@
 import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import { afterAll, describe, expect, it } from "vitest"
-import { isFailedRequest, summarizeLoad } from "../harness/load.js"
+import { isFailedRequest } from "../harness/load.js"
 import type { UnitShape } from "../harness/podman.js"
 import { skipUnless } from "../harness/prerequisites.js"
-import { startBrowserLoad } from "./browserLoad.js"
+import { loadTotals, startBrowserLoad } from "./browserLoad.js"
 import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
 import { describeNoLeftovers } from "./leftovers.js"
 import { type CliResult, type SandboxHost, sandboxPrerequisites, spawnChild, startSandboxHost } from "./sandboxHost.js"
@@ -305,10 +305,7 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
               results = await Promise.all(loads.map((l) => l.stop()))
             }
 
-            const summaries = results.map((l) => summarizeLoad(l.records))
-            const served = summaries.reduce((n, s) => n + s.served, 0)
-            const lost = summaries.reduce((n, s) => n + s.failed, 0)
-            const resent = results.reduce((n, l) => n + l.retriedOnReusedConnection, 0)
+            const { summaries, served, lost, resent } = loadTotals(results)
             const configLoads = seen.configs.length - 1
             process.stderr.write(
               `[caddy failures ${tag} Type=${scenario.shape}] ${lines.join("; ")}; ${served} served, ${lost} lost, ${resent} resent after Caddy ` +

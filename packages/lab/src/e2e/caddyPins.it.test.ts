@@ -17,9 +17,8 @@
 import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import { afterAll, describe, expect, it } from "vitest"
-import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
-import { startBrowserLoad } from "./browserLoad.js"
+import { loadTotals, startBrowserLoad } from "./browserLoad.js"
 import { probeNames, readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
 import { describeNoLeftovers } from "./leftovers.js"
 import { type SandboxHost, sandboxPrerequisites, spawnChild, startSandboxHost } from "./sandboxHost.js"
@@ -164,9 +163,7 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
           dns = await names.stop()
           results = await Promise.all(loads.map((l) => l.stop()))
         }
-        const summaries = results.map((l) => summarizeLoad(l.records))
-        const served = summaries.reduce((n, s) => n + s.served, 0)
-        const lost = summaries.reduce((n, s) => n + s.failed, 0)
+        const { summaries, served, lost } = loadTotals(results)
         process.stderr.write(
           `[caddy pins] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered; DNS: ${JSON.stringify(dns)}${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
         )
@@ -253,9 +250,7 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
         dns = await names.stop()
         results = await Promise.all(loads.map((l) => l.stop()))
       }
-      const summaries = results.map((l) => summarizeLoad(l.records))
-      const served = summaries.reduce((n, s) => n + s.served, 0)
-      const lost = summaries.reduce((n, s) => n + s.failed, 0)
+      const { summaries, served, lost } = loadTotals(results)
       process.stderr.write(
         `[caddy pins race] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples, ${seen.someDead.length} naming a restarting instance, ${seen.unanswered.length} with a name pin unanswered; DNS: ${JSON.stringify(dns)}${seen.unanswered.length > 0 ? ` (${seen.unanswered.join("; ")})` : ""}\n`,
       )

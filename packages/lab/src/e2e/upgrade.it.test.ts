@@ -23,9 +23,8 @@
  */
 import * as fs from "node:fs"
 import { afterAll, describe, expect, it } from "vitest"
-import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
-import { startBrowserLoad } from "./browserLoad.js"
+import { loadTotals, startBrowserLoad } from "./browserLoad.js"
 import { readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
 import { describeNoLeftovers } from "./leftovers.js"
 import {
@@ -209,9 +208,7 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
           seen = await watch.stop()
           results = await Promise.all(loads.map((l) => l.stop()))
         }
-        const summaries = results.map((l) => summarizeLoad(l.records))
-        const served = summaries.reduce((n, s) => n + s.served, 0)
-        const lost = summaries.reduce((n, s) => n + s.failed, 0)
+        const { summaries, served, lost } = loadTotals(results)
         lines.push(`whole test ${Math.round((Date.now() - began) / 1000)} s`)
         process.stderr.write(
           `[upgrade] ${lines.join("; ")}; ${served} served, ${lost} lost (${summaries.map((s) => JSON.stringify(s.outcomes)).join(", ")}); ${seen.samples} config samples\n`,
