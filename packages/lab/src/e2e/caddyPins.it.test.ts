@@ -15,13 +15,18 @@
  * (`probeNames`, printed, never asserted).
  */
 import * as fs from "node:fs"
-import { performance } from "node:perf_hooks"
 import { afterAll, describe, expect, it } from "vitest"
 import { skipUnless } from "../harness/prerequisites.js"
 import { loadTotals, startBrowserLoad } from "./browserLoad.js"
 import { probeNames, readConfig, sameJson, watchCaddy } from "./caddyWatch.js"
 import { describeNoLeftovers } from "./leftovers.js"
-import { type SandboxHost, sandboxPrerequisites, spawnChild, startSandboxHost } from "./sandboxHost.js"
+import {
+  interruptWhenSaid,
+  type SandboxHost,
+  sandboxPrerequisites,
+  spawnChild,
+  startSandboxHost,
+} from "./sandboxHost.js"
 
 const READY_DELAY_MS = 1000
 const LOAD_PATHS = ["/api/patients", "/"] as const
@@ -89,15 +94,13 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
         let dns: Awaited<ReturnType<typeof names.stop>> | null = null
         try {
           await sleep(500)
-          const { child, output, exited } = spawnChild(host.cliArgv(["restart", "api", "frontend"]), host.env)
-          const deadline = performance.now() + 120_000
-          while (!output().includes("restarting tamanu-facility-api@2")) {
-            if (child.exitCode !== null) throw new Error(`tamanu ended first:\n${output()}`)
-            if (performance.now() > deadline) throw new Error(`never reached api@2:\n${output()}`)
-            await sleep(20)
-          }
-          child.kill("SIGKILL")
-          const killed = await exited
+          const killed = await interruptWhenSaid(
+            host.cliArgv(["restart", "api", "frontend"]),
+            host.env,
+            /restarting tamanu-facility-api@2/,
+            "SIGKILL",
+            120_000,
+          )
           const killedAt = Date.now()
           expect(killed.stderr, said(killed)).toContain("[killed by SIGKILL]")
 
@@ -189,15 +192,13 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("systemd")))(
       let dns: Awaited<ReturnType<typeof names.stop>> | null = null
       try {
         await sleep(500)
-        const { child, output, exited } = spawnChild(host.cliArgv(["restart", "api"]), host.env)
-        const deadline = performance.now() + 120_000
-        while (!output().includes("restarting tamanu-facility-api@2")) {
-          if (child.exitCode !== null) throw new Error(`tamanu ended first:\n${output()}`)
-          if (performance.now() > deadline) throw new Error(`never reached api@2:\n${output()}`)
-          await sleep(20)
-        }
-        child.kill("SIGKILL")
-        const killed = await exited
+        const killed = await interruptWhenSaid(
+          host.cliArgv(["restart", "api"]),
+          host.env,
+          /restarting tamanu-facility-api@2/,
+          "SIGKILL",
+          120_000,
+        )
         const killedAt = Date.now()
         expect(killed.stderr, said(killed)).toContain("[killed by SIGKILL]")
         expect(sameJson(await readConfig(host.caddyAdminUrl), ownConfig)).toBe(false)

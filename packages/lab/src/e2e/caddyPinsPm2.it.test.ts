@@ -13,17 +13,16 @@
  * Caddy's own config back by itself.
  */
 import * as fs from "node:fs"
-import { performance } from "node:perf_hooks"
 import { afterAll, describe, expect, it } from "vitest"
 import { summarizeLoad } from "../harness/load.js"
 import { skipUnless } from "../harness/prerequisites.js"
 import { startBrowserLoad } from "./browserLoad.js"
 import { readConfig, reverseProxies, sameJson, watchCaddy } from "./caddyWatch.js"
 import {
+  interruptWhenSaid,
   leftoverSandboxProcesses,
   type SandboxHost,
   sandboxPrerequisites,
-  spawnChild,
   startSandboxHost,
 } from "./sandboxHost.js"
 
@@ -79,15 +78,13 @@ describe.skipIf(skipUnless(...sandboxPrerequisites("pm2")))(
       let seen: Awaited<ReturnType<typeof watch.stop>> | null = null
       try {
         await sleep(500)
-        const { child, output, exited } = spawnChild(h.cliArgv(["restart", "api"]), h.env)
-        const deadline = performance.now() + 60_000
-        while (!/restarting tamanu-api#1/.test(output())) {
-          if (child.exitCode !== null) throw new Error(`tamanu ended first:\n${output()}`)
-          if (performance.now() > deadline) throw new Error(`never reached tamanu-api#1:\n${output()}`)
-          await sleep(20)
-        }
-        child.kill("SIGKILL")
-        const killed = await exited
+        const killed = await interruptWhenSaid(
+          h.cliArgv(["restart", "api"]),
+          h.env,
+          /restarting tamanu-api#1/,
+          "SIGKILL",
+          60_000,
+        )
         const killedAt = Date.now()
         expect(killed.stderr, said(killed)).toContain("[killed by SIGKILL]")
 

@@ -381,6 +381,43 @@ export const spawnChild = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, 
   return { child, output: () => `${stdout}${stderr}`, exited }
 }
 
+/**
+ * Run `argv` and send it `signal` the moment its output says `said`: a run
+ * interrupted at a known point of its work. Resolves with how it ended;
+ * rejects if it ends before saying it, or does not say it within `limitMs`
+ * (then it is killed).
+ */
+export const interruptWhenSaid = (
+  argv: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv,
+  said: RegExp,
+  signal: NodeJS.Signals,
+  limitMs: number,
+): Promise<CliResult> => {
+  const { child, output, exited } = spawnChild(argv, env)
+  return new Promise<CliResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`never said ${said} within ${limitMs} ms:\n${output()}`))
+    }, limitMs)
+    // Listened to after spawnChild's own collectors, so output() already holds the chunk.
+    const look = () => {
+      if (!said.test(output())) return
+      clearTimeout(timer)
+      child.stdout?.off("data", look)
+      child.stderr?.off("data", look)
+      child.kill(signal)
+      resolve(exited)
+    }
+    child.stdout?.on("data", look)
+    child.stderr?.on("data", look)
+    void exited.then(() => {
+      clearTimeout(timer)
+      if (!said.test(output())) reject(new Error(`it ended before saying ${said}:\n${output()}`))
+    })
+  })
+}
+
 /** Run a program to its end with exactly `env`, collecting its output; never rejects on a non-zero exit. */
 export const runChild = (
   argv: ReadonlyArray<string>,
